@@ -1,0 +1,33 @@
+//! Header codecs: the part of a frame between `hdrInfo` and the body.
+//!
+//! [`json`] is what fastjson writes and every client reads; [`binary`] is the compact ROCKETMQ form
+//! only Java (and rmq) speak. Both decode a header into a [`RemotingCommand`] with an empty body.
+
+pub mod binary;
+pub mod json;
+
+use crate::codes::SerializeType;
+use crate::command::RemotingCommand;
+use crate::error::ProtocolError;
+use bytes::{Bytes, BytesMut};
+
+/// Appends `cmd`'s header, encoded as `cmd.serialize_type`, to `out`.
+pub fn encode(cmd: &RemotingCommand, out: &mut BytesMut) {
+    match cmd.serialize_type {
+        SerializeType::Json => json::encode(cmd, out),
+        SerializeType::RocketMq => binary::encode(cmd, out),
+    }
+}
+
+/// Decodes a header of the given type; strings in the result share `header`'s memory where possible.
+pub fn decode(
+    header: &Bytes,
+    serialize_type: SerializeType,
+) -> Result<RemotingCommand, ProtocolError> {
+    let mut cmd = match serialize_type {
+        SerializeType::Json => json::decode(header)?,
+        SerializeType::RocketMq => binary::decode(header)?,
+    };
+    cmd.serialize_type = serialize_type;
+    Ok(cmd)
+}
