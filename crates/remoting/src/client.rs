@@ -1,0 +1,421 @@
+//! The remoting client: sync, async and oneway invoke over a table of connections.
+
+use crate::config::ClientConfig;
+use crate::connection::{self, ConnectionConfig, ConnectionHandle};
+use crate::dispatch::{Dispatcher, ShutdownState};
+use crate::error::RemotingError;
+use crate::event::{ChannelEventListener, EventSink};
+use crate::hook::{HookError, RpcHook};
+use crate::processor::ProcessorRegistry;
+use rand::seq::SliceRandom;
+use rand::Rng;
+use rmq_protocol::RemotingCommand;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+
+/// Builds a [`RemotingClient`].
+pub struct ClientBuilder {
+    config: ClientConfig,
+    registry: ProcessorRegistry,
+    hooks: Vec<Arc<dyn RpcHook>>,
+    listener: Option<Arc<dyn ChannelEventListener>>,
+}
+
+impl ClientBuilder {
+    /// Starts from `config`.
+    pub fn new(config: ClientConfig) -> Self {
+        ClientBuilder {
+            config,
+            registry: ProcessorRegistry::new(),
+            hooks: Vec::new(),
+            listener: None,
+        }
+    }
+
+    /// Processors for requests servers push to us (CHECK_TRANSACTION_STATE, NOTIFY_CONSUMER_IDS_CHANGED...).
+    pub fn registry(mut self, registry: ProcessorRegistry) -> Self {
+        self.registry = registry;
+        self
+    }
+
+    /// Appends a client hook (before the write / after the response).
+    pub fn hook(mut self, hook: Arc<dyn RpcHook>) -> Self {
+        if !self.hooks.iter().any(|h| Arc::ptr_eq(h, &hook)) {
+            self.hooks.push(hook);
+        }
+        self
+    }
+
+    /// Receives connection events.
+    pub fn event_listener(mut self, listener: Arc<dyn ChannelEventListener>) -> Self {
+        self.listener = Some(listener);
+        self
+    }
+
+    /// Creates the client. Must run inside a tokio runtime.
+    pub fn build(self) -> RemotingClient {
+        let hooks: Arc<[Arc<dyn RpcHook>]> = self.hooks.into();
+        RemotingClient {
+            inner: Arc::new(ClientInner {
+                dispatcher: Arc::new(Dispatcher {
+                    registry: Arc::new(self.registry),
+                    hooks: Arc::from(Vec::new()),
+                    language: self.config.language,
+                    version: self.config.version,
+                    shutdown: Arc::new(ShutdownState::default()),
+                }),
+                hooks,
+                events: EventSink::new(self.listener),
+                connections: Mutex::new(HashMap::new()),
+                dial_locks: Mutex::new(HashMap::new()),
+                async_permits: Arc::new(Semaphore::new(self.config.async_permits)),
+                oneway_permits: Arc::new(Semaphore::new(self.config.oneway_permits)),
+                namesrv: Mutex::new(NamesrvState::default()),
+                config: self.config,
+            }),
+        }
+    }
+}
+
+#[derive(Default)]
+struct NamesrvState {
+    addrs: Vec<String>,
+    index: usize,
+    chosen: Option<String>,
+}
+
+struct ClientInner {
+    config: ClientConfig,
+    dispatcher: Arc<Dispatcher>,
+    hooks: Arc<[Arc<dyn RpcHook>]>,
+    events: EventSink,
+    connections: Mutex<HashMap<String, ConnectionHandle>>,
+    dial_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    async_permits: Arc<Semaphore>,
+    oneway_permits: Arc<Semaphore>,
+    namesrv: Mutex<NamesrvState>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Client side of the remoting protocol. Cheap to clone; all clones share connections and permits.
+///
+/// Every invocation completes exactly once: with the response, a timeout, or a connect/send error,
+/// and pending requests of a connection that dies fail at once.
+#[derive(Clone)]
+pub struct RemotingClient {
+    inner: Arc<ClientInner>,
+}
+
+impl RemotingClient {
+    /// A client with `config` and no hooks or processors.
+    pub fn new(config: ClientConfig) -> Self {
+        ClientBuilder::new(config).build()
+    }
+
+    /// The connection to `addr` ("host:port"), dialled if there is no live one.
+    ///
+    /// Dialling takes a per-address lock, waited for at most `lock_timeout` (Java: 3 s), and the
+    /// connect itself is bounded by `connect_timeout`. A dead connection is evicted and re-dialled.
+    pub async fn connection(&self, addr: &str) -> Result<ConnectionHandle, RemotingError> {
+        if let Some(c) = self.live(addr) {
+            return Ok(c);
+        }
+        let cfg = &self.inner.config;
+        let dial_lock = lock(&self.inner.dial_locks)
+            .entry(addr.to_owned())
+            .or_default()
+            .clone();
+        let _held = tokio::time::timeout(cfg.lock_timeout, dial_lock.lock())
+            .await
+            .map_err(|_| RemotingError::Connect {
+                addr: addr.to_owned(),
+                reason: "timed out waiting for the connection-table lock".into(),
+            })?;
+        if let Some(c) = self.live(addr) {
+            return Ok(c);
+        }
+        let stream = match tokio::time::timeout(cfg.connect_timeout, TcpStream::connect(addr)).await
+        {
+            Err(_) => {
+                return Err(RemotingError::Connect {
+                    addr: addr.to_owned(),
+                    reason: format!("connect timeout {}ms", cfg.connect_timeout.as_millis()),
+                })
+            }
+            Ok(Err(e)) => {
+                return Err(RemotingError::Connect {
+                    addr: addr.to_owned(),
+                    reason: e.to_string(),
+                })
+            }
+            Ok(Ok(s)) => s,
+        };
+        let _ = stream.set_nodelay(true);
+        let handle = connection::spawn(
+            stream,
+            addr.to_owned(),
+            ConnectionConfig {
+                idle_timeout: cfg.idle_timeout,
+                max_frame_length: cfg.max_frame_length,
+                write_queue_frames: cfg.write_queue_frames,
+                max_inflight: cfg.max_inflight_per_connection,
+            },
+            self.inner.dispatcher.clone(),
+            self.inner.events.clone(),
+        );
+        lock(&self.inner.connections).insert(addr.to_owned(), handle.clone());
+        Ok(handle)
+    }
+
+    fn live(&self, addr: &str) -> Option<ConnectionHandle> {
+        let mut conns = lock(&self.inner.connections);
+        match conns.get(addr) {
+            Some(c) if !c.is_closed() => Some(c.clone()),
+            Some(_) => {
+                conns.remove(addr);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Closes the connection to `addr`, if any (its pending requests fail at once).
+    pub fn close_connection(&self, addr: &str) {
+        if let Some(c) = lock(&self.inner.connections).remove(addr) {
+            c.close();
+        }
+    }
+
+    /// Closes every connection.
+    pub fn shutdown(&self) {
+        for (_, c) in lock(&self.inner.connections).drain() {
+            c.close();
+        }
+    }
+
+    async fn permit(
+        sem: &Arc<Semaphore>,
+        timeout: Duration,
+        what: &str,
+        max: usize,
+    ) -> Result<OwnedSemaphorePermit, RemotingError> {
+        if timeout.is_zero() {
+            return sem
+                .clone()
+                .try_acquire_owned()
+                .map_err(|_| RemotingError::TooManyRequests(format!("{what} invoke too fast")));
+        }
+        match tokio::time::timeout(timeout, sem.clone().acquire_owned()).await {
+            Ok(Ok(p)) => Ok(p),
+            _ => Err(RemotingError::PermitTimeout(format!(
+                "{what} tryAcquire semaphore timeout, {}ms, semaphore value: {max}",
+                timeout.as_millis()
+            ))),
+        }
+    }
+
+    fn run_before_hooks(
+        &self,
+        addr: &str,
+        request: &mut RemotingCommand,
+    ) -> Result<(), RemotingError> {
+        for hook in self.inner.hooks.iter() {
+            if let Err(e) = hook.before_request(addr, request) {
+                return Err(hook_error(addr, e));
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends `request` to `addr` and waits for the response, all within `timeout` (dialling and
+    /// the permit wait included). Uses an async permit, as Java 5.2+ does.
+    pub async fn invoke_sync(
+        &self,
+        addr: &str,
+        request: RemotingCommand,
+        timeout: Duration,
+    ) -> Result<RemotingCommand, RemotingError> {
+        self.invoke_async(addr, request, timeout).await
+    }
+
+    /// Like [`RemotingClient::invoke_sync`] but returns a `'static` future that can be spawned or
+    /// joined with others; nothing is sent until it is polled.
+    pub fn invoke_async(
+        &self,
+        addr: &str,
+        mut request: RemotingCommand,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<RemotingCommand, RemotingError>> + Send + 'static {
+        let this = self.clone();
+        let addr = addr.to_owned();
+        async move {
+            let start = Instant::now();
+            let cfg = &this.inner.config;
+            let _permit = Self::permit(
+                &this.inner.async_permits,
+                timeout,
+                "invokeAsyncImpl",
+                cfg.async_permits,
+            )
+            .await?;
+            let conn = this.connection(&addr).await?;
+            let left = timeout.saturating_sub(start.elapsed());
+            if left.is_zero() {
+                return Err(RemotingError::Timeout {
+                    addr,
+                    timeout_ms: timeout.as_millis() as u64,
+                });
+            }
+            request.language = cfg.language;
+            request.version = cfg.version;
+            this.run_before_hooks(&addr, &mut request)?;
+            let kept = (!this.inner.hooks.is_empty()).then(|| request.clone());
+            match conn.invoke(request, left).await {
+                Ok(mut resp) => {
+                    if let Some(req) = &kept {
+                        for hook in this.inner.hooks.iter() {
+                            hook.after_response(&addr, req, &mut resp)
+                                .map_err(|e| hook_error(&addr, e))?;
+                        }
+                    }
+                    Ok(resp)
+                }
+                Err(e @ RemotingError::Timeout { .. }) => {
+                    if cfg.close_socket_if_timeout
+                        && (left > Duration::from_millis(100) || left > timeout / 4)
+                    {
+                        conn.close();
+                    }
+                    Err(e)
+                }
+                Err(e @ RemotingError::SendRequest { .. }) => {
+                    conn.close();
+                    Err(e)
+                }
+                Err(e) => Err(e),
+            }
+        }
+    }
+
+    /// Callback form of [`RemotingClient::invoke_async`]: `callback` runs exactly once, on a tokio task.
+    pub fn invoke_async_callback<F>(
+        &self,
+        addr: &str,
+        request: RemotingCommand,
+        timeout: Duration,
+        callback: F,
+    ) where
+        F: FnOnce(Result<RemotingCommand, RemotingError>) + Send + 'static,
+    {
+        let fut = self.invoke_async(addr, request, timeout);
+        tokio::spawn(async move { callback(fut.await) });
+    }
+
+    /// Sends `request` with the oneway flag: waits only for a oneway permit, the connection and
+    /// room in its bounded write queue, never for an answer.
+    pub async fn invoke_oneway(
+        &self,
+        addr: &str,
+        mut request: RemotingCommand,
+        timeout: Duration,
+    ) -> Result<(), RemotingError> {
+        let start = Instant::now();
+        let cfg = &self.inner.config;
+        let _permit = Self::permit(
+            &self.inner.oneway_permits,
+            timeout,
+            "invokeOnewayImpl",
+            cfg.oneway_permits,
+        )
+        .await?;
+        let conn = self.connection(addr).await?;
+        request.language = cfg.language;
+        request.version = cfg.version;
+        request.mark_oneway();
+        self.run_before_hooks(addr, &mut request)?;
+        conn.invoke_oneway(
+            request,
+            timeout
+                .saturating_sub(start.elapsed())
+                .max(Duration::from_millis(1)),
+        )
+        .await
+    }
+
+    /// Replaces the NameServer list (shuffled, starting at a random index, as Java does).
+    pub fn update_namesrv_addresses(&self, addrs: &[String]) {
+        let mut shuffled = addrs.to_vec();
+        shuffled.shuffle(&mut rand::thread_rng());
+        let mut ns = lock(&self.inner.namesrv);
+        if ns.addrs != shuffled {
+            ns.index = rand::thread_rng().gen_range(0..999);
+            ns.chosen = ns.chosen.take().filter(|c| shuffled.contains(c));
+            ns.addrs = shuffled;
+        }
+    }
+
+    /// The NameServer addresses, in selection order.
+    pub fn namesrv_addresses(&self) -> Vec<String> {
+        lock(&self.inner.namesrv).addrs.clone()
+    }
+
+    /// The NameServer to use: the chosen one while its connection is alive, else the next ones in
+    /// turn until one connects (fail-over).
+    pub async fn namesrv_connection(&self) -> Result<(String, ConnectionHandle), RemotingError> {
+        let (chosen, addrs, start) = {
+            let ns = lock(&self.inner.namesrv);
+            (ns.chosen.clone(), ns.addrs.clone(), ns.index)
+        };
+        if addrs.is_empty() {
+            return Err(RemotingError::NoNamesrv);
+        }
+        if let Some(addr) = chosen {
+            if let Some(c) = self.live(&addr) {
+                return Ok((addr, c));
+            }
+        }
+        let mut last_err = RemotingError::NoNamesrv;
+        for i in 0..addrs.len() {
+            let idx = (start + 1 + i) % addrs.len();
+            let addr = &addrs[idx];
+            match self.connection(addr).await {
+                Ok(c) => {
+                    let mut ns = lock(&self.inner.namesrv);
+                    ns.index = idx;
+                    ns.chosen = Some(addr.clone());
+                    return Ok((addr.clone(), c));
+                }
+                Err(e) => {
+                    tracing::warn!(addr, error = %e, "NameServer unreachable, trying the next one");
+                    last_err = e;
+                }
+            }
+        }
+        Err(last_err)
+    }
+
+    /// Sends to the current NameServer, failing over to the next one when the connection fails.
+    pub async fn invoke_namesrv(
+        &self,
+        request: RemotingCommand,
+        timeout: Duration,
+    ) -> Result<RemotingCommand, RemotingError> {
+        let (addr, _) = self.namesrv_connection().await?;
+        self.invoke_sync(&addr, request, timeout).await
+    }
+}
+
+fn hook_error(addr: &str, e: HookError) -> RemotingError {
+    RemotingError::SendRequest {
+        addr: addr.to_owned(),
+        reason: format!("rpc hook: {e}"),
+    }
+}

@@ -1,0 +1,236 @@
+//! Inbound request dispatch (spec §3.1): processor lookup, flow control, hooks, the reply.
+
+use crate::connection::ConnectionHandle;
+use crate::hook::{HookError, RpcHook};
+use crate::processor::{ProcessorRegistry, Registered, RequestContext};
+use rmq_protocol::codes::response;
+use rmq_protocol::{LanguageCode, MqVersion, RemotingCommand};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use tokio::sync::{Notify, OwnedSemaphorePermit};
+
+/// Server-wide shutdown state seen by every connection's dispatcher.
+#[derive(Default)]
+pub(crate) struct ShutdownState {
+    pub(crate) going_away: AtomicBool,
+    inflight: AtomicUsize,
+    drained: Notify,
+}
+
+impl ShutdownState {
+    pub(crate) fn inflight(&self) -> usize {
+        self.inflight.load(Ordering::Acquire)
+    }
+
+    /// Waits until no request is being processed.
+    pub(crate) async fn wait_drained(&self) {
+        loop {
+            let notified = self.drained.notified();
+            if self.inflight() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Counts a request as in flight until dropped (after its reply was queued).
+struct InflightGuard(Arc<ShutdownState>);
+
+impl Drop for InflightGuard {
+    fn drop(&mut self) {
+        if self.0.inflight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.drained.notify_waiters();
+        }
+    }
+}
+
+/// What a connection needs to answer requests: processors, hooks, identity, shutdown state.
+pub(crate) struct Dispatcher {
+    pub(crate) registry: Arc<ProcessorRegistry>,
+    pub(crate) hooks: Arc<[Arc<dyn RpcHook>]>,
+    pub(crate) language: LanguageCode,
+    pub(crate) version: i32,
+    pub(crate) shutdown: Arc<ShutdownState>,
+}
+
+/// Everything a request carries to its reply.
+struct Reply {
+    conn: ConnectionHandle,
+    opaque: i32,
+    oneway: bool,
+    serialize_type: rmq_protocol::SerializeType,
+    language: LanguageCode,
+    version: i32,
+}
+
+impl Reply {
+    /// Writes the response unless the request was oneway (5.x: oneway requests are never answered).
+    async fn send(&self, resp: Option<RemotingCommand>) {
+        let Some(mut resp) = resp else { return };
+        if self.oneway {
+            return;
+        }
+        resp.opaque = self.opaque;
+        resp.mark_response();
+        // Mirror the request's header type: third-party clients cannot read ROCKETMQ headers.
+        resp.serialize_type = self.serialize_type;
+        resp.language = self.language;
+        resp.version = self.version;
+        if let Err(e) = self.conn.send(resp).await {
+            tracing::debug!(peer = self.conn.peer(), opaque = self.opaque, error = %e, "reply not written");
+        }
+    }
+
+    async fn error(&self, code: i32, remark: &str) {
+        self.send(Some(RemotingCommand::response(code, Some(remark))))
+            .await
+    }
+}
+
+impl Dispatcher {
+    /// Handles one request. Returns once the request is either answered or handed to its executor;
+    /// `permit` (the connection's in-flight slot) is held until the reply is queued.
+    pub(crate) async fn dispatch(
+        self: &Arc<Self>,
+        request: RemotingCommand,
+        conn: &ConnectionHandle,
+        permit: OwnedSemaphorePermit,
+    ) {
+        let reply = Reply {
+            conn: conn.clone(),
+            opaque: request.opaque,
+            oneway: request.is_oneway(),
+            serialize_type: request.serialize_type,
+            language: self.language,
+            version: self.version,
+        };
+        let Some(entry) = self.registry.lookup(request.code) else {
+            reply
+                .error(
+                    response::REQUEST_CODE_NOT_SUPPORTED,
+                    &response::not_supported_remark(request.code),
+                )
+                .await;
+            return;
+        };
+        if self.shutdown.going_away.load(Ordering::Acquire) && request.version > MqVersion::V5_3_1 {
+            reply
+                .error(response::GO_AWAY, response::GO_AWAY_REMARK)
+                .await;
+            return;
+        }
+        if entry.processor.reject_request() {
+            reply
+                .error(response::SYSTEM_BUSY, response::REJECT_REQUEST_REMARK)
+                .await;
+            return;
+        }
+        let Some(admission) = entry.try_admit() else {
+            reply
+                .error(response::SYSTEM_BUSY, response::OVERLOAD_REMARK)
+                .await;
+            return;
+        };
+        self.shutdown.inflight.fetch_add(1, Ordering::AcqRel);
+        let inflight = InflightGuard(self.shutdown.clone());
+        let ctx = RequestContext {
+            peer: conn.peer().into(),
+            connection: conn.clone(),
+        };
+        let this = self.clone();
+        let entry = entry.clone();
+        let config = entry.executor.config;
+        let task = async move {
+            let _slot = match config.inline {
+                true => None,
+                false => Some(
+                    entry
+                        .executor
+                        .slots()
+                        .acquire_owned()
+                        .await
+                        .expect("executor semaphore never closed"),
+                ),
+            };
+            let resp = this.run(&entry, &ctx, request).await;
+            reply.send(resp).await;
+            drop((admission, inflight, permit));
+        };
+        if config.inline {
+            task.await;
+        } else if config.blocking {
+            let handle = tokio::runtime::Handle::current();
+            tokio::task::spawn_blocking(move || handle.block_on(task));
+        } else {
+            tokio::spawn(task);
+        }
+    }
+
+    /// Hooks around the processor, with Java 5.x semantics: a failing before-hook skips the
+    /// processor, after-hooks still run, then the failure is answered with SYSTEM_ERROR; an abort
+    /// answers its own code and message at once; a processor error is SYSTEM_ERROR.
+    async fn run(
+        &self,
+        entry: &Registered,
+        ctx: &RequestContext,
+        mut request: RemotingCommand,
+    ) -> Option<RemotingCommand> {
+        let peer = &*ctx.peer;
+        let mut failure: Option<String> = None;
+        for hook in self.hooks.iter() {
+            match hook.before_request(peer, &mut request) {
+                Ok(()) => {}
+                Err(HookError::Abort { code, message }) => {
+                    return Some(RemotingCommand::response(code, Some(&message)))
+                }
+                Err(HookError::Failed(msg)) => {
+                    failure = Some(msg);
+                    break;
+                }
+            }
+        }
+        // The request is needed after processing only by after-hooks; clone it only then.
+        let kept = (!self.hooks.is_empty()).then(|| request.clone());
+        let mut resp = match failure {
+            Some(_) => Some(RemotingCommand::response(response::SYSTEM_ERROR, None)),
+            None => match entry.processor.process(ctx, request).await {
+                Ok(r) => r,
+                Err(e) => {
+                    let remark = if e.0.is_empty() {
+                        "processor failed".to_owned()
+                    } else {
+                        e.0
+                    };
+                    return Some(RemotingCommand::response(
+                        response::SYSTEM_ERROR,
+                        Some(&remark),
+                    ));
+                }
+            },
+        };
+        if let (Some(kept), Some(r)) = (&kept, resp.as_mut()) {
+            for hook in self.hooks.iter() {
+                match hook.after_response(peer, kept, r) {
+                    Ok(()) => {}
+                    Err(HookError::Abort { code, message }) => {
+                        return Some(RemotingCommand::response(code, Some(&message)))
+                    }
+                    Err(HookError::Failed(msg)) => failure = Some(msg),
+                }
+            }
+        }
+        if let Some(msg) = failure {
+            let remark = if msg.is_empty() {
+                "rpc hook failed".to_owned()
+            } else {
+                msg
+            };
+            return Some(RemotingCommand::response(
+                response::SYSTEM_ERROR,
+                Some(&remark),
+            ));
+        }
+        resp
+    }
+}

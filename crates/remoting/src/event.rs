@@ -1,0 +1,54 @@
+//! Channel events: connect, close, idle, exception, delivered off the I/O path.
+
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// What happened to a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChannelEvent {
+    /// A connection was accepted (server) or established (client).
+    Connect(String),
+    /// A connection closed, for whatever reason.
+    Close(String),
+    /// A connection was closed for being idle (a Close follows).
+    Idle(String),
+    /// A connection failed (malformed frame, I/O error); the text says why (a Close follows).
+    Exception(String, String),
+}
+
+/// Receives channel events in order, on a task of its own (Java `ChannelEventListener`), so a slow
+/// listener never stalls I/O. The NameServer uses it to drop brokers whose connection closed.
+pub trait ChannelEventListener: Send + Sync + 'static {
+    /// Called once per event.
+    fn on_event(&self, event: ChannelEvent);
+}
+
+/// Bounded queue in front of the listener: 10,000 events as in Java; past that, events are dropped
+/// with a warning rather than blocking connections.
+#[derive(Clone)]
+pub(crate) struct EventSink {
+    tx: Option<mpsc::Sender<ChannelEvent>>,
+}
+
+impl EventSink {
+    pub(crate) fn new(listener: Option<Arc<dyn ChannelEventListener>>) -> Self {
+        let Some(listener) = listener else {
+            return EventSink { tx: None };
+        };
+        let (tx, mut rx) = mpsc::channel::<ChannelEvent>(10_000);
+        tokio::spawn(async move {
+            while let Some(ev) = rx.recv().await {
+                listener.on_event(ev);
+            }
+        });
+        EventSink { tx: Some(tx) }
+    }
+
+    pub(crate) fn emit(&self, event: ChannelEvent) {
+        if let Some(tx) = &self.tx {
+            if tx.try_send(event).is_err() {
+                tracing::warn!("event queue full or closed, channel event dropped");
+            }
+        }
+    }
+}

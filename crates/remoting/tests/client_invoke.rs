@@ -1,0 +1,384 @@
+//! Client behaviour over real sockets: the three invoke styles, exactly-once completion, timeouts,
+//! connection death, permits, server-pushed requests and NameServer fail-over.
+
+mod support;
+
+use async_trait::async_trait;
+use rmq_protocol::RemotingCommand;
+use rmq_remoting::*;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use support::*;
+use tokio::io::AsyncReadExt;
+
+const T: Duration = Duration::from_secs(10);
+
+#[tokio::test]
+async fn sync_async_callback_and_oneway() {
+    let (reg, echo) = echo_registry();
+    let server = start(reg).await;
+    let addr = server.local_addr().to_string();
+    let client = RemotingClient::new(ClientConfig::default());
+
+    let r = client
+        .invoke_sync(&addr, RemotingCommand::request(1).with_body("a"), T)
+        .await
+        .unwrap();
+    assert_eq!(&r.body[..], b"a");
+    let r = client
+        .invoke_async(&addr, RemotingCommand::request(1).with_body("b"), T)
+        .await
+        .unwrap();
+    assert_eq!(&r.body[..], b"b");
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    client.invoke_async_callback(
+        &addr,
+        RemotingCommand::request(1).with_body("c"),
+        T,
+        move |r| {
+            let _ = tx.send(r);
+        },
+    );
+    assert_eq!(&rx.await.unwrap().unwrap().body[..], b"c");
+    client
+        .invoke_oneway(&addr, RemotingCommand::request(1).with_body("d"), T)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + T;
+    while echo.seen.load(Ordering::SeqCst) < 4 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(echo.seen.load(Ordering::SeqCst), 4, "oneway processed");
+    // One connection for all of it.
+    assert_eq!(server.connection_count(), 1);
+    server.shutdown_now();
+}
+
+#[tokio::test]
+async fn ten_thousand_concurrent_async_requests_on_one_connection() {
+    let (reg, echo) = echo_registry();
+    let server = start(reg).await;
+    let addr = server.local_addr().to_string();
+    let client = RemotingClient::new(ClientConfig::default());
+    let calls: Vec<_> = (0..10_000u32)
+        .map(|i| {
+            let fut = client.invoke_async(
+                &addr,
+                RemotingCommand::request(1).with_body(i.to_be_bytes().to_vec()),
+                T,
+            );
+            tokio::spawn(async move { (i, fut.await) })
+        })
+        .collect();
+    for c in calls {
+        let (i, r) = c.await.unwrap();
+        assert_eq!(
+            &r.unwrap().body[..],
+            &i.to_be_bytes(),
+            "each reply matched to its own request"
+        );
+    }
+    assert_eq!(echo.seen.load(Ordering::SeqCst), 10_000);
+    assert_eq!(server.connection_count(), 1);
+    assert_eq!(
+        client.connection(&addr).await.unwrap().pending_requests(),
+        0,
+        "no entry left behind"
+    );
+    server.shutdown_now();
+}
+
+#[tokio::test]
+async fn a_timed_out_request_leaves_no_entry() {
+    let mut reg = ProcessorRegistry::new();
+    reg.register(
+        3,
+        Arc::new(Slow(Duration::from_millis(500))),
+        ExecutorConfig::new(4, 10),
+    );
+    let server = start(reg).await;
+    let addr = server.local_addr().to_string();
+    let client = RemotingClient::new(ClientConfig::default());
+    let conn = client.connection(&addr).await.unwrap();
+    let started = Instant::now();
+    let err = conn
+        .invoke(RemotingCommand::request(3), Duration::from_millis(100))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RemotingError::Timeout { .. }), "{err}");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(100) && took < Duration::from_millis(400),
+        "precise timeout, took {took:?}"
+    );
+    assert_eq!(conn.pending_requests(), 0);
+    // The late reply arrives, finds nobody, and is dropped; the connection still works.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(!conn.is_closed());
+    let r = conn.invoke(RemotingCommand::request(3), T).await.unwrap();
+    assert_eq!(r.remark.as_deref(), Some("slow"));
+
+    // Through the client, a sync timeout closes the socket (clientCloseSocketIfTimeout).
+    let err = client
+        .invoke_sync(
+            &addr,
+            RemotingCommand::request(3),
+            Duration::from_millis(150),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RemotingError::Timeout { .. }));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(conn.is_closed());
+    server.shutdown_now();
+}
+
+#[tokio::test]
+async fn server_killed_mid_flight_fails_every_pending_request_within_100ms() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (killed_tx, killed_rx) = tokio::sync::oneshot::channel::<Instant>();
+    tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        // Read the requests, never answer, then die.
+        let mut buf = vec![0u8; 1 << 20];
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
+        while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, sock.read(&mut buf)).await {
+            if n == 0 {
+                break;
+            }
+        }
+        let at = Instant::now();
+        drop(sock);
+        let _ = killed_tx.send(at);
+    });
+    let client = RemotingClient::new(ClientConfig::default());
+    let calls: Vec<_> = (0..500)
+        .map(|_| {
+            tokio::spawn(client.invoke_async(
+                &addr,
+                RemotingCommand::request(1),
+                Duration::from_secs(30),
+            ))
+        })
+        .collect();
+    let mut results = Vec::new();
+    for c in calls {
+        results.push((c.await.unwrap(), Instant::now()));
+    }
+    let killed_at = killed_rx.await.unwrap();
+    for (r, at) in results {
+        let e = r.unwrap_err();
+        assert!(matches!(e, RemotingError::SendRequest { .. }), "{e}");
+        assert!(
+            at.duration_since(killed_at) < Duration::from_millis(100),
+            "failed {:?} after the kill",
+            at.duration_since(killed_at)
+        );
+    }
+}
+
+#[tokio::test]
+async fn connect_errors_and_redial_after_death() {
+    let client = RemotingClient::new(ClientConfig {
+        connect_timeout: Duration::from_millis(500),
+        ..Default::default()
+    });
+    let closed_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let e = client
+        .invoke_sync(&closed_port, RemotingCommand::request(1), T)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, RemotingError::Connect { ref addr, .. } if *addr == closed_port),
+        "{e}"
+    );
+
+    let (reg, _) = echo_registry();
+    let server = start(reg).await;
+    let addr = server.local_addr().to_string();
+    let first = client.connection(&addr).await.unwrap();
+    first.close();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let r = client
+        .invoke_sync(&addr, RemotingCommand::request(1).with_body("again"), T)
+        .await
+        .unwrap();
+    assert_eq!(
+        &r.body[..],
+        b"again",
+        "dead connection evicted and re-dialled"
+    );
+    server.shutdown_now();
+}
+
+#[tokio::test]
+async fn permits_give_the_java_errors() {
+    let mut reg = ProcessorRegistry::new();
+    reg.register(
+        3,
+        Arc::new(Slow(Duration::from_millis(400))),
+        ExecutorConfig::new(4, 10),
+    );
+    let server = start(reg).await;
+    let addr = server.local_addr().to_string();
+    let client = RemotingClient::new(ClientConfig {
+        async_permits: 1,
+        ..Default::default()
+    });
+    client.connection(&addr).await.unwrap();
+    let held = tokio::spawn(client.invoke_async(&addr, RemotingCommand::request(3), T));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let e = client
+        .invoke_async(&addr, RemotingCommand::request(3), Duration::ZERO)
+        .await
+        .unwrap_err();
+    assert_eq!(e.to_string(), "invokeAsyncImpl invoke too fast");
+    let e = client
+        .invoke_async(
+            &addr,
+            RemotingCommand::request(3),
+            Duration::from_millis(50),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, RemotingError::PermitTimeout(ref m) if m.starts_with("invokeAsyncImpl tryAcquire semaphore timeout, 50ms")),
+        "{e}"
+    );
+    held.await.unwrap().unwrap();
+    // The permit came back.
+    client
+        .invoke_async(&addr, RemotingCommand::request(3), T)
+        .await
+        .unwrap();
+    server.shutdown_now();
+}
+
+/// Client-side processor for a request the server pushes (brokers do this to producers/consumers).
+struct Notified;
+
+#[async_trait]
+impl RequestProcessor for Notified {
+    async fn process(
+        &self,
+        _: &RequestContext,
+        req: RemotingCommand,
+    ) -> Result<Option<RemotingCommand>, ProcessorError> {
+        Ok(Some(
+            RemotingCommand::response(0, Some("client got it")).with_body(req.body),
+        ))
+    }
+}
+
+/// Server-side processor that calls the client back on the same connection.
+struct CallsBack;
+
+#[async_trait]
+impl RequestProcessor for CallsBack {
+    async fn process(
+        &self,
+        ctx: &RequestContext,
+        _: RemotingCommand,
+    ) -> Result<Option<RemotingCommand>, ProcessorError> {
+        let push =
+            RemotingCommand::request(rmq_protocol::codes::request::NOTIFY_CONSUMER_IDS_CHANGED)
+                .with_body("ids");
+        let answer = ctx
+            .connection
+            .invoke(push, T)
+            .await
+            .map_err(ProcessorError::new)?;
+        Ok(Some(RemotingCommand::response(0, answer.remark.as_deref())))
+    }
+}
+
+struct ClientHook;
+
+impl RpcHook for ClientHook {
+    fn before_request(&self, _: &str, request: &mut RemotingCommand) -> Result<(), HookError> {
+        request.ext_fields_mut().insert("signed", "yes");
+        Ok(())
+    }
+    fn after_response(
+        &self,
+        _: &str,
+        _: &RemotingCommand,
+        response: &mut RemotingCommand,
+    ) -> Result<(), HookError> {
+        response.ext_fields_mut().insert("client_after", "1");
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn client_serves_pushed_requests_and_runs_its_hooks() {
+    let mut reg = ProcessorRegistry::new();
+    reg.register(50, Arc::new(CallsBack), ExecutorConfig::new(2, 10));
+    let (echo_reg, _) = echo_registry();
+    let _ = echo_reg;
+    reg.register(1, Echo::new(), ExecutorConfig::new(2, 10));
+    let server = start(reg).await;
+    let addr = server.local_addr().to_string();
+
+    let mut client_reg = ProcessorRegistry::new();
+    client_reg.register(
+        rmq_protocol::codes::request::NOTIFY_CONSUMER_IDS_CHANGED,
+        Arc::new(Notified),
+        ExecutorConfig::new(1, 10),
+    );
+    let client = ClientBuilder::new(ClientConfig::default())
+        .registry(client_reg)
+        .hook(Arc::new(ClientHook))
+        .build();
+    let r = client
+        .invoke_sync(&addr, RemotingCommand::request(50), T)
+        .await
+        .unwrap();
+    assert_eq!(r.remark.as_deref(), Some("client got it"));
+    let r = client
+        .invoke_sync(&addr, RemotingCommand::request(1), T)
+        .await
+        .unwrap();
+    assert_eq!(
+        r.ext("signed"),
+        Some("yes"),
+        "before hook changed the request on the wire"
+    );
+    assert_eq!(r.ext("client_after"), Some("1"));
+    server.shutdown_now();
+}
+
+#[tokio::test]
+async fn namesrv_selection_fails_over_to_a_live_address() {
+    let (reg, _) = echo_registry();
+    let server = start(reg).await;
+    let live = server.local_addr().to_string();
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let client = RemotingClient::new(ClientConfig {
+        connect_timeout: Duration::from_millis(500),
+        ..Default::default()
+    });
+    assert!(matches!(
+        client.invoke_namesrv(RemotingCommand::request(1), T).await,
+        Err(RemotingError::NoNamesrv)
+    ));
+    client.update_namesrv_addresses(&[dead.clone(), live.clone()]);
+    for _ in 0..5 {
+        let r = client
+            .invoke_namesrv(RemotingCommand::request(1).with_body("ns"), T)
+            .await
+            .unwrap();
+        assert_eq!(&r.body[..], b"ns");
+    }
+    let (chosen, _) = client.namesrv_connection().await.unwrap();
+    assert_eq!(chosen, live, "sticky on the address that works");
+    server.shutdown_now();
+}
