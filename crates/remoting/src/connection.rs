@@ -353,6 +353,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
 }
 
 /// Encodes one frame after the bytes already in `buf`; big bodies become their own segment.
+/// A frame that cannot be encoded is logged and, if it is a request, fails its waiter.
 fn encode_into(
     cmd: &RemotingCommand,
     buf: &mut BytesMut,
@@ -360,30 +361,32 @@ fn encode_into(
     shared: &Shared,
 ) -> usize {
     let before = buf.len();
-    if let Err(e) = frame::encode_prefix(cmd, buf) {
-        tracing::warn!(peer = %shared.peer, opaque = cmd.opaque, error = %e, "cannot encode frame");
-        if !cmd.is_response() {
-            shared
-                .table
-                .complete(cmd.opaque, Err(RemotingError::protocol(&shared.peer, &e)));
+    let header = frame::encode_prefix(cmd, buf)
+        .map(|()| buf.len() - before)
+        .and_then(|header| {
+            if header + cmd.body.len() > shared.max_frame_length {
+                let length = (header + cmd.body.len() - 4) as u32;
+                Err(rmq_protocol::ProtocolError::FrameTooLong {
+                    length,
+                    max: shared.max_frame_length,
+                })
+            } else {
+                Ok(header)
+            }
+        });
+    let header = match header {
+        Ok(h) => h,
+        Err(e) => {
+            buf.truncate(before);
+            tracing::warn!(peer = %shared.peer, opaque = cmd.opaque, error = %e, "cannot encode frame");
+            if !cmd.is_response() {
+                shared
+                    .table
+                    .complete(cmd.opaque, Err(RemotingError::protocol(&shared.peer, &e)));
+            }
+            return 0;
         }
-        return 0;
-    }
-    let header = buf.len() - before;
-    if header + cmd.body.len() > shared.max_frame_length {
-        buf.truncate(before);
-        let e = rmq_protocol::ProtocolError::FrameTooLong {
-            length: (header + cmd.body.len() - 4) as u32,
-            max: shared.max_frame_length,
-        };
-        tracing::warn!(peer = %shared.peer, opaque = cmd.opaque, error = %e, "cannot encode frame");
-        if !cmd.is_response() {
-            shared
-                .table
-                .complete(cmd.opaque, Err(RemotingError::protocol(&shared.peer, &e)));
-        }
-        return 0;
-    }
+    };
     if cmd.body.len() >= ZERO_COPY_BODY {
         segments.push(buf.split().freeze());
         segments.push(cmd.body.clone());

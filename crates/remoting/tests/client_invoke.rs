@@ -185,10 +185,7 @@ async fn connect_errors_and_redial_after_death() {
         connect_timeout: Duration::from_millis(500),
         ..Default::default()
     });
-    let closed_port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().to_string()
-    };
+    let closed_port = closed_port();
     let e = client
         .invoke_sync(&closed_port, RemotingCommand::request(1), T)
         .await
@@ -319,8 +316,6 @@ impl RpcHook for ClientHook {
 async fn client_serves_pushed_requests_and_runs_its_hooks() {
     let mut reg = ProcessorRegistry::new();
     reg.register(50, Arc::new(CallsBack), ExecutorConfig::new(2, 10));
-    let (echo_reg, _) = echo_registry();
-    let _ = echo_reg;
     reg.register(1, Echo::new(), ExecutorConfig::new(2, 10));
     let server = start(reg).await;
     let addr = server.local_addr().to_string();
@@ -358,10 +353,7 @@ async fn namesrv_selection_fails_over_to_a_live_address() {
     let (reg, _) = echo_registry();
     let server = start(reg).await;
     let live = server.local_addr().to_string();
-    let dead = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().to_string()
-    };
+    let dead = closed_port();
     let client = RemotingClient::new(ClientConfig {
         connect_timeout: Duration::from_millis(500),
         ..Default::default()

@@ -126,3 +126,9 @@ impl Raw {
         }
     }
 }
+
+/// An address nothing listens on (bound, then released).
+pub fn closed_port() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
