@@ -6,7 +6,7 @@ use crate::dispatch::{Dispatcher, ShutdownState};
 use crate::error::RemotingError;
 use crate::event::{ChannelEventListener, EventSink};
 use crate::hook::{HookError, RpcHook};
-use crate::processor::ProcessorRegistry;
+use crate::processor::{Handlers, ProcessorRegistry};
 use rand::seq::SliceRandom;
 use rand::Rng;
 use rmq_protocol::RemotingCommand;
@@ -21,9 +21,7 @@ use tokio::time::Instant;
 /// Builds a [`RemotingClient`].
 pub struct ClientBuilder {
     config: ClientConfig,
-    registry: ProcessorRegistry,
-    hooks: Vec<Arc<dyn RpcHook>>,
-    listener: Option<Arc<dyn ChannelEventListener>>,
+    handlers: Handlers,
 }
 
 impl ClientBuilder {
@@ -31,46 +29,42 @@ impl ClientBuilder {
     pub fn new(config: ClientConfig) -> Self {
         ClientBuilder {
             config,
-            registry: ProcessorRegistry::new(),
-            hooks: Vec::new(),
-            listener: None,
+            handlers: Handlers::default(),
         }
     }
 
     /// Processors for requests servers push to us (CHECK_TRANSACTION_STATE, NOTIFY_CONSUMER_IDS_CHANGED...).
     pub fn registry(mut self, registry: ProcessorRegistry) -> Self {
-        self.registry = registry;
+        self.handlers.registry = registry;
         self
     }
 
     /// Appends a client hook (before the write / after the response).
     pub fn hook(mut self, hook: Arc<dyn RpcHook>) -> Self {
-        if !self.hooks.iter().any(|h| Arc::ptr_eq(h, &hook)) {
-            self.hooks.push(hook);
-        }
+        self.handlers.add_hook(hook);
         self
     }
 
     /// Receives connection events.
     pub fn event_listener(mut self, listener: Arc<dyn ChannelEventListener>) -> Self {
-        self.listener = Some(listener);
+        self.handlers.listener = Some(listener);
         self
     }
 
     /// Creates the client. Must run inside a tokio runtime.
     pub fn build(self) -> RemotingClient {
-        let hooks: Arc<[Arc<dyn RpcHook>]> = self.hooks.into();
+        let hooks: Arc<[Arc<dyn RpcHook>]> = self.handlers.hooks.into();
         RemotingClient {
             inner: Arc::new(ClientInner {
                 dispatcher: Arc::new(Dispatcher {
-                    registry: Arc::new(self.registry),
+                    registry: Arc::new(self.handlers.registry),
                     hooks: Arc::from(Vec::new()),
                     language: self.config.language,
                     version: self.config.version,
                     shutdown: Arc::new(ShutdownState::default()),
                 }),
                 hooks,
-                events: EventSink::new(self.listener),
+                events: EventSink::new(self.handlers.listener),
                 connections: Mutex::new(HashMap::new()),
                 dial_locks: Mutex::new(HashMap::new()),
                 async_permits: Arc::new(Semaphore::new(self.config.async_permits)),

@@ -89,6 +89,11 @@ impl ConnectionHandle {
         &self.shared.peer
     }
 
+    /// The peer address as the shared string the connection holds (no allocation per request).
+    pub(crate) fn peer_shared(&self) -> Arc<str> {
+        self.shared.peer.clone()
+    }
+
     /// True once the connection is closed (it never reopens; dial a new one).
     pub fn is_closed(&self) -> bool {
         self.shared.is_closed.load(Ordering::Acquire)

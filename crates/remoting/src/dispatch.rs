@@ -135,7 +135,7 @@ impl Dispatcher {
         self.shutdown.inflight.fetch_add(1, Ordering::AcqRel);
         let inflight = InflightGuard(self.shutdown.clone());
         let ctx = RequestContext {
-            peer: conn.peer().into(),
+            peer: conn.peer_shared(),
             connection: conn.clone(),
         };
         let this = self.clone();

@@ -233,3 +233,20 @@ impl ProcessorRegistry {
         self.table.get(&code).or(self.default.as_ref())
     }
 }
+
+/// What both builders collect besides their config: processors, hooks (in registration order, the
+/// same hook object once) and an optional channel-event listener.
+#[derive(Default)]
+pub(crate) struct Handlers {
+    pub(crate) registry: ProcessorRegistry,
+    pub(crate) hooks: Vec<Arc<dyn crate::hook::RpcHook>>,
+    pub(crate) listener: Option<Arc<dyn crate::event::ChannelEventListener>>,
+}
+
+impl Handlers {
+    pub(crate) fn add_hook(&mut self, hook: Arc<dyn crate::hook::RpcHook>) {
+        if !self.hooks.iter().any(|h| Arc::ptr_eq(h, &hook)) {
+            self.hooks.push(hook);
+        }
+    }
+}

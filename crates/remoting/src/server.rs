@@ -6,7 +6,7 @@ use crate::dispatch::{Dispatcher, ShutdownState};
 use crate::error::RemotingError;
 use crate::event::{ChannelEventListener, EventSink};
 use crate::hook::RpcHook;
-use crate::processor::ProcessorRegistry;
+use crate::processor::{Handlers, ProcessorRegistry};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -18,9 +18,7 @@ use tokio_util::sync::CancellationToken;
 /// Builds a [`RemotingServer`]: config, processors, hooks and an optional event listener.
 pub struct ServerBuilder {
     config: ServerConfig,
-    registry: ProcessorRegistry,
-    hooks: Vec<Arc<dyn RpcHook>>,
-    listener: Option<Arc<dyn ChannelEventListener>>,
+    handlers: Handlers,
 }
 
 impl ServerBuilder {
@@ -28,29 +26,25 @@ impl ServerBuilder {
     pub fn new(config: ServerConfig) -> Self {
         ServerBuilder {
             config,
-            registry: ProcessorRegistry::new(),
-            hooks: Vec::new(),
-            listener: None,
+            handlers: Handlers::default(),
         }
     }
 
     /// Uses `registry` for request dispatch.
     pub fn registry(mut self, registry: ProcessorRegistry) -> Self {
-        self.registry = registry;
+        self.handlers.registry = registry;
         self
     }
 
     /// Appends an RPC hook (run in registration order; the same hook object twice is ignored).
     pub fn hook(mut self, hook: Arc<dyn RpcHook>) -> Self {
-        if !self.hooks.iter().any(|h| Arc::ptr_eq(h, &hook)) {
-            self.hooks.push(hook);
-        }
+        self.handlers.add_hook(hook);
         self
     }
 
     /// Receives connect/close/idle/exception events.
     pub fn event_listener(mut self, listener: Arc<dyn ChannelEventListener>) -> Self {
-        self.listener = Some(listener);
+        self.handlers.listener = Some(listener);
         self
     }
 
@@ -82,8 +76,8 @@ impl ServerBuilder {
         let shutdown = Arc::new(ShutdownState::default());
         let inner = Arc::new(ServerInner {
             dispatcher: Arc::new(Dispatcher {
-                registry: Arc::new(self.registry),
-                hooks: self.hooks.into(),
+                registry: Arc::new(self.handlers.registry),
+                hooks: self.handlers.hooks.into(),
                 language: self.config.language,
                 version: self.config.version,
                 shutdown: shutdown.clone(),
@@ -94,7 +88,7 @@ impl ServerBuilder {
                 write_queue_frames: self.config.write_queue_frames,
                 max_inflight: self.config.max_inflight_per_connection,
             },
-            events: EventSink::new(self.listener),
+            events: EventSink::new(self.handlers.listener),
             connections: Mutex::new(HashMap::new()),
             stop_accepting: CancellationToken::new(),
             shutdown,

@@ -130,15 +130,11 @@ pub fn decode(header: &Bytes) -> Result<RemotingCommand, ProtocolError> {
     Ok(cmd)
 }
 
-/// Makes a shared string from text serde handed us: zero-copy when it borrows from the frame.
-fn shared(src: &Bytes, s: &str, borrowed: bool) -> ByteString {
-    if borrowed {
-        // The slice points into `src` (serde_json borrows from the input we gave it), so slice_ref
-        // cannot panic; the bytes came from a &str, so they are valid UTF-8.
-        ByteString::try_from(src.slice_ref(s.as_bytes())).unwrap_or_else(|_| ByteString::from(s))
-    } else {
-        ByteString::from(s)
-    }
+/// Shares text serde borrowed from the header instead of copying it.
+fn shared(src: &Bytes, s: &str) -> ByteString {
+    // The slice points into `src` (serde_json borrows from the input we gave it), so slice_ref
+    // cannot panic; the bytes came from a &str, so they are valid UTF-8.
+    ByteString::try_from(src.slice_ref(s.as_bytes())).unwrap_or_else(|_| ByteString::from(s))
 }
 
 #[derive(Deserialize)]
@@ -313,7 +309,7 @@ enum Scalar<'de> {
 impl Scalar<'_> {
     fn into_shared(self, src: &Bytes) -> Option<ByteString> {
         match self {
-            Scalar::Borrowed(s) => Some(shared(src, s, true)),
+            Scalar::Borrowed(s) => Some(shared(src, s)),
             Scalar::Owned(s) => Some(s),
             Scalar::Null => None,
         }
