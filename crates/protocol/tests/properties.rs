@@ -123,3 +123,83 @@ proptest! {
         prop_assert!(buf.capacity() <= cap);
     }
 }
+
+/// A JSON header shaped like what peers send, with random whitespace, key order, and the odd
+/// token that only the lenient decoder takes (escapes, nulls, floats, unknown keys).
+fn any_json_header() -> impl Strategy<Value = String> {
+    let value = prop_oneof![
+        "-?[0-9]{1,11}",
+        Just("null".to_owned()),
+        Just("1.5".to_owned()),
+        Just("true".to_owned()),
+        "\"[a-zA-Z0-9 _\\\\\"]{0,8}\"",
+        "\"(JAVA|java|GO|RUST|x)\"",
+    ];
+    let key = prop_oneof![
+        Just("code"),
+        Just("flag"),
+        Just("opaque"),
+        Just("version"),
+        Just("language"),
+        Just("remark"),
+        Just("serializeTypeCurrentRPC"),
+        Just("other"),
+    ];
+    let ext_text = prop_oneof![
+        "[a-z0-9\\\\]{0,4}",
+        Just("a\\u0001b\\u0002c".to_owned()),
+        Just("\\u00e9\\/\\t".to_owned()),
+        Just("\\ud83d\\ude00".to_owned()),
+    ];
+    let ext = proptest::collection::vec(("[a-z\\\\]{0,4}", ext_text), 0..4).prop_map(|pairs| {
+        let body: Vec<String> = pairs
+            .iter()
+            .map(|(k, v)| format!("\"{k}\" : \"{v}\""))
+            .collect();
+        format!("{{ {} }}", body.join(","))
+    });
+    (
+        proptest::collection::vec((key, value), 0..8),
+        proptest::option::of(ext),
+        "[ \n]{0,2}",
+    )
+        .prop_map(|(fields, ext, ws)| {
+            let mut parts: Vec<String> = fields
+                .into_iter()
+                .map(|(k, v)| format!("\"{k}\":{ws}{v}"))
+                .collect();
+            if let Some(e) = ext {
+                parts.push(format!("\"extFields\":{e}"));
+            }
+            format!("{ws}{{{}}}{ws}", parts.join(","))
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+
+    /// The hand-written fast path must decode exactly like the serde decoder, or defer to it.
+    #[test]
+    fn json_fast_path_agrees_with_serde(text in any_json_header()) {
+        let header = bytes::Bytes::from(text.clone());
+        let fast = rmq_protocol::header::json::decode(&header);
+        let lenient = rmq_protocol::header::json::decode_lenient(&header);
+        match (fast, lenient) {
+            (Ok(a), Ok(b)) => prop_assert_eq!(a, b, "{}", text),
+            (Err(_), Err(_)) => {}
+            (a, b) => prop_assert!(false, "{text}: fast {a:?} vs serde {b:?}"),
+        }
+    }
+
+    #[test]
+    fn json_fast_path_agrees_on_encoded_commands(mut cmd in any_command()) {
+        cmd.serialize_type = SerializeType::Json;
+        let mut out = BytesMut::new();
+        rmq_protocol::header::json::encode(&cmd, &mut out);
+        let header = out.freeze();
+        prop_assert_eq!(
+            rmq_protocol::header::json::decode(&header).unwrap(),
+            rmq_protocol::header::json::decode_lenient(&header).unwrap()
+        );
+    }
+}

@@ -324,6 +324,12 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             }
         };
         let Some(first) = first else { break };
+        if rx.is_empty() && !closing {
+            // Tokio runs a task it just woke next (LIFO slot), so without this the writer would
+            // take each frame alone: one syscall per request. Yielding once lets every task that
+            // is ready queue its frame first, and they all leave in one write.
+            tokio::task::yield_now().await;
+        }
         let mut batch = 0;
         let mut next = Some(first);
         while let Some(cmd) = next {

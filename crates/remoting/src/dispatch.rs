@@ -138,28 +138,28 @@ impl Dispatcher {
             peer: conn.peer_shared(),
             connection: conn.clone(),
         };
+        let config = entry.executor.config;
+        if config.inline {
+            // Straight in the read loop: no task, and the request is not moved into one.
+            let resp = self.run(entry, &ctx, request).await;
+            reply.send(resp).await;
+            drop((admission, inflight, permit));
+            return;
+        }
         let this = self.clone();
         let entry = entry.clone();
-        let config = entry.executor.config;
         let task = async move {
-            let _slot = match config.inline {
-                true => None,
-                false => Some(
-                    entry
-                        .executor
-                        .slots()
-                        .acquire_owned()
-                        .await
-                        .expect("executor semaphore never closed"),
-                ),
-            };
+            let _slot = entry
+                .executor
+                .slots()
+                .acquire_owned()
+                .await
+                .expect("executor semaphore never closed");
             let resp = this.run(&entry, &ctx, request).await;
             reply.send(resp).await;
             drop((admission, inflight, permit));
         };
-        if config.inline {
-            task.await;
-        } else if config.blocking {
+        if config.blocking {
             let handle = tokio::runtime::Handle::current();
             tokio::task::spawn_blocking(move || handle.block_on(task));
         } else {

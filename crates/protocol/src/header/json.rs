@@ -56,6 +56,22 @@ pub fn encode(cmd: &RemotingCommand, out: &mut BytesMut) {
     out.put_u8(b'}');
 }
 
+/// Bytes that need a look when writing a JSON string: '"', '\\', C0 controls, DEL, and 0xE2 (the
+/// lead byte of U+2028/U+2029). Everything else is copied as is.
+const SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t[0x7F] = true;
+    t[0xE2] = true;
+    t
+};
+
 /// Writes a quoted string with fastjson's escapes: `\" \\ \b \f \n \r \t`, other C0 controls and
 /// DEL as uppercase `\u00XX`, U+2028/U+2029 escaped, everything else (`/`, non-ASCII) raw UTF-8.
 pub(crate) fn write_string(out: &mut BytesMut, s: &str) {
@@ -65,17 +81,23 @@ pub(crate) fn write_string(out: &mut BytesMut, s: &str) {
     out.put_u8(b'"');
     let mut start = 0;
     let mut i = 0;
-    while i < bytes.len() {
+    loop {
+        // Table scan to the next byte that may need escaping: the common string has none.
+        while i < bytes.len() && !SPECIAL[bytes[i] as usize] {
+            i += 1;
+        }
+        if i == bytes.len() {
+            break;
+        }
         let b = bytes[i];
-        let escape: Option<&[u8]> = match b {
-            b'"' => Some(b"\\\""),
-            b'\\' => Some(b"\\\\"),
-            b'\n' => Some(b"\\n"),
-            b'\r' => Some(b"\\r"),
-            b'\t' => Some(b"\\t"),
-            0x08 => Some(b"\\b"),
-            0x0C => Some(b"\\f"),
-            0x00..=0x1F | 0x7F => None,
+        let escape: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0C => b"\\f",
             0xE2 if bytes.get(i + 1) == Some(&0x80)
                 && matches!(bytes.get(i + 2), Some(0xA8 | 0xA9)) =>
             {
@@ -89,23 +111,21 @@ pub(crate) fn write_string(out: &mut BytesMut, s: &str) {
                 start = i;
                 continue;
             }
-            _ => {
+            0xE2 => {
                 i += 1;
                 continue;
             }
-        };
-        out.put_slice(&bytes[start..i]);
-        match escape {
-            Some(e) => out.put_slice(e),
-            None => out.put_slice(&[
+            _ => &[
                 b'\\',
                 b'u',
                 b'0',
                 b'0',
                 HEX[(b >> 4) as usize],
                 HEX[(b & 0xF) as usize],
-            ]),
-        }
+            ],
+        };
+        out.put_slice(&bytes[start..i]);
+        out.put_slice(escape);
         i += 1;
         start = i;
     }
@@ -117,6 +137,16 @@ pub(crate) fn write_string(out: &mut BytesMut, s: &str) {
 /// strings or floats, language by name or ordinal, ext values of any JSON type stringified, a UTF-8
 /// BOM or surrounding whitespace (the C++ client's trailing newline) accepted.
 pub fn decode(header: &Bytes) -> Result<RemotingCommand, ProtocolError> {
+    match super::json_fast::decode(header) {
+        Some(cmd) => Ok(cmd),
+        None => decode_lenient(header),
+    }
+}
+
+/// The serde path alone: every shape [`decode`] accepts. Public for tests that check the fast
+/// path agrees with it.
+#[doc(hidden)]
+pub fn decode_lenient(header: &Bytes) -> Result<RemotingCommand, ProtocolError> {
     let text: &[u8] = header.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(header);
     let mut de = serde_json::Deserializer::from_slice(text);
     let mut cmd = HeaderSeed { src: header }

@@ -5,6 +5,7 @@
 
 pub mod binary;
 pub mod json;
+mod json_fast;
 
 use crate::codes::SerializeType;
 use crate::command::RemotingCommand;

@@ -1,0 +1,534 @@
+//! Load drivers: our `RemotingClient`, and a neutral pipelined client that speaks frames straight
+//! over a socket (it uses only the sans-IO codec, none of the runtime), so a server can be measured
+//! under a client that is not ours and the raw baseline under exactly the same client.
+
+use crate::echo::{CODE_ECHO, CODE_ONEWAY, CODE_STATS};
+use crate::report::{new_histogram, Report};
+use bytes::{Bytes, BytesMut};
+use hdrhistogram::Histogram;
+use rmq_protocol::{next_opaque, RemotingCodec, RemotingCommand, SerializeType};
+use rmq_remoting::{ClientConfig, RemotingClient, RemotingError};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::codec::{Decoder, Encoder};
+
+/// Frames the neutral client coalesces into one write at most.
+const WRITE_BATCH: usize = 64;
+
+/// How requests are issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// One request at a time per connection, each awaited.
+    Sync,
+    /// `inflight` requests outstanding per connection.
+    Async,
+    /// Code 2 with the oneway flag, as fast as the connection takes them.
+    Oneway,
+}
+
+impl Mode {
+    /// The name used on the command line and in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Sync => "sync",
+            Mode::Async => "async",
+            Mode::Oneway => "oneway",
+        }
+    }
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "sync" => Ok(Mode::Sync),
+            "async" => Ok(Mode::Async),
+            "oneway" => Ok(Mode::Oneway),
+            other => Err(format!("unknown mode {other:?} (sync, async, oneway)")),
+        }
+    }
+}
+
+/// Which client drives the load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Driver {
+    /// rmq-remoting's `RemotingClient` (invoke_sync / invoke_async / invoke_oneway).
+    Ours,
+    /// A pipelined frame writer/reader over a plain socket.
+    Neutral,
+}
+
+/// One load run's parameters.
+#[derive(Debug, Clone)]
+pub struct LoadSpec {
+    /// "host:port" of the server.
+    pub addr: String,
+    /// How requests are issued.
+    pub mode: Mode,
+    /// Body bytes per request.
+    pub body: usize,
+    /// Connections.
+    pub conns: usize,
+    /// Requests in flight per connection (async; oneway: concurrent senders for our client).
+    pub inflight: usize,
+    /// Measured window.
+    pub duration: Duration,
+    /// Unmeasured run before the window.
+    pub warmup: Duration,
+    /// Header encoding of the requests.
+    pub serialize: SerializeType,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Around oneway runs, ask the server for its counters ([`CODE_STATS`]) to check that it
+    /// received everything. Off for servers that would count the question as traffic (raw TCP).
+    pub query_stats: bool,
+}
+
+impl LoadSpec {
+    /// "json" or "rocketmq".
+    pub fn serialize_name(&self) -> &'static str {
+        match self.serialize {
+            SerializeType::Json => "json",
+            SerializeType::RocketMq => "rocketmq",
+        }
+    }
+
+    /// The request every operation sends (a fresh opaque is set per send): the mode's code, two
+    /// small ext fields (like a typical routing header) and a body of `body` bytes.
+    pub fn template(&self) -> RemotingCommand {
+        let code = if self.mode == Mode::Oneway {
+            CODE_ONEWAY
+        } else {
+            CODE_ECHO
+        };
+        let mut cmd = RemotingCommand::request(code)
+            .with_ext("topic", "BenchTopic")
+            .with_ext("queueId", "0")
+            .with_body(Bytes::from(vec![b'x'; self.body]))
+            .with_serialize_type(self.serialize);
+        if self.mode == Mode::Oneway {
+            cmd.mark_oneway();
+        }
+        cmd
+    }
+
+    fn per_conn_window(&self) -> usize {
+        match self.mode {
+            Mode::Sync => 1,
+            Mode::Async | Mode::Oneway => self.inflight.max(1),
+        }
+    }
+}
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// Could not connect.
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        /// Target.
+        addr: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Our client could not connect.
+    #[error(transparent)]
+    Remoting(#[from] RemotingError),
+}
+
+/// What one worker (or neutral connection) measured.
+struct Tally {
+    hist: Histogram<u64>,
+    ops: u64,
+    sent: u64,
+    errors: u64,
+    unanswered: u64,
+    last: Instant,
+}
+
+impl Tally {
+    fn new(start: Instant) -> Self {
+        Tally {
+            hist: new_histogram(),
+            ops: 0,
+            sent: 0,
+            errors: 0,
+            unanswered: 0,
+            last: start,
+        }
+    }
+
+    fn merge(&mut self, other: Tally) {
+        let _ = self.hist.add(&other.hist);
+        self.ops += other.ops;
+        self.sent += other.sent;
+        self.errors += other.errors;
+        self.unanswered += other.unanswered;
+        self.last = self.last.max(other.last);
+    }
+}
+
+/// Measurement window shared by all workers of a run.
+#[derive(Clone, Copy)]
+struct Window {
+    from: Instant,
+    end: Instant,
+}
+
+/// Runs `spec` with `driver`. `progress` counts every completed operation (warm-up included) for
+/// a live display. The run stops by itself after warm-up + duration (+ at most `timeout` to
+/// collect the last answers).
+pub async fn run(
+    target: &str,
+    spec: &LoadSpec,
+    driver: Driver,
+    progress: Arc<AtomicU64>,
+) -> Result<Report, LoadError> {
+    let before = if spec.mode == Mode::Oneway && spec.query_stats {
+        query_stats(&spec.addr).await
+    } else {
+        None
+    };
+    let start = Instant::now();
+    let total = match driver {
+        Driver::Ours => run_ours(spec, progress).await?,
+        Driver::Neutral => run_neutral(spec, progress).await?,
+    };
+    let window_start = start + spec.warmup;
+    let secs = total
+        .last
+        .saturating_duration_since(window_start)
+        .as_secs_f64()
+        .max(spec.duration.as_secs_f64() * 0.5);
+    let mut report = Report::new(
+        target,
+        spec,
+        total.ops,
+        secs,
+        &total.hist,
+        total.errors,
+        total.unanswered,
+    );
+    report.sent = total.sent;
+    if let Some(before) = before {
+        // Wait (bounded) for the server to drain what was sent, then read its count.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let after = query_stats(&spec.addr).await;
+            let got = after.map(|a| a.oneway.saturating_sub(before.oneway));
+            if got.is_none() || got >= Some(total.sent) || Instant::now() >= deadline {
+                report.server_received = got;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    Ok(report)
+}
+
+async fn run_ours(spec: &LoadSpec, progress: Arc<AtomicU64>) -> Result<Tally, LoadError> {
+    let config = ClientConfig {
+        async_permits: (spec.per_conn_window() * spec.conns).max(65535),
+        ..Default::default()
+    };
+    let mut clients = Vec::with_capacity(spec.conns);
+    for _ in 0..spec.conns {
+        // One client per connection: a client keeps one connection per address.
+        let client = RemotingClient::new(config.clone());
+        client.connection(&spec.addr).await?;
+        clients.push(client);
+    }
+    let start = Instant::now();
+    let window = Window {
+        from: start + spec.warmup,
+        end: start + spec.warmup + spec.duration,
+    };
+    let template = spec.template();
+    let mut set = JoinSet::new();
+    for client in &clients {
+        for _ in 0..spec.per_conn_window() {
+            set.spawn(ours_worker(
+                client.clone(),
+                spec.clone(),
+                template.clone(),
+                window,
+                progress.clone(),
+            ));
+        }
+    }
+    let mut total = Tally::new(start);
+    while let Some(t) = set.join_next().await {
+        if let Ok(t) = t {
+            total.merge(t);
+        }
+    }
+    for c in &clients {
+        c.shutdown();
+    }
+    Ok(total)
+}
+
+async fn ours_worker(
+    client: RemotingClient,
+    spec: LoadSpec,
+    template: RemotingCommand,
+    window: Window,
+    progress: Arc<AtomicU64>,
+) -> Tally {
+    let mut t = Tally::new(window.from);
+    loop {
+        let begin = Instant::now();
+        if begin >= window.end {
+            break;
+        }
+        let mut req = template.clone();
+        req.opaque = next_opaque();
+        let ok = match spec.mode {
+            Mode::Oneway => client
+                .invoke_oneway(&spec.addr, req, spec.timeout)
+                .await
+                .is_ok(),
+            Mode::Sync => {
+                matches!(client.invoke_sync(&spec.addr, req, spec.timeout).await, Ok(r) if r.code == 0)
+            }
+            Mode::Async => {
+                matches!(client.invoke_async(&spec.addr, req, spec.timeout).await, Ok(r) if r.code == 0)
+            }
+        };
+        let done = Instant::now();
+        t.sent += 1;
+        progress.fetch_add(1, Ordering::Relaxed);
+        if begin >= window.from {
+            if ok {
+                t.ops += 1;
+                let _ = t.hist.record((done - begin).as_nanos().max(1) as u64);
+            } else {
+                t.errors += 1;
+            }
+            t.last = done;
+        }
+    }
+    t
+}
+
+async fn run_neutral(spec: &LoadSpec, progress: Arc<AtomicU64>) -> Result<Tally, LoadError> {
+    let mut streams = Vec::with_capacity(spec.conns);
+    for _ in 0..spec.conns {
+        let stream = TcpStream::connect(&spec.addr)
+            .await
+            .map_err(|source| LoadError::Connect {
+                addr: spec.addr.clone(),
+                source,
+            })?;
+        let _ = stream.set_nodelay(true);
+        streams.push(stream);
+    }
+    let start = Instant::now();
+    let window = Window {
+        from: start + spec.warmup,
+        end: start + spec.warmup + spec.duration,
+    };
+    let template = spec.template();
+    let mut set = JoinSet::new();
+    for stream in streams {
+        set.spawn(neutral_conn(
+            stream,
+            spec.clone(),
+            template.clone(),
+            window,
+            progress.clone(),
+        ));
+    }
+    let mut total = Tally::new(start);
+    while let Some(t) = set.join_next().await {
+        if let Ok(t) = t {
+            total.merge(t);
+        }
+    }
+    Ok(total)
+}
+
+/// One neutral connection: a writer keeps `window` requests outstanding (coalescing up to
+/// [`WRITE_BATCH`] frames per write), a reader matches answers by opaque.
+async fn neutral_conn(
+    stream: TcpStream,
+    spec: LoadSpec,
+    template: RemotingCommand,
+    window: Window,
+    progress: Arc<AtomicU64>,
+) -> Tally {
+    let (mut rd, mut wr) = stream.into_split();
+    let oneway = spec.mode == Mode::Oneway;
+    let slots = Arc::new(Semaphore::new(spec.per_conn_window()));
+    let pending: Arc<Mutex<HashMap<i32, Instant>>> = Arc::default();
+    let writer_done = Arc::new(AtomicBool::new(false));
+
+    let writer = {
+        let (slots, pending, done, progress) = (
+            slots.clone(),
+            pending.clone(),
+            writer_done.clone(),
+            progress.clone(),
+        );
+        tokio::spawn(async move {
+            let mut t = Tally::new(window.from);
+            let mut codec = RemotingCodec::default();
+            let mut buf = BytesMut::with_capacity(64 * 1024);
+            let mut opaque: i32 = 0;
+            loop {
+                let mut n = if oneway {
+                    WRITE_BATCH
+                } else {
+                    match tokio::time::timeout_at(window.end, slots.acquire()).await {
+                        Ok(Ok(p)) => {
+                            p.forget();
+                            1
+                        }
+                        _ => break,
+                    }
+                };
+                while !oneway && n < WRITE_BATCH {
+                    match slots.try_acquire() {
+                        Ok(p) => {
+                            p.forget();
+                            n += 1;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                let begin = Instant::now();
+                if begin >= window.end {
+                    break;
+                }
+                {
+                    let mut map = pending.lock().unwrap_or_else(|p| p.into_inner());
+                    for _ in 0..n {
+                        opaque = opaque.wrapping_add(1);
+                        let mut cmd = template.clone();
+                        cmd.opaque = opaque;
+                        if codec.encode(&cmd, &mut buf).is_err() {
+                            continue;
+                        }
+                        if !oneway {
+                            map.insert(opaque, begin);
+                        }
+                    }
+                }
+                if wr.write_all(&buf.split()).await.is_err() {
+                    t.errors += n as u64;
+                    break;
+                }
+                t.sent += n as u64;
+                if oneway {
+                    let done = Instant::now();
+                    progress.fetch_add(n as u64, Ordering::Relaxed);
+                    if begin >= window.from {
+                        t.ops += n as u64;
+                        let per = ((done - begin).as_nanos() as u64 / n as u64).max(1);
+                        let _ = t.hist.record_n(per, n as u64);
+                        t.last = done;
+                    }
+                }
+            }
+            done.store(true, Ordering::Release);
+            t
+        })
+    };
+
+    let mut t = Tally::new(window.from);
+    if !oneway {
+        let mut codec = RemotingCodec::default();
+        let mut buf = BytesMut::with_capacity(64 * 1024);
+        let give_up = window.end + spec.timeout;
+        'read: loop {
+            if writer_done.load(Ordering::Acquire)
+                && pending.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
+            {
+                break;
+            }
+            // Re-check the writer at least every 50 ms once the window is over.
+            let wake = if Instant::now() >= window.end {
+                (Instant::now() + Duration::from_millis(50)).min(give_up)
+            } else {
+                window.end
+            };
+            if Instant::now() >= give_up {
+                break;
+            }
+            let n = match tokio::time::timeout_at(wake, rd.read_buf(&mut buf)).await {
+                Err(_) => continue,
+                Ok(Ok(0)) | Ok(Err(_)) => break,
+                Ok(Ok(n)) => n,
+            };
+            let _ = n;
+            let done = Instant::now();
+            let mut answered = 0;
+            loop {
+                let cmd = match codec.decode(&mut buf) {
+                    Ok(Some(cmd)) => cmd,
+                    Ok(None) => break,
+                    Err(_) => break 'read,
+                };
+                let sent_at = pending
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&cmd.opaque);
+                let Some(begin) = sent_at else { continue };
+                answered += 1;
+                if begin >= window.from {
+                    if cmd.is_response() && cmd.code != 0 {
+                        t.errors += 1;
+                    } else {
+                        t.ops += 1;
+                        let _ = t.hist.record((done - begin).as_nanos().max(1) as u64);
+                    }
+                    t.last = done;
+                }
+            }
+            progress.fetch_add(answered, Ordering::Relaxed);
+            slots.add_permits(answered as usize);
+        }
+    }
+    let wt = writer.await.unwrap_or_else(|_| Tally::new(window.from));
+    t.merge(wt);
+    t.unanswered = pending.lock().unwrap_or_else(|p| p.into_inner()).len() as u64;
+    t
+}
+
+/// The bench server's counters, from a [`CODE_STATS`] request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerStats {
+    /// Echo requests answered.
+    pub echoed: u64,
+    /// Oneway requests received.
+    pub oneway: u64,
+    /// Open connections.
+    pub connections: u64,
+}
+
+/// Asks `addr` for its counters; `None` if it does not implement [`CODE_STATS`] (a Java server).
+pub async fn query_stats(addr: &str) -> Option<ServerStats> {
+    let client = RemotingClient::new(ClientConfig::default());
+    let resp = client
+        .invoke_sync(
+            addr,
+            RemotingCommand::request(CODE_STATS),
+            Duration::from_secs(2),
+        )
+        .await;
+    client.shutdown();
+    let resp = resp.ok().filter(|r| r.code == 0)?;
+    let field = |k: &str| resp.ext(k).and_then(|v| v.parse::<u64>().ok());
+    Some(ServerStats {
+        echoed: field("echoed")?,
+        oneway: field("oneway")?,
+        connections: field("connections")?,
+    })
+}
