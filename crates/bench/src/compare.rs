@@ -228,6 +228,8 @@ pub fn run(
                 serialize: st,
                 timeout: opts.timeout,
                 query_stats: true,
+                code: None,
+                ext: None,
             };
             let raw_addr = if sc.mode == Mode::Oneway {
                 raw_sink.local_addr()

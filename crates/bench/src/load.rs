@@ -86,6 +86,10 @@ pub struct LoadSpec {
     pub serialize: SerializeType,
     /// Per-request timeout.
     pub timeout: Duration,
+    /// Request code instead of the convention's 1 (or 2 for oneway): e.g. 105 against a NameServer.
+    pub code: Option<i32>,
+    /// Ext fields instead of the default two (e.g. `topic=TopicTest` for code 105).
+    pub ext: Option<Vec<(String, String)>>,
     /// Around oneway runs, ask the server for its counters ([`CODE_STATS`]) to check that it
     /// received everything. Off for servers that would count the question as traffic (raw TCP).
     pub query_stats: bool,
@@ -103,16 +107,22 @@ impl LoadSpec {
     /// The request every operation sends (a fresh opaque is set per send): the mode's code, two
     /// small ext fields (like a typical routing header) and a body of `body` bytes.
     pub fn template(&self) -> RemotingCommand {
-        let code = if self.mode == Mode::Oneway {
+        let code = self.code.unwrap_or(if self.mode == Mode::Oneway {
             CODE_ONEWAY
         } else {
             CODE_ECHO
-        };
+        });
         let mut cmd = RemotingCommand::request(code)
-            .with_ext("topic", "BenchTopic")
-            .with_ext("queueId", "0")
             .with_body(Bytes::from(vec![b'x'; self.body]))
             .with_serialize_type(self.serialize);
+        match &self.ext {
+            Some(ext) => {
+                for (k, v) in ext {
+                    cmd = cmd.with_ext(k.clone(), v.clone());
+                }
+            }
+            None => cmd = cmd.with_ext("topic", "BenchTopic").with_ext("queueId", "0"),
+        }
         if self.mode == Mode::Oneway {
             cmd.mark_oneway();
         }

@@ -22,6 +22,8 @@ fn spec(addr: String, mode: Mode, serialize: SerializeType) -> LoadSpec {
         serialize,
         timeout: Duration::from_secs(3),
         query_stats: true,
+        code: None,
+        ext: None,
     }
 }
 

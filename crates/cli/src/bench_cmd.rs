@@ -104,6 +104,12 @@ struct ClientArgs {
     /// Runtime worker threads (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
+    /// Request code to send instead of 1 (e.g. 105 GET_ROUTEINFO_BY_TOPIC against a NameServer).
+    #[arg(long)]
+    code: Option<i32>,
+    /// Ext field NAME=VALUE to send instead of the default two (repeatable), e.g. topic=TopicTest.
+    #[arg(long = "ext", value_name = "NAME=VALUE")]
+    ext: Vec<String>,
 }
 
 #[derive(Args)]
@@ -223,7 +229,20 @@ fn client(a: ClientArgs) -> ExitCode {
         warmup: Duration::from_secs_f64(a.warmup.max(0.0)),
         serialize: a.serialize.into(),
         timeout: Duration::from_millis(a.timeout_ms.max(1)),
-        query_stats: true,
+        query_stats: a.code.is_none(),
+        code: a.code,
+        ext: if a.ext.is_empty() {
+            None
+        } else {
+            let mut pairs = Vec::new();
+            for kv in &a.ext {
+                match kv.split_once('=') {
+                    Some((k, v)) => pairs.push((k.to_owned(), v.to_owned())),
+                    None => return fail(format!("--ext {kv:?}: expected NAME=VALUE")),
+                }
+            }
+            Some(pairs)
+        },
     };
     let driver = if a.neutral {
         Driver::Neutral

@@ -74,7 +74,7 @@ const SPECIAL: [bool; 256] = {
 
 /// Writes a quoted string with fastjson's escapes: `\" \\ \b \f \n \r \t`, other C0 controls and
 /// DEL as uppercase `\u00XX`, U+2028/U+2029 escaped, everything else (`/`, non-ASCII) raw UTF-8.
-pub(crate) fn write_string(out: &mut BytesMut, s: &str) {
+pub fn write_string(out: &mut BytesMut, s: &str) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 2);

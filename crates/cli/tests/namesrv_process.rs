@@ -1,0 +1,77 @@
+//! `rmq namesrv` as a process: starts with embedded defaults overridden by flags, answers, and
+//! refuses a corrupt KV file with an error naming it.
+
+use rmq_protocol::RemotingCommand;
+use rmq_remoting::{ClientConfig, RemotingClient};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[tokio::test]
+async fn starts_answers_and_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let kv = dir.path().join("kvConfig.json");
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rmq"))
+        .args(["namesrv", "--listen-port", "0", "--kv-config-path"])
+        .arg(&kv)
+        .env("RMQ_NAMESRV_SCANNOTACTIVEBROKERINTERVAL", "1000")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line.trim().rsplit(' ').next().unwrap().to_owned();
+    assert!(line.contains("boot success"), "{line}");
+    let client = RemotingClient::new(ClientConfig::default());
+    let r = client
+        .invoke_sync(&addr, RemotingCommand::request(106), Duration::from_secs(3))
+        .await
+        .unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(
+        &r.body[..],
+        br#"{"brokerAddrTable":{},"clusterAddrTable":{}}"#
+    );
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "start to first answer took {elapsed:?}"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    std::fs::write(&kv, "{oops").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rmq"))
+        .args(["namesrv", "--listen-port", "0", "--kv-config-path"])
+        .arg(&kv)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("kvConfig.json") && err.contains("corrupt"),
+        "{err}"
+    );
+}
+
+#[test]
+fn print_config_shows_java_property_names() {
+    let out = Command::new(env!("CARGO_BIN_EXE_rmq"))
+        .args(["namesrv", "-p", "--set", "listenPort=9999"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(
+        text.contains("listenPort=9999\n") && text.contains("scanNotActiveBrokerInterval=5000\n"),
+        "{text}"
+    );
+    let help = Command::new(env!("CARGO_BIN_EXE_rmq"))
+        .args(["namesrv", "--help"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&help.stdout).contains("kvConfigPath"));
+}

@@ -1,0 +1,140 @@
+//! # rmq-namesrv
+//!
+//! A RocketMQ 5.x NameServer on rmq-remoting: Java brokers register with it, Java, C++, Go and
+//! JavaScript clients read routes from it, byte-for-byte as from the Java NameServer (spec §7).
+//! Route tables live in [`route`], KV config in [`kv`], settings in [`config`], request handling
+//! in [`processor`]; bodies are written by [`fastjson`] exactly as Java writes them.
+
+pub mod config;
+pub mod fastjson;
+pub mod kv;
+pub mod processor;
+pub mod route;
+
+use config::NamesrvConfig;
+use processor::{NamesrvProcessor, State};
+use rmq_protocol::codes::request;
+use rmq_protocol::{LanguageCode, MqVersion};
+use rmq_remoting::{
+    ChannelEvent, ChannelEventListener, ExecutorConfig, ProcessorRegistry, RemotingServer,
+    ServerBuilder, ServerConfig,
+};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+/// Why the NameServer could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// KV config file unreadable or corrupt.
+    #[error(transparent)]
+    Kv(#[from] kv::KvError),
+    /// Could not listen.
+    #[error(transparent)]
+    Remoting(#[from] rmq_remoting::RemotingError),
+}
+
+/// Unregisters brokers whose connection closes, at once (spec §7.8).
+struct BrokerChannels(Arc<State>);
+
+impl ChannelEventListener for BrokerChannels {
+    fn on_event(&self, event: ChannelEvent) {
+        match event {
+            ChannelEvent::Close(peer)
+            | ChannelEvent::Exception(peer, _)
+            | ChannelEvent::Idle(peer) => self.0.route.on_channel_destroy(&peer),
+            ChannelEvent::Connect(_) => {}
+        }
+    }
+}
+
+/// A running NameServer.
+pub struct NameServer {
+    server: RemotingServer,
+    state: Arc<State>,
+    scanner: tokio::task::JoinHandle<()>,
+}
+
+impl NameServer {
+    /// Loads the KV config, binds `bindAddress:listenPort` and starts the liveness scan.
+    pub async fn start(config: NamesrvConfig) -> Result<NameServer, StartError> {
+        let kv_path =
+            (!config.kv_config_path.is_empty()).then(|| PathBuf::from(&config.kv_config_path));
+        let kv = kv::KvConfigManager::load(kv_path)?;
+        let state = Arc::new(State {
+            route: route::RouteInfoManager::new(config.delete_topic_with_broker_registration),
+            kv,
+            config: RwLock::new(config.clone()),
+            started: Instant::now(),
+        });
+        let processor = Arc::new(NamesrvProcessor(state.clone()));
+        let mut registry = ProcessorRegistry::new();
+        registry.register(
+            request::GET_ROUTEINFO_BY_TOPIC,
+            processor.clone(),
+            ExecutorConfig::new(
+                config.client_request_thread_pool_nums,
+                config.client_request_thread_pool_queue_capacity,
+            ),
+        );
+        registry.register_default(
+            processor,
+            ExecutorConfig::new(
+                config.default_thread_pool_nums,
+                config.default_thread_pool_queue_capacity,
+            ),
+        );
+        let server_config = ServerConfig {
+            listen_addr: format!("{}:{}", config.bind_address, config.listen_port),
+            idle_timeout: Duration::from_secs(config.server_channel_max_idle_time_seconds.max(1)),
+            // Answer as the Java NameServer does, so responses are byte-identical (spec §10).
+            language: LanguageCode::JAVA,
+            version: MqVersion::CURRENT,
+            ..Default::default()
+        };
+        let server = ServerBuilder::new(server_config)
+            .registry(registry)
+            .event_listener(Arc::new(BrokerChannels(state.clone())))
+            .bind()
+            .await?;
+        let interval = Duration::from_millis(config.scan_not_active_broker_interval.max(10));
+        let scan_state = state.clone();
+        let scanner = tokio::spawn(async move {
+            let mut tick =
+                tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+            loop {
+                tick.tick().await;
+                scan_state.route.scan_not_active();
+            }
+        });
+        tracing::info!(addr = %server.local_addr(), "name server started");
+        Ok(NameServer {
+            server,
+            state,
+            scanner,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+
+    /// The route tables (for embedding and tests).
+    pub fn route(&self) -> &route::RouteInfoManager {
+        &self.state.route
+    }
+
+    /// Graceful shutdown: GO_AWAY window, in-flight requests drained, connections closed.
+    pub async fn shutdown(self) {
+        self.scanner.abort();
+        self.server.shutdown().await;
+    }
+
+    /// Immediate shutdown.
+    pub fn shutdown_now(&self) {
+        self.scanner.abort();
+        self.server.shutdown_now();
+    }
+}

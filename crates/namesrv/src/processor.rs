@@ -1,0 +1,462 @@
+//! Request handling, one function per request code (spec §7.3-7.5).
+
+use crate::config::NamesrvConfig;
+use crate::fastjson::Style;
+use crate::kv::{KvConfigManager, ORDER_TOPIC_CONFIG};
+use crate::route::model::{self, DataVersion, QueueData};
+use crate::route::register_body::{self, RegisterBody};
+use crate::route::{unit_filter, RegisterOutcome, Registration, RouteInfoManager};
+use async_trait::async_trait;
+use rmq_protocol::codes::{request as rc, response};
+use rmq_protocol::headers::broker::*;
+use rmq_protocol::headers::kv::*;
+use rmq_protocol::headers::route::*;
+use rmq_protocol::{ExtFields, MqVersion, RemotingCommand};
+use rmq_remoting::{ProcessorError, RequestContext, RequestProcessor};
+use serde::Deserialize;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+/// FAQ link appended to TOPIC_NOT_EXIST remarks (5.x).
+const FAQ_URL: &str = "https://rocketmq.apache.org/docs/bestPractice/06FAQ";
+
+/// Everything the handlers share.
+pub struct State {
+    /// Route tables.
+    pub route: RouteInfoManager,
+    /// KV config.
+    pub kv: KvConfigManager,
+    /// Live configuration (UPDATE_NAMESRV_CONFIG changes it).
+    pub config: RwLock<NamesrvConfig>,
+    /// Start time (needWaitForService).
+    pub started: Instant,
+}
+
+impl State {
+    fn config(&self) -> NamesrvConfig {
+        self.config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// The NameServer's processor: registered for 105 (on the client-request executor) and as the
+/// default processor (on the default executor) for everything else.
+pub struct NamesrvProcessor(pub Arc<State>);
+
+fn ok() -> RemotingCommand {
+    RemotingCommand::response(response::SUCCESS, None)
+}
+
+/// A success whose Java response has a header class: `"extFields":{}` even when empty.
+fn ok_with_header() -> RemotingCommand {
+    let mut r = ok();
+    r.ext_fields = Some(ExtFields::new());
+    r
+}
+
+fn fail(code: i32, remark: &str) -> RemotingCommand {
+    RemotingCommand::response(code, Some(remark))
+}
+
+#[async_trait]
+impl RequestProcessor for NamesrvProcessor {
+    async fn process(
+        &self,
+        ctx: &RequestContext,
+        req: RemotingCommand,
+    ) -> Result<Option<RemotingCommand>, ProcessorError> {
+        let s = &*self.0;
+        let resp = match req.code {
+            rc::PUT_KV_CONFIG => put_kv(s, &req)?,
+            rc::GET_KV_CONFIG => get_kv(s, &req)?,
+            rc::DELETE_KV_CONFIG => delete_kv(s, &req)?,
+            rc::GET_KVLIST_BY_NAMESPACE => kv_list(s, &req)?,
+            rc::REGISTER_BROKER => register_broker(s, ctx, &req)?,
+            rc::UNREGISTER_BROKER => {
+                let h: UnRegisterBrokerRequestHeader = req.decode_header()?;
+                s.route
+                    .unregister(&h.cluster_name, &h.broker_addr, &h.broker_name, h.broker_id);
+                ok()
+            }
+            rc::BROKER_HEARTBEAT => {
+                let h: BrokerHeartbeatRequestHeader = req.decode_header()?;
+                s.route.heartbeat(&h.cluster_name, &h.broker_addr);
+                ok()
+            }
+            rc::QUERY_DATA_VERSION => query_data_version(s, &req)?,
+            rc::GET_ROUTEINFO_BY_TOPIC => route_by_topic(s, &req),
+            rc::GET_BROKER_CLUSTER_INFO => ok().with_body(s.route.cluster_info_json()),
+            rc::WIPE_WRITE_PERM_OF_BROKER | rc::ADD_WRITE_PERM_OF_BROKER => {
+                let name = req
+                    .ext("brokerName")
+                    .ok_or_else(|| ProcessorError::new("missing brokerName"))?;
+                let wipe = req.code == rc::WIPE_WRITE_PERM_OF_BROKER;
+                let n = s.route.update_write_perm(name, wipe);
+                tracing::info!(broker = name, topics = n, wipe, "write permission changed");
+                let key = if wipe {
+                    "wipeTopicCount"
+                } else {
+                    "addTopicCount"
+                };
+                ok_with_header().with_ext(key, n.to_string())
+            }
+            rc::GET_ALL_TOPIC_LIST_FROM_NAMESERVER => {
+                if s.config().enable_all_topic_list {
+                    let topics = s.route.all_topics();
+                    ok().with_body(model::write_topic_list(
+                        None,
+                        topics.iter().map(String::as_str),
+                    ))
+                } else {
+                    fail(response::SYSTEM_ERROR, "disable")
+                }
+            }
+            rc::DELETE_TOPIC_IN_NAMESRV => {
+                let h: DeleteTopicFromNamesrvRequestHeader = req.decode_header()?;
+                s.route.delete_topic(&h.topic, h.cluster_name.as_deref());
+                ok()
+            }
+            rc::REGISTER_TOPIC_IN_NAMESRV => register_topic(s, &req)?,
+            rc::GET_TOPICS_BY_CLUSTER => {
+                if s.config().enable_topic_list {
+                    let h: GetTopicsByClusterRequestHeader = req.decode_header()?;
+                    let topics = s.route.topics_by_cluster(&h.cluster);
+                    ok().with_body(model::write_topic_list(
+                        None,
+                        topics.iter().map(String::as_str),
+                    ))
+                } else {
+                    fail(response::SYSTEM_ERROR, "disable")
+                }
+            }
+            rc::GET_SYSTEM_TOPIC_LIST_FROM_NS => {
+                let (topics, addr) = s.route.system_topics();
+                ok().with_body(model::write_topic_list(
+                    addr.as_deref(),
+                    topics.iter().map(String::as_str),
+                ))
+            }
+            rc::GET_UNIT_TOPIC_LIST
+            | rc::GET_HAS_UNIT_SUB_TOPIC_LIST
+            | rc::GET_HAS_UNIT_SUB_UNUNIT_TOPIC_LIST => {
+                if s.config().enable_topic_list {
+                    let topics = s.route.topics_by_sysflag(unit_filter(req.code));
+                    ok().with_body(model::write_topic_list(
+                        None,
+                        topics.iter().map(String::as_str),
+                    ))
+                } else {
+                    fail(response::SYSTEM_ERROR, "disable")
+                }
+            }
+            rc::UPDATE_NAMESRV_CONFIG => update_config(s, &req),
+            rc::GET_NAMESRV_CONFIG => ok().with_body(s.config().to_properties_text()),
+            rc::GET_BROKER_MEMBER_GROUP => {
+                let h: GetBrokerMemberGroupRequestHeader = req.decode_header()?;
+                let addrs = s.route.member_group(&h.broker_name);
+                let mut w = crate::fastjson::Writer::new(Style::Default);
+                w.raw("{");
+                w.key("brokerMemberGroup");
+                w.raw("{");
+                w.key("brokerAddrs");
+                w.long_map(addrs.iter().map(|(k, v)| (*k, v.as_str())));
+                w.raw(",");
+                w.key("brokerName");
+                w.str(&h.broker_name);
+                w.raw(",");
+                w.key("cluster");
+                w.str(&h.cluster_name);
+                w.raw("}}");
+                ok().with_body(w.finish())
+            }
+            other => fail(
+                response::REQUEST_CODE_NOT_SUPPORTED,
+                &response::not_supported_remark(other),
+            ),
+        };
+        Ok(Some(resp))
+    }
+}
+
+fn put_kv(s: &State, req: &RemotingCommand) -> Result<RemotingCommand, ProcessorError> {
+    let (Some(ns), Some(key)) = (req.ext("namespace"), req.ext("key")) else {
+        return Ok(fail(response::SYSTEM_ERROR, "namespace or key is null"));
+    };
+    let value = req.ext("value").unwrap_or_default();
+    s.kv.put(ns, key, value).map_err(ProcessorError::new)?;
+    tracing::info!(namespace = ns, key, "kv config put");
+    Ok(ok())
+}
+
+fn get_kv(s: &State, req: &RemotingCommand) -> Result<RemotingCommand, ProcessorError> {
+    let h: KvConfigKeyRequestHeader = req.decode_header()?;
+    Ok(match s.kv.get(&h.namespace, &h.key) {
+        Some(v) => ok_with_header().with_ext("value", v),
+        None => {
+            let mut r = fail(
+                response::QUERY_NOT_FOUND,
+                &format!("No config item, Namespace: {} Key: {}", h.namespace, h.key),
+            );
+            r.ext_fields = Some(ExtFields::new());
+            r
+        }
+    })
+}
+
+fn delete_kv(s: &State, req: &RemotingCommand) -> Result<RemotingCommand, ProcessorError> {
+    let h: KvConfigKeyRequestHeader = req.decode_header()?;
+    s.kv.delete(&h.namespace, &h.key)
+        .map_err(ProcessorError::new)?;
+    tracing::info!(namespace = %h.namespace, key = %h.key, "kv config deleted");
+    Ok(ok())
+}
+
+fn kv_list(s: &State, req: &RemotingCommand) -> Result<RemotingCommand, ProcessorError> {
+    let h: GetKvListByNamespaceRequestHeader = req.decode_header()?;
+    Ok(match s.kv.list(&h.namespace) {
+        Some(m) => ok().with_body(model::write_kv_table(
+            m.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        )),
+        None => fail(
+            response::QUERY_NOT_FOUND,
+            &format!("No config item, Namespace: {}", h.namespace),
+        ),
+    })
+}
+
+fn register_broker(
+    s: &State,
+    ctx: &RequestContext,
+    req: &RemotingCommand,
+) -> Result<RemotingCommand, ProcessorError> {
+    let h: RegisterBrokerRequestHeader = req.decode_header()?;
+    let crc = h.body_crc32.unwrap_or(0);
+    if crc != 0 {
+        let actual = (crc32fast::hash(&req.body) & 0x7FFF_FFFF) as i32;
+        if actual != crc {
+            tracing::warn!(broker = %h.broker_name, addr = %h.broker_addr, "register body crc32 mismatch");
+            return Ok(fail(response::SYSTEM_ERROR, "crc32 not match"));
+        }
+    }
+    let body: RegisterBody = if h.compressed.unwrap_or(false) {
+        register_body::decode_compressed(&req.body, req.version)
+    } else {
+        register_body::decode_json(&req.body, req.version < MqVersion::V3_0_11)
+    }
+    .map_err(ProcessorError::new)?;
+    let outcome = s.route.register(Registration {
+        cluster: &h.cluster_name,
+        broker_addr: &h.broker_addr,
+        broker_name: &h.broker_name,
+        broker_id: h.broker_id,
+        ha_server_addr: &h.ha_server_addr,
+        zone_name: req.ext("__ZONE_NAME"),
+        timeout: h
+            .heartbeat_timeout_millis
+            .filter(|t| *t > 0)
+            .map(|t| Duration::from_millis(t as u64)),
+        enable_acting_master: h.enable_acting_master,
+        body,
+        channel: Some(ctx.connection.clone()),
+    });
+    let result = match outcome {
+        RegisterOutcome::Registered(r) => r,
+        RegisterOutcome::Ignored => return Ok(ok_with_header()),
+        RegisterOutcome::Failed => {
+            return Ok(fail(response::SYSTEM_ERROR, "register broker failed"))
+        }
+    };
+    let mut resp = ok_with_header();
+    resp.set_header(&RegisterBrokerResponseHeader {
+        ha_server_addr: result.ha_server_addr,
+        master_addr: result.master_addr,
+    });
+    if s.config().return_order_topic_config_to_broker {
+        if let Some(table) = s.kv.list(ORDER_TOPIC_CONFIG) {
+            resp.body = model::write_kv_table(table.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        }
+    }
+    Ok(resp)
+}
+
+fn query_data_version(s: &State, req: &RemotingCommand) -> Result<RemotingCommand, ProcessorError> {
+    let h: QueryDataVersionRequestHeader = req.decode_header()?;
+    let dv: DataVersion = if req.body.is_empty() {
+        DataVersion::default()
+    } else {
+        serde_json::from_slice(&req.body).map_err(ProcessorError::new)?
+    };
+    let (changed, stored) = s
+        .route
+        .query_data_version(&h.cluster_name, &h.broker_addr, &dv);
+    let mut resp = ok_with_header().with_ext("changed", if changed { "true" } else { "false" });
+    if let Some(stored) = stored {
+        resp.body = stored.to_json();
+    }
+    Ok(resp)
+}
+
+fn route_by_topic(s: &State, req: &RemotingCommand) -> RemotingCommand {
+    let config = s.config();
+    if config.need_wait_for_service
+        && s.started.elapsed() < Duration::from_secs(config.wait_seconds_for_service)
+    {
+        return fail(response::SYSTEM_ERROR, "name server not ready");
+    }
+    let topic = req.ext("topic");
+    let not_found = || {
+        fail(
+            response::TOPIC_NOT_EXIST,
+            &format!(
+                "No topic route info in name server for the topic: {}\nSee {FAQ_URL} for further details.",
+                topic.unwrap_or("null")
+            ),
+        )
+    };
+    let Some(mut route) = topic.and_then(|t| s.route.pickup_route(t)) else {
+        return not_found();
+    };
+    let order_conf = if config.order_message_enable {
+        topic.and_then(|t| s.kv.get(ORDER_TOPIC_CONFIG, t))
+    } else {
+        None
+    };
+    let zone_mode = req
+        .ext("__ZONE_MODE")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    let zone = req
+        .ext("__ZONE_NAME")
+        .map(str::trim)
+        .filter(|z| !z.is_empty());
+    let style = match (zone_mode, zone) {
+        (true, Some(zone)) => {
+            // ZoneRouteRPCHook: keep brokers without a master or in the zone; default JSON.
+            route.brokers.retain(|b| {
+                !b.broker_addrs.contains_key(&model::MASTER_ID)
+                    || b.zone_name
+                        .as_deref()
+                        .is_some_and(|z| z.eq_ignore_ascii_case(zone))
+            });
+            let kept: Vec<String> = route
+                .brokers
+                .iter()
+                .map(|b| b.broker_name.clone())
+                .collect();
+            route.queues.retain(|q| kept.contains(&q.broker_name));
+            let addrs: Vec<&String> = route
+                .brokers
+                .iter()
+                .flat_map(|b| b.broker_addrs.values())
+                .collect();
+            route.filters.retain(|a, _| addrs.contains(&a));
+            Style::Default
+        }
+        _ => {
+            let standard = req.version >= MqVersion::V4_9_4
+                || req
+                    .ext("acceptStandardJsonOnly")
+                    .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+            if standard {
+                Style::Standard
+            } else {
+                Style::Default
+            }
+        }
+    };
+    ok().with_body(model::write_route(
+        style,
+        &route.brokers,
+        &route.filters,
+        order_conf.as_deref(),
+        &route.queues,
+    ))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct TopicRouteJson {
+    queue_datas: Vec<QueueDataJson>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct QueueDataJson {
+    broker_name: String,
+    read_queue_nums: i32,
+    write_queue_nums: i32,
+    perm: i32,
+    topic_sys_flag: i32,
+}
+
+fn register_topic(s: &State, req: &RemotingCommand) -> Result<RemotingCommand, ProcessorError> {
+    let h: RegisterTopicRequestHeader = req.decode_header()?;
+    if !req.body.is_empty() {
+        // Java clients may send fastjson's unquoted Long keys in brokerAddrs; only queueDatas is
+        // used, so a body serde cannot read is treated as registering nothing.
+        if let Ok(body) = serde_json::from_slice::<TopicRouteJson>(&req.body) {
+            let queues = body
+                .queue_datas
+                .into_iter()
+                .map(|q| QueueData {
+                    broker_name: q.broker_name,
+                    read_queue_nums: q.read_queue_nums,
+                    write_queue_nums: q.write_queue_nums,
+                    perm: q.perm,
+                    topic_sys_flag: q.topic_sys_flag,
+                })
+                .collect();
+            s.route.register_topic(&h.topic, queues);
+        }
+    }
+    Ok(ok())
+}
+
+fn update_config(s: &State, req: &RemotingCommand) -> RemotingCommand {
+    if req.body.is_empty() {
+        return ok();
+    }
+    let Ok(text) = std::str::from_utf8(&req.body) else {
+        return fail(response::SYSTEM_ERROR, "string2Properties error");
+    };
+    let Ok(props) = crate::config::parse_properties(text) else {
+        return fail(response::SYSTEM_ERROR, "string2Properties error");
+    };
+    let mut config = s.config.write().unwrap_or_else(|p| p.into_inner());
+    if props.iter().any(|(k, _)| config.is_blacklisted(k)) {
+        return fail(
+            response::NO_PERMISSION,
+            "Can not update config in black list.",
+        );
+    }
+    let mut next = config.clone();
+    for (k, v) in &props {
+        if let Err(e) = next.set(k, v) {
+            return fail(response::SYSTEM_ERROR, &e);
+        }
+    }
+    *config = next;
+    let path = config.config_store_path.clone();
+    let text = config.to_properties_text();
+    drop(config);
+    if let Err(e) = persist_text(&path, &text) {
+        tracing::warn!(path, error = %e, "cannot persist namesrv config");
+    }
+    tracing::info!(keys = props.len(), "namesrv config updated");
+    ok()
+}
+
+/// Atomic replace of a small text file.
+fn persist_text(path: &str, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let path = std::path::Path::new(path);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(tmp, path)
+}

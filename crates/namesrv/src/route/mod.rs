@@ -1,0 +1,568 @@
+//! RouteInfoManager (spec §7.2-7.8): topics, brokers, clusters and live brokers behind one lock.
+
+pub mod model;
+pub mod register_body;
+
+use model::{perm, sysflag, BrokerData, DataVersion, QueueData, TopicConfig, MASTER_ID};
+use rmq_remoting::ConnectionHandle;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
+
+/// Default per-broker heartbeat timeout (Java DEFAULT_BROKER_CHANNEL_EXPIRED_TIME).
+pub const DEFAULT_BROKER_TIMEOUT: Duration = Duration::from_millis(120_000);
+
+/// A registered broker's liveness record.
+pub struct BrokerLive {
+    last_update: Instant,
+    timeout: Duration,
+    data_version: DataVersion,
+    ha_server_addr: String,
+    channel: Option<ConnectionHandle>,
+}
+
+/// Live-table key: (cluster, broker address).
+type LiveKey = (String, String);
+
+#[derive(Default)]
+struct Tables {
+    topic_queue: BTreeMap<String, BTreeMap<String, QueueData>>,
+    broker_addr: BTreeMap<String, BrokerData>,
+    cluster_addr: BTreeMap<String, BTreeSet<String>>,
+    live: HashMap<LiveKey, BrokerLive>,
+    filter: HashMap<LiveKey, Vec<String>>,
+}
+
+/// A REGISTER_BROKER request, decoded.
+pub struct Registration<'a> {
+    /// Cluster name.
+    pub cluster: &'a str,
+    /// Broker address "ip:port".
+    pub broker_addr: &'a str,
+    /// Broker group name.
+    pub broker_name: &'a str,
+    /// Broker id (0 = master).
+    pub broker_id: i64,
+    /// HA address.
+    pub ha_server_addr: &'a str,
+    /// `__ZONE_NAME` ext field.
+    pub zone_name: Option<&'a str>,
+    /// heartbeatTimeoutMillis header (None: 120 s).
+    pub timeout: Option<Duration>,
+    /// enableActingMaster header (None: an old-version broker).
+    pub enable_acting_master: Option<bool>,
+    /// The body.
+    pub body: register_body::RegisterBody,
+    /// The broker's connection (closed when it expires).
+    pub channel: Option<ConnectionHandle>,
+}
+
+/// What a successful registration answers.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct RegisterResult {
+    /// The live master's HA address (slaves only).
+    pub ha_server_addr: Option<String>,
+    /// The live master's address (slaves only).
+    pub master_addr: Option<String>,
+}
+
+/// Why a registration was not applied.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RegisterOutcome {
+    /// Applied.
+    Registered(RegisterResult),
+    /// A newer broker holds the id (stateVersion rule): answered 0 with nothing.
+    Ignored,
+    /// Single-topic registration before the first full one: answered 1.
+    Failed,
+}
+
+/// A route lookup's result.
+pub struct Route {
+    /// Broker groups serving the topic (sorted by name).
+    pub brokers: Vec<BrokerData>,
+    /// Queues per broker (sorted by broker name).
+    pub queues: Vec<QueueData>,
+    /// Filter servers per broker address.
+    pub filters: BTreeMap<String, Vec<String>>,
+}
+
+/// The route tables. One RW lock, as in Java: lookups share it, changes take it alone.
+#[derive(Default)]
+pub struct RouteInfoManager {
+    tables: RwLock<Tables>,
+    /// Remove a broker's topics that its full registration no longer lists.
+    pub delete_topic_with_broker_registration: bool,
+}
+
+impl RouteInfoManager {
+    /// Empty tables.
+    pub fn new(delete_topic_with_broker_registration: bool) -> Self {
+        RouteInfoManager {
+            tables: RwLock::default(),
+            delete_topic_with_broker_registration,
+        }
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Tables> {
+        self.tables.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Tables> {
+        self.tables.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// REGISTER_BROKER, the 5.x algorithm of spec §7.4.
+    pub fn register(&self, r: Registration<'_>) -> RegisterOutcome {
+        let mut t = self.write();
+        let t = &mut *t;
+        t.cluster_addr
+            .entry(r.cluster.to_owned())
+            .or_default()
+            .insert(r.broker_name.to_owned());
+        let mut register_first = !t.broker_addr.contains_key(r.broker_name);
+        let bd = t
+            .broker_addr
+            .entry(r.broker_name.to_owned())
+            .or_insert_with(|| BrokerData {
+                cluster: r.cluster.to_owned(),
+                broker_name: r.broker_name.to_owned(),
+                broker_addrs: BTreeMap::new(),
+                zone_name: None,
+                enable_acting_master: false,
+            });
+        bd.enable_acting_master = r.enable_acting_master.unwrap_or(false);
+        if let Some(z) = r.zone_name {
+            bd.zone_name = Some(z.to_owned());
+        }
+        // Slave -> master switch: the address leaves its old id.
+        bd.broker_addrs
+            .retain(|id, addr| !(addr == r.broker_addr && *id != r.broker_id));
+        // A newer broker (higher stateVersion) holds this id at another address: ignore this one.
+        if let Some(old_addr) = bd.broker_addrs.get(&r.broker_id) {
+            if old_addr != r.broker_addr {
+                let key = (r.cluster.to_owned(), old_addr.clone());
+                if let Some(old) = t.live.get(&key) {
+                    if old.data_version.state_version > r.body.data_version.state_version {
+                        t.live
+                            .remove(&(r.cluster.to_owned(), r.broker_addr.to_owned()));
+                        return RegisterOutcome::Ignored;
+                    }
+                }
+            }
+        }
+        if !bd.broker_addrs.contains_key(&r.broker_id) && r.body.topics.len() == 1 {
+            tracing::warn!(
+                broker = r.broker_name,
+                addr = r.broker_addr,
+                "single-topic registration before the broker registered"
+            );
+            return RegisterOutcome::Failed;
+        }
+        let old = bd
+            .broker_addrs
+            .insert(r.broker_id, r.broker_addr.to_owned());
+        register_first |= old.is_none();
+        let old_version_broker = r.enable_acting_master.is_none();
+        let min_id = bd.broker_addrs.keys().next().copied();
+        let is_prime_slave =
+            !old_version_broker && r.broker_id > MASTER_ID && Some(r.broker_id) == min_id;
+        let acting = bd.enable_acting_master;
+        let live_key = (r.cluster.to_owned(), r.broker_addr.to_owned());
+        if r.broker_id == MASTER_ID || is_prime_slave {
+            let changed = t
+                .live
+                .get(&live_key)
+                .map_or(true, |l| l.data_version != r.body.data_version);
+            for tc in &r.body.topics {
+                let lacks = t
+                    .topic_queue
+                    .get(&tc.topic_name)
+                    .map_or(true, |m| !m.contains_key(r.broker_name));
+                if register_first || changed || lacks {
+                    let mut qd = queue_data(r.broker_name, tc);
+                    if is_prime_slave && acting {
+                        qd.perm &= !perm::WRITE;
+                    }
+                    t.topic_queue
+                        .entry(tc.topic_name.clone())
+                        .or_default()
+                        .insert(r.broker_name.to_owned(), qd);
+                }
+            }
+            if self.delete_topic_with_broker_registration && r.broker_id == MASTER_ID {
+                let listed: BTreeSet<&str> = r
+                    .body
+                    .topics
+                    .iter()
+                    .map(|t| t.topic_name.as_str())
+                    .collect();
+                t.topic_queue.retain(|topic, m| {
+                    if !listed.contains(topic.as_str()) {
+                        m.remove(r.broker_name);
+                    }
+                    !m.is_empty()
+                });
+            }
+        }
+        tracing::info!(
+            cluster = r.cluster,
+            broker = r.broker_name,
+            id = r.broker_id,
+            addr = r.broker_addr,
+            topics = r.body.topics.len(),
+            first = register_first,
+            "broker registered"
+        );
+        t.live.insert(
+            live_key.clone(),
+            BrokerLive {
+                last_update: Instant::now(),
+                timeout: r.timeout.unwrap_or(DEFAULT_BROKER_TIMEOUT),
+                data_version: r.body.data_version,
+                ha_server_addr: r.ha_server_addr.to_owned(),
+                channel: r.channel,
+            },
+        );
+        match r.body.filter_server_list {
+            Some(list) if list.is_empty() => {
+                t.filter.remove(&live_key);
+            }
+            Some(list) => {
+                t.filter.insert(live_key, list);
+            }
+            None => {}
+        }
+        let mut result = RegisterResult::default();
+        if r.broker_id != MASTER_ID {
+            let master = t
+                .broker_addr
+                .get(r.broker_name)
+                .and_then(|b| b.broker_addrs.get(&MASTER_ID).cloned());
+            if let Some(master) = master {
+                if let Some(l) = t.live.get(&(r.cluster.to_owned(), master.clone())) {
+                    result.ha_server_addr = Some(l.ha_server_addr.clone());
+                    result.master_addr = Some(master);
+                }
+            }
+        }
+        RegisterOutcome::Registered(result)
+    }
+
+    /// UNREGISTER_BROKER (and expiry, and a closed channel): spec §7.8's unregister effect.
+    pub fn unregister(&self, cluster: &str, addr: &str, broker_name: &str, broker_id: i64) {
+        let mut t = self.write();
+        Self::unregister_locked(&mut t, cluster, addr, broker_name, broker_id);
+    }
+
+    fn unregister_locked(
+        t: &mut Tables,
+        cluster: &str,
+        addr: &str,
+        broker_name: &str,
+        broker_id: i64,
+    ) {
+        let key = (cluster.to_owned(), addr.to_owned());
+        t.live.remove(&key);
+        t.filter.remove(&key);
+        let mut remove_name = false;
+        if let Some(bd) = t.broker_addr.get_mut(broker_name) {
+            bd.broker_addrs.retain(|_, a| a != addr);
+            if bd.broker_addrs.is_empty() {
+                remove_name = true;
+            } else if bd.enable_acting_master && !bd.broker_addrs.contains_key(&MASTER_ID) {
+                for m in t.topic_queue.values_mut() {
+                    if let Some(q) = m.get_mut(broker_name) {
+                        q.perm &= !perm::WRITE;
+                    }
+                }
+            }
+        }
+        if remove_name {
+            t.broker_addr.remove(broker_name);
+            if let Some(set) = t.cluster_addr.get_mut(cluster) {
+                set.remove(broker_name);
+                if set.is_empty() {
+                    t.cluster_addr.remove(cluster);
+                }
+            }
+            t.topic_queue.retain(|_, m| {
+                m.remove(broker_name);
+                !m.is_empty()
+            });
+        }
+        tracing::info!(
+            cluster,
+            broker = broker_name,
+            id = broker_id,
+            addr,
+            removed_group = remove_name,
+            "broker unregistered"
+        );
+    }
+
+    /// Unregisters every broker whose registered connection is `peer` (its channel closed).
+    pub fn on_channel_destroy(&self, peer: &str) {
+        let mut t = self.write();
+        let gone: Vec<LiveKey> = t
+            .live
+            .iter()
+            .filter(|(_, l)| l.channel.as_ref().is_some_and(|c| c.peer() == peer))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for (cluster, addr) in gone {
+            tracing::info!(%peer, broker_addr = %addr, "broker channel closed");
+            let found = Self::lookup_name_id(&t, &addr);
+            let (name, id) = found.unwrap_or_default();
+            Self::unregister_locked(&mut t, &cluster, &addr, &name, id);
+        }
+    }
+
+    fn lookup_name_id(t: &Tables, addr: &str) -> Option<(String, i64)> {
+        t.broker_addr.values().find_map(|bd| {
+            bd.broker_addrs
+                .iter()
+                .find(|(_, a)| *a == addr)
+                .map(|(id, _)| (bd.broker_name.clone(), *id))
+        })
+    }
+
+    /// The periodic scan: brokers silent for longer than their timeout are closed and removed.
+    /// Returns how many expired.
+    pub fn scan_not_active(&self) -> usize {
+        let now = Instant::now();
+        let mut t = self.write();
+        let expired: Vec<(LiveKey, Option<ConnectionHandle>)> = t
+            .live
+            .iter()
+            .filter(|(_, l)| now.duration_since(l.last_update) > l.timeout)
+            .map(|(k, l)| (k.clone(), l.channel.clone()))
+            .collect();
+        for ((cluster, addr), channel) in &expired {
+            tracing::warn!(%cluster, broker_addr = %addr, "broker expired: no heartbeat within its timeout");
+            if let Some(c) = channel {
+                c.close();
+            }
+            let (name, id) = Self::lookup_name_id(&t, addr).unwrap_or_default();
+            Self::unregister_locked(&mut t, cluster, addr, &name, id);
+        }
+        expired.len()
+    }
+
+    /// QUERY_DATA_VERSION: whether `dv` differs from the stored one (or nothing is stored); always
+    /// refreshes the broker's timestamp. Returns (changed, stored version).
+    pub fn query_data_version(
+        &self,
+        cluster: &str,
+        addr: &str,
+        dv: &DataVersion,
+    ) -> (bool, Option<DataVersion>) {
+        let mut t = self.write();
+        match t.live.get_mut(&(cluster.to_owned(), addr.to_owned())) {
+            Some(l) => {
+                l.last_update = Instant::now();
+                (l.data_version != *dv, Some(l.data_version))
+            }
+            None => (true, None),
+        }
+    }
+
+    /// BROKER_HEARTBEAT: refresh the broker's timestamp if it is registered.
+    pub fn heartbeat(&self, cluster: &str, addr: &str) -> bool {
+        let mut t = self.write();
+        match t.live.get_mut(&(cluster.to_owned(), addr.to_owned())) {
+            Some(l) => {
+                l.last_update = Instant::now();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// GET_ROUTEINFO_BY_TOPIC step 2: the route, if the topic has queues and known brokers.
+    pub fn pickup_route(&self, topic: &str) -> Option<Route> {
+        let t = self.read();
+        let queues_map = t.topic_queue.get(topic)?;
+        let queues: Vec<QueueData> = queues_map.values().cloned().collect();
+        let brokers: Vec<BrokerData> = queues_map
+            .keys()
+            .filter_map(|name| t.broker_addr.get(name).cloned())
+            .collect();
+        if queues.is_empty() || brokers.is_empty() {
+            return None;
+        }
+        let mut filters = BTreeMap::new();
+        if !t.filter.is_empty() {
+            for b in &brokers {
+                for addr in b.broker_addrs.values() {
+                    if let Some(list) = t.filter.get(&(b.cluster.clone(), addr.clone())) {
+                        filters.insert(addr.clone(), list.clone());
+                    }
+                }
+            }
+        }
+        Some(Route {
+            brokers,
+            queues,
+            filters,
+        })
+    }
+
+    /// GET_BROKER_CLUSTER_INFO body: `{"brokerAddrTable":{..},"clusterAddrTable":{..}}`.
+    pub fn cluster_info_json(&self) -> bytes::Bytes {
+        use crate::fastjson::{Style, Writer};
+        let t = self.read();
+        let mut w = Writer::new(Style::Default);
+        w.raw("{");
+        w.key("brokerAddrTable");
+        w.raw("{");
+        for (i, (name, bd)) in t.broker_addr.iter().enumerate() {
+            if i > 0 {
+                w.raw(",");
+            }
+            w.key(name);
+            bd.write(&mut w);
+        }
+        w.raw("},");
+        w.key("clusterAddrTable");
+        w.raw("{");
+        for (i, (cluster, names)) in t.cluster_addr.iter().enumerate() {
+            if i > 0 {
+                w.raw(",");
+            }
+            w.key(cluster);
+            w.str_array(names.iter().map(String::as_str));
+        }
+        w.raw("}}");
+        w.finish()
+    }
+
+    /// Every topic name.
+    pub fn all_topics(&self) -> Vec<String> {
+        self.read().topic_queue.keys().cloned().collect()
+    }
+
+    /// Topics with queues on any broker of `cluster` (unknown cluster: none).
+    pub fn topics_by_cluster(&self, cluster: &str) -> Vec<String> {
+        let t = self.read();
+        let Some(names) = t.cluster_addr.get(cluster) else {
+            return Vec::new();
+        };
+        t.topic_queue
+            .iter()
+            .filter(|(_, m)| m.keys().any(|b| names.contains(b)))
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// Cluster names and broker names, and one broker address (GET_SYSTEM_TOPIC_LIST_FROM_NS).
+    pub fn system_topics(&self) -> (Vec<String>, Option<String>) {
+        let t = self.read();
+        let mut list: Vec<String> = Vec::new();
+        let mut addr = None;
+        for (cluster, names) in &t.cluster_addr {
+            list.push(cluster.clone());
+            list.extend(names.iter().cloned());
+        }
+        if let Some(bd) = t.broker_addr.values().next() {
+            addr = bd.broker_addrs.values().next().cloned();
+        }
+        (list, addr)
+    }
+
+    /// Topics whose first queue's sysflag passes `keep` (the unit topic lists).
+    pub fn topics_by_sysflag(&self, keep: impl Fn(i32) -> bool) -> Vec<String> {
+        self.read()
+            .topic_queue
+            .iter()
+            .filter(|(_, m)| m.values().next().is_some_and(|q| keep(q.topic_sys_flag)))
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// WIPE_WRITE_PERM_OF_BROKER (`wipe`) or ADD_WRITE_PERM_OF_BROKER: returns topics touched.
+    pub fn update_write_perm(&self, broker_name: &str, wipe: bool) -> usize {
+        let mut t = self.write();
+        let mut n = 0;
+        for m in t.topic_queue.values_mut() {
+            if let Some(q) = m.get_mut(broker_name) {
+                q.perm = if wipe {
+                    q.perm & !perm::WRITE
+                } else {
+                    perm::READ | perm::WRITE
+                };
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// DELETE_TOPIC_IN_NAMESRV: from one cluster's brokers, or everywhere.
+    pub fn delete_topic(&self, topic: &str, cluster: Option<&str>) {
+        let mut t = self.write();
+        let t = &mut *t;
+        match cluster.filter(|c| !c.is_empty()) {
+            Some(c) => {
+                let names = t.cluster_addr.get(c).cloned().unwrap_or_default();
+                if let Some(m) = t.topic_queue.get_mut(topic) {
+                    m.retain(|b, _| !names.contains(b));
+                    if m.is_empty() {
+                        t.topic_queue.remove(topic);
+                    }
+                }
+            }
+            None => {
+                t.topic_queue.remove(topic);
+            }
+        }
+    }
+
+    /// REGISTER_TOPIC_IN_NAMESRV: applied only if every broker is known.
+    pub fn register_topic(&self, topic: &str, queues: Vec<QueueData>) {
+        let mut t = self.write();
+        if queues.is_empty()
+            || !queues
+                .iter()
+                .all(|q| t.broker_addr.contains_key(&q.broker_name))
+        {
+            return;
+        }
+        let m = t.topic_queue.entry(topic.to_owned()).or_default();
+        for q in queues {
+            m.insert(q.broker_name.clone(), q);
+        }
+    }
+
+    /// GET_BROKER_MEMBER_GROUP: the group's addresses (empty if unknown).
+    pub fn member_group(&self, broker_name: &str) -> BTreeMap<i64, String> {
+        self.read()
+            .broker_addr
+            .get(broker_name)
+            .map(|b| b.broker_addrs.clone())
+            .unwrap_or_default()
+    }
+
+    /// Live brokers (for logs and tests).
+    pub fn live_count(&self) -> usize {
+        self.read().live.len()
+    }
+}
+
+fn queue_data(broker_name: &str, tc: &TopicConfig) -> QueueData {
+    QueueData {
+        broker_name: broker_name.to_owned(),
+        read_queue_nums: tc.read_queue_nums,
+        write_queue_nums: tc.write_queue_nums,
+        perm: tc.perm,
+        topic_sys_flag: tc.topic_sys_flag,
+    }
+}
+
+/// Unit-topic filters for codes 311/312/313.
+pub fn unit_filter(code: i32) -> impl Fn(i32) -> bool {
+    move |flag| match code {
+        311 => flag & sysflag::UNIT != 0,
+        312 => flag & sysflag::UNIT_SUB != 0,
+        _ => flag & sysflag::UNIT_SUB != 0 && flag & sysflag::UNIT == 0,
+    }
+}
