@@ -201,10 +201,10 @@ impl RemotingClient {
         what: &str,
         max: usize,
     ) -> Result<OwnedSemaphorePermit, RemotingError> {
-        if timeout.is_zero() {
-            return sem
-                .clone()
-                .try_acquire_owned()
+        // The common case: a permit is free, and no timer is needed to wait for one.
+        let quick = sem.clone().try_acquire_owned();
+        if quick.is_ok() || timeout.is_zero() {
+            return quick
                 .map_err(|_| RemotingError::TooManyRequests(format!("{what} invoke too fast")));
         }
         match tokio::time::timeout(timeout, sem.clone().acquire_owned()).await {

@@ -112,6 +112,19 @@ impl ConnectionHandle {
 
     /// Queues a frame for writing, waiting for room in the bounded write queue.
     pub async fn send(&self, cmd: RemotingCommand) -> Result<(), RemotingError> {
+        match self.try_queue(cmd)? {
+            None => Ok(()),
+            Some(cmd) => self
+                .shared
+                .tx
+                .send(cmd)
+                .await
+                .map_err(|_| RemotingError::closed(self.peer())),
+        }
+    }
+
+    /// Queues `cmd` if the write queue has room; gives it back when the queue is full.
+    fn try_queue(&self, cmd: RemotingCommand) -> Result<Option<RemotingCommand>, RemotingError> {
         if cmd.body.len() + 8 > self.shared.max_frame_length {
             return Err(RemotingError::Protocol {
                 addr: self.peer().to_owned(),
@@ -124,11 +137,11 @@ impl ConnectionHandle {
         if self.is_closed() {
             return Err(RemotingError::closed(self.peer()));
         }
-        self.shared
-            .tx
-            .send(cmd)
-            .await
-            .map_err(|_| RemotingError::closed(self.peer()))
+        match self.shared.tx.try_send(cmd) {
+            Ok(()) => Ok(None),
+            Err(mpsc::error::TrySendError::Full(cmd)) => Ok(Some(cmd)),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(RemotingError::closed(self.peer())),
+        }
     }
 
     /// Sends a request and waits for its response until `timeout`.
@@ -154,10 +167,13 @@ impl ConnectionHandle {
             addr: self.peer().to_owned(),
             timeout_ms: timeout.as_millis() as u64,
         };
-        match tokio::time::timeout_at(deadline, self.send(cmd)).await {
-            Err(_) => return Err(timed_out()),
-            Ok(Err(e)) => return Err(e),
-            Ok(Ok(())) => {}
+        // Only a full write queue needs a timer for the send.
+        if let Some(cmd) = self.try_queue(cmd)? {
+            match tokio::time::timeout_at(deadline, self.send(cmd)).await {
+                Err(_) => return Err(timed_out()),
+                Ok(Err(e)) => return Err(e),
+                Ok(Ok(())) => {}
+            }
         }
         match tokio::time::timeout_at(deadline, rx).await {
             Ok(Ok(result)) => result,
