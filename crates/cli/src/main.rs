@@ -1,9 +1,11 @@
 //! `rmq`: one native binary for RocketMQ operators: the NameServer, admin commands and the
 //! remoting benchmark. Each subcommand lives in its own module.
 
+mod admin;
 mod bench_cmd;
 mod namesrv_cmd;
 
+use admin::{Admin, Common};
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -19,21 +21,124 @@ struct Cli {
 enum Command {
     /// Run a NameServer (127.0.0.1:9876 by default).
     Namesrv(namesrv_cmd::NamesrvArgs),
+    /// Brokers and queues of a topic (mqadmin topicRoute).
+    #[command(alias = "topicRoute")]
+    Route {
+        /// Topic name.
+        topic: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Clusters, broker groups, addresses and versions (mqadmin clusterList).
+    #[command(alias = "clusterList")]
+    Clusters {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Every topic, or a cluster's (mqadmin topicList).
+    #[command(alias = "topicList")]
+    Topics {
+        /// Only topics with queues in this cluster.
+        #[arg(long)]
+        cluster: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// KV config: get, put, delete, list.
+    Kv {
+        #[command(subcommand)]
+        command: admin::kv::KvCommand,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// NameServer configuration: get, update.
+    NamesrvConfig {
+        #[command(subcommand)]
+        command: admin::namesrv_config::ConfigCommand,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Remove the write permission of a broker's queues (mqadmin wipeWritePerm).
+    #[command(alias = "wipeWritePerm")]
+    WipeWritePerm {
+        /// Broker name.
+        broker: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Restore the write permission of a broker's queues (mqadmin addWritePerm).
+    #[command(alias = "addWritePerm")]
+    AddWritePerm {
+        /// Broker name.
+        broker: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Delete a topic's routes from the NameServers (mqadmin deleteTopic, NameServer side).
+    #[command(alias = "deleteTopic")]
+    DeleteTopic {
+        /// Topic name.
+        topic: String,
+        /// Only from this cluster's brokers.
+        #[arg(long)]
+        cluster: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Benchmark any remoting server (code 1 echo, code 2 oneway), or compare ours with raw TCP.
     Bench(bench_cmd::BenchArgs),
 }
 
-fn main() -> ExitCode {
+fn init_tracing(default: &str) {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
         )
         .with_writer(std::io::stderr)
         .init();
+}
+
+/// Runs an admin command with its options.
+fn admin_cmd<F, Fut>(common: Common, f: F) -> ExitCode
+where
+    F: FnOnce(Admin) -> Fut,
+    Fut: std::future::Future<Output = Result<ExitCode, admin::Failure>>,
+{
+    init_tracing(if common.verbose { "debug" } else { "error" });
+    admin::run(async move { f(Admin::new(common)?).await })
+}
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Bench(args) => bench_cmd::run(args),
-        Command::Namesrv(args) => namesrv_cmd::run(args),
+        Command::Bench(args) => {
+            init_tracing("warn");
+            bench_cmd::run(args)
+        }
+        Command::Namesrv(args) => {
+            init_tracing("info");
+            namesrv_cmd::run(args)
+        }
+        Command::Route { topic, common } => admin_cmd(common, |a| admin::route::run(a, topic)),
+        Command::Clusters { common } => admin_cmd(common, admin::clusters::run),
+        Command::Topics { cluster, common } => {
+            admin_cmd(common, |a| admin::topics::run(a, cluster))
+        }
+        Command::Kv { command, common } => admin_cmd(common, |a| admin::kv::run(a, command)),
+        Command::NamesrvConfig { command, common } => {
+            admin_cmd(common, |a| admin::namesrv_config::run(a, command))
+        }
+        Command::WipeWritePerm { broker, common } => {
+            admin_cmd(common, |a| admin::perm::write_perm(a, broker, true))
+        }
+        Command::AddWritePerm { broker, common } => {
+            admin_cmd(common, |a| admin::perm::write_perm(a, broker, false))
+        }
+        Command::DeleteTopic {
+            topic,
+            cluster,
+            common,
+        } => admin_cmd(common, |a| admin::perm::delete_topic(a, topic, cluster)),
     }
 }

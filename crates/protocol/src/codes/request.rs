@@ -30,6 +30,8 @@ code_table! {
     UPDATE_AND_CREATE_TOPIC = 17,
     /// Broker: all topic configs.
     GET_ALL_TOPIC_CONFIG = 21,
+    /// Broker: runtime statistics as a KV table (brokerVersionDesc, ...): mqadmin clusterList.
+    GET_BROKER_RUNTIME_INFO = 28,
     /// Broker: max offset of a queue.
     GET_MAX_OFFSET = 30,
     /// Broker: min offset of a queue.

@@ -1,0 +1,334 @@
+//! The admin commands (`rmq route`, `clusters`, `topics`, `kv`, `namesrv-config`,
+//! `wipe-write-perm`, `add-write-perm`, `delete-topic`): mqadmin's everyday questions, answered by
+//! any NameServer (ours or Java's). One file per command; this module holds what they share: the
+//! NameServer list with fail-over, error reporting with stable exit codes, frame tracing, output.
+
+pub mod clusters;
+pub mod kv;
+pub mod namesrv_config;
+pub mod perm;
+pub mod route;
+pub mod topics;
+
+mod lenient_json;
+mod table;
+
+use clap::{Args, ValueEnum};
+use rmq_protocol::codes::{request, response};
+use rmq_protocol::{RemotingCommand, SerializeType};
+use rmq_remoting::{ClientBuilder, ClientConfig, HookError, RemotingClient, RpcHook};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use lenient_json::parse as parse_lenient_json;
+pub use table::Table;
+
+/// Options every admin command takes.
+#[derive(Args, Clone)]
+pub struct Common {
+    /// NameServer addresses, "host:port;host:port" (default: the NAMESRV_ADDR environment variable).
+    #[arg(short = 'n', long = "namesrv", env = "NAMESRV_ADDR", global = true)]
+    pub namesrv: Option<String>,
+    /// Print JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Per-request timeout in milliseconds.
+    #[arg(long, default_value_t = 3000, global = true)]
+    pub timeout: u64,
+    /// Header encoding of requests.
+    #[arg(long, value_enum, default_value = "json", global = true)]
+    pub serialize: Serialize,
+    /// Trace every frame sent and received on stderr.
+    #[arg(short = 'v', long, global = true)]
+    pub verbose: bool,
+}
+
+/// Request header encoding.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Serialize {
+    /// JSON header (every NameServer).
+    Json,
+    /// ROCKETMQ binary header (Java and rmq).
+    Rocketmq,
+}
+
+/// Exit codes scripts can rely on.
+pub mod exit {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// The server refused the request (its code and remark are printed).
+    pub const REFUSED: u8 = 1;
+    /// Bad usage (clap's own code).
+    pub const USAGE: u8 = 2;
+    /// No NameServer could be reached, or the request timed out.
+    pub const UNREACHABLE: u8 = 3;
+    /// What was asked for does not exist (TOPIC_NOT_EXIST, QUERY_NOT_FOUND).
+    pub const NOT_FOUND: u8 = 4;
+}
+
+/// A failed admin call, with everything an operator needs in the message.
+#[derive(Debug)]
+pub struct Failure {
+    /// Exit code.
+    pub exit: u8,
+    /// What to print.
+    pub message: String,
+}
+
+impl Failure {
+    fn usage(message: impl Into<String>) -> Self {
+        Failure {
+            exit: exit::USAGE,
+            message: message.into(),
+        }
+    }
+}
+
+/// "NAME (code)" for a request code.
+pub fn request_name(code: i32) -> String {
+    match request::name(code) {
+        Some(n) => format!("{n} ({code})"),
+        None => format!("request {code}"),
+    }
+}
+
+/// Logs each frame at the client (before write / after the response arrives).
+struct FrameTrace;
+
+impl RpcHook for FrameTrace {
+    fn before_request(&self, peer: &str, req: &mut RemotingCommand) -> Result<(), HookError> {
+        let ext: Vec<String> = req
+            .ext_fields
+            .iter()
+            .flat_map(|e| e.iter())
+            .map(|(k, v)| format!("{k}={}", v.unwrap_or("null")))
+            .collect();
+        eprintln!(
+            "-> {peer} {} opaque={} ext={{{}}} body={}B",
+            request_name(req.code),
+            req.opaque,
+            ext.join(", "),
+            req.body.len()
+        );
+        Ok(())
+    }
+
+    fn after_response(
+        &self,
+        peer: &str,
+        _: &RemotingCommand,
+        resp: &mut RemotingCommand,
+    ) -> Result<(), HookError> {
+        eprintln!(
+            "<- {peer} code={} ({}) opaque={} remark={:?} body={}B",
+            resp.code,
+            response::name(resp.code).unwrap_or("?"),
+            resp.opaque,
+            resp.remark_str(),
+            resp.body.len()
+        );
+        Ok(())
+    }
+}
+
+/// A connected admin session: the NameServer list and a client.
+pub struct Admin {
+    /// The client (NameServer list set).
+    pub client: RemotingClient,
+    /// The addresses given, in the order given.
+    pub addrs: Vec<String>,
+    /// Options.
+    pub common: Common,
+}
+
+impl Admin {
+    /// Builds the client from the options; fails without any NameServer address.
+    pub fn new(common: Common) -> Result<Self, Failure> {
+        let list = common.namesrv.clone().unwrap_or_default();
+        let addrs: Vec<String> = list
+            .split(';')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if addrs.is_empty() {
+            return Err(Failure::usage(
+                "no NameServer: pass -n host:port[;host:port] or set NAMESRV_ADDR",
+            ));
+        }
+        let config = ClientConfig {
+            connect_timeout: Duration::from_millis(common.timeout.clamp(1, 3000)),
+            ..Default::default()
+        };
+        let mut builder = ClientBuilder::new(config);
+        if common.verbose {
+            builder = builder.hook(Arc::new(FrameTrace));
+        }
+        let client = builder.build();
+        client.update_namesrv_addresses(&addrs);
+        Ok(Admin {
+            client,
+            addrs,
+            common,
+        })
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_millis(self.common.timeout.max(1))
+    }
+
+    fn prepare(&self, mut req: RemotingCommand) -> RemotingCommand {
+        req.serialize_type = match self.common.serialize {
+            Serialize::Json => SerializeType::Json,
+            Serialize::Rocketmq => SerializeType::RocketMq,
+        };
+        req
+    }
+
+    /// Sends a read request to one NameServer, failing over along the list; a non-zero answer is
+    /// a [`Failure`] naming the address, the request and the remark.
+    pub async fn read(&self, req: RemotingCommand) -> Result<RemotingCommand, Failure> {
+        let code = req.code;
+        let req = self.prepare(req);
+        let mut last = None;
+        // invoke_namesrv fails over when connecting fails; a dead-on-write connection is retried
+        // once per address so one restart of a NameServer does not fail the command.
+        for _ in 0..self.addrs.len().max(1) {
+            match self.client.namesrv_connection().await {
+                Ok((addr, _)) => {
+                    match self
+                        .client
+                        .invoke_sync(&addr, req.clone(), self.timeout())
+                        .await
+                    {
+                        Ok(resp) => return check(&addr, code, resp),
+                        Err(e) => {
+                            last = Some(format!("{} to {addr} failed: {e}", request_name(code)));
+                            self.client.close_connection(&addr);
+                        }
+                    }
+                }
+                Err(e) => {
+                    last = Some(format!(
+                        "{}: no NameServer of {} reachable: {e}",
+                        request_name(code),
+                        self.addrs.join(";")
+                    ));
+                    break;
+                }
+            }
+        }
+        Err(Failure {
+            exit: exit::UNREACHABLE,
+            message: last.unwrap_or_else(|| "no NameServer".into()),
+        })
+    }
+
+    /// Sends a write request to every NameServer (each keeps its own state, as mqadmin does) and
+    /// returns each address's outcome.
+    pub async fn write_all(
+        &self,
+        req: RemotingCommand,
+    ) -> Vec<(String, Result<RemotingCommand, Failure>)> {
+        let code = req.code;
+        let req = self.prepare(req);
+        let mut out = Vec::new();
+        for addr in &self.addrs {
+            let r = match self
+                .client
+                .invoke_sync(addr, req.clone(), self.timeout())
+                .await
+            {
+                Ok(resp) => check(addr, code, resp),
+                Err(e) => Err(Failure {
+                    exit: exit::UNREACHABLE,
+                    message: format!("{} to {addr} failed: {e}", request_name(code)),
+                }),
+            };
+            out.push((addr.clone(), r));
+        }
+        out
+    }
+}
+
+/// Turns a non-zero response into a [`Failure`].
+fn check(addr: &str, code: i32, resp: RemotingCommand) -> Result<RemotingCommand, Failure> {
+    if resp.code == response::SUCCESS {
+        return Ok(resp);
+    }
+    let exit = match resp.code {
+        response::TOPIC_NOT_EXIST | response::QUERY_NOT_FOUND => exit::NOT_FOUND,
+        _ => exit::REFUSED,
+    };
+    Err(Failure {
+        exit,
+        message: format!(
+            "{addr} answered {} with code {} ({}): {}",
+            request_name(code),
+            resp.code,
+            response::name(resp.code).unwrap_or("?"),
+            resp.remark_str().unwrap_or("")
+        ),
+    })
+}
+
+/// Prints the outcome of a write sent to every NameServer; the exit code is the worst one.
+pub fn report_writes(
+    common: &Common,
+    results: Vec<(String, Result<RemotingCommand, Failure>)>,
+    detail: impl Fn(&RemotingCommand) -> Option<String>,
+) -> ExitCode {
+    let mut worst = exit::OK;
+    if common.json {
+        let rows: Vec<serde_json::Value> = results
+            .iter()
+            .map(|(addr, r)| match r {
+                Ok(resp) => {
+                    serde_json::json!({"namesrv": addr, "ok": true, "detail": detail(resp)})
+                }
+                Err(f) => serde_json::json!({"namesrv": addr, "ok": false, "error": f.message}),
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(rows));
+    } else {
+        let mut t = Table::new(&["NAMESRV", "RESULT"]);
+        for (addr, r) in &results {
+            match r {
+                Ok(resp) => t.row(vec![
+                    addr.clone(),
+                    detail(resp).unwrap_or_else(|| "OK".into()),
+                ]),
+                Err(f) => t.row(vec![addr.clone(), format!("FAILED: {}", f.message)]),
+            }
+        }
+        print!("{t}");
+    }
+    for (_, r) in &results {
+        if let Err(f) = r {
+            eprintln!("error: {}", f.message);
+            worst = worst.max(f.exit);
+        }
+    }
+    ExitCode::from(worst)
+}
+
+/// Runs an admin future on a small runtime and maps its outcome to the process exit code.
+pub fn run(fut: impl std::future::Future<Output = Result<ExitCode, Failure>>) -> ExitCode {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match rt.block_on(fut) {
+        Ok(code) => code,
+        Err(f) => {
+            eprintln!("error: {}", f.message);
+            ExitCode::from(f.exit)
+        }
+    }
+}
+
+/// Prints a JSON value.
+pub fn print_json(v: &serde_json::Value) {
+    println!("{v}");
+}
