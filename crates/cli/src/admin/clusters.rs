@@ -16,10 +16,7 @@ pub async fn run(admin: Admin) -> Result<ExitCode, Failure> {
     let resp = admin
         .read(RemotingCommand::request(request::GET_BROKER_CLUSTER_INFO))
         .await?;
-    let info = parse_lenient_json(&resp.body).map_err(|e| Failure {
-        exit: super::exit::REFUSED,
-        message: format!("unreadable cluster info: {e}"),
-    })?;
+    let info = super::body_json(&resp.body, "cluster info")?;
     // (cluster, broker name, id, address)
     let mut members: Vec<(String, String, String, String)> = Vec::new();
     for (cluster, names) in info["clusterAddrTable"].as_object().into_iter().flatten() {

@@ -1,7 +1,7 @@
 //! `rmq kv get|put|delete|list` (mqadmin updateKvConfig / deleteKvConfig, and the reads mqadmin
 //! lacks). Writes go to every NameServer in the list, reads to one with fail-over.
 
-use super::{parse_lenient_json, print_json, report_writes, Admin, Failure, Table};
+use super::{print_json, report_writes, Admin, Failure, Table};
 use clap::Subcommand;
 use rmq_protocol::codes::request;
 use rmq_protocol::RemotingCommand;
@@ -81,10 +81,7 @@ pub async fn run(admin: Admin, cmd: KvCommand) -> Result<ExitCode, Failure> {
             let req = RemotingCommand::request(request::GET_KVLIST_BY_NAMESPACE)
                 .with_ext("namespace", namespace);
             let resp = admin.read(req).await?;
-            let body = parse_lenient_json(&resp.body).map_err(|e| Failure {
-                exit: super::exit::REFUSED,
-                message: format!("unreadable KV table: {e}"),
-            })?;
+            let body = super::body_json(&resp.body, "KV table")?;
             if admin.common.json {
                 print_json(&body["table"]);
             } else {

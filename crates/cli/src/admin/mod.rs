@@ -328,6 +328,14 @@ pub fn run(fut: impl std::future::Future<Output = Result<ExitCode, Failure>>) ->
     }
 }
 
+/// Reads a response body as (fastjson) JSON; `what` names it in the error.
+pub fn body_json(body: &[u8], what: &str) -> Result<serde_json::Value, Failure> {
+    parse_lenient_json(body).map_err(|e| Failure {
+        exit: exit::REFUSED,
+        message: format!("unreadable {what}: {e}"),
+    })
+}
+
 /// Prints a JSON value.
 pub fn print_json(v: &serde_json::Value) {
     println!("{v}");

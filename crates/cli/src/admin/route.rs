@@ -1,6 +1,6 @@
 //! `rmq route TOPIC` (mqadmin topicRoute): brokers and queues serving a topic.
 
-use super::{parse_lenient_json, print_json, Admin, Failure, Table};
+use super::{print_json, Admin, Failure, Table};
 use rmq_protocol::codes::request;
 use rmq_protocol::RemotingCommand;
 use std::process::ExitCode;
@@ -9,10 +9,7 @@ use std::process::ExitCode;
 pub async fn run(admin: Admin, topic: String) -> Result<ExitCode, Failure> {
     let req = RemotingCommand::request(request::GET_ROUTEINFO_BY_TOPIC).with_ext("topic", topic);
     let resp = admin.read(req).await?;
-    let route = parse_lenient_json(&resp.body).map_err(|e| Failure {
-        exit: super::exit::REFUSED,
-        message: format!("unreadable route body: {e}"),
-    })?;
+    let route = super::body_json(&resp.body, "route body")?;
     if admin.common.json {
         print_json(&route);
         return Ok(ExitCode::SUCCESS);

@@ -1,6 +1,6 @@
 //! `rmq topics [--cluster C]` (mqadmin topicList).
 
-use super::{parse_lenient_json, print_json, Admin, Failure, Table};
+use super::{print_json, Admin, Failure, Table};
 use rmq_protocol::codes::request;
 use rmq_protocol::RemotingCommand;
 use std::process::ExitCode;
@@ -12,10 +12,7 @@ pub async fn run(admin: Admin, cluster: Option<String>) -> Result<ExitCode, Fail
         None => RemotingCommand::request(request::GET_ALL_TOPIC_LIST_FROM_NAMESERVER),
     };
     let resp = admin.read(req).await?;
-    let body = parse_lenient_json(&resp.body).map_err(|e| Failure {
-        exit: super::exit::REFUSED,
-        message: format!("unreadable topic list: {e}"),
-    })?;
+    let body = super::body_json(&resp.body, "topic list")?;
     let mut topics: Vec<String> = body["topicList"]
         .as_array()
         .into_iter()
