@@ -230,6 +230,7 @@ pub fn run(
                 query_stats: true,
                 code: None,
                 ext: None,
+                tls: None,
             };
             let raw_addr = if sc.mode == Mode::Oneway {
                 raw_sink.local_addr()

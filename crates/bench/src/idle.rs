@@ -1,5 +1,6 @@
-//! Memory a server spends per idle connection: open N connections that never send, wait until
-//! the server has accepted them all, and read the server process's resident set before and after.
+//! Memory a server spends per idle connection: open N connections that each make one request and
+//! then stay quiet, wait until the server holds them all, and read the server process's resident
+//! set before and after.
 //! The server must be another process (so the client's sockets are not counted) that answers
 //! [`crate::CODE_STATS`] with its connection count, i.e. `rmq bench server`.
 
@@ -10,6 +11,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
@@ -83,11 +85,26 @@ pub async fn measure(
     tokio::time::sleep(Duration::from_millis(200)).await;
     let rss_before = rss_bytes(pid).ok_or("cannot read the server's RSS")?;
     let mut held = Vec::with_capacity(conns);
+    // Each connection does one echo round trip first, as a real client does before it goes
+    // quiet: a connection that never sends a byte is closed by the server's first-frame timeout.
+    let hello = rmq_protocol::frame::encode_to_vec(&rmq_protocol::RemotingCommand::request(
+        crate::CODE_ECHO,
+    ))
+    .map_err(|e| e.to_string())?;
+    let mut scratch = vec![0u8; 1024];
     while held.len() < conns {
         // Loopback connects are quick one after another; the check bounds the whole loop.
-        let stream = TcpStream::connect(addr)
+        let mut stream = TcpStream::connect(addr)
             .await
             .map_err(|e| format!("connection {} failed: {e}", held.len()))?;
+        stream.write_all(&hello).await.map_err(|e| e.to_string())?;
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut scratch))
+            .await
+            .map_err(|_| "no echo within 5 s".to_string())?
+            .map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err(format!("connection {} closed by the server", held.len()));
+        }
         held.push(stream);
         if Instant::now() >= deadline {
             return Err(format!("only {} connections opened in time", held.len()));

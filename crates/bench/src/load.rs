@@ -90,6 +90,8 @@ pub struct LoadSpec {
     pub code: Option<i32>,
     /// Ext fields instead of the default two (e.g. `topic=TopicTest` for code 105).
     pub ext: Option<Vec<(String, String)>>,
+    /// Dial with TLS (our client only; the neutral client speaks plaintext).
+    pub tls: Option<rmq_remoting::ClientTlsConfig>,
     /// Around oneway runs, ask the server for its counters ([`CODE_STATS`]) to check that it
     /// received everything. Off for servers that would count the question as traffic (raw TCP).
     pub query_stats: bool,
@@ -246,6 +248,7 @@ pub async fn run(
 async fn run_ours(spec: &LoadSpec, progress: Arc<AtomicU64>) -> Result<Tally, LoadError> {
     let config = ClientConfig {
         async_permits: (spec.per_conn_window() * spec.conns).max(65535),
+        tls: spec.tls.clone(),
         ..Default::default()
     };
     let mut clients = Vec::with_capacity(spec.conns);
@@ -329,6 +332,14 @@ async fn ours_worker(
 }
 
 async fn run_neutral(spec: &LoadSpec, progress: Arc<AtomicU64>) -> Result<Tally, LoadError> {
+    if spec.tls.is_some() {
+        return Err(LoadError::Connect {
+            addr: spec.addr.clone(),
+            source: std::io::Error::other(
+                "the neutral client speaks plaintext only; drop --neutral for TLS",
+            ),
+        });
+    }
     let mut streams = Vec::with_capacity(spec.conns);
     for _ in 0..spec.conns {
         let stream = TcpStream::connect(&spec.addr)

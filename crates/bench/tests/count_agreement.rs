@@ -24,6 +24,7 @@ fn spec(addr: String, mode: Mode, serialize: SerializeType) -> LoadSpec {
         query_stats: true,
         code: None,
         ext: None,
+        tls: None,
     }
 }
 

@@ -5,7 +5,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rmq_bench::compare::{self, CompareOptions};
 use rmq_bench::{idle, load, BenchServer, Driver, LoadSpec, Mode};
 use rmq_protocol::SerializeType;
-use rmq_remoting::ServerConfig;
+use rmq_remoting::{ClientTlsConfig, ServerConfig, ServerTlsConfig, TlsMode};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -28,6 +28,12 @@ enum BenchCommand {
         /// Runtime worker threads (default: one per core).
         #[arg(long)]
         threads: Option<usize>,
+        /// TLS settings file with the Java keys (tls.server.mode, tls.server.certPath, ...).
+        #[arg(long)]
+        tls_config: Option<std::path::PathBuf>,
+        /// TLS in PERMISSIVE mode on a self-signed certificate made at start (tls.test.mode.enable).
+        #[arg(long)]
+        tls_test_mode: bool,
     },
     /// Drive code 1 (or 2 for oneway) against any server that follows the convention.
     Client(ClientArgs),
@@ -110,6 +116,12 @@ struct ClientArgs {
     /// Ext field NAME=VALUE to send instead of the default two (repeatable), e.g. topic=TopicTest.
     #[arg(long = "ext", value_name = "NAME=VALUE")]
     ext: Vec<String>,
+    /// Dial with TLS, trusting any server certificate (Java test mode).
+    #[arg(long)]
+    tls: bool,
+    /// Dial with TLS per a settings file with the Java keys (tls.client.trustCertPath, ...).
+    #[arg(long)]
+    tls_config: Option<std::path::PathBuf>,
 }
 
 #[derive(Args)]
@@ -143,7 +155,15 @@ struct CompareArgs {
 /// Runs `rmq bench ...`.
 pub fn run(args: BenchArgs) -> ExitCode {
     match args.command {
-        BenchCommand::Server { listen, threads } => server(listen, threads),
+        BenchCommand::Server {
+            listen,
+            threads,
+            tls_config,
+            tls_test_mode,
+        } => match server_tls(tls_config.as_deref(), tls_test_mode) {
+            Ok(tls) => server(listen, threads, tls),
+            Err(e) => fail(e),
+        },
         BenchCommand::Client(a) => client(a),
         BenchCommand::Compare(a) => compare_cmd(a),
         BenchCommand::Idle { conns, json } => idle_cmd(conns, json),
@@ -163,11 +183,33 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn server(listen: String, threads: Option<usize>) -> ExitCode {
+/// Server TLS from a properties file or the test-mode flag.
+pub fn server_tls(
+    file: Option<&std::path::Path>,
+    test_mode: bool,
+) -> Result<Option<ServerTlsConfig>, String> {
+    if test_mode {
+        return Ok(Some(ServerTlsConfig {
+            mode: TlsMode::Permissive,
+            test_mode: true,
+            ..Default::default()
+        }));
+    }
+    match file {
+        Some(f) => {
+            let props = rmq_remoting::tls::read_properties(f).map_err(|e| e.to_string())?;
+            Ok(Some(ServerTlsConfig::from_properties(&props)))
+        }
+        None => Ok(None),
+    }
+}
+
+fn server(listen: String, threads: Option<usize>, tls: Option<ServerTlsConfig>) -> ExitCode {
     let rt = runtime(threads);
     rt.block_on(async {
         let server = match BenchServer::start(ServerConfig {
             listen_addr: listen,
+            tls,
             ..Default::default()
         })
         .await
@@ -229,6 +271,17 @@ fn client(a: ClientArgs) -> ExitCode {
         warmup: Duration::from_secs_f64(a.warmup.max(0.0)),
         serialize: a.serialize.into(),
         timeout: Duration::from_millis(a.timeout_ms.max(1)),
+        tls: match (&a.tls_config, a.tls) {
+            (Some(f), _) => match rmq_remoting::tls::read_properties(f) {
+                Ok(p) => Some(ClientTlsConfig::from_properties(&p)),
+                Err(e) => return fail(e),
+            },
+            (None, true) => Some(ClientTlsConfig {
+                trust_all: true,
+                ..Default::default()
+            }),
+            (None, false) => None,
+        },
         query_stats: a.code.is_none(),
         code: a.code,
         ext: if a.ext.is_empty() {

@@ -34,6 +34,10 @@ pub struct NamesrvArgs {
     /// Any property, as name=value (repeatable).
     #[arg(long = "set", value_name = "NAME=VALUE")]
     set: Vec<String>,
+    /// TLS settings file with the Java keys (tls.server.mode, tls.server.certPath,
+    /// tls.server.keyPath, tls.server.need.client.auth, tls.server.trustCertPath, tls.test.mode.enable).
+    #[arg(long)]
+    tls_config: Option<std::path::PathBuf>,
     /// Print the effective configuration and exit.
     #[arg(short = 'p', long = "print-config")]
     print_config: bool,
@@ -81,12 +85,19 @@ pub fn run(a: NamesrvArgs) -> ExitCode {
         print!("{}", config.to_properties_text());
         return ExitCode::SUCCESS;
     }
+    let tls = match crate::bench_cmd::server_tls(a.tls_config.as_deref(), false) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
     rt.block_on(async {
-        let ns = match NameServer::start(config).await {
+        let ns = match NameServer::start_with_tls(config, tls).await {
             Ok(ns) => ns,
             Err(e) => {
                 eprintln!("error: {e}");

@@ -75,3 +75,48 @@ fn print_config_shows_java_property_names() {
         .unwrap();
     assert!(String::from_utf8_lossy(&help.stdout).contains("kvConfigPath"));
 }
+
+#[tokio::test]
+async fn serves_tls_from_a_java_style_tls_properties_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let tls = dir.path().join("tls.properties");
+    std::fs::write(
+        &tls,
+        "tls.server.mode=enforcing\ntls.test.mode.enable=true\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rmq"))
+        .args(["namesrv", "--listen-port", "0", "--kv-config-path"])
+        .arg(dir.path().join("kv.json"))
+        .arg("--tls-config")
+        .arg(&tls)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line.trim().rsplit(' ').next().unwrap().to_owned();
+    let tls_client = RemotingClient::new(ClientConfig {
+        tls: Some(rmq_remoting::ClientTlsConfig {
+            trust_all: true,
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let r = tls_client
+        .invoke_sync(&addr, RemotingCommand::request(106), Duration::from_secs(3))
+        .await
+        .unwrap();
+    assert_eq!(r.code, 0);
+    // ENFORCING: plaintext is refused.
+    let plain = RemotingClient::new(ClientConfig::default());
+    assert!(plain
+        .invoke_sync(&addr, RemotingCommand::request(106), Duration::from_secs(3))
+        .await
+        .is_err());
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -59,6 +59,14 @@ pub struct NameServer {
 impl NameServer {
     /// Loads the KV config, binds `bindAddress:listenPort` and starts the liveness scan.
     pub async fn start(config: NamesrvConfig) -> Result<NameServer, StartError> {
+        Self::start_with_tls(config, None).await
+    }
+
+    /// Same, serving TLS as `tls` says (modes, certificates, client auth).
+    pub async fn start_with_tls(
+        config: NamesrvConfig,
+        tls: Option<rmq_remoting::ServerTlsConfig>,
+    ) -> Result<NameServer, StartError> {
         let kv_path =
             (!config.kv_config_path.is_empty()).then(|| PathBuf::from(&config.kv_config_path));
         let kv = kv::KvConfigManager::load(kv_path)?;
@@ -91,6 +99,7 @@ impl NameServer {
             // Answer as the Java NameServer does, so responses are byte-identical (spec §10).
             language: LanguageCode::JAVA,
             version: MqVersion::CURRENT,
+            tls,
             ..Default::default()
         };
         let server = ServerBuilder::new(server_config)

@@ -70,6 +70,7 @@ impl ClientBuilder {
                 async_permits: Arc::new(Semaphore::new(self.config.async_permits)),
                 oneway_permits: Arc::new(Semaphore::new(self.config.oneway_permits)),
                 namesrv: Mutex::new(NamesrvState::default()),
+                tls_connector: std::sync::OnceLock::new(),
                 config: self.config,
             }),
         }
@@ -93,6 +94,8 @@ struct ClientInner {
     async_permits: Arc<Semaphore>,
     oneway_permits: Arc<Semaphore>,
     namesrv: Mutex<NamesrvState>,
+    /// Built at the first TLS dial (the error is kept so every dial reports it).
+    tls_connector: std::sync::OnceLock<Result<tokio_rustls::TlsConnector, String>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -153,18 +156,55 @@ impl RemotingClient {
             Ok(Ok(s)) => s,
         };
         let _ = stream.set_nodelay(true);
-        let handle = connection::spawn(
-            stream,
-            addr.to_owned(),
-            ConnectionConfig {
-                idle_timeout: cfg.idle_timeout,
-                max_frame_length: cfg.max_frame_length,
-                write_queue_frames: cfg.write_queue_frames,
-                max_inflight: cfg.max_inflight_per_connection,
-            },
-            self.inner.dispatcher.clone(),
-            self.inner.events.clone(),
-        );
+        let conn_config = ConnectionConfig {
+            idle_timeout: cfg.idle_timeout,
+            max_frame_length: cfg.max_frame_length,
+            write_queue_frames: cfg.write_queue_frames,
+            max_inflight: cfg.max_inflight_per_connection,
+            first_frame_timeout: None,
+        };
+        let (dispatcher, events) = (self.inner.dispatcher.clone(), self.inner.events.clone());
+        let handle = match &cfg.tls {
+            None => connection::spawn(
+                stream,
+                addr.to_owned(),
+                conn_config,
+                dispatcher,
+                events,
+                None,
+            ),
+            Some(tls) => {
+                let tls_err = |reason: String| RemotingError::Connect {
+                    addr: addr.to_owned(),
+                    reason,
+                };
+                let connector = self
+                    .inner
+                    .tls_connector
+                    .get_or_init(|| tls.connector().map_err(|e| e.to_string()))
+                    .clone()
+                    .map_err(tls_err)?;
+                let name = tls.server_name(addr).map_err(|e| tls_err(e.to_string()))?;
+                let stream = match tokio::time::timeout(
+                    cfg.connect_timeout,
+                    connector.connect(name, stream),
+                )
+                .await
+                {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => return Err(tls_err(format!("TLS handshake failed: {e}"))),
+                    Err(_) => return Err(tls_err("TLS handshake timed out".into())),
+                };
+                connection::spawn(
+                    stream,
+                    addr.to_owned(),
+                    conn_config,
+                    dispatcher,
+                    events,
+                    None,
+                )
+            }
+        };
         lock(&self.inner.connections).insert(addr.to_owned(), handle.clone());
         Ok(handle)
     }

@@ -1,5 +1,6 @@
 //! Server and client configuration, with the Java defaults (spec §3.9).
 
+use crate::tls::{ClientTlsConfig, ServerTlsConfig};
 use rmq_protocol::{LanguageCode, MqVersion, DEFAULT_MAX_FRAME_LENGTH};
 use std::time::Duration;
 
@@ -30,6 +31,15 @@ pub struct ServerConfig {
     pub language: LanguageCode,
     /// Version written on responses (the server's MQVersion, as Java does).
     pub version: i32,
+    /// TLS: None serves plaintext only (a TLS handshake is refused, like Java's DISABLED).
+    pub tls: Option<ServerTlsConfig>,
+    /// Detect and read an HAProxy PROXY v1/v2 header on new connections (Java 5.1.4+: always).
+    pub proxy_protocol: bool,
+    /// Connections held at once; more are closed at accept (0 = no limit).
+    pub max_connections: usize,
+    /// A new connection must complete its PROXY header, TLS handshake and first frame within this,
+    /// so a silent client cannot hold a slot (slow-loris).
+    pub handshake_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -45,6 +55,10 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(30),
             language: LanguageCode::RUST,
             version: MqVersion::CURRENT,
+            tls: None,
+            proxy_protocol: true,
+            max_connections: 0,
+            handshake_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -74,6 +88,8 @@ pub struct ClientConfig {
     pub language: LanguageCode,
     /// Version written on requests.
     pub version: i32,
+    /// Dial every connection with TLS (Java `useTLS` / `tls.enable`).
+    pub tls: Option<ClientTlsConfig>,
 }
 
 impl Default for ClientConfig {
@@ -90,6 +106,7 @@ impl Default for ClientConfig {
             max_inflight_per_connection: 1024,
             language: LanguageCode::RUST,
             version: MqVersion::CURRENT,
+            tls: None,
         }
     }
 }

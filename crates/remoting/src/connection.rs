@@ -34,6 +34,17 @@ pub(crate) struct ConnectionConfig {
     pub(crate) max_frame_length: usize,
     pub(crate) write_queue_frames: usize,
     pub(crate) max_inflight: usize,
+    /// Server side: the first frame must be complete within this after the connection starts.
+    pub(crate) first_frame_timeout: Option<Duration>,
+}
+
+/// Held by a connection's task until it ends; dropping it gives the slot back (connection cap).
+pub(crate) struct SlotGuard(pub(crate) Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 struct Shared {
@@ -206,6 +217,7 @@ pub(crate) fn spawn<S>(
     config: ConnectionConfig,
     dispatcher: Arc<Dispatcher>,
     events: EventSink,
+    slot: Option<SlotGuard>,
 ) -> ConnectionHandle
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
@@ -236,6 +248,10 @@ where
                 tracing::info!(%peer, "closing idle connection");
                 events.emit(ChannelEvent::Idle(peer.clone()));
             }
+            ReadOutcome::Silent => {
+                tracing::warn!(%peer, "closing connection: no complete first frame in time");
+                events.emit(ChannelEvent::Idle(peer.clone()));
+            }
             ReadOutcome::Error(e) => {
                 tracing::warn!(%peer, error = %e, "closing connection");
                 events.emit(ChannelEvent::Exception(peer.clone(), e));
@@ -247,6 +263,7 @@ where
         h.shared.closed.cancel();
         let _ = writer_task.await;
         events.emit(ChannelEvent::Close(peer));
+        drop(slot);
     });
     handle
 }
@@ -255,6 +272,8 @@ enum ReadOutcome {
     Eof,
     Closed,
     Idle,
+    /// No complete first frame within the first-frame timeout.
+    Silent,
     Error(String),
 }
 
@@ -268,10 +287,14 @@ async fn read_loop<R: AsyncRead + Unpin>(
     let mut codec = RemotingCodec::new(config.max_frame_length);
     let mut buf = BytesMut::with_capacity(16 * 1024);
     let inflight = Arc::new(Semaphore::new(config.max_inflight.max(1)));
+    let mut first_frame_deadline = config
+        .first_frame_timeout
+        .map(|t| tokio::time::Instant::now() + t);
     loop {
         loop {
             match codec.decode(&mut buf) {
                 Ok(Some(cmd)) => {
+                    first_frame_deadline = None;
                     if cmd.is_response() {
                         let opaque = cmd.opaque;
                         if !shared.table.complete(opaque, Ok(cmd)) {
@@ -298,11 +321,17 @@ async fn read_loop<R: AsyncRead + Unpin>(
         if buf.capacity() - buf.len() < need {
             buf.reserve(need.max(8 * 1024));
         }
-        let idle_deadline = tokio::time::Instant::from_std(
+        let mut idle_deadline = tokio::time::Instant::from_std(
             epoch()
                 + Duration::from_millis(shared.last_activity.load(Ordering::Relaxed))
                 + config.idle_timeout,
         );
+        if let Some(d) = first_frame_deadline {
+            if tokio::time::Instant::now() >= d {
+                return ReadOutcome::Silent;
+            }
+            idle_deadline = idle_deadline.min(d);
+        }
         tokio::select! {
             r = reader.read_buf(&mut buf) => match r {
                 Ok(0) => return ReadOutcome::Eof,

@@ -35,6 +35,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod acl;
 pub mod client;
 pub mod config;
 pub mod connection;
@@ -42,9 +43,11 @@ mod dispatch;
 pub mod error;
 pub mod event;
 pub mod hook;
+pub mod preamble;
 pub mod processor;
 mod response_table;
 pub mod server;
+pub mod tls;
 
 pub use client::{ClientBuilder, RemotingClient};
 pub use config::{ClientConfig, ServerConfig};
@@ -56,3 +59,4 @@ pub use processor::{
     ExecutorConfig, ProcessorError, ProcessorRegistry, RequestContext, RequestProcessor,
 };
 pub use server::{RemotingServer, ServerBuilder};
+pub use tls::{ClientAuth, ClientTlsConfig, ServerTlsConfig, TlsError, TlsMode};

@@ -1,18 +1,21 @@
 //! The remoting server: accept loop, per-connection tasks, graceful shutdown.
 
 use crate::config::ServerConfig;
-use crate::connection::{self, ConnectionConfig, ConnectionHandle};
+use crate::connection::{self, ConnectionConfig, ConnectionHandle, SlotGuard};
 use crate::dispatch::{Dispatcher, ShutdownState};
 use crate::error::RemotingError;
-use crate::event::{ChannelEventListener, EventSink};
+use crate::event::{ChannelEvent, ChannelEventListener, EventSink};
 use crate::hook::RpcHook;
+use crate::preamble::{self, Prefixed, TLS_HANDSHAKE};
 use crate::processor::{Handlers, ProcessorRegistry};
+use crate::tls::TlsMode;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 /// Builds a [`RemotingServer`]: config, processors, hooks and an optional event listener.
@@ -87,7 +90,19 @@ impl ServerBuilder {
                 max_frame_length: self.config.max_frame_length,
                 write_queue_frames: self.config.write_queue_frames,
                 max_inflight: self.config.max_inflight_per_connection,
+                first_frame_timeout: Some(self.config.handshake_timeout),
             },
+            tls: match &self.config.tls {
+                Some(t) => Some((
+                    t.mode,
+                    t.acceptor().map_err(|e| RemotingError::Bind {
+                        addr: addr.clone(),
+                        reason: e.to_string(),
+                    })?,
+                )),
+                None => None,
+            },
+            active: Arc::new(AtomicUsize::new(0)),
             events: EventSink::new(self.handlers.listener),
             connections: Mutex::new(HashMap::new()),
             stop_accepting: CancellationToken::new(),
@@ -102,6 +117,10 @@ impl ServerBuilder {
 
 struct ServerInner {
     config: ServerConfig,
+    /// TLS mode and acceptor (no acceptor in DISABLED mode).
+    tls: Option<(TlsMode, Option<TlsAcceptor>)>,
+    /// Connections accepted and not yet ended (the cap counts these).
+    active: Arc<AtomicUsize>,
     dispatcher: Arc<Dispatcher>,
     conn_config: ConnectionConfig,
     events: EventSink,
@@ -212,20 +231,124 @@ async fn accept_loop(listener: TcpListener, inner: Arc<ServerInner>) {
                 continue;
             }
         };
+        let max = inner.config.max_connections;
+        if max > 0 && inner.active.load(Ordering::Acquire) >= max {
+            tracing::warn!(%peer, max, "connection refused: at the connection limit");
+            drop(stream);
+            continue;
+        }
+        inner.active.fetch_add(1, Ordering::AcqRel);
+        let slot = SlotGuard(inner.active.clone());
         next_id += 1;
-        start_connection(&inner, stream, peer, next_id);
+        let (inner, id) = (inner.clone(), next_id);
+        tokio::spawn(async move {
+            // A connection that says nothing is idle: it goes at the idle timeout if that is
+            // shorter than the handshake timeout.
+            let timeout = inner
+                .config
+                .handshake_timeout
+                .min(inner.config.idle_timeout);
+            let refused = |event: ChannelEvent| {
+                // Listeners see what Java's would: the connection came, then failed or idled.
+                let p = peer.to_string();
+                inner.events.emit(ChannelEvent::Connect(p.clone()));
+                inner.events.emit(event);
+                inner.events.emit(ChannelEvent::Close(p));
+            };
+            match tokio::time::timeout(timeout, prepare(&inner, stream, peer)).await {
+                Ok(Ok(Prepared::Plain(s, peer))) => {
+                    register(&inner, id, spawn_conn(&inner, s, peer, slot))
+                }
+                Ok(Ok(Prepared::Tls(s, peer))) => {
+                    register(&inner, id, spawn_conn(&inner, *s, peer, slot))
+                }
+                Ok(Err(reason)) => {
+                    tracing::warn!(%peer, %reason, "connection refused");
+                    refused(ChannelEvent::Exception(peer.to_string(), reason));
+                }
+                Err(_) => {
+                    tracing::warn!(%peer, ?timeout, "closing connection: nothing (or no complete PROXY header / TLS handshake) in time");
+                    refused(ChannelEvent::Idle(peer.to_string()));
+                }
+            }
+        });
     }
 }
 
-fn start_connection(inner: &Arc<ServerInner>, stream: TcpStream, peer: SocketAddr, id: u64) {
+/// A connection ready for frames.
+enum Prepared {
+    Plain(Prefixed<TcpStream>, String),
+    Tls(
+        Box<tokio_rustls::server::TlsStream<Prefixed<TcpStream>>>,
+        String,
+    ),
+}
+
+/// PROXY header (if any and enabled), then the TLS sniff on the next byte (spec §4-5).
+async fn prepare(
+    inner: &ServerInner,
+    mut stream: TcpStream,
+    socket_peer: SocketAddr,
+) -> Result<Prepared, String> {
     let _ = stream.set_nodelay(true);
-    let handle = connection::spawn(
-        stream,
-        peer.to_string(),
+    let (proxy, mut rest) = if inner.config.proxy_protocol {
+        preamble::read_proxy(&mut stream)
+            .await
+            .map_err(|e| e.to_string())?
+    } else {
+        (None, bytes::BytesMut::new())
+    };
+    let peer = proxy
+        .as_ref()
+        .and_then(|p| p.source.clone())
+        .unwrap_or_else(|| socket_peer.to_string());
+    if let Some(p) = &proxy {
+        tracing::debug!(%socket_peer, %peer, destination = ?p.destination, tlvs = ?p.tlvs, "PROXY header");
+    }
+    let Some((mode, acceptor)) = &inner.tls else {
+        // No TLS configured: whatever comes is read as frames (a handshake fails as a frame).
+        return Ok(Prepared::Plain(Prefixed::new(rest, stream), peer));
+    };
+    if rest.is_empty() {
+        use tokio::io::AsyncReadExt;
+        if stream
+            .read_buf(&mut rest)
+            .await
+            .map_err(|e| e.to_string())?
+            == 0
+        {
+            return Err("closed before the first byte".into());
+        }
+    }
+    let is_tls = rest[0] == TLS_HANDSHAKE;
+    let stream = Prefixed::new(rest, stream);
+    match (mode, is_tls, acceptor) {
+        (TlsMode::Disabled, true, _) => Err("TLS handshake on a server with TLS disabled".into()),
+        (TlsMode::Enforcing, false, _) => Err("plaintext on a server that enforces TLS".into()),
+        (_, true, Some(acceptor)) => match acceptor.accept(stream).await {
+            Ok(tls) => Ok(Prepared::Tls(Box::new(tls), peer)),
+            Err(e) => Err(format!("TLS handshake failed: {e}")),
+        },
+        (_, true, None) => Err("TLS handshake but no TLS context".into()),
+        (_, false, _) => Ok(Prepared::Plain(stream, peer)),
+    }
+}
+
+fn spawn_conn<S>(inner: &Arc<ServerInner>, io: S, peer: String, slot: SlotGuard) -> ConnectionHandle
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+{
+    connection::spawn(
+        io,
+        peer,
         inner.conn_config.clone(),
         inner.dispatcher.clone(),
         inner.events.clone(),
-    );
+        Some(slot),
+    )
+}
+
+fn register(inner: &Arc<ServerInner>, id: u64, handle: ConnectionHandle) {
     let mut conns = inner.connections();
     // Forget connections that already closed, so the table stays the size of the live set.
     conns.retain(|_, c| !c.is_closed());

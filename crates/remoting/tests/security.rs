@@ -1,0 +1,460 @@
+//! TLS (every server mode x plain/TLS client, mTLS, PEM errors), PROXY v1/v2 (good, malformed,
+//! short first frames), ACL (signing, verification, forgery), the connection cap and the
+//! first-frame timeout. Certificates are made at test time with rcgen; nothing is committed.
+
+mod support;
+
+use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+use rmq_protocol::RemotingCommand;
+use rmq_remoting::acl::{AclClientHook, AclServerHook, Credentials};
+use rmq_remoting::*;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use support::*;
+use tokio::io::AsyncWriteExt;
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files.
+struct Pki {
+    dir: tempfile::TempDir,
+}
+
+impl Pki {
+    fn new() -> Pki {
+        let dir = tempfile::tempdir().unwrap();
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let issue = |names: Vec<String>, file: &str| {
+            let key = KeyPair::generate().unwrap();
+            let cert = CertificateParams::new(names)
+                .unwrap()
+                .signed_by(&key, &ca, &ca_key)
+                .unwrap();
+            std::fs::write(dir.path().join(format!("{file}.pem")), cert.pem()).unwrap();
+            std::fs::write(dir.path().join(format!("{file}.key")), key.serialize_pem()).unwrap();
+        };
+        issue(vec!["127.0.0.1".into(), "localhost".into()], "server");
+        issue(vec!["client".into()], "client");
+        std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+        Pki { dir }
+    }
+
+    fn path(&self, f: &str) -> PathBuf {
+        self.dir.path().join(f)
+    }
+
+    fn server(&self, mode: TlsMode, client_auth: ClientAuth) -> ServerTlsConfig {
+        ServerTlsConfig {
+            mode,
+            cert_path: Some(self.path("server.pem")),
+            key_path: Some(self.path("server.key")),
+            client_auth,
+            trust_cert_path: Some(self.path("ca.pem")),
+            test_mode: false,
+        }
+    }
+
+    fn client(&self, with_cert: bool) -> ClientTlsConfig {
+        ClientTlsConfig {
+            trust_cert_path: Some(self.path("ca.pem")),
+            cert_path: with_cert.then(|| self.path("client.pem")),
+            key_path: with_cert.then(|| self.path("client.key")),
+            ..Default::default()
+        }
+    }
+}
+
+async fn server_with(
+    tls: Option<ServerTlsConfig>,
+    tweak: impl FnOnce(&mut ServerConfig),
+) -> RemotingServer {
+    let (reg, _) = echo_registry();
+    let mut config = local_config();
+    config.tls = tls;
+    tweak(&mut config);
+    ServerBuilder::new(config)
+        .registry(reg)
+        .bind()
+        .await
+        .unwrap()
+}
+
+async fn echo_ok(client: &RemotingClient, addr: &str) -> bool {
+    matches!(
+        client
+            .invoke_sync(addr, RemotingCommand::request(1).with_body("ping"), Duration::from_secs(2))
+            .await,
+        Ok(r) if &r.body[..] == b"ping"
+    )
+}
+
+#[tokio::test]
+async fn every_server_mode_against_plain_and_tls_clients() {
+    let pki = Pki::new();
+    for (mode, plain_ok, tls_ok) in [
+        (TlsMode::Disabled, true, false),
+        (TlsMode::Permissive, true, true),
+        (TlsMode::Enforcing, false, true),
+    ] {
+        let server = server_with(Some(pki.server(mode, ClientAuth::None)), |_| {}).await;
+        let addr = server.local_addr().to_string();
+        let plain = RemotingClient::new(ClientConfig::default());
+        let tls = RemotingClient::new(ClientConfig {
+            tls: Some(pki.client(false)),
+            ..Default::default()
+        });
+        assert_eq!(echo_ok(&plain, &addr).await, plain_ok, "{mode:?} plain");
+        assert_eq!(echo_ok(&tls, &addr).await, tls_ok, "{mode:?} tls");
+        // The server is still healthy after a refused connection.
+        if plain_ok {
+            assert!(echo_ok(&RemotingClient::new(ClientConfig::default()), &addr).await);
+        }
+        server.shutdown_now();
+    }
+    // No TLS configured at all behaves like DISABLED.
+    let server = server_with(None, |_| {}).await;
+    let tls = RemotingClient::new(ClientConfig {
+        tls: Some(pki.client(false)),
+        ..Default::default()
+    });
+    assert!(!echo_ok(&tls, &server.local_addr().to_string()).await);
+}
+
+#[tokio::test]
+async fn mutual_tls_and_test_mode() {
+    let pki = Pki::new();
+    let server = server_with(
+        Some(pki.server(TlsMode::Enforcing, ClientAuth::Require)),
+        |_| {},
+    )
+    .await;
+    let addr = server.local_addr().to_string();
+    let anonymous = RemotingClient::new(ClientConfig {
+        tls: Some(pki.client(false)),
+        ..Default::default()
+    });
+    assert!(
+        !echo_ok(&anonymous, &addr).await,
+        "a client without a certificate got in"
+    );
+    let with_cert = RemotingClient::new(ClientConfig {
+        tls: Some(pki.client(true)),
+        ..Default::default()
+    });
+    assert!(echo_ok(&with_cert, &addr).await);
+    // Optional: both get in.
+    let server = server_with(
+        Some(pki.server(TlsMode::Enforcing, ClientAuth::Optional)),
+        |_| {},
+    )
+    .await;
+    let addr = server.local_addr().to_string();
+    let anonymous = RemotingClient::new(ClientConfig {
+        tls: Some(pki.client(false)),
+        ..Default::default()
+    });
+    assert!(echo_ok(&anonymous, &addr).await);
+    // A client that does not trust the server's CA is refused by its own check.
+    let other = Pki::new();
+    let distrust = RemotingClient::new(ClientConfig {
+        tls: Some(other.client(false)),
+        ..Default::default()
+    });
+    assert!(!echo_ok(&distrust, &addr).await);
+    // Test mode: a self-signed certificate made at start, and a trust-all client.
+    let server = server_with(
+        Some(ServerTlsConfig {
+            mode: TlsMode::Enforcing,
+            test_mode: true,
+            ..Default::default()
+        }),
+        |_| {},
+    )
+    .await;
+    let trust_all = RemotingClient::new(ClientConfig {
+        tls: Some(ClientTlsConfig {
+            trust_all: true,
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    assert!(echo_ok(&trust_all, &server.local_addr().to_string()).await);
+}
+
+#[tokio::test]
+async fn unreadable_pem_files_are_named() {
+    let pki = Pki::new();
+    let mut cfg = pki.server(TlsMode::Enforcing, ClientAuth::None);
+    cfg.key_path = Some(pki.path("missing.key"));
+    let err = ServerBuilder::new(ServerConfig {
+        tls: Some(cfg),
+        ..local_config()
+    })
+    .bind()
+    .await
+    .err()
+    .expect("bind must fail");
+    assert!(err.to_string().contains("missing.key"), "{err}");
+    std::fs::write(pki.path("garbage.pem"), "not a certificate").unwrap();
+    let mut cfg = pki.server(TlsMode::Enforcing, ClientAuth::None);
+    cfg.cert_path = Some(pki.path("garbage.pem"));
+    let err = cfg.acceptor().err().unwrap();
+    assert!(err.to_string().contains("garbage.pem"), "{err}");
+    // Properties with the Java names.
+    let props: std::collections::HashMap<String, String> = [
+        ("tls.server.mode", "enforcing"),
+        ("tls.server.need.client.auth", "require"),
+        ("tls.server.certPath", "/x/cert.pem"),
+        ("tls.client.authServer", "false"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let s = ServerTlsConfig::from_properties(&props);
+    assert_eq!(
+        (s.mode, s.client_auth),
+        (TlsMode::Enforcing, ClientAuth::Require)
+    );
+    assert_eq!(s.cert_path, Some(PathBuf::from("/x/cert.pem")));
+    assert!(ClientTlsConfig::from_properties(&props).trust_all);
+}
+
+/// Records the peer address hooks see.
+struct PeerSpy(Mutex<Vec<String>>);
+
+impl RpcHook for PeerSpy {
+    fn before_request(&self, peer: &str, _: &mut RemotingCommand) -> Result<(), HookError> {
+        self.0.lock().unwrap().push(peer.to_owned());
+        Ok(())
+    }
+    fn after_response(
+        &self,
+        _: &str,
+        _: &RemotingCommand,
+        _: &mut RemotingCommand,
+    ) -> Result<(), HookError> {
+        Ok(())
+    }
+}
+
+fn v2_header(src: [u8; 4], sport: u16) -> Vec<u8> {
+    let mut h = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+    h.push(0x21); // version 2, PROXY
+    h.push(0x11); // TCP over IPv4
+    let tlv = [0x02u8, 0x00, 0x05, b'h', b'o', b's', b't', b'1']; // authority "host1"
+    h.extend_from_slice(&((12 + tlv.len()) as u16).to_be_bytes());
+    h.extend_from_slice(&src);
+    h.extend_from_slice(&[5, 6, 7, 8]);
+    h.extend_from_slice(&sport.to_be_bytes());
+    h.extend_from_slice(&9876u16.to_be_bytes());
+    h.extend_from_slice(&tlv);
+    h
+}
+
+#[tokio::test]
+async fn proxy_protocol_v1_v2_and_malformed() {
+    let spy = Arc::new(PeerSpy(Mutex::new(Vec::new())));
+    let (reg, _) = echo_registry();
+    let server = ServerBuilder::new(local_config())
+        .registry(reg)
+        .hook(spy.clone())
+        .bind()
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let frame =
+        rmq_protocol::frame::encode_to_vec(&RemotingCommand::request(1).with_body("x")).unwrap();
+    // v1 line and the frame in one write.
+    let mut raw = Raw::connect(addr).await;
+    raw.stream
+        .write_all(&[b"PROXY TCP4 1.2.3.4 5.6.7.8 1111 9876\r\n".as_ref(), &frame].concat())
+        .await
+        .unwrap();
+    assert_eq!(
+        &raw.recv(Duration::from_secs(2)).await.unwrap().body[..],
+        b"x"
+    );
+    // v2 header sent byte by byte, then the frame.
+    let mut raw = Raw::connect(addr).await;
+    for b in v2_header([10, 0, 0, 9], 2222) {
+        raw.stream.write_all(&[b]).await.unwrap();
+    }
+    raw.stream.write_all(&frame).await.unwrap();
+    assert_eq!(
+        &raw.recv(Duration::from_secs(2)).await.unwrap().body[..],
+        b"x"
+    );
+    assert_eq!(
+        *spy.0.lock().unwrap(),
+        vec!["1.2.3.4:1111".to_owned(), "10.0.0.9:2222".to_owned()]
+    );
+    // Malformed headers close the connection, with no answer; others are unaffected.
+    for bad in [
+        &b"PROXY TCP4 not-an-ip 5.6.7.8 1 2\r\n"[..],
+        b"\r\n\r\n\0\r\nQUIT\n\x99\x11\x00\x00",
+    ] {
+        let mut raw = Raw::connect(addr).await;
+        raw.stream.write_all(&[bad, &frame].concat()).await.unwrap();
+        assert!(raw.closed_within(Duration::from_secs(2)).await, "{bad:?}");
+    }
+    let mut ok = Raw::connect(addr).await;
+    ok.send(&RemotingCommand::request(1).with_body("still"))
+        .await;
+    assert_eq!(
+        &ok.recv(Duration::from_secs(2)).await.unwrap().body[..],
+        b"still"
+    );
+    // A 10-byte frame (fewer than the 12 bytes Java's detector waits for) is served at once.
+    let mut short = Raw::connect(addr).await;
+    short
+        .stream
+        .write_all(&[0, 0, 0, 6, 0, 0, 0, 2, b'{', b'}'])
+        .await
+        .unwrap();
+    let r = short
+        .recv(Duration::from_secs(2))
+        .await
+        .expect("short frame answered");
+    assert_eq!(
+        r.code, 3,
+        "code 0 is not registered: REQUEST_CODE_NOT_SUPPORTED"
+    );
+}
+
+#[tokio::test]
+async fn acl_signs_verifies_and_refuses_forgeries() {
+    let creds = Credentials {
+        access_key: "rocketmq2".into(),
+        secret_key: "12345678".into(),
+        security_token: None,
+    };
+    let (reg, echo) = echo_registry();
+    let server = ServerBuilder::new(local_config())
+        .registry(reg)
+        .hook(Arc::new(AclServerHook::new([creds.clone()])))
+        .bind()
+        .await
+        .unwrap();
+    let addr = server.local_addr().to_string();
+    let signer = ClientBuilder::new(ClientConfig::default())
+        .hook(Arc::new(AclClientHook::new(creds.clone())))
+        .build();
+    let r = signer
+        .invoke_sync(
+            &addr,
+            RemotingCommand::request(1)
+                .with_ext("topic", "TopicTest")
+                .with_body("hello"),
+            Duration::from_secs(2),
+        )
+        .await
+        .unwrap();
+    assert_eq!((r.code, &r.body[..]), (0, &b"hello"[..]));
+    // A forger knows the access key, not the secret.
+    let forger = ClientBuilder::new(ClientConfig::default())
+        .hook(Arc::new(AclClientHook::new(Credentials {
+            secret_key: "guess".into(),
+            ..creds.clone()
+        })))
+        .build();
+    let r = forger
+        .invoke_sync(
+            &addr,
+            RemotingCommand::request(1).with_body("x"),
+            Duration::from_secs(2),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.code, r.remark_str()),
+        (16, Some("check signature failed."))
+    );
+    // Tampering after signing (body changed) is caught too.
+    let mut raw = Raw::connect(server.local_addr()).await;
+    let mut req = RemotingCommand::request(1).with_body("original");
+    AclClientHook::new(creds.clone())
+        .before_request("", &mut req)
+        .unwrap();
+    req.body = bytes::Bytes::from_static(b"tampered");
+    raw.send(&req).await;
+    assert_eq!(raw.recv(Duration::from_secs(2)).await.unwrap().code, 16);
+    let plain = RemotingClient::new(ClientConfig::default());
+    let r = plain
+        .invoke_sync(&addr, RemotingCommand::request(1), Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.code, r.remark_str()),
+        (16, Some("username cannot be null."))
+    );
+    let stranger = ClientBuilder::new(ClientConfig::default())
+        .hook(Arc::new(AclClientHook::new(Credentials {
+            access_key: "nobody".into(),
+            ..creds.clone()
+        })))
+        .build();
+    let r = stranger
+        .invoke_sync(&addr, RemotingCommand::request(1), Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert_eq!(r.remark_str(), Some("User:nobody is not found."));
+    // Refused requests never reached the processor; the signer's connection is unaffected.
+    assert_eq!(echo.seen.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let r = signer
+        .invoke_sync(
+            &addr,
+            RemotingCommand::request(1).with_body("again"),
+            Duration::from_secs(2),
+        )
+        .await
+        .unwrap();
+    assert_eq!(&r.body[..], b"again");
+}
+
+#[tokio::test]
+async fn connection_cap_and_slow_loris() {
+    let server = server_with(None, |c| {
+        c.max_connections = 2;
+        c.handshake_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let addr = server.local_addr();
+    let mut a = Raw::connect(addr).await;
+    a.send(&RemotingCommand::request(1).with_body("a")).await;
+    assert!(a.recv(Duration::from_secs(2)).await.is_some());
+    let mut b = Raw::connect(addr).await;
+    b.send(&RemotingCommand::request(1).with_body("b")).await;
+    assert!(b.recv(Duration::from_secs(2)).await.is_some());
+    // Third: over the cap, closed at accept.
+    let mut c = Raw::connect(addr).await;
+    assert!(c.closed_within(Duration::from_secs(2)).await);
+    drop((a, b));
+    // Slots come back when connections end.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let mut d = Raw::connect(addr).await;
+        d.send(&RemotingCommand::request(1).with_body("d")).await;
+        if d.recv(Duration::from_millis(500)).await.is_some() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "slots were not released");
+    }
+    // Slow-loris: a silent connection, and one that sends half a frame, are closed in time.
+    let started = Instant::now();
+    let mut silent = Raw::connect(addr).await;
+    let mut partial = Raw::connect(addr).await;
+    partial
+        .stream
+        .write_all(&[0, 0, 0, 50, 0, 0])
+        .await
+        .unwrap();
+    assert!(silent.closed_within(Duration::from_secs(3)).await);
+    assert!(partial.closed_within(Duration::from_secs(3)).await);
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+}
