@@ -7,14 +7,16 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-#[tokio::test]
-async fn starts_answers_and_stops() {
-    let dir = tempfile::tempdir().unwrap();
-    let kv = dir.path().join("kvConfig.json");
-    let started = Instant::now();
+/// Starts `rmq namesrv --listen-port 0 --kv-config-path KV EXTRA...` and reads the address it
+/// prints.
+fn spawn_namesrv(
+    kv: &std::path::Path,
+    extra: &[&std::ffi::OsStr],
+) -> (std::process::Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_rmq"))
         .args(["namesrv", "--listen-port", "0", "--kv-config-path"])
-        .arg(&kv)
+        .arg(kv)
+        .args(extra)
         .env("RMQ_NAMESRV_SCANNOTACTIVEBROKERINTERVAL", "1000")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -24,8 +26,17 @@ async fn starts_answers_and_stops() {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let addr = line.trim().rsplit(' ').next().unwrap().to_owned();
     assert!(line.contains("boot success"), "{line}");
+    let addr = line.trim().rsplit(' ').next().unwrap().to_owned();
+    (child, addr)
+}
+
+#[tokio::test]
+async fn starts_answers_and_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let kv = dir.path().join("kvConfig.json");
+    let started = Instant::now();
+    let (mut child, addr) = spawn_namesrv(&kv, &[]);
     let client = RemotingClient::new(ClientConfig::default());
     let r = client
         .invoke_sync(&addr, RemotingCommand::request(106), Duration::from_secs(3))
@@ -85,20 +96,10 @@ async fn serves_tls_from_a_java_style_tls_properties_file() {
         "tls.server.mode=enforcing\ntls.test.mode.enable=true\n",
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rmq"))
-        .args(["namesrv", "--listen-port", "0", "--kv-config-path"])
-        .arg(dir.path().join("kv.json"))
-        .arg("--tls-config")
-        .arg(&tls)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line.trim().rsplit(' ').next().unwrap().to_owned();
+    let (mut child, addr) = spawn_namesrv(
+        &dir.path().join("kv.json"),
+        &["--tls-config".as_ref(), tls.as_os_str()],
+    );
     let tls_client = RemotingClient::new(ClientConfig {
         tls: Some(rmq_remoting::ClientTlsConfig {
             trust_all: true,

@@ -156,15 +156,6 @@ impl RpcHook for AclClientHook {
         req.ext_fields_mut().insert(SIGNATURE, signature);
         Ok(())
     }
-
-    fn after_response(
-        &self,
-        _: &str,
-        _: &RemotingCommand,
-        _: &mut RemotingCommand,
-    ) -> Result<(), HookError> {
-        Ok(())
-    }
 }
 
 /// Server hook: rejects requests whose AccessKey is unknown or whose Signature does not match,
@@ -222,15 +213,6 @@ impl RpcHook for AclServerHook {
             tracing::warn!(%peer, access_key = ak, code = req.code, "signature check failed");
             return Err(deny("check signature failed.".into()));
         }
-        Ok(())
-    }
-
-    fn after_response(
-        &self,
-        _: &str,
-        _: &RemotingCommand,
-        _: &mut RemotingCommand,
-    ) -> Result<(), HookError> {
         Ok(())
     }
 }

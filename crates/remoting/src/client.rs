@@ -98,6 +98,10 @@ struct ClientInner {
     tls_connector: std::sync::OnceLock<Result<tokio_rustls::TlsConnector, String>>,
 }
 
+/// A dialled stream, plain or TLS.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Io for T {}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -164,15 +168,8 @@ impl RemotingClient {
             first_frame_timeout: None,
         };
         let (dispatcher, events) = (self.inner.dispatcher.clone(), self.inner.events.clone());
-        let handle = match &cfg.tls {
-            None => connection::spawn(
-                stream,
-                addr.to_owned(),
-                conn_config,
-                dispatcher,
-                events,
-                None,
-            ),
+        let io: Box<dyn Io> = match &cfg.tls {
+            None => Box::new(stream),
             Some(tls) => {
                 let tls_err = |reason: String| RemotingError::Connect {
                     addr: addr.to_owned(),
@@ -195,16 +192,10 @@ impl RemotingClient {
                     Ok(Err(e)) => return Err(tls_err(format!("TLS handshake failed: {e}"))),
                     Err(_) => return Err(tls_err("TLS handshake timed out".into())),
                 };
-                connection::spawn(
-                    stream,
-                    addr.to_owned(),
-                    conn_config,
-                    dispatcher,
-                    events,
-                    None,
-                )
+                Box::new(stream)
             }
         };
+        let handle = connection::spawn(io, addr.to_owned(), conn_config, dispatcher, events, None);
         lock(&self.inner.connections).insert(addr.to_owned(), handle.clone());
         Ok(handle)
     }

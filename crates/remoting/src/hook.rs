@@ -25,11 +25,14 @@ pub enum HookError {
 pub trait RpcHook: Send + Sync + 'static {
     /// Before the processor (server) or before the write (client).
     fn before_request(&self, peer: &str, request: &mut RemotingCommand) -> Result<(), HookError>;
-    /// After the processor built `response` (server) or after it arrived (client).
+    /// After the processor built `response` (server) or after it arrived (client). Most hooks
+    /// (signing, verification) only look at requests, hence the default.
     fn after_response(
         &self,
-        peer: &str,
-        request: &RemotingCommand,
-        response: &mut RemotingCommand,
-    ) -> Result<(), HookError>;
+        _peer: &str,
+        _request: &RemotingCommand,
+        _response: &mut RemotingCommand,
+    ) -> Result<(), HookError> {
+        Ok(())
+    }
 }

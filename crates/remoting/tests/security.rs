@@ -81,6 +81,13 @@ async fn server_with(
         .unwrap()
 }
 
+fn tls_client(tls: ClientTlsConfig) -> RemotingClient {
+    RemotingClient::new(ClientConfig {
+        tls: Some(tls),
+        ..Default::default()
+    })
+}
+
 async fn echo_ok(client: &RemotingClient, addr: &str) -> bool {
     matches!(
         client
@@ -101,10 +108,7 @@ async fn every_server_mode_against_plain_and_tls_clients() {
         let server = server_with(Some(pki.server(mode, ClientAuth::None)), |_| {}).await;
         let addr = server.local_addr().to_string();
         let plain = RemotingClient::new(ClientConfig::default());
-        let tls = RemotingClient::new(ClientConfig {
-            tls: Some(pki.client(false)),
-            ..Default::default()
-        });
+        let tls = tls_client(pki.client(false));
         assert_eq!(echo_ok(&plain, &addr).await, plain_ok, "{mode:?} plain");
         assert_eq!(echo_ok(&tls, &addr).await, tls_ok, "{mode:?} tls");
         // The server is still healthy after a refused connection.
@@ -115,10 +119,7 @@ async fn every_server_mode_against_plain_and_tls_clients() {
     }
     // No TLS configured at all behaves like DISABLED.
     let server = server_with(None, |_| {}).await;
-    let tls = RemotingClient::new(ClientConfig {
-        tls: Some(pki.client(false)),
-        ..Default::default()
-    });
+    let tls = tls_client(pki.client(false));
     assert!(!echo_ok(&tls, &server.local_addr().to_string()).await);
 }
 
@@ -131,18 +132,12 @@ async fn mutual_tls_and_test_mode() {
     )
     .await;
     let addr = server.local_addr().to_string();
-    let anonymous = RemotingClient::new(ClientConfig {
-        tls: Some(pki.client(false)),
-        ..Default::default()
-    });
+    let anonymous = tls_client(pki.client(false));
     assert!(
         !echo_ok(&anonymous, &addr).await,
         "a client without a certificate got in"
     );
-    let with_cert = RemotingClient::new(ClientConfig {
-        tls: Some(pki.client(true)),
-        ..Default::default()
-    });
+    let with_cert = tls_client(pki.client(true));
     assert!(echo_ok(&with_cert, &addr).await);
     // Optional: both get in.
     let server = server_with(
@@ -151,17 +146,11 @@ async fn mutual_tls_and_test_mode() {
     )
     .await;
     let addr = server.local_addr().to_string();
-    let anonymous = RemotingClient::new(ClientConfig {
-        tls: Some(pki.client(false)),
-        ..Default::default()
-    });
+    let anonymous = tls_client(pki.client(false));
     assert!(echo_ok(&anonymous, &addr).await);
     // A client that does not trust the server's CA is refused by its own check.
     let other = Pki::new();
-    let distrust = RemotingClient::new(ClientConfig {
-        tls: Some(other.client(false)),
-        ..Default::default()
-    });
+    let distrust = tls_client(other.client(false));
     assert!(!echo_ok(&distrust, &addr).await);
     // Test mode: a self-signed certificate made at start, and a trust-all client.
     let server = server_with(
@@ -173,11 +162,8 @@ async fn mutual_tls_and_test_mode() {
         |_| {},
     )
     .await;
-    let trust_all = RemotingClient::new(ClientConfig {
-        tls: Some(ClientTlsConfig {
-            trust_all: true,
-            ..Default::default()
-        }),
+    let trust_all = tls_client(ClientTlsConfig {
+        trust_all: true,
         ..Default::default()
     });
     assert!(echo_ok(&trust_all, &server.local_addr().to_string()).await);
@@ -227,14 +213,6 @@ struct PeerSpy(Mutex<Vec<String>>);
 impl RpcHook for PeerSpy {
     fn before_request(&self, peer: &str, _: &mut RemotingCommand) -> Result<(), HookError> {
         self.0.lock().unwrap().push(peer.to_owned());
-        Ok(())
-    }
-    fn after_response(
-        &self,
-        _: &str,
-        _: &RemotingCommand,
-        _: &mut RemotingCommand,
-    ) -> Result<(), HookError> {
         Ok(())
     }
 }
