@@ -194,6 +194,16 @@ struct Window {
     end: Instant,
 }
 
+impl Window {
+    /// Warm-up from `start`, then the measured duration.
+    fn starting(start: Instant, spec: &LoadSpec) -> Self {
+        Window {
+            from: start + spec.warmup,
+            end: start + spec.warmup + spec.duration,
+        }
+    }
+}
+
 /// Runs `spec` with `driver`. `progress` counts every completed operation (warm-up included) for
 /// a live display. The run stops by itself after warm-up + duration (+ at most `timeout` to
 /// collect the last answers).
@@ -259,10 +269,7 @@ async fn run_ours(spec: &LoadSpec, progress: Arc<AtomicU64>) -> Result<Tally, Lo
         clients.push(client);
     }
     let start = Instant::now();
-    let window = Window {
-        from: start + spec.warmup,
-        end: start + spec.warmup + spec.duration,
-    };
+    let window = Window::starting(start, spec);
     let template = spec.template();
     let mut set = JoinSet::new();
     for client in &clients {
@@ -276,12 +283,7 @@ async fn run_ours(spec: &LoadSpec, progress: Arc<AtomicU64>) -> Result<Tally, Lo
             ));
         }
     }
-    let mut total = Tally::new(start);
-    while let Some(t) = set.join_next().await {
-        if let Ok(t) = t {
-            total.merge(t);
-        }
-    }
+    let total = merge_all(start, set).await;
     for c in &clients {
         c.shutdown();
     }
@@ -352,10 +354,7 @@ async fn run_neutral(spec: &LoadSpec, progress: Arc<AtomicU64>) -> Result<Tally,
         streams.push(stream);
     }
     let start = Instant::now();
-    let window = Window {
-        from: start + spec.warmup,
-        end: start + spec.warmup + spec.duration,
-    };
+    let window = Window::starting(start, spec);
     let template = spec.template();
     let mut set = JoinSet::new();
     for stream in streams {
@@ -367,13 +366,18 @@ async fn run_neutral(spec: &LoadSpec, progress: Arc<AtomicU64>) -> Result<Tally,
             progress.clone(),
         ));
     }
+    Ok(merge_all(start, set).await)
+}
+
+/// Waits for every worker and adds up what they measured.
+async fn merge_all(start: Instant, mut set: JoinSet<Tally>) -> Tally {
     let mut total = Tally::new(start);
     while let Some(t) = set.join_next().await {
         if let Ok(t) = t {
             total.merge(t);
         }
     }
-    Ok(total)
+    total
 }
 
 /// One neutral connection: a writer keeps `window` requests outstanding (coalescing up to

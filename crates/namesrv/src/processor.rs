@@ -103,15 +103,7 @@ impl RequestProcessor for NamesrvProcessor {
                 ok_with_header().with_ext(key, n.to_string())
             }
             rc::GET_ALL_TOPIC_LIST_FROM_NAMESERVER => {
-                if s.config().enable_all_topic_list {
-                    let topics = s.route.all_topics();
-                    ok().with_body(model::write_topic_list(
-                        None,
-                        topics.iter().map(String::as_str),
-                    ))
-                } else {
-                    fail(response::SYSTEM_ERROR, "disable")
-                }
+                topic_list(s.config().enable_all_topic_list, || s.route.all_topics())
             }
             rc::DELETE_TOPIC_IN_NAMESRV => {
                 let h: DeleteTopicFromNamesrvRequestHeader = req.decode_header()?;
@@ -120,16 +112,10 @@ impl RequestProcessor for NamesrvProcessor {
             }
             rc::REGISTER_TOPIC_IN_NAMESRV => register_topic(s, &req)?,
             rc::GET_TOPICS_BY_CLUSTER => {
-                if s.config().enable_topic_list {
-                    let h: GetTopicsByClusterRequestHeader = req.decode_header()?;
-                    let topics = s.route.topics_by_cluster(&h.cluster);
-                    ok().with_body(model::write_topic_list(
-                        None,
-                        topics.iter().map(String::as_str),
-                    ))
-                } else {
-                    fail(response::SYSTEM_ERROR, "disable")
-                }
+                let h: GetTopicsByClusterRequestHeader = req.decode_header()?;
+                topic_list(s.config().enable_topic_list, || {
+                    s.route.topics_by_cluster(&h.cluster)
+                })
             }
             rc::GET_SYSTEM_TOPIC_LIST_FROM_NS => {
                 let (topics, addr) = s.route.system_topics();
@@ -141,15 +127,9 @@ impl RequestProcessor for NamesrvProcessor {
             rc::GET_UNIT_TOPIC_LIST
             | rc::GET_HAS_UNIT_SUB_TOPIC_LIST
             | rc::GET_HAS_UNIT_SUB_UNUNIT_TOPIC_LIST => {
-                if s.config().enable_topic_list {
-                    let topics = s.route.topics_by_sysflag(unit_filter(req.code));
-                    ok().with_body(model::write_topic_list(
-                        None,
-                        topics.iter().map(String::as_str),
-                    ))
-                } else {
-                    fail(response::SYSTEM_ERROR, "disable")
-                }
+                topic_list(s.config().enable_topic_list, || {
+                    s.route.topics_by_sysflag(unit_filter(req.code))
+                })
             }
             rc::UPDATE_NAMESRV_CONFIG => update_config(s, &req),
             rc::GET_NAMESRV_CONFIG => ok().with_body(s.config().to_properties_text()),
@@ -178,6 +158,18 @@ impl RequestProcessor for NamesrvProcessor {
         };
         Ok(Some(resp))
     }
+}
+
+/// A TopicList answer, or `1 disable` when the list is switched off in the configuration.
+fn topic_list(enabled: bool, topics: impl FnOnce() -> Vec<String>) -> RemotingCommand {
+    if !enabled {
+        return fail(response::SYSTEM_ERROR, "disable");
+    }
+    let topics = topics();
+    ok().with_body(model::write_topic_list(
+        None,
+        topics.iter().map(String::as_str),
+    ))
 }
 
 fn put_kv(s: &State, req: &RemotingCommand) -> Result<RemotingCommand, ProcessorError> {
