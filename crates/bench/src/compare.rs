@@ -264,6 +264,13 @@ pub fn run(
                     .block_on(load::run(target, &spec, driver, ops.clone()))
                     .map_err(std::io::Error::other)?;
                 if target == "raw" && sc.mode == Mode::Oneway {
+                    // The last writes may still be in the socket: wait (bounded) for the sink.
+                    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+                    while raw_sink.frames() - raw_before < report.sent
+                        && std::time::Instant::now() < deadline
+                    {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
                     report.server_received = Some(raw_sink.frames() - raw_before);
                 }
                 let cpu_after = threads_cpu_ns(SERVER_THREAD);

@@ -4,6 +4,7 @@
 mod admin;
 mod bench_cmd;
 mod namesrv_cmd;
+mod send_cmd;
 
 use admin::{Admin, Common};
 use clap::{Parser, Subcommand};
@@ -85,6 +86,8 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Send messages to a topic (sync, async or oneway) with a summary.
+    Send(send_cmd::SendArgs),
     /// Benchmark any remoting server (code 1 echo, code 2 oneway), or compare ours with raw TCP.
     Bench(bench_cmd::BenchArgs),
 }
@@ -115,6 +118,10 @@ fn main() -> ExitCode {
         Command::Bench(args) => {
             init_tracing("warn");
             bench_cmd::run(args)
+        }
+        Command::Send(args) => {
+            init_tracing(if args.verbose() { "debug" } else { "error" });
+            send_cmd::run(args)
         }
         Command::Namesrv(args) => {
             init_tracing("info");

@@ -2,10 +2,8 @@
 //! our client (and a stand-in broker answering GET_BROKER_RUNTIME_INFO for the version column).
 
 use async_trait::async_trait;
-use rmq_namesrv::config::NamesrvConfig;
 use rmq_namesrv::NameServer;
 use rmq_protocol::codes::request;
-use rmq_protocol::headers::broker::RegisterBrokerRequestHeader;
 use rmq_protocol::RemotingCommand;
 use rmq_remoting::*;
 use std::sync::Arc;
@@ -29,59 +27,31 @@ impl RequestProcessor for RuntimeInfo {
 struct Env {
     ns: NameServer,
     broker: RemotingServer,
+    _registrar: RemotingClient,
     _dir: tempfile::TempDir,
 }
 
 async fn setup() -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    let ns = NameServer::start(NamesrvConfig {
-        listen_port: 0,
-        kv_config_path: dir.path().join("kv.json").display().to_string(),
-        config_store_path: dir.path().join("ns.properties").display().to_string(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let (ns, dir) = rmq_testkit::namesrv().await;
     let mut reg = ProcessorRegistry::new();
     reg.register(
         request::GET_BROKER_RUNTIME_INFO,
         Arc::new(RuntimeInfo),
         ExecutorConfig::inline(),
     );
-    let broker = ServerBuilder::new(ServerConfig {
-        listen_addr: "127.0.0.1:0".into(),
-        ..Default::default()
-    })
-    .registry(reg)
-    .bind()
-    .await
-    .unwrap();
-    let body = r#"{"filterServerList":[],"topicConfigSerializeWrapper":{"dataVersion":{"counter":1,"stateVersion":0,"timestamp":1},"topicConfigTable":{"TopicTest":{"perm":6,"readQueueNums":4,"topicName":"TopicTest","topicSysFlag":0,"writeQueueNums":4},"Other":{"perm":6,"readQueueNums":2,"topicName":"Other","topicSysFlag":0,"writeQueueNums":2}}}}"#;
-    let header = RegisterBrokerRequestHeader {
-        broker_name: "broker-a".into(),
-        broker_addr: broker.local_addr().to_string(),
-        cluster_name: "DefaultCluster".into(),
-        ha_server_addr: String::new(),
-        broker_id: 0,
-        heartbeat_timeout_millis: None,
-        enable_acting_master: Some(false),
-        compressed: Some(false),
-        body_crc32: Some((crc32fast::hash(body.as_bytes()) & 0x7FFF_FFFF) as i32),
-    };
-    // The registering client stays alive (a broker whose connection closes is removed).
-    let client = Box::leak(Box::new(RemotingClient::new(ClientConfig::default())));
-    let r = client
-        .invoke_sync(
-            &ns.local_addr().to_string(),
-            RemotingCommand::request_with_header(request::REGISTER_BROKER, &header).with_body(body),
-            Duration::from_secs(3),
-        )
-        .await
-        .unwrap();
-    assert_eq!(r.code, 0);
+    let broker = rmq_testkit::serve(reg).await;
+    let registrar = rmq_testkit::register_broker(
+        &ns.local_addr().to_string(),
+        "DefaultCluster",
+        "broker-a",
+        &broker.local_addr().to_string(),
+        &["TopicTest", "Other"],
+    )
+    .await;
     Env {
         ns,
         broker,
+        _registrar: registrar,
         _dir: dir,
     }
 }

@@ -27,6 +27,7 @@ pub mod ext_fields;
 pub mod frame;
 pub mod header;
 pub mod headers;
+pub mod lenient_json;
 
 pub use bytestring::ByteString;
 pub use codes::{LanguageCode, MqVersion, SerializeType};

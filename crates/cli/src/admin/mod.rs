@@ -10,7 +10,6 @@ pub mod perm;
 pub mod route;
 pub mod topics;
 
-mod lenient_json;
 mod table;
 
 use clap::{Args, ValueEnum};
@@ -21,7 +20,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use lenient_json::parse as parse_lenient_json;
+pub use rmq_protocol::lenient_json::parse as parse_lenient_json;
 pub use table::Table;
 
 /// Options every admin command takes.
@@ -42,6 +41,27 @@ pub struct Common {
     /// Trace every frame sent and received on stderr.
     #[arg(short = 'v', long, global = true)]
     pub verbose: bool,
+}
+
+impl Common {
+    /// The NameServer list, "host:port;host:port" split; empty is a usage error.
+    pub fn namesrv_addrs(&self) -> Result<Vec<String>, Failure> {
+        let addrs: Vec<String> = self
+            .namesrv
+            .as_deref()
+            .unwrap_or_default()
+            .split(';')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if addrs.is_empty() {
+            return Err(Failure::usage(
+                "no NameServer: pass -n host:port[;host:port] or set NAMESRV_ADDR",
+            ));
+        }
+        Ok(addrs)
+    }
 }
 
 /// Request header encoding.
@@ -77,7 +97,7 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn usage(message: impl Into<String>) -> Self {
+    pub fn usage(message: impl Into<String>) -> Self {
         Failure {
             exit: exit::USAGE,
             message: message.into(),
@@ -145,18 +165,7 @@ pub struct Admin {
 impl Admin {
     /// Builds the client from the options; fails without any NameServer address.
     pub fn new(common: Common) -> Result<Self, Failure> {
-        let list = common.namesrv.clone().unwrap_or_default();
-        let addrs: Vec<String> = list
-            .split(';')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect();
-        if addrs.is_empty() {
-            return Err(Failure::usage(
-                "no NameServer: pass -n host:port[;host:port] or set NAMESRV_ADDR",
-            ));
-        }
+        let addrs = common.namesrv_addrs()?;
         let config = ClientConfig {
             connect_timeout: Duration::from_millis(common.timeout.clamp(1, 3000)),
             ..Default::default()

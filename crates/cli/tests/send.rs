@@ -1,0 +1,151 @@
+//! `rmq send` as a subprocess: our NameServer, a stand-in broker that records and acknowledges
+//! sends, every mode, a file body, the summary line, and a failure's exit code.
+
+use async_trait::async_trait;
+use rmq_namesrv::config::NamesrvConfig;
+use rmq_namesrv::NameServer;
+use rmq_protocol::codes::request;
+use rmq_protocol::headers::broker::RegisterBrokerRequestHeader;
+use rmq_protocol::RemotingCommand;
+use rmq_remoting::*;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Acker {
+    sends: AtomicU64,
+    bodies: std::sync::Mutex<Vec<bytes::Bytes>>,
+}
+
+#[async_trait]
+impl RequestProcessor for Acker {
+    async fn process(
+        &self,
+        _: &RequestContext,
+        req: RemotingCommand,
+    ) -> Result<Option<RemotingCommand>, ProcessorError> {
+        if req.code != request::SEND_MESSAGE_V2 {
+            return Ok(Some(RemotingCommand::response(0, None)));
+        }
+        let n = self.sends.fetch_add(1, Ordering::SeqCst);
+        self.bodies.lock().unwrap().push(req.body.clone());
+        Ok(Some(
+            RemotingCommand::response(0, None)
+                .with_ext("msgId", format!("7F000001000051C3{n:016X}"))
+                .with_ext("queueId", req.ext("e").unwrap_or("0").to_owned())
+                .with_ext("queueOffset", n.to_string()),
+        ))
+    }
+}
+
+async fn rmq(ns: &str, args: &[&str]) -> (i32, String, String) {
+    let out = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_rmq"))
+            .args(args)
+            .args(["-n", ns])
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_in_every_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let ns = NameServer::start(NamesrvConfig {
+        listen_port: 0,
+        kv_config_path: dir.path().join("kv.json").display().to_string(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let acker = Arc::new(Acker {
+        sends: AtomicU64::new(0),
+        bodies: Default::default(),
+    });
+    let mut reg = ProcessorRegistry::new();
+    reg.register_default(acker.clone(), ExecutorConfig::new(8, 10_000));
+    let broker = rmq_testkit::serve(reg).await;
+    let body = r#"{"topicConfigSerializeWrapper":{"dataVersion":{"counter":1},"topicConfigTable":{"T":{"perm":6,"readQueueNums":4,"topicName":"T","writeQueueNums":4},"TBW102":{"perm":6,"readQueueNums":4,"topicName":"TBW102","writeQueueNums":4}}}}"#;
+    let header = RegisterBrokerRequestHeader {
+        broker_name: "broker-a".into(),
+        broker_addr: broker.local_addr().to_string(),
+        cluster_name: "C".into(),
+        ha_server_addr: String::new(),
+        broker_id: 0,
+        heartbeat_timeout_millis: None,
+        enable_acting_master: Some(false),
+        compressed: Some(false),
+        body_crc32: None,
+    };
+    let registrar = RemotingClient::new(ClientConfig::default());
+    let nsaddr = ns.local_addr().to_string();
+    let r = registrar
+        .invoke_sync(
+            &nsaddr,
+            RemotingCommand::request_with_header(request::REGISTER_BROKER, &header).with_body(body),
+            Duration::from_secs(3),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.code, 0);
+
+    let (code, out, err) = rmq(
+        &nsaddr,
+        &["send", "--topic", "T", "--body", "hi", "--tag", "TagA"],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("SendOk msgId="), "{out}");
+    assert!(out.contains("sent=1 failed=0"), "{out}");
+    for mode in ["sync", "async", "oneway"] {
+        let (code, out, err) = rmq(
+            &nsaddr,
+            &[
+                "send", "--topic", "T", "--body", "x", "--count", "50", "--mode", mode,
+            ],
+        )
+        .await;
+        assert_eq!(code, 0, "{mode}: {err}");
+        assert!(
+            out.contains("sent=50 failed=0") && out.contains("p99_us="),
+            "{mode}: {out}"
+        );
+    }
+    let file = dir.path().join("body.bin");
+    std::fs::write(&file, b"from a file").unwrap();
+    let arg = format!("@{}", file.display());
+    assert_eq!(
+        rmq(&nsaddr, &["send", "--topic", "T", "--body", &arg])
+            .await
+            .0,
+        0
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while acker.sends.load(Ordering::SeqCst) < 1 + 150 + 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "oneway sends did not all arrive"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(acker
+        .bodies
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|b| &b[..] == b"from a file"));
+    // A topic name Java refuses: exit 1 and the reason, nothing sent.
+    let (code, _, err) = rmq(&nsaddr, &["send", "--topic", "bad topic", "--body", "x"]).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("invalid message"), "{err}");
+    ns.shutdown_now();
+}

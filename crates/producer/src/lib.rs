@@ -1,0 +1,53 @@
+//! # rmq-producer
+//!
+//! A RocketMQ 5.x producer on rmq-remoting: route lookup at the NameServer (with a cache and the
+//! TBW102 fall-back for new topics), queue selection (round robin, latency fault avoidance, or
+//! a selector of yours), and SEND_MESSAGE_V2 exactly as the Java client sends it, in sync, async
+//! and oneway modes, with Java's retries, compression, heartbeats and unregistration.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), rmq_producer::ProducerError> {
+//! use rmq_producer::{Message, Producer, ProducerConfig};
+//! let producer = Producer::start(ProducerConfig::new("PG_orders", &["127.0.0.1:9876"])).await?;
+//! let result = producer.send(Message::new("Orders", "hello").with_tags("TagA")).await?;
+//! println!("{} at {:?} offset {}", result.msg_id, result.queue, result.queue_offset);
+//! producer.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+pub mod error;
+pub mod fault;
+pub mod message;
+pub mod msg_id;
+pub mod producer;
+pub mod result;
+pub mod route;
+pub mod validate;
+pub mod wire;
+
+pub use error::ProducerError;
+pub use message::Message;
+pub use producer::{Producer, ProducerConfig, QueueSelector};
+pub use result::{SendResult, SendStatus};
+pub use route::MessageQueue;
+
+/// This host's IPv4 address as Java's UtilAll.getIP would report it: the address of the
+/// interface that routes outward (found with an unconnected UDP socket: no packet is sent),
+/// or 127.0.0.1.
+pub fn local_ip() -> std::net::Ipv4Addr {
+    use std::net::{IpAddr, Ipv4Addr, UdpSocket};
+    static IP: std::sync::OnceLock<Ipv4Addr> = std::sync::OnceLock::new();
+    *IP.get_or_init(|| {
+        UdpSocket::bind("0.0.0.0:0")
+            .and_then(|s| {
+                s.connect("192.0.2.1:9")?;
+                s.local_addr()
+            })
+            .ok()
+            .and_then(|a| match a.ip() {
+                IpAddr::V4(v4) if !v4.is_unspecified() => Some(v4),
+                _ => None,
+            })
+            .unwrap_or(Ipv4Addr::LOCALHOST)
+    })
+}

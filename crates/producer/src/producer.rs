@@ -1,0 +1,573 @@
+//! The producer: route cache, queue selection, sends with Java's retry rules, heartbeats.
+
+use crate::error::ProducerError;
+use crate::fault::FaultTable;
+use crate::message::Message;
+use crate::result::{SendResult, SendStatus};
+use crate::route::{MessageQueue, TopicPublishInfo};
+use crate::validate::{check_group, check_message};
+use crate::wire::{self, Prepared, Target, CLIENT_INNER_PRODUCER, DEFAULT_TOPIC};
+use rmq_protocol::codes::{request, response};
+use rmq_protocol::RemotingCommand;
+use rmq_remoting::{ClientConfig, RemotingClient};
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Producer settings, with the Java defaults.
+#[derive(Debug, Clone)]
+pub struct ProducerConfig {
+    /// Producer group.
+    pub group: String,
+    /// NameServer addresses "host:port".
+    pub namesrv_addrs: Vec<String>,
+    /// instanceName (default: `pid#nanos`, as Java does for "DEFAULT").
+    pub instance_name: Option<String>,
+    /// sendMsgTimeout: the whole sync send, retries included (3000 ms).
+    pub send_timeout: Duration,
+    /// retryTimesWhenSendFailed (2: three attempts).
+    pub retry_times_when_send_failed: u32,
+    /// retryTimesWhenSendAsyncFailed (2).
+    pub retry_times_when_send_async_failed: u32,
+    /// compressMsgBodyOverHowmuch (4096 bytes).
+    pub compress_over: usize,
+    /// Compression level (5).
+    pub compress_level: u32,
+    /// sendLatencyFaultEnable: avoid brokers that were slow or failed (false).
+    pub send_latency_fault_enable: bool,
+    /// retryAnotherBrokerWhenNotStoreOK (false).
+    pub retry_another_broker_when_not_store_ok: bool,
+    /// pollNameServerInterval: route refresh (30 s).
+    pub poll_namesrv_interval: Duration,
+    /// heartbeatBrokerInterval (30 s).
+    pub heartbeat_interval: Duration,
+    /// The remoting client's settings (TLS, timeouts, permits...).
+    pub client: ClientConfig,
+}
+
+impl ProducerConfig {
+    /// Defaults for `group` and these NameServers.
+    pub fn new(group: &str, namesrv_addrs: &[&str]) -> Self {
+        ProducerConfig {
+            group: group.to_owned(),
+            namesrv_addrs: namesrv_addrs.iter().map(|s| (*s).to_owned()).collect(),
+            instance_name: None,
+            send_timeout: Duration::from_millis(3000),
+            retry_times_when_send_failed: 2,
+            retry_times_when_send_async_failed: 2,
+            compress_over: 4096,
+            compress_level: 5,
+            send_latency_fault_enable: false,
+            retry_another_broker_when_not_store_ok: false,
+            poll_namesrv_interval: Duration::from_secs(30),
+            heartbeat_interval: Duration::from_secs(30),
+            client: ClientConfig::default(),
+        }
+    }
+}
+
+/// Picks the queue for a message (ordered messages: the same key, the same queue).
+pub trait QueueSelector: Send + Sync {
+    /// An index into `queues`.
+    fn select(&self, queues: &[MessageQueue], msg: &Message) -> usize;
+}
+
+impl<F: Fn(&[MessageQueue], &Message) -> usize + Send + Sync> QueueSelector for F {
+    fn select(&self, queues: &[MessageQueue], msg: &Message) -> usize {
+        self(queues, msg)
+    }
+}
+
+/// How one attempt is sent.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Wait,
+    Oneway,
+}
+
+struct Inner {
+    config: ProducerConfig,
+    client: RemotingClient,
+    client_id: String,
+    routes: RwLock<HashMap<String, Arc<TopicPublishInfo>>>,
+    faults: FaultTable,
+    /// Broker addresses that got a heartbeat (and get UNREGISTER_CLIENT at shutdown).
+    heartbeated: Mutex<HashSet<String>>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    closed: AtomicBool,
+}
+
+/// A started producer. Cheap to clone; every clone shares routes and connections.
+#[derive(Clone)]
+pub struct Producer {
+    inner: Arc<Inner>,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Producer {
+    /// Checks the settings and starts the route refresh and heartbeat timers.
+    pub async fn start(config: ProducerConfig) -> Result<Producer, ProducerError> {
+        check_group(&config.group)?;
+        if config.namesrv_addrs.is_empty() {
+            return Err(ProducerError::Config("no NameServer address".into()));
+        }
+        let instance = config.instance_name.clone().unwrap_or_else(|| {
+            let nanos = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            format!("{}#{nanos}", std::process::id())
+        });
+        let client = RemotingClient::new(config.client.clone());
+        client.update_namesrv_addresses(&config.namesrv_addrs);
+        let inner = Arc::new(Inner {
+            client_id: format!("{}@{instance}", crate::local_ip()),
+            config,
+            client,
+            routes: RwLock::default(),
+            faults: FaultTable::default(),
+            heartbeated: Mutex::default(),
+            tasks: Mutex::default(),
+            closed: AtomicBool::new(false),
+        });
+        let producer = Producer { inner };
+        producer.spawn_timers();
+        Ok(producer)
+    }
+
+    /// `ip@instanceName`, as brokers see this client.
+    pub fn client_id(&self) -> &str {
+        &self.inner.client_id
+    }
+
+    fn spawn_timers(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        let poll = self.inner.config.poll_namesrv_interval;
+        let refresh = tokio::spawn(async move {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + poll, poll);
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { break };
+                let topics: Vec<String> = inner
+                    .routes
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .keys()
+                    .cloned()
+                    .collect();
+                let p = Producer { inner };
+                for t in topics {
+                    if let Err(e) = p.fetch_route(&t).await {
+                        tracing::debug!(topic = %t, error = %e, "route refresh failed");
+                    }
+                }
+            }
+        });
+        let weak = Arc::downgrade(&self.inner);
+        let every = self.inner.config.heartbeat_interval;
+        let heartbeat = tokio::spawn(async move {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { break };
+                let masters: HashSet<String> = inner
+                    .routes
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .values()
+                    .flat_map(|r| r.masters.values().cloned())
+                    .collect();
+                let p = Producer { inner };
+                for addr in masters {
+                    p.heartbeat(&addr).await;
+                }
+            }
+        });
+        let mut tasks = self.inner.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        tasks.push(refresh);
+        tasks.push(heartbeat);
+    }
+
+    async fn heartbeat(&self, addr: &str) {
+        let req = wire::heartbeat_request(
+            &self.inner.client_id,
+            &[&self.inner.config.group, CLIENT_INNER_PRODUCER],
+        );
+        match self
+            .inner
+            .client
+            .invoke_sync(addr, req, Duration::from_secs(3))
+            .await
+        {
+            Ok(r) if r.code == 0 => {}
+            Ok(r) => {
+                tracing::warn!(addr, code = r.code, remark = ?r.remark_str(), "heartbeat refused")
+            }
+            Err(e) => tracing::debug!(addr, error = %e, "heartbeat failed"),
+        }
+        self.inner
+            .heartbeated
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(addr.to_owned());
+    }
+
+    /// Heartbeats a broker the first time this producer talks to it (Java: on channel connect).
+    async fn ensure_heartbeat(&self, addr: &str) {
+        let known = self
+            .inner
+            .heartbeated
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(addr);
+        if !known {
+            self.heartbeat(addr).await;
+        }
+    }
+
+    /// The topic's publish info: cached, or looked up (TBW102 fall-back for unknown topics).
+    pub async fn publish_info(&self, topic: &str) -> Result<Arc<TopicPublishInfo>, ProducerError> {
+        if let Some(info) = self
+            .inner
+            .routes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(topic)
+            .filter(|i| i.is_usable())
+        {
+            return Ok(info.clone());
+        }
+        self.fetch_route(topic).await
+    }
+
+    async fn fetch_route(&self, topic: &str) -> Result<Arc<TopicPublishInfo>, ProducerError> {
+        let timeout = self.inner.config.send_timeout;
+        let ask = |t: &str| {
+            RemotingCommand::request(request::GET_ROUTEINFO_BY_TOPIC)
+                .with_ext("topic", t.to_owned())
+        };
+        let resp = self
+            .inner
+            .client
+            .invoke_namesrv(ask(topic), timeout)
+            .await?;
+        let info = match resp.code {
+            0 => TopicPublishInfo::from_route(topic, &parse_route(&resp)?, None),
+            response::TOPIC_NOT_EXIST => {
+                // A new topic: write through TBW102's brokers, which create it (autoCreateTopicEnable).
+                let def = self
+                    .inner
+                    .client
+                    .invoke_namesrv(ask(DEFAULT_TOPIC), timeout)
+                    .await?;
+                if def.code != 0 {
+                    return Err(ProducerError::NoRoute(topic.to_owned()));
+                }
+                TopicPublishInfo::from_route(
+                    topic,
+                    &parse_route(&def)?,
+                    Some(wire::DEFAULT_TOPIC_QUEUE_NUMS as i64),
+                )
+            }
+            code => {
+                return Err(ProducerError::Broker {
+                    code,
+                    remark: resp.remark_str().unwrap_or("").to_owned(),
+                    broker_addr: "NameServer".into(),
+                })
+            }
+        };
+        if !info.is_usable() {
+            return Err(ProducerError::NoRoute(topic.to_owned()));
+        }
+        let info = Arc::new(info);
+        self.inner
+            .routes
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(topic.to_owned(), info.clone());
+        Ok(info)
+    }
+
+    fn check_open(&self) -> Result<(), ProducerError> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(ProducerError::Shutdown);
+        }
+        Ok(())
+    }
+
+    fn prepare(&self, msg: &mut Message) -> Result<Prepared, ProducerError> {
+        self.check_open()?;
+        check_message(msg)?;
+        let c = &self.inner.config;
+        Ok(wire::prepare(msg, c.compress_over, c.compress_level, false))
+    }
+
+    fn select<'a>(
+        &self,
+        info: &'a TopicPublishInfo,
+        last: Option<&str>,
+    ) -> Option<&'a MessageQueue> {
+        if self.inner.config.send_latency_fault_enable {
+            info.select_avoiding_faults(last, &self.inner.faults)
+        } else {
+            info.select(last)
+        }
+    }
+
+    /// One attempt to one queue. `Ok(None)` for oneway.
+    async fn attempt(
+        &self,
+        info: &TopicPublishInfo,
+        mq: &MessageQueue,
+        msg: &Message,
+        p: &Prepared,
+        timeout: Duration,
+        mode: Mode,
+    ) -> Result<Option<SendResult>, ProducerError> {
+        let addr = info
+            .masters
+            .get(&mq.broker_name)
+            .ok_or_else(|| {
+                ProducerError::NoRoute(format!("no master for broker {}", mq.broker_name))
+            })?
+            .clone();
+        self.ensure_heartbeat(&addr).await;
+        let req = wire::send_request(
+            &Target {
+                group: &self.inner.config.group,
+                topic: &msg.topic,
+                broker_name: &mq.broker_name,
+                queue_id: mq.queue_id,
+                born_timestamp: now_ms(),
+            },
+            msg.flag,
+            p,
+            false,
+        );
+        let started = Instant::now();
+        let outcome = match mode {
+            Mode::Oneway => self
+                .inner
+                .client
+                .invoke_oneway(&addr, req, timeout)
+                .await
+                .map(|()| None)
+                .map_err(ProducerError::from),
+            Mode::Wait => match self.inner.client.invoke_sync(&addr, req, timeout).await {
+                Ok(resp) if SendStatus::from_code(resp.code).is_some() => {
+                    SendResult::from_response(&resp, &p.unique_id, mq)
+                        .map(Some)
+                        .map_err(|e| ProducerError::Broker {
+                            code: resp.code,
+                            remark: format!("unreadable response header: {e}"),
+                            broker_addr: addr.clone(),
+                        })
+                }
+                Ok(resp) => Err(ProducerError::Broker {
+                    code: resp.code,
+                    remark: resp.remark_str().unwrap_or("").to_owned(),
+                    broker_addr: addr.clone(),
+                }),
+                Err(e) => Err(e.into()),
+            },
+        };
+        let failed = matches!(outcome, Err(ProducerError::Remoting(_)));
+        self.inner
+            .faults
+            .update(&mq.broker_name, started.elapsed(), failed);
+        outcome
+    }
+
+    /// Sends and waits for the broker: up to 1 + retryTimesWhenSendFailed attempts within
+    /// sendMsgTimeout, each on another broker than the one before.
+    pub async fn send(&self, mut msg: Message) -> Result<SendResult, ProducerError> {
+        let p = self.prepare(&mut msg)?;
+        let info = self.publish_info(&msg.topic).await?;
+        let c = &self.inner.config;
+        let deadline = Instant::now() + c.send_timeout;
+        let mut last_broker: Option<String> = None;
+        let mut last_err = None;
+        for _ in 0..=c.retry_times_when_send_failed {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(
+                    last_err.unwrap_or(ProducerError::Timeout(c.send_timeout.as_millis() as u64))
+                );
+            }
+            let Some(mq) = self.select(&info, last_broker.as_deref()).cloned() else {
+                return Err(ProducerError::NoRoute(msg.topic.clone()));
+            };
+            match self.attempt(&info, &mq, &msg, &p, left, Mode::Wait).await {
+                Ok(Some(r))
+                    if r.status != SendStatus::SendOk
+                        && c.retry_another_broker_when_not_store_ok =>
+                {
+                    last_broker = Some(mq.broker_name.clone());
+                    last_err = None;
+                    tracing::debug!(status = ?r.status, "not stored OK, trying another broker");
+                    continue;
+                }
+                Ok(Some(r)) => return Ok(r),
+                Ok(None) => unreachable!("a waited send always has a result"),
+                Err(e) if e.is_retryable() => {
+                    tracing::warn!(broker = %mq.broker_name, error = %e, "send failed, retrying on another broker");
+                    last_broker = Some(mq.broker_name.clone());
+                    last_err = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last_err.unwrap_or(ProducerError::NoRoute(msg.topic)))
+    }
+
+    /// Sends to the queue `selector` picks (ordered messages). One attempt, as in Java.
+    pub async fn send_with_selector(
+        &self,
+        mut msg: Message,
+        selector: &dyn QueueSelector,
+    ) -> Result<SendResult, ProducerError> {
+        let p = self.prepare(&mut msg)?;
+        let info = self.publish_info(&msg.topic).await?;
+        let i = selector.select(&info.queues, &msg);
+        let mq = info.queues.get(i).cloned().ok_or_else(|| {
+            ProducerError::InvalidMessage(format!(
+                "the selector chose queue {i} of {}",
+                info.queues.len()
+            ))
+        })?;
+        match self
+            .attempt(
+                &info,
+                &mq,
+                &msg,
+                &p,
+                self.inner.config.send_timeout,
+                Mode::Wait,
+            )
+            .await?
+        {
+            Some(r) => Ok(r),
+            None => Err(ProducerError::NoRoute(msg.topic)),
+        }
+    }
+
+    /// Async send as a `'static` future: retries (retryTimesWhenSendAsyncFailed) on transport
+    /// failures only; a broker's error answer is returned at once.
+    pub fn send_async(
+        &self,
+        msg: Message,
+    ) -> impl Future<Output = Result<SendResult, ProducerError>> + Send + 'static {
+        let this = self.clone();
+        async move {
+            let mut msg = msg;
+            let p = this.prepare(&mut msg)?;
+            let info = this.publish_info(&msg.topic).await?;
+            let c = &this.inner.config;
+            let deadline = Instant::now() + c.send_timeout;
+            let mut last_broker: Option<String> = None;
+            let mut last_err = None;
+            for _ in 0..=c.retry_times_when_send_async_failed {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                let Some(mq) = this.select(&info, last_broker.as_deref()).cloned() else {
+                    return Err(ProducerError::NoRoute(msg.topic.clone()));
+                };
+                match this.attempt(&info, &mq, &msg, &p, left, Mode::Wait).await {
+                    Ok(Some(r)) => return Ok(r),
+                    Ok(None) => unreachable!("a waited send always has a result"),
+                    Err(e @ ProducerError::Remoting(_)) => {
+                        last_broker = Some(mq.broker_name.clone());
+                        last_err = Some(e);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(last_err.unwrap_or(ProducerError::Timeout(c.send_timeout.as_millis() as u64)))
+        }
+    }
+
+    /// Callback form of [`Producer::send_async`]: `callback` runs exactly once, on a tokio task.
+    pub fn send_async_callback<F>(&self, msg: Message, callback: F)
+    where
+        F: FnOnce(Result<SendResult, ProducerError>) + Send + 'static,
+    {
+        let fut = self.send_async(msg);
+        tokio::spawn(async move { callback(fut.await) });
+    }
+
+    /// Oneway send: written once, never answered, never retried.
+    pub async fn send_oneway(&self, mut msg: Message) -> Result<(), ProducerError> {
+        let p = self.prepare(&mut msg)?;
+        let info = self.publish_info(&msg.topic).await?;
+        let mq = self
+            .select(&info, None)
+            .cloned()
+            .ok_or_else(|| ProducerError::NoRoute(msg.topic.clone()))?;
+        self.attempt(
+            &info,
+            &mq,
+            &msg,
+            &p,
+            self.inner.config.send_timeout,
+            Mode::Oneway,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Stops the timers, unregisters the group (and CLIENT_INNER_PRODUCER) from every broker it
+    /// heartbeated, and closes the connections. Later sends fail with `Shutdown`.
+    pub async fn shutdown(&self) {
+        if self.inner.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        for t in self
+            .inner
+            .tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
+            t.abort();
+        }
+        let brokers: Vec<String> = self
+            .inner
+            .heartbeated
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect();
+        for addr in brokers {
+            for group in [self.inner.config.group.as_str(), CLIENT_INNER_PRODUCER] {
+                let req = wire::unregister_request(&self.inner.client_id, group);
+                if let Err(e) = self
+                    .inner
+                    .client
+                    .invoke_sync(&addr, req, Duration::from_secs(3))
+                    .await
+                {
+                    tracing::debug!(addr, group, error = %e, "unregister failed");
+                }
+            }
+        }
+        self.inner.client.shutdown();
+    }
+}
+
+fn parse_route(resp: &RemotingCommand) -> Result<serde_json::Value, ProducerError> {
+    rmq_protocol::lenient_json::parse(&resp.body).map_err(|e| ProducerError::Broker {
+        code: resp.code,
+        remark: format!("unreadable route body: {e}"),
+        broker_addr: "NameServer".into(),
+    })
+}

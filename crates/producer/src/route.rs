@@ -1,0 +1,209 @@
+//! TopicPublishInfo (producer spec §9-10): the writable queues of a topic, built from its route,
+//! and queue selection (round robin avoiding the last failed broker, or latency-aware).
+
+use crate::fault::FaultTable;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// One queue of a topic on one broker.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MessageQueue {
+    /// Topic.
+    pub topic: String,
+    /// Broker group.
+    pub broker_name: String,
+    /// Queue id.
+    pub queue_id: i32,
+}
+
+/// What a producer needs of a route: the queues it may write, and each broker's master.
+#[derive(Debug)]
+pub struct TopicPublishInfo {
+    /// Writable queues, by broker name then queue id.
+    pub queues: Vec<MessageQueue>,
+    /// Broker name -> master ("id 0") address.
+    pub masters: BTreeMap<String, String>,
+    /// True when the topic has an order configuration (queues as listed there).
+    pub order_topic: bool,
+    next: AtomicUsize,
+}
+
+const WRITE: i64 = 2;
+
+impl TopicPublishInfo {
+    /// Builds from a route body (TopicRouteData JSON, either fastjson style). With
+    /// `clamp_queue_nums` (the TBW102 fallback) each broker offers at most that many queues.
+    pub fn from_route(
+        topic: &str,
+        route: &serde_json::Value,
+        clamp_queue_nums: Option<i64>,
+    ) -> TopicPublishInfo {
+        let mut masters = BTreeMap::new();
+        for b in route["brokerDatas"].as_array().into_iter().flatten() {
+            if let (Some(name), Some(addr)) =
+                (b["brokerName"].as_str(), b["brokerAddrs"]["0"].as_str())
+            {
+                masters.insert(name.to_owned(), addr.to_owned());
+            }
+        }
+        let mut queues = Vec::new();
+        let order_conf = route["orderTopicConf"].as_str().filter(|s| !s.is_empty());
+        if let Some(conf) = order_conf {
+            // "brokerA:4;brokerB:4"
+            for item in conf.split(';') {
+                if let Some((name, n)) = item.split_once(':') {
+                    for q in 0..n.trim().parse::<i32>().unwrap_or(0) {
+                        queues.push(MessageQueue {
+                            topic: topic.to_owned(),
+                            broker_name: name.trim().to_owned(),
+                            queue_id: q,
+                        });
+                    }
+                }
+            }
+        } else {
+            let mut datas: Vec<&serde_json::Value> = route["queueDatas"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .collect();
+            datas.sort_by_key(|q| q["brokerName"].as_str().unwrap_or("").to_owned());
+            for q in datas {
+                let name = q["brokerName"].as_str().unwrap_or("");
+                let perm = q["perm"].as_i64().unwrap_or(0);
+                if perm & WRITE == 0 || !masters.contains_key(name) {
+                    continue;
+                }
+                let mut n = q["writeQueueNums"].as_i64().unwrap_or(0);
+                if let Some(clamp) = clamp_queue_nums {
+                    n = n.min(clamp).min(q["readQueueNums"].as_i64().unwrap_or(n));
+                }
+                for id in 0..n {
+                    queues.push(MessageQueue {
+                        topic: topic.to_owned(),
+                        broker_name: name.to_owned(),
+                        queue_id: id as i32,
+                    });
+                }
+            }
+        }
+        TopicPublishInfo {
+            queues,
+            masters,
+            order_topic: order_conf.is_some(),
+            next: AtomicUsize::new(rand::random::<u16>() as usize),
+        }
+    }
+
+    /// Whether there is any queue to write.
+    pub fn is_usable(&self) -> bool {
+        !self.queues.is_empty()
+    }
+
+    fn next_index(&self) -> usize {
+        self.next.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Java's default selection: round robin, skipping `last_broker` (the broker of the failed
+    /// previous attempt) when another one has a queue.
+    pub fn select(&self, last_broker: Option<&str>) -> Option<&MessageQueue> {
+        let n = self.queues.len();
+        if n == 0 {
+            return None;
+        }
+        if let Some(last) = last_broker {
+            for _ in 0..n {
+                let q = &self.queues[self.next_index() % n];
+                if q.broker_name != last {
+                    return Some(q);
+                }
+            }
+        }
+        Some(&self.queues[self.next_index() % n])
+    }
+
+    /// Latency-aware selection (sendLatencyFaultEnable): a queue on a broker the fault table
+    /// says is available and is not `last_broker`, then any available one, then round robin.
+    pub fn select_avoiding_faults(
+        &self,
+        last_broker: Option<&str>,
+        faults: &FaultTable,
+    ) -> Option<&MessageQueue> {
+        let n = self.queues.len();
+        if n == 0 {
+            return None;
+        }
+        let start = self.next_index();
+        let pick = |ok: &dyn Fn(&MessageQueue) -> bool| {
+            (0..n)
+                .map(|i| &self.queues[(start + i) % n])
+                .find(|q| ok(q))
+        };
+        pick(&|q| {
+            faults.is_available(&q.broker_name) && Some(q.broker_name.as_str()) != last_broker
+        })
+        .or_else(|| pick(&|q| faults.is_available(&q.broker_name)))
+        .or_else(|| self.select(last_broker))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route() -> serde_json::Value {
+        serde_json::json!({
+            "brokerDatas": [
+                {"brokerName": "b", "brokerAddrs": {"0": "10.0.0.2:1"}},
+                {"brokerName": "a", "brokerAddrs": {"0": "10.0.0.1:1", "1": "10.0.0.11:1"}},
+                {"brokerName": "slaveonly", "brokerAddrs": {"1": "10.0.0.3:1"}}
+            ],
+            "queueDatas": [
+                {"brokerName": "b", "perm": 6, "readQueueNums": 8, "writeQueueNums": 8},
+                {"brokerName": "a", "perm": 6, "readQueueNums": 2, "writeQueueNums": 2},
+                {"brokerName": "ro", "perm": 4, "readQueueNums": 4, "writeQueueNums": 4},
+                {"brokerName": "slaveonly", "perm": 6, "readQueueNums": 4, "writeQueueNums": 4}
+            ]
+        })
+    }
+
+    #[test]
+    fn writable_master_queues_sorted_and_clamped() {
+        let info = TopicPublishInfo::from_route("T", &route(), None);
+        let names: Vec<_> = info
+            .queues
+            .iter()
+            .map(|q| (q.broker_name.as_str(), q.queue_id))
+            .collect();
+        assert_eq!(names.len(), 10);
+        assert_eq!(names[0], ("a", 0));
+        assert_eq!(names[2], ("b", 0));
+        let tbw = TopicPublishInfo::from_route("T", &route(), Some(4));
+        assert_eq!(tbw.queues.len(), 2 + 4);
+        let ordered = TopicPublishInfo::from_route(
+            "T",
+            &serde_json::json!({"orderTopicConf": "a:2;b:1", "brokerDatas": [], "queueDatas": []}),
+            None,
+        );
+        assert!(ordered.order_topic);
+        assert_eq!(ordered.queues.len(), 3);
+    }
+
+    #[test]
+    fn selection_avoids_the_last_broker_and_faulty_ones() {
+        let info = TopicPublishInfo::from_route("T", &route(), None);
+        for _ in 0..20 {
+            assert_eq!(info.select(Some("a")).unwrap().broker_name, "b");
+        }
+        let faults = FaultTable::default();
+        faults.update("b", std::time::Duration::ZERO, true);
+        for _ in 0..20 {
+            assert_eq!(
+                info.select_avoiding_faults(None, &faults)
+                    .unwrap()
+                    .broker_name,
+                "a"
+            );
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! The bytes of a send, exactly as a Java 5.x producer writes them: SEND_MESSAGE_V2 headers,
+//! sysFlag and compression, batch bodies, HEART_BEAT and UNREGISTER_CLIENT (producer spec §2-12).
+
+use crate::message::{encode_properties, keys, Message};
+use crate::msg_id::new_unique_id;
+use bytes::{BufMut, Bytes, BytesMut};
+use rmq_protocol::codes::request;
+use rmq_protocol::headers::send::SendMessageRequestHeaderV2;
+use rmq_protocol::RemotingCommand;
+use serde::Serialize;
+use std::io::Write;
+
+/// MessageSysFlag bits.
+pub mod sys_flag {
+    /// The body is compressed.
+    pub const COMPRESSED: i32 = 0x1;
+    /// Transaction half message.
+    pub const TRANSACTION_PREPARED: i32 = 0x4;
+    /// Compression type zlib (5.x, bits 8-10).
+    pub const COMPRESSION_ZLIB: i32 = 0x300;
+}
+
+/// The default topic brokers create new topics from.
+pub const DEFAULT_TOPIC: &str = "TBW102";
+/// Queues a topic auto-created from TBW102 gets.
+pub const DEFAULT_TOPIC_QUEUE_NUMS: i32 = 4;
+/// The client instance's internal producer group, always in heartbeats.
+pub const CLIENT_INNER_PRODUCER: &str = "CLIENT_INNER_PRODUCER";
+
+/// A message made ready to send: UNIQ_KEY and WAIT set, body maybe compressed.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The client message id (UNIQ_KEY).
+    pub unique_id: String,
+    /// Wire body.
+    pub body: Bytes,
+    /// MessageSysFlag.
+    pub sys_flag: i32,
+    /// Properties string.
+    pub properties: String,
+}
+
+/// Adds UNIQ_KEY (if absent) and WAIT=true (if absent), and compresses bodies of at least
+/// `compress_over` bytes with zlib at `level` (Java: 4096 bytes, level 5) unless `batch`.
+pub fn prepare(msg: &mut Message, compress_over: usize, level: u32, batch: bool) -> Prepared {
+    let unique_id = match msg.property(keys::UNIQ_KEY) {
+        Some(id) => id.to_owned(),
+        None => {
+            let id = new_unique_id();
+            msg.set_property(keys::UNIQ_KEY, id.clone());
+            id
+        }
+    };
+    if msg.property(keys::WAIT).is_none() {
+        msg.set_property(keys::WAIT, "true");
+    }
+    let mut sys_flag = 0;
+    let mut body = msg.body.clone();
+    if !batch && body.len() >= compress_over {
+        if let Some(z) = zlib(&body, level) {
+            body = z;
+            sys_flag |= sys_flag::COMPRESSED | sys_flag::COMPRESSION_ZLIB;
+        }
+    }
+    if msg.property(keys::TRAN_MSG) == Some("true") {
+        sys_flag |= sys_flag::TRANSACTION_PREPARED;
+    }
+    Prepared {
+        unique_id,
+        body,
+        sys_flag,
+        properties: encode_properties(&msg.properties),
+    }
+}
+
+fn zlib(data: &[u8], level: u32) -> Option<Bytes> {
+    let mut z = flate2::write::ZlibEncoder::new(
+        Vec::with_capacity(data.len() / 2),
+        flate2::Compression::new(level),
+    );
+    z.write_all(data).ok()?;
+    z.finish().ok().map(Bytes::from)
+}
+
+/// Where and how a message goes.
+pub struct Target<'a> {
+    /// Producer group.
+    pub group: &'a str,
+    /// Topic.
+    pub topic: &'a str,
+    /// Broker name.
+    pub broker_name: &'a str,
+    /// Queue id.
+    pub queue_id: i32,
+    /// Born timestamp (ms).
+    pub born_timestamp: i64,
+}
+
+/// SEND_MESSAGE_V2 (310), or SEND_BATCH_MESSAGE (320) with `batch`: the V2 header a..n.
+pub fn send_request(t: &Target<'_>, flag: i32, p: &Prepared, batch: bool) -> RemotingCommand {
+    let header = SendMessageRequestHeaderV2 {
+        a: t.group.to_owned(),
+        b: t.topic.to_owned(),
+        c: DEFAULT_TOPIC.to_owned(),
+        d: DEFAULT_TOPIC_QUEUE_NUMS,
+        e: t.queue_id,
+        f: p.sys_flag,
+        g: t.born_timestamp,
+        h: flag,
+        i: Some(p.properties.clone()),
+        j: Some(0),
+        k: Some(false),
+        l: None,
+        m: Some(batch),
+        n: Some(t.broker_name.to_owned()),
+    };
+    let code = if batch {
+        request::SEND_BATCH_MESSAGE
+    } else {
+        request::SEND_MESSAGE_V2
+    };
+    RemotingCommand::request_with_header(code, &header).with_body(p.body.clone())
+}
+
+/// The body of SEND_BATCH_MESSAGE: per message totalSize, magic 0, bodyCRC 0, flag, bodyLen,
+/// body, propertiesLen (i16), properties.
+pub fn batch_body(messages: &[(i32, Bytes, String)]) -> Bytes {
+    let mut out = BytesMut::new();
+    for (flag, body, props) in messages {
+        let total = 4 + 4 + 4 + 4 + 4 + body.len() + 2 + props.len();
+        out.put_i32(total as i32);
+        out.put_i32(0);
+        out.put_i32(0);
+        out.put_i32(*flag);
+        out.put_i32(body.len() as i32);
+        out.put_slice(body);
+        out.put_i16(props.len() as i16);
+        out.put_slice(props.as_bytes());
+    }
+    out.freeze()
+}
+
+#[derive(Serialize)]
+struct GroupData<'a> {
+    #[serde(rename = "groupName")]
+    group_name: &'a str,
+}
+
+/// Field order is fastjson's (alphabetical); names and ids are plain ASCII, so serde_json writes
+/// the same bytes.
+#[derive(Serialize)]
+struct HeartbeatData<'a> {
+    #[serde(rename = "clientID")]
+    client_id: &'a str,
+    #[serde(rename = "consumerDataSet")]
+    consumer_data_set: [(); 0],
+    #[serde(rename = "heartbeatFingerprint")]
+    heartbeat_fingerprint: i32,
+    #[serde(rename = "producerDataSet")]
+    producer_data_set: Vec<GroupData<'a>>,
+    #[serde(rename = "withoutSub")]
+    without_sub: bool,
+}
+
+/// HEART_BEAT (34) for a producer-only client: empty ext, HeartbeatData JSON body.
+pub fn heartbeat_request(client_id: &str, groups: &[&str]) -> RemotingCommand {
+    let body = HeartbeatData {
+        client_id,
+        consumer_data_set: [],
+        heartbeat_fingerprint: 0,
+        producer_data_set: groups.iter().map(|g| GroupData { group_name: g }).collect(),
+        without_sub: false,
+    };
+    let mut cmd = RemotingCommand::request(request::HEART_BEAT)
+        .with_body(serde_json::to_vec(&body).expect("plain structs serialize"));
+    cmd.ext_fields = Some(Default::default());
+    cmd
+}
+
+/// UNREGISTER_CLIENT (35) for one producer group.
+pub fn unregister_request(client_id: &str, group: &str) -> RemotingCommand {
+    RemotingCommand::request(request::UNREGISTER_CLIENT)
+        .with_ext("clientID", client_id.to_owned())
+        .with_ext("producerGroup", group.to_owned())
+}

@@ -1,0 +1,363 @@
+//! The producer against stand-in brokers built on our runtime (they record what they receive and
+//! answer like a broker) behind our NameServer: modes, heartbeats, retries onto another broker,
+//! latency fault avoidance, selectors, the TBW102 fall-back, and refusals before any I/O.
+
+use async_trait::async_trait;
+use rmq_namesrv::NameServer;
+use rmq_producer::message::decode_properties;
+use rmq_producer::{Message, MessageQueue, Producer, ProducerConfig, ProducerError, SendStatus};
+use rmq_protocol::codes::request;
+use rmq_protocol::headers::send::SendMessageRequestHeaderV2;
+use rmq_protocol::RemotingCommand;
+use rmq_remoting::*;
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How a stand-in broker answers sends.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Answer {
+    Ok,
+    Busy,
+    Illegal,
+    Slow(u64),
+}
+
+struct Broker {
+    name: &'static str,
+    seen: Mutex<Vec<RemotingCommand>>,
+    answer: Mutex<Answer>,
+    offset: AtomicU64,
+}
+
+#[async_trait]
+impl RequestProcessor for Broker {
+    async fn process(
+        &self,
+        _: &RequestContext,
+        req: RemotingCommand,
+    ) -> Result<Option<RemotingCommand>, ProcessorError> {
+        self.seen.lock().unwrap().push(req.clone());
+        if req.code != request::SEND_MESSAGE_V2 {
+            return Ok(Some(RemotingCommand::response(0, None)));
+        }
+        let answer = *self.answer.lock().unwrap();
+        match answer {
+            Answer::Busy => {
+                return Ok(Some(RemotingCommand::response(
+                    2,
+                    Some("[REJECTREQUEST]system busy"),
+                )))
+            }
+            Answer::Illegal => {
+                return Ok(Some(RemotingCommand::response(13, Some("message illegal"))))
+            }
+            Answer::Slow(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+            Answer::Ok => {}
+        }
+        let h: SendMessageRequestHeaderV2 = req.decode_header()?;
+        let uniq = decode_properties(h.i.as_deref().unwrap_or(""))
+            .into_iter()
+            .find(|(k, _)| k == "UNIQ_KEY")
+            .map(|(_, v)| v)
+            .unwrap_or_default();
+        let off = self.offset.fetch_add(1, Ordering::SeqCst);
+        Ok(Some(
+            RemotingCommand::response(0, None)
+                .with_ext("msgId", format!("7F000001000051C3{off:016X}"))
+                .with_ext("queueId", h.e.to_string())
+                .with_ext("queueOffset", off.to_string())
+                .with_ext("transactionId", uniq)
+                .with_ext("MSG_REGION", "DefaultRegion")
+                .with_ext("TRACE_ON", "true"),
+        ))
+    }
+}
+
+impl Broker {
+    fn sends(&self) -> Vec<SendMessageRequestHeaderV2> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.code == request::SEND_MESSAGE_V2)
+            .map(|r| r.decode_header().unwrap())
+            .collect()
+    }
+
+    fn codes(&self) -> Vec<i32> {
+        self.seen.lock().unwrap().iter().map(|r| r.code).collect()
+    }
+}
+
+struct Cluster {
+    ns: NameServer,
+    brokers: Vec<(Arc<Broker>, RemotingServer)>,
+    _registrars: Vec<RemotingClient>,
+    _dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    fn broker(&self, i: usize) -> &Broker {
+        &self.brokers[i].0
+    }
+
+    fn config(&self) -> ProducerConfig {
+        let mut c = ProducerConfig::new("PG_test", &[]);
+        c.namesrv_addrs = vec![self.ns.local_addr().to_string()];
+        c.instance_name = Some("it".into());
+        c
+    }
+}
+
+/// Our NameServer and two stand-in brokers (broker-a, broker-b) serving `topics` and TBW102.
+async fn cluster(topics: &[&str]) -> Cluster {
+    let (ns, dir) = rmq_testkit::namesrv().await;
+    let mut registrars = Vec::new();
+    let mut brokers = Vec::new();
+    for name in ["broker-a", "broker-b"] {
+        let b = Arc::new(Broker {
+            name,
+            seen: Mutex::default(),
+            answer: Mutex::new(Answer::Ok),
+            offset: AtomicU64::new(0),
+        });
+        let mut reg = ProcessorRegistry::new();
+        reg.register_default(b.clone(), ExecutorConfig::new(16, 10_000));
+        let server = rmq_testkit::serve(reg).await;
+        // A first registration of a single topic is refused (5.x rule), as a real broker never
+        // has fewer than its system topics.
+        let mut served: Vec<&str> = topics.to_vec();
+        served.extend(["TBW102", "SELF_TEST_TOPIC"]);
+        registrars.push(
+            rmq_testkit::register_broker(
+                &ns.local_addr().to_string(),
+                "C",
+                name,
+                &server.local_addr().to_string(),
+                &served,
+            )
+            .await,
+        );
+        brokers.push((b, server));
+    }
+    Cluster {
+        ns,
+        brokers,
+        _registrars: registrars,
+        _dir: dir,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_async_oneway_with_heartbeat_and_unregister() {
+    let c = cluster(&["Orders"]).await;
+    let p = Producer::start(c.config()).await.unwrap();
+    let r = p
+        .send(
+            Message::new("Orders", "hello")
+                .with_tags("TagA")
+                .with_keys(&["k1"]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, SendStatus::SendOk);
+    assert_eq!(r.transaction_id.as_deref(), Some(r.msg_id.as_str()));
+    let fut = p.send_async(Message::new("Orders", "async"));
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    p.send_async_callback(Message::new("Orders", "callback"), move |r| {
+        let _ = tx.send(r);
+    });
+    assert_eq!(fut.await.unwrap().status, SendStatus::SendOk);
+    assert_eq!(rx.await.unwrap().unwrap().status, SendStatus::SendOk);
+    p.send_oneway(Message::new("Orders", "oneway"))
+        .await
+        .unwrap();
+    // Oneway has no answer: wait until a broker has it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while c.broker(0).sends().len() + c.broker(1).sends().len() < 4 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "oneway never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let all: Vec<SendMessageRequestHeaderV2> = c
+        .broker(0)
+        .sends()
+        .into_iter()
+        .chain(c.broker(1).sends())
+        .collect();
+    for h in &all {
+        assert_eq!(
+            (h.a.as_str(), h.b.as_str(), h.c.as_str(), h.d),
+            ("PG_test", "Orders", "TBW102", 4)
+        );
+        assert!(h.e < 4 && h.m == Some(false) && h.k == Some(false));
+        let props = decode_properties(h.i.as_deref().unwrap());
+        assert!(props.iter().any(|(k, v)| k == "WAIT" && v == "true"));
+        assert!(props.iter().any(|(k, _)| k == "UNIQ_KEY"));
+    }
+    // Every broker written to got a heartbeat first; shutdown unregisters both groups.
+    p.shutdown().await;
+    for i in 0..2 {
+        let codes = c.broker(i).codes();
+        if codes.contains(&request::SEND_MESSAGE_V2) {
+            assert_eq!(
+                codes[0],
+                request::HEART_BEAT,
+                "{}: {codes:?}",
+                c.broker(i).name
+            );
+            let unreg = codes
+                .iter()
+                .filter(|&&x| x == request::UNREGISTER_CLIENT)
+                .count();
+            assert_eq!(unreg, 2, "{codes:?}");
+        }
+    }
+    assert!(matches!(
+        p.send(Message::new("Orders", "late")).await,
+        Err(ProducerError::Shutdown)
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_sends_retry_on_another_broker() {
+    let c = cluster(&["Orders"]).await;
+    *c.broker(0).answer.lock().unwrap() = Answer::Busy;
+    let p = Producer::start(c.config()).await.unwrap();
+    for i in 0..10 {
+        let r = p
+            .send(Message::new("Orders", format!("m{i}")))
+            .await
+            .unwrap();
+        assert_eq!(r.queue.broker_name, "broker-b");
+    }
+    assert_eq!(c.broker(1).sends().len(), 10);
+    assert!(
+        !c.broker(0).sends().is_empty(),
+        "round robin never tried broker-a"
+    );
+    // A code outside Java's retry list is returned at once, naming the broker and its remark.
+    *c.broker(0).answer.lock().unwrap() = Answer::Illegal;
+    *c.broker(1).answer.lock().unwrap() = Answer::Illegal;
+    let before = c.broker(0).sends().len() + c.broker(1).sends().len();
+    let e = p.send(Message::new("Orders", "x")).await.unwrap_err();
+    assert!(matches!(e, ProducerError::Broker { code: 13, .. }), "{e}");
+    assert!(e.to_string().contains("message illegal"));
+    assert_eq!(
+        c.broker(0).sends().len() + c.broker(1).sends().len(),
+        before + 1
+    );
+    p.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latency_fault_avoidance_steers_away_from_a_slow_broker() {
+    let c = cluster(&["Orders"]).await;
+    *c.broker(0).answer.lock().unwrap() = Answer::Slow(600);
+    let mut cfg = c.config();
+    cfg.send_latency_fault_enable = true;
+    let p = Producer::start(cfg).await.unwrap();
+    for i in 0..12 {
+        p.send(Message::new("Orders", format!("m{i}")))
+            .await
+            .unwrap();
+    }
+    // One slow send (>= 550 ms) puts broker-a out for 2 s: at most one send reached it.
+    assert!(
+        c.broker(0).sends().len() <= 1,
+        "{} sends hit the slow broker",
+        c.broker(0).sends().len()
+    );
+    assert!(c.broker(1).sends().len() >= 11);
+    p.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_sends_retry_when_a_broker_is_down() {
+    let c = cluster(&["Orders"]).await;
+    c.brokers[0].1.shutdown_now();
+    let p = Producer::start(c.config()).await.unwrap();
+    let futs: Vec<_> = (0..8)
+        .map(|i| p.send_async(Message::new("Orders", format!("m{i}"))))
+        .collect();
+    for f in futs {
+        assert_eq!(f.await.unwrap().queue.broker_name, "broker-b");
+    }
+    // Oneway never retries: a oneway to the dead broker fails and is not resent elsewhere.
+    let before = c.broker(1).sends().len();
+    let mut failed = 0;
+    for _ in 0..8 {
+        if p.send_oneway(Message::new("Orders", "ow")).await.is_err() {
+            failed += 1;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(c.broker(1).sends().len() - before, 8 - failed);
+    p.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn selector_keeps_a_key_on_one_queue() {
+    let c = cluster(&["Orders"]).await;
+    let p = Producer::start(c.config()).await.unwrap();
+    let by_key = |qs: &[MessageQueue], m: &Message| {
+        let key = m.property("KEYS").unwrap_or("");
+        key.bytes().map(usize::from).sum::<usize>() % qs.len()
+    };
+    let mut placed = std::collections::HashMap::new();
+    for i in 0..20 {
+        let key = format!("order-{}", i % 3);
+        let r = p
+            .send_with_selector(
+                Message::new("Orders", "x").with_keys(&[key.as_str()]),
+                &by_key,
+            )
+            .await
+            .unwrap();
+        let q = (r.queue.broker_name.clone(), r.queue.queue_id);
+        assert_eq!(placed.entry(key).or_insert_with(|| q.clone()), &q);
+    }
+    p.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_topics_go_through_tbw102_and_bad_messages_never_leave() {
+    let c = cluster(&[]).await;
+    let p = Producer::start(c.config()).await.unwrap();
+    let r = p.send(Message::new("BrandNew", "first")).await.unwrap();
+    assert!(r.queue.queue_id < 4);
+    let sent: Vec<_> = c
+        .broker(0)
+        .sends()
+        .into_iter()
+        .chain(c.broker(1).sends())
+        .collect();
+    assert_eq!(
+        (sent[0].b.as_str(), sent[0].c.as_str()),
+        ("BrandNew", "TBW102")
+    );
+    let count = AtomicI32::new(0);
+    for bad in [
+        Message::new("BrandNew", vec![0u8; 4 * 1024 * 1024 + 1]),
+        Message::new("bad topic", "x"),
+        Message::new("BrandNew", ""),
+    ] {
+        let e = p.send(bad).await.unwrap_err();
+        assert!(matches!(e, ProducerError::InvalidMessage(_)), "{e}");
+        count.fetch_add(1, Ordering::SeqCst);
+    }
+    assert_eq!(
+        c.broker(0).sends().len() + c.broker(1).sends().len(),
+        1,
+        "nothing else was sent"
+    );
+    assert!(
+        Producer::start(ProducerConfig::new("bad group!", &["127.0.0.1:9876"]))
+            .await
+            .is_err()
+    );
+    p.shutdown().await;
+}

@@ -1,0 +1,87 @@
+//! Test helpers for the crates that sit on the NameServer (producer, CLI): a NameServer on
+//! 127.0.0.1:0 with its files in a temporary directory, and brokers registered the way a 5.x
+//! broker registers.
+
+use rmq_namesrv::config::NamesrvConfig;
+use rmq_namesrv::NameServer;
+use rmq_protocol::codes::request;
+use rmq_protocol::headers::broker::RegisterBrokerRequestHeader;
+use rmq_protocol::RemotingCommand;
+use rmq_remoting::{
+    ClientConfig, ProcessorRegistry, RemotingClient, RemotingServer, ServerBuilder, ServerConfig,
+};
+use std::time::Duration;
+
+/// A NameServer on an ephemeral port; keep the directory alive as long as the server.
+pub async fn namesrv() -> (NameServer, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ns = NameServer::start(NamesrvConfig {
+        listen_port: 0,
+        kv_config_path: dir.path().join("kv.json").display().to_string(),
+        config_store_path: dir.path().join("ns.properties").display().to_string(),
+        ..Default::default()
+    })
+    .await
+    .expect("NameServer starts");
+    (ns, dir)
+}
+
+/// A RegisterBrokerBody listing `topics` (4 read/write queues each, perm 6).
+pub fn register_body(topics: &[&str]) -> String {
+    let table: Vec<String> = topics
+        .iter()
+        .map(|t| {
+            format!(r#""{t}":{{"perm":6,"readQueueNums":4,"topicName":"{t}","topicSysFlag":0,"writeQueueNums":4}}"#)
+        })
+        .collect();
+    format!(
+        r#"{{"filterServerList":[],"topicConfigSerializeWrapper":{{"dataVersion":{{"counter":1,"stateVersion":0,"timestamp":1}},"topicConfigTable":{{{}}}}}}}"#,
+        table.join(",")
+    )
+}
+
+/// Registers master `name` at `broker_addr` in cluster `cluster` serving `topics`, and returns
+/// the client that did it: keep it alive, a broker whose connection closes is removed.
+pub async fn register_broker(
+    ns_addr: &str,
+    cluster: &str,
+    name: &str,
+    broker_addr: &str,
+    topics: &[&str],
+) -> RemotingClient {
+    let body = register_body(topics);
+    let header = RegisterBrokerRequestHeader {
+        broker_name: name.into(),
+        broker_addr: broker_addr.into(),
+        cluster_name: cluster.into(),
+        ha_server_addr: String::new(),
+        broker_id: 0,
+        heartbeat_timeout_millis: None,
+        enable_acting_master: Some(false),
+        compressed: Some(false),
+        body_crc32: Some((crc32fast::hash(body.as_bytes()) & 0x7FFF_FFFF) as i32),
+    };
+    let client = RemotingClient::new(ClientConfig::default());
+    let r = client
+        .invoke_sync(
+            ns_addr,
+            RemotingCommand::request_with_header(request::REGISTER_BROKER, &header).with_body(body),
+            Duration::from_secs(3),
+        )
+        .await
+        .expect("NameServer answers");
+    assert_eq!(r.code, 0, "registration refused: {:?}", r.remark_str());
+    client
+}
+
+/// A server on 127.0.0.1:0 answering with `registry` (a stand-in broker).
+pub async fn serve(registry: ProcessorRegistry) -> RemotingServer {
+    ServerBuilder::new(ServerConfig {
+        listen_addr: "127.0.0.1:0".into(),
+        ..Default::default()
+    })
+    .registry(registry)
+    .bind()
+    .await
+    .expect("stand-in server binds")
+}
