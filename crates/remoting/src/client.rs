@@ -284,14 +284,24 @@ impl RemotingClient {
         async move {
             let start = Instant::now();
             let cfg = &this.inner.config;
-            let _permit = Self::permit(
-                &this.inner.async_permits,
-                timeout,
-                "invokeAsyncImpl",
-                cfg.async_permits,
-            )
-            .await?;
-            let conn = this.connection(&addr).await?;
+            // The slow paths (waiting for a permit, dialling) are boxed so that the future of
+            // every call stays small: it is created and moved once per request.
+            let _permit = match this.inner.async_permits.clone().try_acquire_owned() {
+                Ok(p) => p,
+                Err(_) => {
+                    Box::pin(Self::permit(
+                        &this.inner.async_permits,
+                        timeout,
+                        "invokeAsyncImpl",
+                        cfg.async_permits,
+                    ))
+                    .await?
+                }
+            };
+            let conn = match this.live(&addr) {
+                Some(c) => c,
+                None => Box::pin(this.connection(&addr)).await?,
+            };
             let left = timeout.saturating_sub(start.elapsed());
             if left.is_zero() {
                 return Err(RemotingError::Timeout {

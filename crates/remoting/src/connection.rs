@@ -82,15 +82,19 @@ impl std::fmt::Debug for ConnectionHandle {
     }
 }
 
-/// Removes a waiter from the table if its invocation ends any other way than by its response.
+/// Removes a waiter from the table if its invocation ends any other way than by its response
+/// (a delivered response already took the entry out: no second lookup then).
 struct PendingGuard<'a> {
     table: &'a ResponseTable,
     opaque: i32,
+    armed: bool,
 }
 
 impl Drop for PendingGuard<'_> {
     fn drop(&mut self) {
-        self.table.remove(self.opaque);
+        if self.armed {
+            self.table.remove(self.opaque);
+        }
     }
 }
 
@@ -170,9 +174,10 @@ impl ConnectionHandle {
         if self.shared.table.insert(opaque, tx).is_err() {
             return Err(RemotingError::closed(self.peer()));
         }
-        let _guard = PendingGuard {
+        let mut guard = PendingGuard {
             table: &self.shared.table,
             opaque,
+            armed: true,
         };
         let timed_out = || RemotingError::Timeout {
             addr: self.peer().to_owned(),
@@ -180,14 +185,17 @@ impl ConnectionHandle {
         };
         // Only a full write queue needs a timer for the send.
         if let Some(cmd) = self.try_queue(cmd)? {
-            match tokio::time::timeout_at(deadline, self.send(cmd)).await {
+            match Box::pin(tokio::time::timeout_at(deadline, self.send(cmd))).await {
                 Err(_) => return Err(timed_out()),
                 Ok(Err(e)) => return Err(e),
                 Ok(Ok(())) => {}
             }
         }
         match tokio::time::timeout_at(deadline, rx).await {
-            Ok(Ok(result)) => result,
+            Ok(Ok(result)) => {
+                guard.armed = false;
+                result
+            }
             Ok(Err(_)) => Err(RemotingError::closed(self.peer())),
             Err(_) => Err(timed_out()),
         }
