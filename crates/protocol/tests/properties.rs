@@ -203,3 +203,12 @@ proptest! {
         );
     }
 }
+
+proptest! {
+    /// fastjson-style bodies from a peer: arbitrary bytes parse or fail, never panic.
+    #[test]
+    fn lenient_json_never_panics(data in proptest::collection::vec(any::<u8>(), 0..256), prefix in "[{},:0-9\"a ]{0,16}") {
+        let _ = rmq_protocol::lenient_json::parse(&data);
+        let _ = rmq_protocol::lenient_json::parse(prefix.as_bytes());
+    }
+}

@@ -220,6 +220,21 @@ mod tests {
         read_proxy(&mut r).await
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 500, ..Default::default() })]
+
+        /// Arbitrary first bytes (often a PROXY prefix) give a header, plaintext or an error.
+        #[test]
+        fn arbitrary_preambles_never_panic(
+            prefix in proptest::sample::select(vec![&b""[..], b"PROXY ", b"\r\n\r\n\0\r\nQUIT\n"]),
+            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+        ) {
+            let input = [prefix, &tail[..]].concat();
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let _ = rt.block_on(run(&input));
+        }
+    }
+
     #[tokio::test]
     async fn detects_on_the_first_byte() {
         // A 10-byte plaintext frame is not held back waiting for 12 bytes.

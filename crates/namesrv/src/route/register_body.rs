@@ -240,3 +240,25 @@ mod tests {
         assert!(decode_compressed(&body[..body.len() / 2], 479).is_err());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+
+        /// Hostile register bodies give errors, never panics or huge allocations.
+        #[test]
+        fn arbitrary_bodies_never_panic(data in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = decode_json(&data, false);
+            let _ = decode_json(&data, true);
+            let _ = decode_compressed(&data, 479);
+            // Valid zlib around arbitrary content exercises the inner length checks.
+            let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+            std::io::Write::write_all(&mut z, &data).unwrap();
+            let _ = decode_compressed(&z.finish().unwrap(), 479);
+        }
+    }
+}
