@@ -218,16 +218,19 @@ impl Producer {
             .insert(addr.to_owned());
     }
 
-    /// Heartbeats a broker the first time this producer talks to it (Java: on channel connect).
-    async fn ensure_heartbeat(&self, addr: &str) {
-        let known = self
+    /// Heartbeats a broker the first time this producer talks to it (Java: when the channel
+    /// connects, beside the first send rather than before it, so a slow broker does not eat the
+    /// send's timeout twice).
+    fn ensure_heartbeat(&self, addr: &str) {
+        let first = self
             .inner
             .heartbeated
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .contains(addr);
-        if !known {
-            self.heartbeat(addr).await;
+            .insert(addr.to_owned());
+        if first {
+            let (this, addr) = (self.clone(), addr.to_owned());
+            tokio::spawn(async move { this.heartbeat(&addr).await });
         }
     }
 
@@ -338,7 +341,7 @@ impl Producer {
                 ProducerError::NoRoute(format!("no master for broker {}", mq.broker_name))
             })?
             .clone();
-        self.ensure_heartbeat(&addr).await;
+        self.ensure_heartbeat(&addr);
         let req = wire::send_request(
             &Target {
                 group: &self.inner.config.group,
@@ -394,12 +397,13 @@ impl Producer {
         let deadline = Instant::now() + c.send_timeout;
         let mut last_broker: Option<String> = None;
         let mut last_err = None;
+        // With retryAnotherBrokerWhenNotStoreOK, the last not-stored-OK result is the answer if
+        // no other broker does better.
+        let mut not_ok = None;
         for _ in 0..=c.retry_times_when_send_failed {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(
-                    last_err.unwrap_or(ProducerError::Timeout(c.send_timeout.as_millis() as u64))
-                );
+                break;
             }
             let Some(mq) = self.select(&info, last_broker.as_deref()).cloned() else {
                 return Err(ProducerError::NoRoute(msg.topic.clone()));
@@ -409,10 +413,9 @@ impl Producer {
                     if r.status != SendStatus::SendOk
                         && c.retry_another_broker_when_not_store_ok =>
                 {
-                    last_broker = Some(mq.broker_name.clone());
-                    last_err = None;
                     tracing::debug!(status = ?r.status, "not stored OK, trying another broker");
-                    continue;
+                    last_broker = Some(mq.broker_name.clone());
+                    not_ok = Some(r);
                 }
                 Ok(Some(r)) => return Ok(r),
                 Ok(None) => unreachable!("a waited send always has a result"),
@@ -424,7 +427,11 @@ impl Producer {
                 Err(e) => return Err(e),
             }
         }
-        Err(last_err.unwrap_or(ProducerError::NoRoute(msg.topic)))
+        match (not_ok, last_err) {
+            (Some(r), _) => Ok(r),
+            (None, Some(e)) => Err(e),
+            (None, None) => Err(ProducerError::Timeout(c.send_timeout.as_millis() as u64)),
+        }
     }
 
     /// Sends to the queue `selector` picks (ordered messages). One attempt, as in Java.

@@ -18,6 +18,7 @@ use std::time::Duration;
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Answer {
     Ok,
+    FlushDiskTimeout,
     Busy,
     Illegal,
     Slow(u64),
@@ -53,7 +54,7 @@ impl RequestProcessor for Broker {
                 return Ok(Some(RemotingCommand::response(13, Some("message illegal"))))
             }
             Answer::Slow(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
-            Answer::Ok => {}
+            Answer::Ok | Answer::FlushDiskTimeout => {}
         }
         let h: SendMessageRequestHeaderV2 = req.decode_header()?;
         let uniq = decode_properties(h.i.as_deref().unwrap_or(""))
@@ -62,8 +63,13 @@ impl RequestProcessor for Broker {
             .map(|(_, v)| v)
             .unwrap_or_default();
         let off = self.offset.fetch_add(1, Ordering::SeqCst);
+        let code = if answer == Answer::FlushDiskTimeout {
+            10
+        } else {
+            0
+        };
         Ok(Some(
-            RemotingCommand::response(0, None)
+            RemotingCommand::response(code, None)
                 .with_ext("msgId", format!("7F000001000051C3{off:016X}"))
                 .with_ext("queueId", h.e.to_string())
                 .with_ext("queueOffset", off.to_string())
@@ -198,14 +204,14 @@ async fn sync_async_oneway_with_heartbeat_and_unregister() {
         assert!(props.iter().any(|(k, v)| k == "WAIT" && v == "true"));
         assert!(props.iter().any(|(k, _)| k == "UNIQ_KEY"));
     }
-    // Every broker written to got a heartbeat first; shutdown unregisters both groups.
+    // Every broker written to got a heartbeat (sent beside the first send, as Java does on
+    // connect); shutdown unregisters both groups.
     p.shutdown().await;
     for i in 0..2 {
         let codes = c.broker(i).codes();
         if codes.contains(&request::SEND_MESSAGE_V2) {
-            assert_eq!(
-                codes[0],
-                request::HEART_BEAT,
+            assert!(
+                codes.contains(&request::HEART_BEAT),
                 "{}: {codes:?}",
                 c.broker(i).name
             );
@@ -251,6 +257,32 @@ async fn sync_sends_retry_on_another_broker() {
         before + 1
     );
     p.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_stored_ok_is_returned_or_retried_as_configured() {
+    let c = cluster(&["Orders"]).await;
+    for i in 0..2 {
+        *c.broker(i).answer.lock().unwrap() = Answer::FlushDiskTimeout;
+    }
+    let p = Producer::start(c.config()).await.unwrap();
+    // Default: a FLUSH_DISK_TIMEOUT result is the answer, no retry.
+    let r = p.send(Message::new("Orders", "x")).await.unwrap();
+    assert_eq!(r.status, SendStatus::FlushDiskTimeout);
+    assert_eq!(c.broker(0).sends().len() + c.broker(1).sends().len(), 1);
+    // retryAnotherBrokerWhenNotStoreOK: every attempt is used, the last result comes back.
+    let mut cfg = c.config();
+    cfg.retry_another_broker_when_not_store_ok = true;
+    let q = Producer::start(cfg).await.unwrap();
+    let r = q.send(Message::new("Orders", "y")).await.unwrap();
+    assert_eq!(r.status, SendStatus::FlushDiskTimeout);
+    assert_eq!(c.broker(0).sends().len() + c.broker(1).sends().len(), 1 + 3);
+    // A broker that stores OK ends the retries.
+    *c.broker(1).answer.lock().unwrap() = Answer::Ok;
+    let r = q.send(Message::new("Orders", "z")).await.unwrap();
+    assert_eq!(r.status, SendStatus::SendOk);
+    p.shutdown().await;
+    q.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
