@@ -474,3 +474,65 @@ async fn zone_mode_and_oneway_register() {
     assert_eq!(conn.pending_requests(), 0);
     ns.shutdown_now();
 }
+
+#[tokio::test]
+async fn bad_input_gets_clear_errors_and_changes_nothing() {
+    let (ns, _d) = start(|_| {}).await;
+    let a = ns.local_addr().to_string();
+    let c = client();
+    // A register body that is not JSON (right CRC): SYSTEM_ERROR naming the problem.
+    let r = call(
+        &c,
+        &a,
+        register_request("C", "b", 0, "10.0.0.1:1", "{not json"),
+    )
+    .await;
+    assert_eq!(r.code, response::SYSTEM_ERROR);
+    assert!(
+        r.remark_str().unwrap_or("").contains("register body"),
+        "{:?}",
+        r.remark_str()
+    );
+    // A compressed flag on a plain body: the inflate error is named.
+    let mut req = register_request("C", "b", 0, "10.0.0.1:1", &register_body(&["A", "B"], 1));
+    req.ext_fields_mut().insert("compressed", "true");
+    let r = call(&c, &a, req).await;
+    assert_eq!(r.code, response::SYSTEM_ERROR);
+    assert!(
+        r.remark_str().unwrap_or("").contains("compressed"),
+        "{:?}",
+        r.remark_str()
+    );
+    // A header field of the wrong type: the field is named.
+    let mut req = register_request("C", "b", 0, "10.0.0.1:1", &register_body(&["A", "B"], 1));
+    req.ext_fields_mut().insert("brokerId", "zero");
+    let r = call(&c, &a, req).await;
+    assert_eq!(r.code, response::SYSTEM_ERROR);
+    assert!(
+        r.remark_str().unwrap_or("").contains("brokerId"),
+        "{:?}",
+        r.remark_str()
+    );
+    // A missing required field.
+    let r = call(
+        &c,
+        &a,
+        RemotingCommand::request(rc::UNREGISTER_BROKER).with_ext("brokerName", "b"),
+    )
+    .await;
+    assert_eq!(r.code, response::SYSTEM_ERROR);
+    assert!(
+        r.remark_str().unwrap_or("").contains("brokerAddr"),
+        "{:?}",
+        r.remark_str()
+    );
+    // Nothing was registered by any of it, and the server still answers.
+    let r = call(
+        &c,
+        &a,
+        RemotingCommand::request(rc::GET_BROKER_CLUSTER_INFO),
+    )
+    .await;
+    assert_eq!(body(&r), r#"{"brokerAddrTable":{},"clusterAddrTable":{}}"#);
+    ns.shutdown_now();
+}
