@@ -70,8 +70,12 @@ pub fn run(a: SendArgs) -> ExitCode {
         },
         None => a.body.clone().into_bytes().into(),
     };
-    let addrs = match a.common.namesrv_addrs() {
-        Ok(a) => a,
+    let (addrs, tls) = match a
+        .common
+        .namesrv_addrs()
+        .and_then(|n| Ok((n, a.common.client_tls()?)))
+    {
+        Ok(x) => x,
         Err(f) => {
             eprintln!("error: {}", f.message);
             return ExitCode::from(f.exit);
@@ -85,6 +89,7 @@ pub fn run(a: SendArgs) -> ExitCode {
         let mut config = ProducerConfig::new(&a.group, &[]);
         config.namesrv_addrs = addrs;
         config.send_timeout = Duration::from_millis(a.common.timeout.max(1));
+        config.client.tls = tls;
         let producer = match Producer::start(config).await {
             Ok(p) => p,
             Err(e) => {

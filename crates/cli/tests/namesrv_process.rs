@@ -112,6 +112,25 @@ async fn serves_tls_from_a_java_style_tls_properties_file() {
         .await
         .unwrap();
     assert_eq!(r.code, 0);
+    // The admin CLI speaks TLS too.
+    let out = Command::new(env!("CARGO_BIN_EXE_rmq"))
+        .args(["clusters", "--tls", "--json", "-n", &addr])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plain = Command::new(env!("CARGO_BIN_EXE_rmq"))
+        .args(["clusters", "-n", &addr, "--timeout", "1000"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        plain.status.code(),
+        Some(3),
+        "plaintext to an ENFORCING server fails"
+    );
     // ENFORCING: plaintext is refused.
     let plain = RemotingClient::new(ClientConfig::default());
     assert!(plain

@@ -41,9 +41,32 @@ pub struct Common {
     /// Trace every frame sent and received on stderr.
     #[arg(short = 'v', long, global = true)]
     pub verbose: bool,
+    /// Dial with TLS, trusting any server certificate (Java's client test mode).
+    #[arg(long, global = true)]
+    pub tls: bool,
+    /// Dial with TLS per a settings file with the Java keys (tls.client.trustCertPath,
+    /// tls.client.certPath, tls.client.keyPath, tls.client.authServer).
+    #[arg(long, global = true)]
+    pub tls_config: Option<std::path::PathBuf>,
 }
 
 impl Common {
+    /// Client TLS from --tls-config or --tls (None: plaintext).
+    pub fn client_tls(&self) -> Result<Option<rmq_remoting::ClientTlsConfig>, Failure> {
+        match (&self.tls_config, self.tls) {
+            (Some(f), _) => {
+                let props = rmq_remoting::tls::read_properties(f)
+                    .map_err(|e| Failure::usage(e.to_string()))?;
+                Ok(Some(rmq_remoting::ClientTlsConfig::from_properties(&props)))
+            }
+            (None, true) => Ok(Some(rmq_remoting::ClientTlsConfig {
+                trust_all: true,
+                ..Default::default()
+            })),
+            (None, false) => Ok(None),
+        }
+    }
+
     /// The NameServer list, "host:port;host:port" split; empty is a usage error.
     pub fn namesrv_addrs(&self) -> Result<Vec<String>, Failure> {
         let addrs: Vec<String> = self
@@ -168,6 +191,7 @@ impl Admin {
         let addrs = common.namesrv_addrs()?;
         let config = ClientConfig {
             connect_timeout: Duration::from_millis(common.timeout.clamp(1, 3000)),
+            tls: common.client_tls()?,
             ..Default::default()
         };
         let mut builder = ClientBuilder::new(config);
