@@ -147,51 +147,56 @@ impl Producer {
     }
 
     fn spawn_timers(&self) {
-        let weak = Arc::downgrade(&self.inner);
-        let poll = self.inner.config.poll_namesrv_interval;
-        let refresh = tokio::spawn(async move {
-            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + poll, poll);
-            loop {
-                tick.tick().await;
-                let Some(inner) = weak.upgrade() else { break };
-                let topics: Vec<String> = inner
-                    .routes
-                    .read()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .keys()
-                    .cloned()
-                    .collect();
-                let p = Producer { inner };
-                for t in topics {
-                    if let Err(e) = p.fetch_route(&t).await {
-                        tracing::debug!(topic = %t, error = %e, "route refresh failed");
-                    }
+        let c = &self.inner.config;
+        let refresh = self.every(c.poll_namesrv_interval, |p| async move {
+            let topics: Vec<String> = p
+                .inner
+                .routes
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .keys()
+                .cloned()
+                .collect();
+            for t in topics {
+                if let Err(e) = p.fetch_route(&t).await {
+                    tracing::debug!(topic = %t, error = %e, "route refresh failed");
                 }
             }
         });
-        let weak = Arc::downgrade(&self.inner);
-        let every = self.inner.config.heartbeat_interval;
-        let heartbeat = tokio::spawn(async move {
-            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-            loop {
-                tick.tick().await;
-                let Some(inner) = weak.upgrade() else { break };
-                let masters: HashSet<String> = inner
-                    .routes
-                    .read()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .values()
-                    .flat_map(|r| r.masters.values().cloned())
-                    .collect();
-                let p = Producer { inner };
-                for addr in masters {
-                    p.heartbeat(&addr).await;
-                }
+        let heartbeat = self.every(c.heartbeat_interval, |p| async move {
+            let masters: HashSet<String> = p
+                .inner
+                .routes
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .values()
+                .flat_map(|r| r.masters.values().cloned())
+                .collect();
+            for addr in masters {
+                p.heartbeat(&addr).await;
             }
         });
         let mut tasks = self.inner.tasks.lock().unwrap_or_else(|p| p.into_inner());
         tasks.push(refresh);
         tasks.push(heartbeat);
+    }
+
+    /// Runs `job` every `period` (first after one period) for as long as the producer exists;
+    /// the task holds only a weak reference, so dropping every `Producer` ends it.
+    fn every<F, Fut>(&self, period: Duration, job: F) -> tokio::task::JoinHandle<()>
+    where
+        F: Fn(Producer) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send,
+    {
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { break };
+                job(Producer { inner }).await;
+            }
+        })
     }
 
     async fn heartbeat(&self, addr: &str) {
