@@ -33,11 +33,10 @@ pub struct State {
 }
 
 impl State {
-    fn config(&self) -> NamesrvConfig {
-        self.config
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+    /// Reads the live configuration under its lock: request paths look at a flag or two, so
+    /// nothing is cloned per request.
+    fn config(&self) -> std::sync::RwLockReadGuard<'_, NamesrvConfig> {
+        self.config.read().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -103,7 +102,8 @@ impl RequestProcessor for NamesrvProcessor {
                 ok_with_header().with_ext(key, n.to_string())
             }
             rc::GET_ALL_TOPIC_LIST_FROM_NAMESERVER => {
-                topic_list(s.config().enable_all_topic_list, || s.route.all_topics())
+                let enabled = s.config().enable_all_topic_list;
+                topic_list(enabled, || s.route.all_topics())
             }
             rc::DELETE_TOPIC_IN_NAMESRV => {
                 let h: DeleteTopicFromNamesrvRequestHeader = req.decode_header()?;
@@ -113,9 +113,8 @@ impl RequestProcessor for NamesrvProcessor {
             rc::REGISTER_TOPIC_IN_NAMESRV => register_topic(s, &req)?,
             rc::GET_TOPICS_BY_CLUSTER => {
                 let h: GetTopicsByClusterRequestHeader = req.decode_header()?;
-                topic_list(s.config().enable_topic_list, || {
-                    s.route.topics_by_cluster(&h.cluster)
-                })
+                let enabled = s.config().enable_topic_list;
+                topic_list(enabled, || s.route.topics_by_cluster(&h.cluster))
             }
             rc::GET_SYSTEM_TOPIC_LIST_FROM_NS => {
                 let (topics, addr) = s.route.system_topics();
@@ -127,9 +126,8 @@ impl RequestProcessor for NamesrvProcessor {
             rc::GET_UNIT_TOPIC_LIST
             | rc::GET_HAS_UNIT_SUB_TOPIC_LIST
             | rc::GET_HAS_UNIT_SUB_UNUNIT_TOPIC_LIST => {
-                topic_list(s.config().enable_topic_list, || {
-                    s.route.topics_by_sysflag(unit_filter(req.code))
-                })
+                let enabled = s.config().enable_topic_list;
+                topic_list(enabled, || s.route.topics_by_sysflag(unit_filter(req.code)))
             }
             rc::UPDATE_NAMESRV_CONFIG => update_config(s, &req),
             rc::GET_NAMESRV_CONFIG => ok().with_body(s.config().to_properties_text()),
@@ -140,14 +138,7 @@ impl RequestProcessor for NamesrvProcessor {
                 w.raw("{");
                 w.key("brokerMemberGroup");
                 w.raw("{");
-                w.key("brokerAddrs");
-                w.long_map(addrs.iter().map(|(k, v)| (*k, v.as_str())));
-                w.raw(",");
-                w.key("brokerName");
-                w.str(&h.broker_name);
-                w.raw(",");
-                w.key("cluster");
-                w.str(&h.cluster_name);
+                model::write_group_fields(&mut w, &addrs, &h.broker_name, &h.cluster_name);
                 w.raw("}}");
                 ok().with_body(w.finish())
             }
@@ -291,10 +282,15 @@ fn query_data_version(s: &State, req: &RemotingCommand) -> Result<RemotingComman
 }
 
 fn route_by_topic(s: &State, req: &RemotingCommand) -> RemotingCommand {
-    let config = s.config();
-    if config.need_wait_for_service
-        && s.started.elapsed() < Duration::from_secs(config.wait_seconds_for_service)
-    {
+    let (wait, wait_secs, order_message_enable) = {
+        let c = s.config();
+        (
+            c.need_wait_for_service,
+            c.wait_seconds_for_service,
+            c.order_message_enable,
+        )
+    };
+    if wait && s.started.elapsed() < Duration::from_secs(wait_secs) {
         return fail(response::SYSTEM_ERROR, "name server not ready");
     }
     let topic = req.ext("topic");
@@ -310,7 +306,7 @@ fn route_by_topic(s: &State, req: &RemotingCommand) -> RemotingCommand {
     let Some(mut route) = topic.and_then(|t| s.route.pickup_route(t)) else {
         return not_found();
     };
-    let order_conf = if config.order_message_enable {
+    let order_conf = if order_message_enable {
         topic.and_then(|t| s.kv.get(ORDER_TOPIC_CONFIG, t))
     } else {
         None

@@ -79,14 +79,7 @@ impl BrokerData {
     /// Writes the BrokerData object (`zoneName` only when set).
     pub fn write(&self, w: &mut Writer) {
         w.raw("{");
-        w.key("brokerAddrs");
-        w.long_map(self.broker_addrs.iter().map(|(k, v)| (*k, v.as_str())));
-        w.raw(",");
-        w.key("brokerName");
-        w.str(&self.broker_name);
-        w.raw(",");
-        w.key("cluster");
-        w.str(&self.cluster);
+        write_group_fields(w, &self.broker_addrs, &self.broker_name, &self.cluster);
         w.raw(",");
         w.key("enableActingMaster");
         w.bool(self.enable_acting_master);
@@ -97,6 +90,24 @@ impl BrokerData {
         }
         w.raw("}");
     }
+}
+
+/// `"brokerAddrs":{..},"brokerName":..,"cluster":..`: the fields BrokerData and the
+/// GET_BROKER_MEMBER_GROUP body share, in fastjson's (alphabetical) order.
+pub fn write_group_fields(
+    w: &mut Writer,
+    addrs: &BTreeMap<i64, String>,
+    name: &str,
+    cluster: &str,
+) {
+    w.key("brokerAddrs");
+    w.long_map(addrs.iter().map(|(k, v)| (*k, v.as_str())));
+    w.raw(",");
+    w.key("brokerName");
+    w.str(name);
+    w.raw(",");
+    w.key("cluster");
+    w.str(cluster);
 }
 
 /// A broker's data version: registrations carry it, QUERY_DATA_VERSION compares it.
