@@ -2,30 +2,68 @@
 
 use bytes::Bytes;
 use bytestring::ByteString;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
-/// One key or value: either a range of the header bytes the map was decoded from, or a string of
-/// its own (inserted by code, or unescaped from JSON).
-#[derive(Clone)]
-enum Text {
-    /// `source[start..start + len]`, checked to be UTF-8 when the entry was created.
-    Slice { start: u32, len: u32 },
-    /// Owned (cheap-clone) text.
-    Own(ByteString),
+/// Where one key or value lives: a range of the header bytes the map was decoded from, a string
+/// of the map's own (inserted by code, or unescaped from JSON), or nothing (a null value).
+///
+/// Eight bytes and `Copy`, so an entry is sixteen: decoding pushes plain integers, never moves
+/// reference-counted strings around (which cost a store-forwarding stall per push, measured).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Span {
+    /// Offset into `source`, or index into `owned` when `len == OWNED`.
+    at: u32,
+    /// Length in bytes, or one of the markers below (a header is at most 16 MiB, so real lengths
+    /// never reach them).
+    len: u32,
+}
+
+/// `Span::len` marker: the text is `owned[at]`.
+const OWNED: u32 = u32::MAX;
+/// `Span::len` marker: a null value.
+const NULL: u32 = u32::MAX - 1;
+
+impl Span {
+    const NULL: Span = Span { at: 0, len: NULL };
+
+    fn owned(index: usize) -> Span {
+        Span {
+            at: index as u32,
+            len: OWNED,
+        }
+    }
+
+    fn is_null(self) -> bool {
+        self.len == NULL
+    }
+
+    fn owned_index(self) -> Option<usize> {
+        (self.len == OWNED).then_some(self.at as usize)
+    }
+}
+
+/// One key and its value (`Span::NULL` for null).
+#[derive(Clone, Copy)]
+struct Entry {
+    key: Span,
+    value: Span,
 }
 
 /// A command's `extFields`: keys to optional string values, in wire order.
 ///
 /// Decoded maps keep one reference to the received header and store keys and values as ranges
-/// into it: decoding a 14-field SEND_MESSAGE_V2 header costs one vector, not 28 reference-counted
-/// slices. Maps hold a handful of entries, so lookups scan.
+/// into it: decoding a 14-field SEND_MESSAGE_V2 header costs one vector of plain integers, not 28
+/// reference-counted slices. Text set by code lives in a side vector the ranges can point to.
+/// Maps hold a handful of entries, so lookups scan.
 /// A value can be null: Java's binary decoder turns an empty value into `key -> null`, and a JSON
 /// header may say `"k":null`. Null values read as absent through [`ExtFields::get`].
 /// Equality is map equality: order does not matter (Java's own order is HashMap order).
 #[derive(Clone, Default)]
 pub struct ExtFields {
     source: Bytes,
-    entries: Vec<(Text, Option<Text>)>,
+    entries: Vec<Entry>,
+    /// Strings the spans with `len == OWNED` index; kept free of unreferenced slots.
+    owned: Vec<ByteString>,
 }
 
 impl ExtFields {
@@ -39,6 +77,7 @@ impl ExtFields {
         ExtFields {
             source: Bytes::new(),
             entries: Vec::with_capacity(n),
+            owned: Vec::with_capacity(2 * n),
         }
     }
 
@@ -47,22 +86,66 @@ impl ExtFields {
         ExtFields {
             source,
             entries: Vec::with_capacity(n),
+            owned: Vec::new(),
         }
     }
 
-    fn text<'a>(&'a self, t: &'a Text) -> &'a str {
-        match t {
-            Text::Own(s) => s,
-            Text::Slice { start, len } => {
-                let bytes = &self.source[*start as usize..(*start + *len) as usize];
-                // SAFETY: `Text::Slice` is only created by `push_range`, which checks that this
-                // exact range of this exact `source` is valid UTF-8. `source` is an immutable
-                // `Bytes` that is never replaced while slices into it exist (the only writer,
-                // `with_source`, builds a new map), so the check still holds here.
-                // Exercised by `ranges_resolve_to_validated_text` below.
-                unsafe { std::str::from_utf8_unchecked(bytes) }
-            }
+    /// A map being decoded from `source` by a decoder that checks UTF-8 itself and hands the
+    /// source over when done ([`ExtFields::attach_source`]), saving a reference count round trip.
+    pub(crate) fn unsourced(n: usize) -> Self {
+        ExtFields::with_source(Bytes::new(), n)
+    }
+
+    /// Gives an [`ExtFields::unsourced`] map the bytes its spans point into.
+    pub(crate) fn attach_source(&mut self, source: Bytes) {
+        debug_assert!(self.source.is_empty());
+        self.source = source;
+    }
+
+    /// The text of a non-null span.
+    #[inline]
+    fn text(&self, t: Span) -> &str {
+        if let Some(i) = t.owned_index() {
+            return &self.owned[i];
         }
+        let bytes = &self.source[t.at as usize..(t.at + t.len) as usize];
+        // SAFETY: a source span is only created by `make_span` (checked with `from_utf8`, or the
+        // caller vouched for it through `RawText::CheckedRange`, which the decoders only build
+        // from a `&str` borrowed from this source or from an all-ASCII region) or by the binary
+        // decoder's `push_checked` under the same all-ASCII rule. `source` is an immutable
+        // `Bytes` that is never replaced while spans into it exist (only `with_source` sets it,
+        // on a new map), so the check still holds here. Exercised by
+        // `ranges_resolve_to_validated_text` below.
+        unsafe { std::str::from_utf8_unchecked(bytes) }
+    }
+
+    /// The text of a value span; `None` for null.
+    #[inline]
+    fn value_text(&self, v: Span) -> Option<&str> {
+        (!v.is_null()).then(|| self.text(v))
+    }
+
+    /// A cheap upper-bound guess of the bytes a header needs for this map (before escaping): the
+    /// header it was decoded from plus its own strings, each with room for quotes and separators.
+    /// Encoders size their buffer with it without walking the entries.
+    pub fn encoded_len_hint(&self) -> usize {
+        self.source.len()
+            + self.owned.iter().map(|s| s.len() + 3).sum::<usize>()
+            + 3 * self.entries.len()
+    }
+
+    /// Bytes the ROCKETMQ header needs for this map's entries (2 + key + 4 + value for each
+    /// non-null value), read off the stored lengths without resolving any text.
+    pub fn binary_len(&self) -> usize {
+        let len = |t: Span| match t.owned_index() {
+            Some(i) => self.owned[i].len(),
+            None => t.len as usize,
+        };
+        self.entries
+            .iter()
+            .filter(|e| !e.value.is_null())
+            .map(|e| 6 + len(e.key) + len(e.value))
+            .sum()
     }
 
     /// Number of keys (null-valued keys included).
@@ -76,13 +159,13 @@ impl ExtFields {
     }
 
     fn position(&self, key: &str) -> Option<usize> {
-        self.entries.iter().position(|(k, _)| self.text(k) == key)
+        self.entries.iter().position(|e| self.text(e.key) == key)
     }
 
     /// The value of `key`; `None` when absent or null.
     pub fn get(&self, key: &str) -> Option<&str> {
         let i = self.position(key)?;
-        self.entries[i].1.as_ref().map(|v| self.text(v))
+        self.value_text(self.entries[i].value)
     }
 
     /// True when `key` is present, even with a null value.
@@ -92,17 +175,17 @@ impl ExtFields {
 
     /// True when `key` is present with a null value (binary empty value, JSON null).
     pub fn is_null(&self, key: &str) -> bool {
-        matches!(self.position(key), Some(i) if self.entries[i].1.is_none())
+        matches!(self.position(key), Some(i) if self.entries[i].value.is_null())
     }
 
     /// Sets `key` to `value`, replacing an existing entry in place (like `HashMap::put`).
     pub fn insert(&mut self, key: impl Into<ByteString>, value: impl Into<ByteString>) {
-        self.set(key.into(), Some(Text::Own(value.into())));
+        self.set(key.into(), Some(value.into()));
     }
 
     /// Like [`ExtFields::insert`] for a key known at compile time: no allocation for the key.
     pub fn insert_static(&mut self, key: &'static str, value: impl Into<ByteString>) {
-        self.set(ByteString::from_static(key), Some(Text::Own(value.into())));
+        self.set(ByteString::from_static(key), Some(value.into()));
     }
 
     /// Sets `key` to null.
@@ -110,59 +193,110 @@ impl ExtFields {
         self.set(key.into(), None);
     }
 
-    fn set(&mut self, key: ByteString, value: Option<Text>) {
+    fn set(&mut self, key: ByteString, value: Option<ByteString>) {
         match self.position(&key) {
-            Some(i) => self.entries[i].1 = value,
-            None => self.entries.push((Text::Own(key), value)),
+            Some(i) => {
+                let old = self.entries[i].value;
+                self.entries[i].value = match (value, old.owned_index()) {
+                    // Reuse the old value's slot: repeated inserts never grow `owned`.
+                    (Some(v), Some(slot)) => {
+                        self.owned[slot] = v;
+                        old
+                    }
+                    (Some(v), None) => self.own(v),
+                    (None, _) => {
+                        self.release(old);
+                        Span::NULL
+                    }
+                };
+            }
+            None => {
+                let key = self.own(key);
+                let value = value.map_or(Span::NULL, |v| self.own(v));
+                self.entries.push(Entry { key, value });
+            }
         }
+    }
+
+    fn own(&mut self, s: ByteString) -> Span {
+        self.owned.push(s);
+        Span::owned(self.owned.len() - 1)
+    }
+
+    /// Frees an owned span's slot: the last slot moves into it and its one referrer is repointed,
+    /// so `owned` never holds strings nothing refers to.
+    fn release(&mut self, span: Span) -> Option<ByteString> {
+        let slot = span.owned_index()?;
+        let last = self.owned.len() - 1;
+        let text = self.owned.swap_remove(slot);
+        if slot != last {
+            let moved = Span::owned(last);
+            for e in &mut self.entries {
+                if e.key == moved {
+                    e.key = Span::owned(slot);
+                }
+                if e.value == moved {
+                    e.value = Span::owned(slot);
+                }
+            }
+        }
+        Some(text)
     }
 
     /// Removes `key`, returning its value if it had a non-null one.
     pub fn remove(&mut self, key: &str) -> Option<ByteString> {
         let i = self.position(key)?;
-        let value = self.entries[i]
-            .1
-            .as_ref()
-            .map(|v| ByteString::from(self.text(v)));
-        self.entries.remove(i);
-        value
+        let Entry { key, value } = self.entries.remove(i);
+        let text = match value.is_null() {
+            true => None,
+            false => Some(
+                self.release(value)
+                    .unwrap_or_else(|| ByteString::from(self.text(value))),
+            ),
+        };
+        self.release(key);
+        text
     }
 
     /// Entries in wire order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
         self.entries
             .iter()
-            .map(move |(k, v)| (self.text(k), v.as_ref().map(|v| self.text(v))))
+            .map(move |e| (self.text(e.key), self.value_text(e.value)))
     }
 
     /// Appends a key/value given as ranges of the source (or owned text) without looking for an
     /// existing key; decoders call [`ExtFields::dedupe`] afterwards. Ranges must be valid UTF-8.
-    pub(crate) fn push_raw(
-        &mut self,
-        key: RawText,
-        value: Option<RawText>,
-    ) -> Result<(), std::str::Utf8Error> {
-        let key = self.make_text(key)?;
-        let value = value.map(|v| self.make_text(v)).transpose()?;
-        self.entries.push((key, value));
-        Ok(())
+    #[inline]
+    pub(crate) fn push_raw(&mut self, key: RawText, value: Option<RawText>) {
+        let key = self.make_span(key);
+        let value = value.map_or(Span::NULL, |v| self.make_span(v));
+        self.entries.push(Entry { key, value });
     }
 
-    fn make_text(&self, raw: RawText) -> Result<Text, std::str::Utf8Error> {
-        Ok(match raw {
-            RawText::Own(s) => Text::Own(s),
-            RawText::Range { start, len } => {
-                std::str::from_utf8(&self.source[start..start + len])?;
-                Text::Slice {
-                    start: start as u32,
-                    len: len as u32,
-                }
-            }
-            RawText::CheckedRange { start, len } => Text::Slice {
-                start: start as u32,
+    /// Appends ranges of the source the caller has proven to be UTF-8 (the binary decoder, for an
+    /// all-ASCII ext region); `value` `None` is null. No duplicate check, as for `push_raw`.
+    #[inline]
+    pub(crate) fn push_checked(&mut self, key: (usize, usize), value: Option<(usize, usize)>) {
+        let span = |(start, len): (usize, usize)| Span {
+            at: start as u32,
+            len: len as u32,
+        };
+        self.entries.push(Entry {
+            key: span(key),
+            value: value.map_or(Span::NULL, span),
+        });
+    }
+
+    #[inline]
+    fn make_span(&mut self, raw: RawText) -> Span {
+        match raw {
+            RawText::Own(s) => self.own(s),
+            RawText::CheckedRange { start, len } => Span {
+                at: start as u32,
                 len: len as u32,
             },
-        })
+        }
     }
 
     /// Offset of `s` within the source when it points into it (JSON strings borrowed by serde).
@@ -186,53 +320,88 @@ impl ExtFields {
         if n <= 64 && !self.has_duplicate_small() {
             return;
         }
-        let mut last: HashMap<String, Option<Text>> = HashMap::with_capacity(n);
-        for (k, v) in self.entries.iter().rev() {
-            last.entry(self.text(k).to_owned())
-                .or_insert_with(|| v.clone());
+        let mut last: HashMap<&str, Span> = HashMap::with_capacity(n);
+        for e in self.entries.iter().rev() {
+            last.entry(self.text(e.key)).or_insert(e.value);
         }
-        let mut seen: HashSet<String> = HashSet::with_capacity(last.len());
-        let old = std::mem::take(&mut self.entries);
-        for (k, _) in old {
-            let key = self.text(&k).to_owned();
-            if seen.insert(key.clone()) {
-                let v = last.remove(&key).flatten();
-                self.entries.push((k, v));
+        let mut kept = Vec::with_capacity(last.len());
+        for e in &self.entries {
+            if let Some(value) = last.remove(self.text(e.key)) {
+                kept.push(Entry { key: e.key, value });
             }
         }
+        let mut map = ExtFields {
+            source: self.source.clone(),
+            entries: kept,
+            owned: Vec::new(),
+        };
+        // Re-own what the kept spans refer to, so `owned` holds no dropped strings.
+        for i in 0..map.entries.len() {
+            let Entry { key, value } = map.entries[i];
+            if let Some(k) = key.owned_index() {
+                map.entries[i].key = map.own(self.owned[k].clone());
+            }
+            if let Some(v) = value.owned_index() {
+                map.entries[i].value = map.own(self.owned[v].clone());
+            }
+        }
+        *self = map;
     }
 }
 
 impl ExtFields {
-    /// Exact duplicate check for up to 64 keys without allocating: keys are bucketed by a hash of
-    /// (length, first byte, last byte); only a key landing in an occupied bucket is compared with
-    /// the keys before it.
+    /// Exact duplicate check for up to 64 keys without allocating: a [`KeyFilter`] pass, and only
+    /// a key the filter flags is compared with the keys before it.
     fn has_duplicate_small(&self) -> bool {
-        let mut occupied = 0u64;
-        for (i, (k, _)) in self.entries.iter().enumerate() {
-            let key = self.text(k).as_bytes();
-            let mix = ((key.len() as u64) << 16)
-                | ((*key.first().unwrap_or(&0) as u64) << 8)
-                | *key.last().unwrap_or(&0) as u64;
-            let bit = 1u64 << (mix.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58);
-            if occupied & bit != 0
-                && self.entries[..i].iter().any(|(p, _)| {
-                    let p = self.text(p).as_bytes();
+        let mut filter = KeyFilter::default();
+        self.entries.iter().enumerate().any(|(i, e)| {
+            let key = self.text(e.key).as_bytes();
+            filter.may_repeat(key)
+                && self.entries[..i].iter().any(|p| {
+                    let p = self.text(p.key).as_bytes();
                     p.len() == key.len() && p.first() == key.first() && p == key
                 })
-            {
-                return true;
-            }
-            occupied |= bit;
+        })
+    }
+
+    /// Like [`ExtFields::dedupe`] for a decoder that ran a [`KeyFilter`] over the keys as it
+    /// pushed them: nothing to do unless the filter flagged one (the common case costs nothing).
+    pub(crate) fn dedupe_flagged(&mut self, flagged: bool) {
+        if flagged {
+            self.dedupe();
         }
-        false
+    }
+}
+
+/// A one-sided test for repeated keys: keys are bucketed into 256 by (first byte, last byte,
+/// length); a key that lands in an empty bucket is certainly new. Distinct one-letter keys (the
+/// V2 send header's `a`..`n`) never share a bucket, so the common header never needs a compare.
+#[derive(Default)]
+pub(crate) struct KeyFilter {
+    occupied: [u64; 4],
+}
+
+impl KeyFilter {
+    /// Records `key`; true when it may repeat an earlier key.
+    #[inline(always)]
+    pub(crate) fn may_repeat(&mut self, key: &[u8]) -> bool {
+        let (first, last) = match key {
+            [] => (0, 0),
+            [f] => (*f, *f),
+            [f, .., l] => (*f, *l),
+        };
+        let bucket = first
+            .wrapping_add(last.wrapping_sub(first).wrapping_mul(3))
+            .wrapping_add((key.len() as u8).wrapping_sub(1).wrapping_mul(101));
+        let (word, bit) = ((bucket >> 6) as usize, 1u64 << (bucket & 63));
+        let seen = self.occupied[word] & bit != 0;
+        self.occupied[word] |= bit;
+        seen
     }
 }
 
 /// Where a decoded key or value lives, before it becomes an entry.
 pub(crate) enum RawText {
-    /// A range of the source still to be checked for UTF-8 (binary headers).
-    Range { start: usize, len: usize },
     /// A range of the source already known to be UTF-8 (borrowed from a parsed JSON `&str`).
     CheckedRange { start: usize, len: usize },
     /// Text of its own.
@@ -290,24 +459,48 @@ mod tests {
 
     #[test]
     fn ranges_resolve_to_validated_text() {
-        let src = Bytes::from_static("k1v1é\u{ff}".as_bytes());
+        let src = Bytes::from_static("k1v1é".as_bytes());
         let mut e = ExtFields::with_source(src, 2);
         e.push_raw(
-            RawText::Range { start: 0, len: 2 },
-            Some(RawText::Range { start: 2, len: 4 }),
-        )
-        .unwrap();
+            RawText::CheckedRange { start: 0, len: 2 },
+            Some(RawText::CheckedRange { start: 2, len: 4 }),
+        );
+        e.push_checked((0, 1), None);
+        e.push_raw(RawText::Own("own".into()), Some(RawText::Own("v".into())));
         assert_eq!(e.get("k1"), Some("v1é"));
-        // A range that splits a code point, or covers non-UTF-8, is refused.
-        assert!(e
-            .push_raw(RawText::Range { start: 4, len: 1 }, None)
-            .is_err());
-        assert!(e
-            .push_raw(RawText::Range { start: 0, len: 7 }, None)
-            .is_err());
-        assert_eq!(e.len(), 1);
+        assert!(e.is_null("k"));
+        assert_eq!(e.get("own"), Some("v"));
         let copy = e.clone();
-        assert_eq!(copy.iter().collect::<Vec<_>>(), vec![("k1", Some("v1é"))]);
+        assert_eq!(
+            copy.iter().collect::<Vec<_>>(),
+            vec![("k1", Some("v1é")), ("k", None), ("own", Some("v"))]
+        );
+    }
+
+    #[test]
+    fn edits_keep_owned_text_consistent() {
+        // A decoded map edited by code: ranges and owned strings side by side, slots released
+        // and moved as keys come and go.
+        let mut e = ExtFields::with_source(Bytes::from_static(b"abcd"), 4);
+        e.push_checked((0, 1), Some((1, 1)));
+        e.insert("x", "1");
+        e.insert("y", "2");
+        e.insert("z", "3");
+        assert_eq!(e.remove("x").as_deref(), Some("1"));
+        e.insert("y", "22");
+        e.insert_null("z");
+        e.insert("a", "new");
+        assert_eq!(e.remove("a").as_deref(), Some("new"));
+        e.insert("w", "4");
+        assert_eq!(
+            e.iter().collect::<Vec<_>>(),
+            vec![("y", Some("22")), ("z", None), ("w", Some("4"))]
+        );
+        assert_eq!(
+            e.owned.len(),
+            5,
+            "y, 22, z, w, 4: no slot outlives its entry"
+        );
     }
 
     #[test]
@@ -318,8 +511,7 @@ mod tests {
                 e.push_raw(
                     RawText::Own(format!("k{}", i % 2).into()),
                     Some(RawText::Own(format!("{i}").into())),
-                )
-                .unwrap();
+                );
             }
             e.dedupe();
             assert_eq!(e.len(), 2);
@@ -338,8 +530,7 @@ mod tests {
         // Distinct keys whose signatures collide still survive the slow path intact.
         let mut e = ExtFields::new();
         for k in ["ab", "cb", "ab"] {
-            e.push_raw(RawText::Own(k.into()), Some(RawText::Own(k.into())))
-                .unwrap();
+            e.push_raw(RawText::Own(k.into()), Some(RawText::Own(k.into())));
         }
         e.dedupe();
         assert_eq!(e.len(), 2);

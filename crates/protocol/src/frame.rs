@@ -92,7 +92,7 @@ impl Decoder for RemotingCodec {
         let serialize_type = SerializeType::from_code(type_byte)
             .ok_or(ProtocolError::UnknownSerializeType(type_byte))?;
         let header_bytes = frame.split_to(header_len);
-        let mut cmd = header::decode(&header_bytes, serialize_type)?;
+        let mut cmd = header::decode(header_bytes, serialize_type)?;
         cmd.body = frame;
         Ok(Some(cmd))
     }

@@ -52,9 +52,11 @@ impl LanguageCode {
 
     /// Looks a JSON name up case-insensitively, as fastjson does for enums.
     pub fn from_name(name: &str) -> Option<LanguageCode> {
+        // Peers write the exact upper-case name; try that cheap comparison before folding case.
         NAMES
             .iter()
-            .position(|n| n.eq_ignore_ascii_case(name))
+            .position(|n| *n == name)
+            .or_else(|| NAMES.iter().position(|n| n.eq_ignore_ascii_case(name)))
             .map(|i| LanguageCode(i as u8))
     }
 

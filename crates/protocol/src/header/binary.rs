@@ -5,10 +5,11 @@
 //! from the wire is checked against what is left of the header before anything is sliced, and
 //! strings are slices of the frame, never copies.
 
+use super::small_copy::copy_small;
 use crate::codes::LanguageCode;
 use crate::command::RemotingCommand;
 use crate::error::ProtocolError;
-use crate::ext_fields::{ExtFields, RawText};
+use crate::ext_fields::{ExtFields, KeyFilter};
 use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
 
@@ -22,12 +23,7 @@ pub const FIXED_LEN: usize = 21;
 /// skipped; extLen is back-patched once the entries are written.
 pub fn encode(cmd: &RemotingCommand, out: &mut BytesMut) {
     let remark = cmd.remark.as_deref().unwrap_or("").as_bytes();
-    let ext_len: usize = cmd
-        .ext_fields
-        .iter()
-        .flat_map(|e| e.iter())
-        .map(|(k, v)| v.map_or(0, |v| 6 + k.len() + v.len()))
-        .sum();
+    let ext_len = cmd.ext_fields.as_ref().map_or(0, ExtFields::binary_len);
     let size = FIXED_LEN + remark.len() + ext_len;
     // Size exactly, grow once, then fill by index: far cheaper than one bounds-checked put per
     // field (measured by the codec benchmark).
@@ -66,7 +62,7 @@ struct Writer<'a> {
 impl Writer<'_> {
     #[inline(always)]
     fn bytes(&mut self, b: &[u8]) {
-        self.buf[self.pos..self.pos + b.len()].copy_from_slice(b);
+        copy_small(&mut self.buf[self.pos..self.pos + b.len()], b);
         self.pos += b.len();
     }
 }
@@ -74,9 +70,10 @@ impl Writer<'_> {
 /// Decodes a ROCKETMQ header. Empty strings decode to absent (5.x): an empty remark is `None`, an
 /// empty value is `key -> null`, an entry with an empty key is skipped; extLen <= 0 means no map.
 /// Bytes left over after the ext entries are ignored (Java never looks at them either).
-pub fn decode(header: &Bytes) -> Result<RemotingCommand, ProtocolError> {
+/// The ext map keeps `header` (taken by value so that costs no reference count).
+pub fn decode(header: Bytes) -> Result<RemotingCommand, ProtocolError> {
     let mut cur = Cursor {
-        buf: header,
+        buf: &header,
         pos: 0,
     };
     if header.len() < FIXED_LEN {
@@ -111,30 +108,37 @@ pub fn decode(header: &Bytes) -> Result<RemotingCommand, ProtocolError> {
         }
         let end = cur.pos + ext_len;
         // Each entry takes at least 6 bytes, which bounds the allocation by the bytes present.
-        let mut ext = ExtFields::with_source(header.clone(), (ext_len / 6).min(32));
-        let mut entries = Cursor {
-            buf: &header[..end],
-            pos: cur.pos,
-        };
+        let mut ext = ExtFields::unsourced((ext_len / 6).min(32));
+        let region = &header[..end];
         // An all-ASCII region (the usual case) needs no per-string UTF-8 check.
-        let ascii = header[cur.pos..end].is_ascii();
-        while entries.remaining() > 0 {
-            let key_len = entries.i16()? as i32;
-            let key = entries.string(key_len, "ext key", ext_len)?;
-            let val_len = entries.i32()?;
-            let value = entries.string(val_len, "ext value", ext_len)?;
-            if let Some((start, len)) = key {
-                let raw = |start, len| match ascii {
-                    true => RawText::CheckedRange { start, len },
-                    false => RawText::Range { start, len },
-                };
-                ext.push_raw(raw(start, len), value.map(|(start, len)| raw(start, len)))
-                    .map_err(|_| ProtocolError::binary("ext entry is not valid UTF-8"))?;
+        let ascii = all_ascii(&region[cur.pos..]);
+        let utf8 =
+            |start: usize, len: usize| std::str::from_utf8(&region[start..start + len]).is_ok();
+        let mut keys = KeyFilter::default();
+        let mut repeated = false;
+        let mut pos = cur.pos;
+        while pos < end {
+            let Some([k, klen, v, vlen, next]) = entry_at(region, pos) else {
+                return Err(entry_error(region, pos, ext_len));
+            };
+            pos = next;
+            if klen == 0 {
+                continue;
             }
+            if !(ascii || utf8(k, klen) && utf8(v, vlen)) {
+                return Err(ProtocolError::binary("ext entry is not valid UTF-8"));
+            }
+            repeated |= keys.may_repeat(&region[k..k + klen]);
+            ext.push_checked((k, klen), (vlen > 0).then_some((v, vlen)));
         }
-        ext.dedupe();
         // Binary cannot tell an empty map from null; keep one representation.
-        (!ext.is_empty()).then_some(ext)
+        if ext.is_empty() {
+            None
+        } else {
+            ext.attach_source(header);
+            ext.dedupe_flagged(repeated);
+            Some(ext)
+        }
     };
     Ok(RemotingCommand {
         code,
@@ -146,6 +150,46 @@ pub fn decode(header: &Bytes) -> Result<RemotingCommand, ProtocolError> {
         ext_fields,
         ..Default::default()
     })
+}
+
+/// The ext entry at `pos`: key start and length, value start and length, and where the next
+/// entry begins; `None` when a length is negative or runs past the region (then [`entry_error`]
+/// says which). One bounds check per field keeps the per-entry cost to a few instructions.
+#[inline(always)]
+fn entry_at(region: &[u8], pos: usize) -> Option<[usize; 5]> {
+    let k = region.get(pos..pos + 2)?;
+    let klen = usize::try_from(i16::from_be_bytes([k[0], k[1]])).ok()?;
+    let vlen_at = pos + 2 + klen;
+    let v = region.get(vlen_at..vlen_at + 4)?;
+    let vlen = usize::try_from(i32::from_be_bytes([v[0], v[1], v[2], v[3]])).ok()?;
+    let next = vlen_at + 4 + vlen;
+    (next <= region.len()).then_some([pos + 2, klen, vlen_at + 4, vlen, next])
+}
+
+/// Why [`entry_at`] refused the entry at `pos`, in the same words as the rest of the decoder.
+#[cold]
+fn entry_error(region: &[u8], pos: usize, ext_len: usize) -> ProtocolError {
+    let mut cur = Cursor { buf: region, pos };
+    let why = (|| {
+        let key_len = cur.i16()? as i32;
+        cur.string(key_len, "ext key", ext_len)?;
+        let val_len = cur.i32()?;
+        cur.string(val_len, "ext value", ext_len)?;
+        Ok(())
+    })();
+    why.err()
+        .unwrap_or_else(|| ProtocolError::binary(format!("bad ext entry at byte {pos}")))
+}
+
+/// `<[u8]>::is_ascii`, as one OR over eight-byte words the compiler vectorises: std's version
+/// checks word by word with an early exit, which measured slower on ~250-byte send headers.
+fn all_ascii(bytes: &[u8]) -> bool {
+    let words = bytes.chunks_exact(8);
+    let tail = words.remainder().iter().fold(0u8, |acc, b| acc | b);
+    let acc = words.fold(0u64, |acc, w| {
+        acc | u64::from_ne_bytes(w.try_into().expect("chunk of 8"))
+    });
+    acc & 0x8080_8080_8080_8080 == 0 && tail < 0x80
 }
 
 /// Reads big-endian fields from a header slice, checking every length against what is left.
@@ -219,7 +263,7 @@ mod tests {
         encode(&cmd, &mut out);
         let hex: String = out.iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(hex, "0069 00 01df 00000001 00000000 00000000 00000014 0005 746f706963 00000009 546f70696354657374".replace(' ', ""));
-        let back = decode(&out.freeze()).unwrap();
+        let back = decode(out.freeze()).unwrap();
         assert_eq!(back.ext("topic"), Some("TopicTest"));
         assert_eq!(back.version, 479);
     }
@@ -234,7 +278,7 @@ mod tests {
         cmd.ext_fields_mut().insert("n", "v");
         let mut out = BytesMut::new();
         encode(&cmd, &mut out);
-        let back = decode(&out.freeze()).unwrap();
+        let back = decode(out.freeze()).unwrap();
         assert!(back.remark.is_none());
         let ext = back.ext_fields.unwrap();
         assert!(ext.is_null("k"));
@@ -244,7 +288,7 @@ mod tests {
         let mut cmd = RemotingCommand::default();
         cmd.ext_fields_mut();
         encode(&cmd, &mut out);
-        assert!(decode(&out.freeze()).unwrap().ext_fields.is_none());
+        assert!(decode(out.freeze()).unwrap().ext_fields.is_none());
     }
 
     #[test]
@@ -256,16 +300,67 @@ mod tests {
         let ok = ok.freeze();
         // Every truncation fails cleanly.
         for n in 0..ok.len() {
-            assert!(decode(&ok.slice(..n)).is_err(), "truncated to {n}");
+            assert!(decode(ok.slice(..n)).is_err(), "truncated to {n}");
         }
         // Huge remark length.
         let mut bad = ok.to_vec();
         bad[13..17].copy_from_slice(&i32::MAX.to_be_bytes());
-        assert!(decode(&Bytes::from(bad)).is_err());
+        assert!(decode(Bytes::from(bad)).is_err());
         // Negative ext value length.
         let mut bad = ok.to_vec();
         let n = bad.len();
         bad[n - 9..n - 5].copy_from_slice(&(-1i32).to_be_bytes());
-        assert!(decode(&Bytes::from(bad)).is_err());
+        assert!(decode(Bytes::from(bad)).is_err());
+    }
+
+    /// A header with the given raw ext entries (key bytes, value bytes).
+    fn with_entries(entries: &[(&[u8], &[u8])]) -> Bytes {
+        let mut ext = Vec::new();
+        for (k, v) in entries {
+            ext.extend_from_slice(&(k.len() as i16).to_be_bytes());
+            ext.extend_from_slice(k);
+            ext.extend_from_slice(&(v.len() as i32).to_be_bytes());
+            ext.extend_from_slice(v);
+        }
+        let mut out = BytesMut::new();
+        encode(&RemotingCommand::default(), &mut out);
+        out.truncate(FIXED_LEN - 4);
+        out.extend_from_slice(&(ext.len() as i32).to_be_bytes());
+        out.extend_from_slice(&ext);
+        out.freeze()
+    }
+
+    #[test]
+    fn ext_entries_utf8_duplicates_and_errors() {
+        // Multi-byte UTF-8 is fine; invalid UTF-8 anywhere in a key or value is refused.
+        let ok = decode(with_entries(&[
+            (b"k", "v\u{e9}".as_bytes()),
+            (b"\xc3\xa9", b"x"),
+        ]))
+        .unwrap();
+        assert_eq!(ok.ext("k"), Some("v\u{e9}"));
+        assert_eq!(ok.ext("\u{e9}"), Some("x"));
+        for bad in [&[(&b"k"[..], &b"\xff"[..])][..], &[(b"\xc3", b"v")]] {
+            let err = decode(with_entries(bad)).unwrap_err().to_string();
+            assert!(err.contains("not valid UTF-8"), "{err}");
+        }
+        // A repeated key keeps its first position and its last value (Java's HashMap put).
+        let dup = decode(with_entries(&[(b"a", b"1"), (b"b", b"2"), (b"a", b"3")])).unwrap();
+        let ext = dup.ext_fields.unwrap();
+        assert_eq!(
+            ext.iter().collect::<Vec<_>>(),
+            vec![("a", Some("3")), ("b", Some("2"))]
+        );
+        // A value length past the region is named as such.
+        let mut cut = with_entries(&[(b"key", b"value")]).to_vec();
+        let n = cut.len();
+        cut[n - 9..n - 5].copy_from_slice(&6i32.to_be_bytes());
+        let err = decode(Bytes::from(cut)).unwrap_err().to_string();
+        assert!(err.contains("ext value length 6"), "{err}");
+        // So is a negative key length.
+        let mut neg = with_entries(&[(b"key", b"value")]).to_vec();
+        neg[FIXED_LEN..FIXED_LEN + 2].copy_from_slice(&(-2i16).to_be_bytes());
+        let err = decode(Bytes::from(neg)).unwrap_err().to_string();
+        assert!(err.contains("ext key length -2"), "{err}");
     }
 }

@@ -6,6 +6,7 @@
 //! tolerant visitor that accepts what Go, C++ and JavaScript clients send, and borrows unescaped
 //! strings straight from the frame (no allocation per ext field).
 
+use super::swar::find_escape;
 use crate::codes::LanguageCode;
 use crate::command::RemotingCommand;
 use crate::error::ProtocolError;
@@ -23,11 +24,10 @@ use std::fmt;
 pub fn encode(cmd: &RemotingCommand, out: &mut BytesMut) {
     let estimate = 160
         + cmd.remark.as_ref().map_or(0, |r| r.len() + 16)
-        + cmd.ext_fields.as_ref().map_or(0, |e| {
-            e.iter()
-                .map(|(k, v)| k.len() + v.map_or(0, str::len) + 6)
-                .sum::<usize>()
-        });
+        + cmd
+            .ext_fields
+            .as_ref()
+            .map_or(0, ExtFields::encoded_len_hint);
     let mut v: Vec<u8> = Vec::with_capacity(estimate);
     encode_into(cmd, &mut v);
     out.extend_from_slice(&v);
@@ -72,38 +72,31 @@ fn encode_into(cmd: &RemotingCommand, out: &mut Vec<u8>) {
     out.push(b'}');
 }
 
-/// Bytes that need a look when writing a JSON string: '"', '\\', C0 controls, DEL, and 0xE2 (the
-/// lead byte of U+2028/U+2029). Everything else is copied as is.
-const SPECIAL: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut i = 0;
-    while i < 0x20 {
-        t[i] = true;
-        i += 1;
-    }
-    t[b'"' as usize] = true;
-    t[b'\\' as usize] = true;
-    t[0x7F] = true;
-    t[0xE2] = true;
-    t
-};
-
 /// Writes a quoted string with fastjson's escapes: `\" \\ \b \f \n \r \t`, other C0 controls and
 /// DEL as uppercase `\u00XX`, U+2028/U+2029 escaped, everything else (`/`, non-ASCII) raw UTF-8.
+#[inline]
 pub fn write_string<B: BufMut>(out: &mut B, s: &str) {
+    // The common string needs no escape: one scan, one copy.
+    if find_escape(s.as_bytes()).is_none() {
+        out.put_u8(b'"');
+        out.put_slice(s.as_bytes());
+        out.put_u8(b'"');
+        return;
+    }
+    write_escaped(out, s);
+}
+
+/// [`write_string`] for a string with at least one byte to look at.
+#[inline(never)]
+fn write_escaped<B: BufMut>(out: &mut B, s: &str) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let bytes = s.as_bytes();
     out.put_u8(b'"');
     let mut start = 0;
     let mut i = 0;
-    loop {
-        // Table scan to the next byte that may need escaping: the common string has none.
-        while i < bytes.len() && !SPECIAL[bytes[i] as usize] {
-            i += 1;
-        }
-        if i == bytes.len() {
-            break;
-        }
+    // Skip to the next byte that may need escaping, eight at a time: most runs have none.
+    while let Some(n) = find_escape(&bytes[i..]) {
+        i += n;
         let b = bytes[i];
         let escape: &[u8] = match b {
             b'"' => b"\\\"",
@@ -126,8 +119,12 @@ pub fn write_string<B: BufMut>(out: &mut B, s: &str) {
                 start = i;
                 continue;
             }
-            0xE2 => {
+            0x80.. => {
+                // Other non-ASCII text is written raw; step over the run.
                 i += 1;
+                while i < bytes.len() && bytes[i] >= 0x80 && bytes[i] != 0xE2 {
+                    i += 1;
+                }
                 continue;
             }
             _ => &[
@@ -453,7 +450,7 @@ impl<'de> Visitor<'de> for ExtSeed<'_> {
                 .into_raw(&ext)
                 .unwrap_or(RawText::Own(ByteString::new()));
             let value = value.into_raw(&ext);
-            ext.push_raw(key, value).map_err(de::Error::custom)?;
+            ext.push_raw(key, value);
         }
         Ok(Some(ext))
     }

@@ -9,9 +9,11 @@
 //! the header to the lenient serde decoder, so the fast path never changes what is accepted or
 //! how it decodes (a property test checks both paths agree).
 
+use super::small_copy::copy_small;
+use super::swar::find_stop;
 use crate::codes::LanguageCode;
 use crate::command::RemotingCommand;
-use crate::ext_fields::{ExtFields, RawText};
+use crate::ext_fields::{ExtFields, KeyFilter, RawText};
 use bytes::Bytes;
 use bytestring::ByteString;
 
@@ -30,31 +32,79 @@ impl Str {
     }
 }
 
-/// Index of the first '"', '\\' or control byte: where a JSON string's plain run stops.
-///
-/// Eight bytes at a time with the classic SWAR tests (Hacker's Delight, "find a zero byte"):
-/// `(w - 0x01..) & !w & 0x80..` flags bytes equal to zero, and `(w - n*0x01..) & !w & 0x80..` bytes
-/// below n (n <= 128). A borrow can flag bytes *after* a real hit, never before one, so the lowest
-/// flag of the combined mask is exactly the first stop byte. Headers are mostly such runs.
-fn find_stop(b: &[u8]) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let zero = |x: u64| x.wrapping_sub(LO) & !x & HI;
-    let mut i = 0;
-    while let Some(chunk) = b.get(i..i + 8) {
-        let w = u64::from_le_bytes(chunk.try_into().ok()?);
-        let hits = zero(w ^ (LO * u64::from(b'"')))
-            | zero(w ^ (LO * u64::from(b'\\')))
-            | (w.wrapping_sub(LO * 0x20) & !w & HI);
-        if hits != 0 {
-            return Some(i + (hits.trailing_zeros() / 8) as usize);
+/// Unescapes the string contents `b[start..end]`, whose first escape is at `start + len`, into
+/// `out` (at least `end - start` long); the length written, `None` for a bad escape.
+fn unescape(b: &[u8], start: usize, len: usize, end: usize, out: &mut [u8]) -> Option<usize> {
+    let mut o = 0;
+    let mut i = start;
+    let mut run = len;
+    loop {
+        copy_small(&mut out[o..o + run], &b[i..i + run]);
+        o += run;
+        i += run;
+        if i == end {
+            return Some(o);
         }
-        i += 8;
+        // Every stop byte before `end` is a backslash (see `string_end`).
+        let (text, used): ([u8; 4], usize) = match b[i + 1] {
+            c @ (b'"' | b'\\' | b'/') => ([c, 0, 0, 0], 2),
+            b'b' => ([0x08, 0, 0, 0], 2),
+            b'f' => ([0x0C, 0, 0, 0], 2),
+            b'n' => ([b'\n', 0, 0, 0], 2),
+            b'r' => ([b'\r', 0, 0, 0], 2),
+            b't' => ([b'\t', 0, 0, 0], 2),
+            // Java's property separators \u0001 and \u0002: one byte, no char round trip.
+            b'u' if i + 6 <= end && b[i + 2] == b'0' && b[i + 3] == b'0' && b[i + 4] < b'8' => {
+                ([hex4(&b[i + 2..i + 6])? as u8, 0, 0, 0], 6)
+            }
+            b'u' if i + 6 <= end => {
+                let code = hex4(&b[i + 2..i + 6])?;
+                // Surrogates (pairs included) are left to serde: `from_u32` refuses them.
+                let mut tmp = [0u8; 4];
+                char::from_u32(code)?.encode_utf8(&mut tmp);
+                (tmp, 6)
+            }
+            _ => return None,
+        };
+        let n = match text[0] {
+            0..=0x7F => 1,
+            0xC0..=0xDF => 2,
+            _ => 3,
+        };
+        out[o..o + n].copy_from_slice(&text[..n]);
+        o += n;
+        i += used;
+        run = find_stop(&b[i..end]).unwrap_or(end - i);
     }
-    b[i..]
-        .iter()
-        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-        .map(|p| i + p)
+}
+
+/// The value of four hex digits (either case), `None` if any is not one.
+fn hex4(h: &[u8]) -> Option<u32> {
+    h.iter().try_fold(0u32, |code, &c| {
+        let digit = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            b'A'..=b'F' => c - b'A' + 10,
+            _ => return None,
+        };
+        Some(code << 4 | u32::from(digit))
+    })
+}
+
+/// Length of the escaped string contents at the start of `b` (up to its closing quote).
+fn string_end(b: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    loop {
+        i += find_stop(&b[i..])?;
+        match b[i] {
+            b'"' => return Some(i),
+            b'\\' => i += 2,
+            _ => return None,
+        }
+        if i > b.len() {
+            return None;
+        }
+    }
 }
 
 struct Scanner<'a> {
@@ -88,68 +138,44 @@ impl Scanner<'_> {
 
     /// A string: the range of its contents, or its unescaped text when it has escapes (Java
     /// peers escape the 0x01/0x02 property separators as \u0001 and \u0002).
+    /// Inlined for the plain case (a run up to the closing quote); escapes go out of line.
+    #[inline(always)]
     fn string_value(&mut self) -> Option<Str> {
         self.eat(b'"')?;
         let start = self.i;
-        let rest = &self.b[start..];
-        let len = find_stop(rest)?;
-        match rest[len] {
-            b'"' => {
-                self.i = start + len + 1;
-                Some(Str::Range(start, len))
-            }
-            b'\\' => {
-                let mut out = Vec::with_capacity(len + 16);
-                out.extend_from_slice(&rest[..len]);
-                self.i = start + len;
-                loop {
-                    match self.peek()? {
-                        b'"' => {
-                            self.i += 1;
-                            return String::from_utf8(out).ok().map(Str::Owned);
-                        }
-                        b'\\' => {
-                            let esc = *self.b.get(self.i + 1)?;
-                            self.i += 2;
-                            match esc {
-                                b'"' | b'\\' | b'/' => out.push(esc),
-                                b'b' => out.push(0x08),
-                                b'f' => out.push(0x0C),
-                                b'n' => out.push(b'\n'),
-                                b'r' => out.push(b'\r'),
-                                b't' => out.push(b'\t'),
-                                b'u' => {
-                                    let mut code = 0u32;
-                                    for &h in self.b.get(self.i..self.i + 4)? {
-                                        code = code << 4 | (h as char).to_digit(16)?;
-                                    }
-                                    self.i += 4;
-                                    if code < 0x80 {
-                                        // The common case: Java's \u0001 / \u0002 separators.
-                                        out.push(code as u8);
-                                    } else {
-                                        // Surrogate pairs are left to serde.
-                                        let c = char::from_u32(code)?;
-                                        let mut tmp = [0u8; 4];
-                                        out.extend_from_slice(c.encode_utf8(&mut tmp).as_bytes());
-                                    }
-                                }
-                                _ => return None,
-                            }
-                        }
-                        c if c < 0x20 => return None,
-                        _ => {
-                            // Copy the whole run up to the next quote, escape or control byte.
-                            let rest = &self.b[self.i..];
-                            let run = find_stop(rest).unwrap_or(rest.len());
-                            out.extend_from_slice(&rest[..run]);
-                            self.i += run;
-                        }
-                    }
-                }
-            }
-            _ => None,
+        let len = find_stop(&self.b[start..])?;
+        if self.b[start + len] == b'"' {
+            self.i = start + len + 1;
+            return Some(Str::Range(start, len));
         }
+        self.escaped_string(start, len)
+    }
+
+    /// The rest of a string whose plain run `start..start + len` stopped at something other than
+    /// the closing quote: unescaped into text of its own.
+    #[inline(never)]
+    fn escaped_string(&mut self, start: usize, len: usize) -> Option<Str> {
+        let b = self.b;
+        if b[start + len] != b'\\' {
+            return None;
+        }
+        // Index of the closing quote; every stop byte before it is a backslash.
+        let end = start + string_end(&b[start..])?;
+        // Unescaped text is never longer than its escaped form. Short strings (Java's properties
+        // value, in practice) unescape on the stack and then become one exact-size allocation;
+        // `Bytes` takes an exact-size buffer over without allocating a share record for it.
+        let text = if end - start <= 256 {
+            let mut buf = [0u8; 256];
+            let n = unescape(b, start, len, end, &mut buf)?;
+            String::from(std::str::from_utf8(&buf[..n]).ok()?)
+        } else {
+            let mut buf = vec![0u8; end - start];
+            let n = unescape(b, start, len, end, &mut buf)?;
+            buf.truncate(n);
+            String::from_utf8(buf).ok()?
+        };
+        self.i = end + 1;
+        Some(Str::Owned(text))
     }
 
     /// An integer that fits i32 (no sign other than '-', no fraction or exponent).
@@ -243,9 +269,6 @@ pub(crate) fn decode(header: &Bytes) -> Option<RemotingCommand> {
     if s.i != header.len() {
         return None;
     }
-    if let Some(ext) = cmd.ext_fields.as_mut() {
-        ext.dedupe();
-    }
     Some(cmd)
 }
 
@@ -257,16 +280,23 @@ fn ext_fields(s: &mut Scanner<'_>, header: &Bytes) -> Option<ExtFields> {
         s.i += 1;
         return Some(ext);
     }
+    let mut keys = KeyFilter::default();
+    let mut repeated = false;
     loop {
-        let key = s.string_value()?.raw();
+        let key = s.string_value()?;
+        repeated |= keys.may_repeat(match &key {
+            Str::Range(start, len) => &header[*start..start + len],
+            Str::Owned(text) => text.as_bytes(),
+        });
         s.eat(b':')?;
         let value = s.string_value()?.raw();
-        ext.push_raw(key, Some(value)).ok()?;
+        ext.push_raw(key.raw(), Some(value));
         s.ws();
         match s.peek()? {
             b',' => s.i += 1,
             b'}' => {
                 s.i += 1;
+                ext.dedupe_flagged(repeated);
                 return Some(ext);
             }
             _ => return None,
@@ -277,33 +307,6 @@ fn ext_fields(s: &mut Scanner<'_>, header: &Bytes) -> Option<ExtFields> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn find_stop_agrees_with_a_byte_scan() {
-        let naive = |b: &[u8]| b.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20);
-        let alphabet = [
-            b'a', b'"', b'\\', 0x00, 0x1F, 0x20, 0x7F, 0x80, 0xE2, 0xFF, b'0',
-        ];
-        let mut seed = 0x2545_F491_4F6C_DD1Du64;
-        for len in 0..40 {
-            for _ in 0..200 {
-                let bytes: Vec<u8> = (0..len)
-                    .map(|_| {
-                        seed ^= seed << 13;
-                        seed ^= seed >> 7;
-                        seed ^= seed << 17;
-                        // Mostly plain bytes, sometimes a stop byte or a high one.
-                        if seed % 5 == 0 {
-                            alphabet[(seed >> 8) as usize % alphabet.len()]
-                        } else {
-                            b'a' + (seed >> 16) as u8 % 26
-                        }
-                    })
-                    .collect();
-                assert_eq!(find_stop(&bytes), naive(&bytes), "{bytes:?}");
-            }
-        }
-    }
 
     #[test]
     fn takes_the_common_shape_and_defers_the_rest() {

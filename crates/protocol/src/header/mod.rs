@@ -6,6 +6,8 @@
 pub mod binary;
 pub mod json;
 mod json_fast;
+mod small_copy;
+mod swar;
 
 use crate::codes::SerializeType;
 use crate::command::RemotingCommand;
@@ -20,13 +22,14 @@ pub fn encode(cmd: &RemotingCommand, out: &mut BytesMut) {
     }
 }
 
-/// Decodes a header of the given type; strings in the result share `header`'s memory where possible.
+/// Decodes a header of the given type; strings in the result share `header`'s memory where possible
+/// (which is why it is taken by value: the command keeps it without another reference count).
 pub fn decode(
-    header: &Bytes,
+    header: Bytes,
     serialize_type: SerializeType,
 ) -> Result<RemotingCommand, ProtocolError> {
     let mut cmd = match serialize_type {
-        SerializeType::Json => json::decode(header)?,
+        SerializeType::Json => json::decode(&header)?,
         SerializeType::RocketMq => binary::decode(header)?,
     };
     cmd.serialize_type = serialize_type;
