@@ -274,6 +274,36 @@ async fn run_ours(spec: &LoadSpec, progress: Arc<AtomicU64>) -> Result<Tally, Lo
     let mut set = JoinSet::new();
     for client in &clients {
         for _ in 0..spec.per_conn_window() {
+            if spec.mode == Mode::Async {
+                // Callback chains: each response's callback records it and sends the next
+                // request, as a Java application on `invokeAsync` does; no task per request.
+                let (done, finished) = tokio::sync::oneshot::channel();
+                Chain::start(Box::new(Chain {
+                    client: client.clone(),
+                    addr: spec.addr.clone(),
+                    template: template.clone(),
+                    timeout: spec.timeout,
+                    window,
+                    progress: progress.clone(),
+                    tally: Tally::new(window.from),
+                    begin: Instant::now(),
+                    unreported: 0,
+                    done,
+                }));
+                let give_up = window.end + spec.timeout + Duration::from_secs(2);
+                set.spawn(async move {
+                    match tokio::time::timeout_at(give_up, finished).await {
+                        Ok(Ok(tally)) => tally,
+                        // Cannot happen while every request completes exactly once; count it.
+                        _ => {
+                            let mut lost = Tally::new(window.from);
+                            lost.unanswered = 1;
+                            lost
+                        }
+                    }
+                });
+                continue;
+            }
             set.spawn(ours_worker(
                 client.clone(),
                 spec.clone(),
@@ -338,6 +368,71 @@ async fn ours_worker(
     }
     progress.fetch_add(unreported, Ordering::Relaxed);
     t
+}
+
+/// One chain of requests in flight through [`RemotingClient::invoke_async_callback`]: always
+/// exactly one outstanding, the next sent from the previous one's callback.
+struct Chain {
+    client: RemotingClient,
+    addr: String,
+    template: RemotingCommand,
+    timeout: Duration,
+    window: Window,
+    progress: Arc<AtomicU64>,
+    tally: Tally,
+    /// When the outstanding request was sent.
+    begin: Instant,
+    unreported: u64,
+    done: tokio::sync::oneshot::Sender<Tally>,
+}
+
+impl Chain {
+    /// Sends the chain's next request; its callback carries the chain on.
+    fn start(chain: Box<Chain>) {
+        let mut req = chain.template.clone();
+        req.opaque = next_opaque();
+        let client = chain.client.clone();
+        let addr = chain.addr.clone();
+        let timeout = chain.timeout;
+        client.invoke_async_callback(&addr, req, timeout, move |outcome| chain.answered(outcome));
+    }
+
+    /// Records one outcome (the same bookkeeping as `ours_worker`), then sends the next request
+    /// or, once the window has closed, hands the tally over.
+    fn answered(mut self: Box<Self>, outcome: Result<RemotingCommand, RemotingError>) {
+        let ok = matches!(&outcome, Ok(r) if r.code == 0);
+        let done = Instant::now();
+        let t = &mut self.tally;
+        t.sent += 1;
+        self.unreported += 1;
+        if self.unreported == 64 {
+            self.progress.fetch_add(64, Ordering::Relaxed);
+            self.unreported = 0;
+        }
+        if self.begin >= self.window.from {
+            if ok {
+                t.ops += 1;
+                let _ = t.hist.record((done - self.begin).as_nanos().max(1) as u64);
+            } else {
+                t.errors += 1;
+            }
+            t.last = done;
+        }
+        self.begin = done;
+        if done >= self.window.end {
+            self.progress.fetch_add(self.unreported, Ordering::Relaxed);
+            let _ = self.done.send(self.tally);
+        } else if ok {
+            Chain::start(self);
+        } else {
+            // An error may have been delivered before `invoke_async_callback` returned: go on
+            // from a task so that a dead connection cannot recurse or spin this callback.
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                Chain::start(self)
+            });
+        }
+    }
 }
 
 async fn run_neutral(spec: &LoadSpec, progress: Arc<AtomicU64>) -> Result<Tally, LoadError> {

@@ -340,18 +340,72 @@ impl RemotingClient {
         }
     }
 
-    /// Callback form of [`RemotingClient::invoke_async`]: `callback` runs exactly once, on a tokio task.
+    /// Callback form of [`RemotingClient::invoke_async`] (Java's `invokeAsync` with an
+    /// `InvokeCallback`): `callback` runs exactly once with the response or the error.
+    ///
+    /// In the steady state (a permit free, the connection up) the request is sent right here and
+    /// `callback` runs on the connection's reader task when the response is read: no task, channel
+    /// or timer per request, which is what lets one connection carry hundreds of thousands of
+    /// requests a second. So `callback` must be quick and must not block; it may send the next
+    /// request. Otherwise (permits exhausted, connection still to dial) the request takes the
+    /// [`RemotingClient::invoke_async`] path on a task of its own. A request that cannot be queued
+    /// at all runs `callback` with the error before this returns.
     pub fn invoke_async_callback<F>(
         &self,
         addr: &str,
-        request: RemotingCommand,
+        mut request: RemotingCommand,
         timeout: Duration,
         callback: F,
     ) where
         F: FnOnce(Result<RemotingCommand, RemotingError>) + Send + 'static,
     {
-        let fut = self.invoke_async(addr, request, timeout);
-        tokio::spawn(async move { callback(fut.await) });
+        let fast = match self.inner.async_permits.clone().try_acquire_owned() {
+            Ok(permit) => self.live(addr).map(|conn| (permit, conn)),
+            Err(_) => None,
+        };
+        let Some((permit, conn)) = fast else {
+            let fut = self.invoke_async(addr, request, timeout);
+            tokio::spawn(async move { callback(fut.await) });
+            return;
+        };
+        let cfg = &self.inner.config;
+        request.language = cfg.language;
+        request.version = cfg.version;
+        if let Err(e) = self.run_before_hooks(addr, &mut request) {
+            return callback(Err(e));
+        }
+        let hooks = self.inner.hooks.clone();
+        let kept = (!hooks.is_empty()).then(|| request.clone());
+        let close_if_timeout = cfg.close_socket_if_timeout;
+        let on_conn = conn.clone();
+        conn.invoke_callback(
+            request,
+            timeout,
+            Box::new(move |outcome| {
+                // The permit goes back first, so the callback can send the next request with it.
+                drop(permit);
+                let outcome = match outcome {
+                    Ok(mut resp) => match &kept {
+                        Some(req) => hooks
+                            .iter()
+                            .try_for_each(|h| h.after_response(on_conn.peer(), req, &mut resp))
+                            .map(|()| resp)
+                            .map_err(|e| hook_error(on_conn.peer(), e)),
+                        None => Ok(resp),
+                    },
+                    Err(e) => {
+                        // As `invoke_async`: a timed-out or unsendable request closes the socket.
+                        match &e {
+                            RemotingError::Timeout { .. } if close_if_timeout => on_conn.close(),
+                            RemotingError::SendRequest { .. } => on_conn.close(),
+                            _ => {}
+                        }
+                        Err(e)
+                    }
+                };
+                callback(outcome)
+            }),
+        );
     }
 
     /// Sends `request` with the oneway flag: waits only for a oneway permit, the connection and

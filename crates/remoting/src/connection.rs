@@ -10,7 +10,7 @@
 use crate::dispatch::Dispatcher;
 use crate::error::RemotingError;
 use crate::event::{ChannelEvent, EventSink};
-use crate::response_table::ResponseTable;
+use crate::response_table::{Completion, InvokeCallback, ResponseTable};
 use bytes::{Buf, Bytes, BytesMut};
 use rmq_protocol::{frame, RemotingCodec, RemotingCommand};
 use std::io::IoSlice;
@@ -24,6 +24,8 @@ use tokio_util::sync::CancellationToken;
 
 /// Bodies at least this large are written from their own buffer (vectored write), not copied.
 const ZERO_COPY_BODY: usize = 16 * 1024;
+/// How often the reader fails callback waiters past their deadline (Java scans every second).
+const EXPIRY_SCAN: Duration = Duration::from_millis(100);
 /// Stop coalescing queued frames into one write past this many bytes.
 const MAX_BATCH_BYTES: usize = 256 * 1024;
 
@@ -52,6 +54,8 @@ struct Shared {
     tx: mpsc::Sender<RemotingCommand>,
     table: ResponseTable,
     closed: CancellationToken,
+    /// Signalled when the first callback waiter is registered, so the reader schedules scans.
+    callbacks_waiting: tokio::sync::Notify,
     is_closed: AtomicBool,
     /// Milliseconds since `epoch()` of the last read or write.
     last_activity: AtomicU64,
@@ -171,7 +175,12 @@ impl ConnectionHandle {
         let deadline = tokio::time::Instant::now() + timeout;
         let (tx, rx) = oneshot::channel();
         let opaque = cmd.opaque;
-        if self.shared.table.insert(opaque, tx).is_err() {
+        if self
+            .shared
+            .table
+            .insert(opaque, Completion::Task(tx))
+            .is_err()
+        {
             return Err(RemotingError::closed(self.peer()));
         }
         let mut guard = PendingGuard {
@@ -198,6 +207,56 @@ impl ConnectionHandle {
             }
             Ok(Err(_)) => Err(RemotingError::closed(self.peer())),
             Err(_) => Err(timed_out()),
+        }
+    }
+
+    /// Sends a request whose outcome goes to `callback` (Java's `invokeAsync` with an
+    /// `InvokeCallback`): no task per request, the callback runs on this connection's reader task
+    /// as the response arrives, so it must be quick and must not block (it may send the next
+    /// request). A request still unanswered at `timeout` fails with `Timeout` within the reader's
+    /// scan interval (100 ms); a dead connection fails it at once.
+    ///
+    /// `callback` runs exactly once; when the request cannot even be queued (closed connection,
+    /// oversized body) it runs with that error before this returns.
+    pub fn invoke_callback(
+        &self,
+        cmd: RemotingCommand,
+        timeout: Duration,
+        callback: InvokeCallback,
+    ) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let opaque = cmd.opaque;
+        let waiter = Completion::Callback {
+            deadline,
+            timeout_ms: timeout.as_millis() as u64,
+            callback,
+        };
+        match self.shared.table.insert(opaque, waiter) {
+            Err(waiter) => return waiter.deliver(Err(RemotingError::closed(self.peer()))),
+            // The reader may be asleep until the idle timeout: have it start expiry scans.
+            Ok(true) => self.shared.callbacks_waiting.notify_one(),
+            Ok(false) => {}
+        }
+        match self.try_queue(cmd) {
+            Ok(None) => {}
+            // The write queue is full: wait for room on a task of its own, until the deadline.
+            Ok(Some(cmd)) => {
+                let conn = self.clone();
+                tokio::spawn(async move {
+                    let failed = match tokio::time::timeout_at(deadline, conn.send(cmd)).await {
+                        Ok(Ok(())) => return,
+                        Ok(Err(e)) => e,
+                        Err(_) => RemotingError::Timeout {
+                            addr: conn.peer().to_owned(),
+                            timeout_ms: timeout.as_millis() as u64,
+                        },
+                    };
+                    conn.shared.table.complete(opaque, Err(failed));
+                });
+            }
+            Err(e) => {
+                self.shared.table.complete(opaque, Err(e));
+            }
         }
     }
 
@@ -237,6 +296,7 @@ where
         tx,
         table: ResponseTable::default(),
         closed: CancellationToken::new(),
+        callbacks_waiting: tokio::sync::Notify::new(),
         is_closed: AtomicBool::new(false),
         last_activity: AtomicU64::new(now_ms()),
         max_frame_length: config.max_frame_length,
@@ -298,6 +358,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
     let mut first_frame_deadline = config
         .first_frame_timeout
         .map(|t| tokio::time::Instant::now() + t);
+    let mut next_expiry_scan = tokio::time::Instant::now() + EXPIRY_SCAN;
     loop {
         loop {
             match codec.decode(&mut buf) {
@@ -340,6 +401,16 @@ async fn read_loop<R: AsyncRead + Unpin>(
             }
             idle_deadline = idle_deadline.min(d);
         }
+        // Callback waiters have no timers of their own: fail the expired ones every scan interval,
+        // waking for it only while there are some.
+        if shared.table.callbacks() > 0 {
+            let now = tokio::time::Instant::now();
+            if now >= next_expiry_scan {
+                shared.table.expire(now, &shared.peer);
+                next_expiry_scan = now + EXPIRY_SCAN;
+            }
+            idle_deadline = idle_deadline.min(next_expiry_scan);
+        }
         tokio::select! {
             r = reader.read_buf(&mut buf) => match r {
                 Ok(0) => return ReadOutcome::Eof,
@@ -347,11 +418,15 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 Err(e) => return ReadOutcome::Error(format!("read failed: {e}")),
             },
             _ = tokio::time::sleep_until(idle_deadline) => {
+                if tokio::time::Instant::now() >= next_expiry_scan {
+                    continue;
+                }
                 let last = shared.last_activity.load(Ordering::Relaxed);
                 if now_ms().saturating_sub(last) >= config.idle_timeout.as_millis() as u64 {
                     return ReadOutcome::Idle;
                 }
             }
+            _ = shared.callbacks_waiting.notified() => {}
             _ = shared.closed.cancelled() => return ReadOutcome::Closed,
         }
     }

@@ -58,5 +58,6 @@ pub use hook::{HookError, RpcHook};
 pub use processor::{
     ExecutorConfig, ProcessorError, ProcessorRegistry, RequestContext, RequestProcessor,
 };
+pub use response_table::InvokeCallback;
 pub use server::{RemotingServer, ServerBuilder};
 pub use tls::{ClientAuth, ClientTlsConfig, ServerTlsConfig, TlsError, TlsMode};

@@ -2,8 +2,14 @@
 //!
 //! Per connection rather than per client (Java keeps one big table and scans it every second):
 //! when a connection dies, failing exactly its requests is one drain, and each waiter has its own
-//! deadline, so there is no timer scan. The `closed` flag lives under the same lock as the map so
-//! that no request can be registered after the drain and then wait for nothing.
+//! deadline. The `closed` flag lives under the same lock as the map so that no request can be
+//! registered after the drain and then wait for nothing.
+//!
+//! A waiter is either a task (a oneshot it awaits with its own timer) or a callback (Java's
+//! `InvokeCallback`): the callback runs on the connection's reader task as the response is read,
+//! with no task wake-up or channel in between, and its deadline is enforced by
+//! [`ResponseTable::expire`], which the reader calls periodically, as Java's
+//! `scanResponseTable` does.
 
 use crate::error::RemotingError;
 use rmq_protocol::RemotingCommand;
@@ -12,8 +18,34 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Mutex;
 use tokio::sync::oneshot;
 
+/// What a response, or the reason there will be none, is.
+pub(crate) type Outcome = Result<RemotingCommand, RemotingError>;
+
+/// A function run once with a request's outcome.
+pub type InvokeCallback = Box<dyn FnOnce(Outcome) + Send>;
+
 /// Where a response (or the reason there will be none) is delivered.
-pub(crate) type Completion = oneshot::Sender<Result<RemotingCommand, RemotingError>>;
+pub(crate) enum Completion {
+    /// A task awaits the receiver (and enforces its own timeout).
+    Task(oneshot::Sender<Outcome>),
+    /// Run on delivery; failed with a timeout by [`ResponseTable::expire`] after `deadline`.
+    Callback {
+        deadline: tokio::time::Instant,
+        timeout_ms: u64,
+        callback: InvokeCallback,
+    },
+}
+
+impl Completion {
+    pub(crate) fn deliver(self, outcome: Outcome) {
+        match self {
+            Completion::Task(tx) => {
+                let _ = tx.send(outcome);
+            }
+            Completion::Callback { callback, .. } => callback(outcome),
+        }
+    }
+}
 
 /// Opaques are sequential ints the peer cannot choose for our table (a response for an unknown
 /// opaque is dropped), so SipHash's flood resistance buys nothing here; a Fibonacci multiply
@@ -40,7 +72,19 @@ impl Hasher for OpaqueHasher {
 #[derive(Default)]
 struct Inner {
     closed: bool,
+    /// Callback waiters among `pending`: `expire` has nothing to scan while this is zero.
+    callbacks: usize,
     pending: HashMap<i32, Completion, BuildHasherDefault<OpaqueHasher>>,
+}
+
+impl Inner {
+    fn take(&mut self, opaque: i32) -> Option<Completion> {
+        let c = self.pending.remove(&opaque)?;
+        if matches!(c, Completion::Callback { .. }) {
+            self.callbacks -= 1;
+        }
+        Some(c)
+    }
 }
 
 /// Opaque -> waiter. Every entry leaves exactly once: completed, removed on timeout/cancel, or
@@ -56,26 +100,39 @@ impl ResponseTable {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Registers a waiter; `Err` hands it back if the connection already closed.
-    pub(crate) fn insert(&self, opaque: i32, tx: Completion) -> Result<(), Completion> {
+    /// Registers a waiter; `Err` hands it back if the connection already closed. `Ok(true)` when
+    /// this is the only callback waiter now (the reader must start its expiry scans).
+    pub(crate) fn insert(&self, opaque: i32, tx: Completion) -> Result<bool, Completion> {
         let mut g = self.lock();
         if g.closed {
             return Err(tx);
         }
-        g.pending.insert(opaque, tx);
-        Ok(())
+        let mut first_callback = false;
+        if matches!(tx, Completion::Callback { .. }) {
+            g.callbacks += 1;
+            first_callback = g.callbacks == 1;
+        }
+        // A reused opaque (after 2^32 requests) replaces its stale waiter, which fails.
+        if let Some(old) = g.pending.insert(opaque, tx) {
+            if matches!(old, Completion::Callback { .. }) {
+                g.callbacks -= 1;
+            }
+            drop(g);
+            old.deliver(Err(RemotingError::SendRequest {
+                addr: String::new(),
+                reason: format!("opaque {opaque} reused while still pending"),
+            }));
+        }
+        Ok(first_callback)
     }
 
     /// Delivers a response; `false` when nobody waits for that opaque (late or unknown response).
-    pub(crate) fn complete(
-        &self,
-        opaque: i32,
-        result: Result<RemotingCommand, RemotingError>,
-    ) -> bool {
-        let tx = self.lock().pending.remove(&opaque);
-        match tx {
-            Some(tx) => {
-                let _ = tx.send(result);
+    pub(crate) fn complete(&self, opaque: i32, result: Outcome) -> bool {
+        // Taken under the lock, delivered outside it: a callback may send the next request.
+        let waiter = self.lock().take(opaque);
+        match waiter {
+            Some(w) => {
+                w.deliver(result);
                 true
             }
             None => false,
@@ -84,7 +141,47 @@ impl ResponseTable {
 
     /// Forgets a waiter (its caller timed out or went away).
     pub(crate) fn remove(&self, opaque: i32) {
-        self.lock().pending.remove(&opaque);
+        self.lock().take(opaque);
+    }
+
+    /// Fails every callback waiter whose deadline has passed with a timeout naming `peer`.
+    /// Task waiters keep their own timers and are left alone.
+    pub(crate) fn expire(&self, now: tokio::time::Instant, peer: &str) {
+        let expired: Vec<(u64, InvokeCallback)> = {
+            let mut g = self.lock();
+            if g.callbacks == 0 {
+                return;
+            }
+            let due: Vec<i32> = g
+                .pending
+                .iter()
+                .filter(
+                    |(_, c)| matches!(c, Completion::Callback { deadline, .. } if *deadline <= now),
+                )
+                .map(|(opaque, _)| *opaque)
+                .collect();
+            due.into_iter()
+                .filter_map(|opaque| match g.take(opaque) {
+                    Some(Completion::Callback {
+                        timeout_ms,
+                        callback,
+                        ..
+                    }) => Some((timeout_ms, callback)),
+                    _ => None,
+                })
+                .collect()
+        };
+        for (timeout_ms, callback) in expired {
+            callback(Err(RemotingError::Timeout {
+                addr: peer.to_owned(),
+                timeout_ms,
+            }));
+        }
+    }
+
+    /// Number of callback waiters (the reader scans for expired ones only when there are some).
+    pub(crate) fn callbacks(&self) -> usize {
+        self.lock().callbacks
     }
 
     /// Marks the table closed and fails every waiter with `err`, at once.
@@ -92,10 +189,11 @@ impl ResponseTable {
         let drained: Vec<Completion> = {
             let mut g = self.lock();
             g.closed = true;
+            g.callbacks = 0;
             g.pending.drain().map(|(_, tx)| tx).collect()
         };
         for tx in drained {
-            let _ = tx.send(Err(err.clone()));
+            tx.deliver(Err(err.clone()));
         }
     }
 

@@ -374,3 +374,97 @@ async fn namesrv_selection_fails_over_to_a_live_address() {
     assert_eq!(chosen, live, "sticky on the address that works");
     server.shutdown_now();
 }
+
+/// Collects callback outcomes with the instant each arrived.
+type Outcomes = Arc<std::sync::Mutex<Vec<(Result<RemotingCommand, RemotingError>, Instant)>>>;
+
+fn collector(outcomes: &Outcomes) -> impl FnOnce(Result<RemotingCommand, RemotingError>) + Send {
+    let outcomes = outcomes.clone();
+    move |r| outcomes.lock().unwrap().push((r, Instant::now()))
+}
+
+async fn wait_for(outcomes: &Outcomes, n: usize) {
+    let deadline = Instant::now() + T;
+    while outcomes.lock().unwrap().len() < n && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn callbacks_complete_once_with_reply_timeout_or_death() {
+    let (mut reg, _) = echo_registry();
+    reg.register(
+        3,
+        Arc::new(Slow(Duration::from_secs(5))),
+        ExecutorConfig::new(64, 1000),
+    );
+    let server = start(reg).await;
+    let addr = server.local_addr().to_string();
+    let client = RemotingClient::new(ClientConfig {
+        async_permits: 64,
+        ..Default::default()
+    });
+    client.connection(&addr).await.unwrap();
+
+    // Replies: 2,000 callbacks through 64 permits (the rest take the waiting path), each
+    // answered once with its own body.
+    let outcomes: Outcomes = Default::default();
+    for i in 0..2_000u32 {
+        let req = RemotingCommand::request(1).with_body(i.to_be_bytes().to_vec());
+        let expect = i.to_be_bytes();
+        let sink = collector(&outcomes);
+        client.invoke_async_callback(&addr, req, T, move |r| {
+            let matched = matches!(&r, Ok(resp) if resp.body[..] == expect);
+            sink(if matched {
+                r
+            } else {
+                Err(RemotingError::NoNamesrv)
+            });
+        });
+    }
+    wait_for(&outcomes, 2_000).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let got = std::mem::take(&mut *outcomes.lock().unwrap());
+    assert_eq!(got.len(), 2_000, "every callback ran exactly once");
+    assert!(got.iter().all(|(r, _)| r.is_ok()), "each reply matched");
+
+    // Timeouts: nobody answers within 200 ms; the reader's scan fails them soon after, and the
+    // permits come back (the next 64 requests go out at once).
+    let sent = Instant::now();
+    for _ in 0..64 {
+        let req = RemotingCommand::request(3);
+        client.invoke_async_callback(&addr, req, Duration::from_millis(200), collector(&outcomes));
+    }
+    wait_for(&outcomes, 64).await;
+    let got = std::mem::take(&mut *outcomes.lock().unwrap());
+    assert_eq!(got.len(), 64);
+    for (r, at) in &got {
+        assert!(matches!(r, Err(RemotingError::Timeout { .. })), "{r:?}");
+        let took = at.duration_since(sent);
+        assert!(
+            took >= Duration::from_millis(200) && took < Duration::from_millis(1_000),
+            "timed out after {took:?}"
+        );
+    }
+
+    // Death: requests pending for 30 s fail as soon as the server goes away.
+    let client = RemotingClient::new(ClientConfig::default());
+    client.connection(&addr).await.unwrap();
+    for _ in 0..100 {
+        let req = RemotingCommand::request(3);
+        client.invoke_async_callback(&addr, req, Duration::from_secs(30), collector(&outcomes));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let killed = Instant::now();
+    server.shutdown_now();
+    wait_for(&outcomes, 100).await;
+    let got = std::mem::take(&mut *outcomes.lock().unwrap());
+    assert_eq!(got.len(), 100);
+    for (r, at) in &got {
+        assert!(r.is_err());
+        assert!(
+            at.duration_since(killed) < Duration::from_secs(2),
+            "failed late"
+        );
+    }
+}
