@@ -283,11 +283,7 @@ async fn run_ours(spec: &LoadSpec, progress: Arc<AtomicU64>) -> Result<Tally, Lo
                     addr: spec.addr.clone(),
                     template: template.clone(),
                     timeout: spec.timeout,
-                    window,
-                    progress: progress.clone(),
-                    tally: Tally::new(window.from),
-                    begin: Instant::now(),
-                    unreported: 0,
+                    rec: Recorder::new(window, progress.clone()),
                     done,
                 }));
                 let give_up = window.end + spec.timeout + Duration::from_secs(2);
@@ -327,13 +323,8 @@ async fn ours_worker(
     window: Window,
     progress: Arc<AtomicU64>,
 ) -> Tally {
-    let mut t = Tally::new(window.from);
-    // One clock read per operation (its end is the next one's start) and the shared progress
-    // counter touched every 64 operations: the load generator's own cost stays small next to
-    // what it measures.
-    let mut begin = Instant::now();
-    let mut unreported = 0u64;
-    while begin < window.end {
+    let mut rec = Recorder::new(window, progress);
+    while rec.begin < window.end {
         let mut req = template.clone();
         req.opaque = next_opaque();
         let ok = match spec.mode {
@@ -348,59 +339,36 @@ async fn ours_worker(
                 matches!(client.invoke_async(&spec.addr, req, spec.timeout).await, Ok(r) if r.code == 0)
             }
         };
-        let done = Instant::now();
-        t.sent += 1;
-        unreported += 1;
-        if unreported == 64 {
-            progress.fetch_add(unreported, Ordering::Relaxed);
-            unreported = 0;
-        }
-        if begin >= window.from {
-            if ok {
-                t.ops += 1;
-                let _ = t.hist.record((done - begin).as_nanos().max(1) as u64);
-            } else {
-                t.errors += 1;
-            }
-            t.last = done;
-        }
-        begin = done;
+        rec.record(ok);
     }
-    progress.fetch_add(unreported, Ordering::Relaxed);
-    t
+    rec.finish()
 }
 
-/// One chain of requests in flight through [`RemotingClient::invoke_async_callback`]: always
-/// exactly one outstanding, the next sent from the previous one's callback.
-struct Chain {
-    client: RemotingClient,
-    addr: String,
-    template: RemotingCommand,
-    timeout: Duration,
+/// One sequence of operations' bookkeeping: one clock read per operation (its end is the next
+/// one's start) and the shared progress counter touched every 64 operations, so the load
+/// generator's own cost stays small next to what it measures.
+struct Recorder {
+    tally: Tally,
     window: Window,
     progress: Arc<AtomicU64>,
-    tally: Tally,
-    /// When the outstanding request was sent.
-    begin: Instant,
     unreported: u64,
-    done: tokio::sync::oneshot::Sender<Tally>,
+    /// When the current operation started.
+    begin: Instant,
 }
 
-impl Chain {
-    /// Sends the chain's next request; its callback carries the chain on.
-    fn start(chain: Box<Chain>) {
-        let mut req = chain.template.clone();
-        req.opaque = next_opaque();
-        let client = chain.client.clone();
-        let addr = chain.addr.clone();
-        let timeout = chain.timeout;
-        client.invoke_async_callback(&addr, req, timeout, move |outcome| chain.answered(outcome));
+impl Recorder {
+    fn new(window: Window, progress: Arc<AtomicU64>) -> Self {
+        Recorder {
+            tally: Tally::new(window.from),
+            window,
+            progress,
+            unreported: 0,
+            begin: Instant::now(),
+        }
     }
 
-    /// Records one outcome (the same bookkeeping as `ours_worker`), then sends the next request
-    /// or, once the window has closed, hands the tally over.
-    fn answered(mut self: Box<Self>, outcome: Result<RemotingCommand, RemotingError>) {
-        let ok = matches!(&outcome, Ok(r) if r.code == 0);
+    /// Counts the operation that started at `self.begin` and ends now; the next one starts now.
+    fn record(&mut self, ok: bool) {
         let done = Instant::now();
         let t = &mut self.tally;
         t.sent += 1;
@@ -419,9 +387,43 @@ impl Chain {
             t.last = done;
         }
         self.begin = done;
-        if done >= self.window.end {
-            self.progress.fetch_add(self.unreported, Ordering::Relaxed);
-            let _ = self.done.send(self.tally);
+    }
+
+    fn finish(self) -> Tally {
+        self.progress.fetch_add(self.unreported, Ordering::Relaxed);
+        self.tally
+    }
+}
+
+/// One chain of requests in flight through [`RemotingClient::invoke_async_callback`]: always
+/// exactly one outstanding, the next sent from the previous one's callback.
+struct Chain {
+    client: RemotingClient,
+    addr: String,
+    template: RemotingCommand,
+    timeout: Duration,
+    rec: Recorder,
+    done: tokio::sync::oneshot::Sender<Tally>,
+}
+
+impl Chain {
+    /// Sends the chain's next request; its callback carries the chain on.
+    fn start(chain: Box<Chain>) {
+        let mut req = chain.template.clone();
+        req.opaque = next_opaque();
+        let client = chain.client.clone();
+        let addr = chain.addr.clone();
+        let timeout = chain.timeout;
+        client.invoke_async_callback(&addr, req, timeout, move |outcome| chain.answered(outcome));
+    }
+
+    /// Records one outcome, then sends the next request or, once the window has closed, hands
+    /// the tally over.
+    fn answered(mut self: Box<Self>, outcome: Result<RemotingCommand, RemotingError>) {
+        let ok = matches!(&outcome, Ok(r) if r.code == 0);
+        self.rec.record(ok);
+        if self.rec.begin >= self.rec.window.end {
+            let _ = self.done.send(self.rec.finish());
         } else if ok {
             Chain::start(self);
         } else {

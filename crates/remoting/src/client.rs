@@ -313,29 +313,44 @@ impl RemotingClient {
             request.version = cfg.version;
             this.run_before_hooks(&addr, &mut request)?;
             let kept = (!this.inner.hooks.is_empty()).then(|| request.clone());
-            match conn.invoke(request, left).await {
-                Ok(mut resp) => {
-                    if let Some(req) = &kept {
-                        for hook in this.inner.hooks.iter() {
-                            hook.after_response(&addr, req, &mut resp)
-                                .map_err(|e| hook_error(&addr, e))?;
-                        }
+            let outcome = conn.invoke(request, left).await;
+            // A timeout that left the request real time to be answered closes the socket.
+            let close_if_timeout = left > Duration::from_millis(100) || left > timeout / 4;
+            this.settle(&conn, kept.as_ref(), outcome, close_if_timeout)
+        }
+    }
+
+    /// What both async paths do with an outcome: after-response hooks on a response; on a
+    /// timeout (when `close_if_timeout` and the config say so) or a failed send, close the socket
+    /// (Java's `clientCloseSocketIfTimeout`, and a channel that cannot write is useless).
+    fn settle(
+        &self,
+        conn: &ConnectionHandle,
+        request: Option<&RemotingCommand>,
+        outcome: Result<RemotingCommand, RemotingError>,
+        close_if_timeout: bool,
+    ) -> Result<RemotingCommand, RemotingError> {
+        match outcome {
+            Ok(mut resp) => {
+                if let Some(req) = request {
+                    for hook in self.inner.hooks.iter() {
+                        hook.after_response(conn.peer(), req, &mut resp)
+                            .map_err(|e| hook_error(conn.peer(), e))?;
                     }
-                    Ok(resp)
                 }
-                Err(e @ RemotingError::Timeout { .. }) => {
-                    if cfg.close_socket_if_timeout
-                        && (left > Duration::from_millis(100) || left > timeout / 4)
+                Ok(resp)
+            }
+            Err(e) => {
+                match &e {
+                    RemotingError::Timeout { .. }
+                        if close_if_timeout && self.inner.config.close_socket_if_timeout =>
                     {
-                        conn.close();
+                        conn.close()
                     }
-                    Err(e)
+                    RemotingError::SendRequest { .. } => conn.close(),
+                    _ => {}
                 }
-                Err(e @ RemotingError::SendRequest { .. }) => {
-                    conn.close();
-                    Err(e)
-                }
-                Err(e) => Err(e),
+                Err(e)
             }
         }
     }
@@ -374,36 +389,15 @@ impl RemotingClient {
         if let Err(e) = self.run_before_hooks(addr, &mut request) {
             return callback(Err(e));
         }
-        let hooks = self.inner.hooks.clone();
-        let kept = (!hooks.is_empty()).then(|| request.clone());
-        let close_if_timeout = cfg.close_socket_if_timeout;
-        let on_conn = conn.clone();
+        let kept = (!self.inner.hooks.is_empty()).then(|| request.clone());
+        let (this, on_conn) = (self.clone(), conn.clone());
         conn.invoke_callback(
             request,
             timeout,
             Box::new(move |outcome| {
                 // The permit goes back first, so the callback can send the next request with it.
                 drop(permit);
-                let outcome = match outcome {
-                    Ok(mut resp) => match &kept {
-                        Some(req) => hooks
-                            .iter()
-                            .try_for_each(|h| h.after_response(on_conn.peer(), req, &mut resp))
-                            .map(|()| resp)
-                            .map_err(|e| hook_error(on_conn.peer(), e)),
-                        None => Ok(resp),
-                    },
-                    Err(e) => {
-                        // As `invoke_async`: a timed-out or unsendable request closes the socket.
-                        match &e {
-                            RemotingError::Timeout { .. } if close_if_timeout => on_conn.close(),
-                            RemotingError::SendRequest { .. } => on_conn.close(),
-                            _ => {}
-                        }
-                        Err(e)
-                    }
-                };
-                callback(outcome)
+                callback(this.settle(&on_conn, kept.as_ref(), outcome, true))
             }),
         );
     }
