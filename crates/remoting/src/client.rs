@@ -9,6 +9,7 @@ use crate::hook::{HookError, RpcHook};
 use crate::processor::{Handlers, ProcessorRegistry};
 use rand::seq::SliceRandom;
 use rand::Rng;
+use rmq_protocol::codes::response;
 use rmq_protocol::RemotingCommand;
 use std::collections::HashMap;
 use std::future::Future;
@@ -312,11 +313,60 @@ impl RemotingClient {
             request.language = cfg.language;
             request.version = cfg.version;
             this.run_before_hooks(&addr, &mut request)?;
-            let kept = (!this.inner.hooks.is_empty()).then(|| request.clone());
+            let kept = this.keep(&request);
             let outcome = conn.invoke(request, left).await;
+            if let (Ok(resp), Some(req)) = (&outcome, &kept) {
+                if resp.code == response::GO_AWAY && cfg.reconnect_for_go_away {
+                    this.evict(&addr, &conn);
+                    let left = timeout.saturating_sub(start.elapsed());
+                    return this.resend_after_go_away(&addr, req.clone(), left).await;
+                }
+            }
             // A timeout that left the request real time to be answered closes the socket.
             let close_if_timeout = left > Duration::from_millis(100) || left > timeout / 4;
             this.settle(&conn, kept.as_ref(), outcome, close_if_timeout)
+        }
+    }
+
+    /// A copy of `request` when an answer may need it again: for after-response hooks, or to send
+    /// it once more after a GO_AWAY.
+    fn keep(&self, request: &RemotingCommand) -> Option<RemotingCommand> {
+        (!self.inner.hooks.is_empty() || self.inner.config.reconnect_for_go_away)
+            .then(|| request.clone())
+    }
+
+    /// Takes `conn` out of the connection table (if it is still the one there) without closing
+    /// it: requests in flight on it are still answered, new ones dial a fresh connection.
+    fn evict(&self, addr: &str, conn: &ConnectionHandle) {
+        let mut conns = lock(&self.inner.connections);
+        if conns.get(addr).is_some_and(|c| c.same_as(conn)) {
+            conns.remove(addr);
+        }
+    }
+
+    /// Java's answer to GO_AWAY: the same request (new opaque) on a new connection, within what
+    /// is left of the timeout; a second GO_AWAY is an error.
+    async fn resend_after_go_away(
+        &self,
+        addr: &str,
+        mut request: RemotingCommand,
+        left: Duration,
+    ) -> Result<RemotingCommand, RemotingError> {
+        if left.is_zero() {
+            return Err(RemotingError::Timeout {
+                addr: addr.to_owned(),
+                timeout_ms: 0,
+            });
+        }
+        request.opaque = rmq_protocol::next_opaque();
+        let conn = self.connection(addr).await?;
+        let outcome = conn.invoke(request.clone(), left).await;
+        match outcome {
+            Ok(resp) if resp.code == response::GO_AWAY => Err(RemotingError::SendRequest {
+                addr: addr.to_owned(),
+                reason: "Receive GO_AWAY twice in request".into(),
+            }),
+            outcome => self.settle(&conn, Some(&request), outcome, true),
         }
     }
 
@@ -389,15 +439,31 @@ impl RemotingClient {
         if let Err(e) = self.run_before_hooks(addr, &mut request) {
             return callback(Err(e));
         }
-        let kept = (!self.inner.hooks.is_empty()).then(|| request.clone());
+        // The writer hands the request back once written when hooks or a GO_AWAY resend may
+        // need it: no copy per request.
+        let keep = !self.inner.hooks.is_empty() || cfg.reconnect_for_go_away;
         let (this, on_conn) = (self.clone(), conn.clone());
-        conn.invoke_callback(
+        let deadline = Instant::now() + timeout;
+        conn.invoke_keeping(
             request,
             timeout,
-            Box::new(move |outcome| {
+            keep,
+            Box::new(move |outcome, kept| {
                 // The permit goes back first, so the callback can send the next request with it.
                 drop(permit);
-                callback(this.settle(&on_conn, kept.as_ref(), outcome, true))
+                let go_away = matches!(&outcome, Ok(r) if r.code == response::GO_AWAY);
+                match kept {
+                    Some(req) if go_away && this.inner.config.reconnect_for_go_away => {
+                        // Dialling takes a task; the callback runs there once the resend is done.
+                        this.evict(on_conn.peer(), &on_conn);
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        tokio::spawn(async move {
+                            let peer = on_conn.peer().to_owned();
+                            callback(this.resend_after_go_away(&peer, *req, left).await)
+                        });
+                    }
+                    kept => callback(this.settle(&on_conn, kept.as_deref(), outcome, true)),
+                }
             }),
         );
     }

@@ -90,6 +90,9 @@ pub struct ClientConfig {
     pub version: i32,
     /// Dial every connection with TLS (Java `useTLS` / `tls.enable`).
     pub tls: Option<ClientTlsConfig>,
+    /// On a GO_AWAY (1500) answer from a server shutting down gracefully, dial that address anew
+    /// and send the request once more (Java `enableReconnectForGoAway` = true).
+    pub reconnect_for_go_away: bool,
 }
 
 impl Default for ClientConfig {
@@ -107,6 +110,7 @@ impl Default for ClientConfig {
             language: LanguageCode::RUST,
             version: MqVersion::CURRENT,
             tls: None,
+            reconnect_for_go_away: true,
         }
     }
 }

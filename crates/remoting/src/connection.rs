@@ -10,7 +10,7 @@
 use crate::dispatch::Dispatcher;
 use crate::error::RemotingError;
 use crate::event::{ChannelEvent, EventSink};
-use crate::response_table::{Completion, InvokeCallback, ResponseTable};
+use crate::response_table::{Completion, InvokeCallback, KeepingCallback, ResponseTable};
 use bytes::{Buf, Bytes, BytesMut};
 use rmq_protocol::{frame, RemotingCodec, RemotingCommand};
 use std::io::IoSlice;
@@ -111,6 +111,11 @@ impl ConnectionHandle {
     /// The peer address as the shared string the connection holds (no allocation per request).
     pub(crate) fn peer_shared(&self) -> Arc<str> {
         self.shared.peer.clone()
+    }
+
+    /// True when both handles are the same connection.
+    pub fn same_as(&self, other: &ConnectionHandle) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
     }
 
     /// True once the connection is closed (it never reopens; dial a new one).
@@ -224,12 +229,32 @@ impl ConnectionHandle {
         timeout: Duration,
         callback: InvokeCallback,
     ) {
+        self.invoke_keeping(
+            cmd,
+            timeout,
+            false,
+            Box::new(move |outcome, _| callback(outcome)),
+        );
+    }
+
+    /// [`ConnectionHandle::invoke_callback`] for the client: with `keep`, the writer hands the
+    /// request back to the waiter once written, and the callback gets it with the outcome (for
+    /// after-response hooks and GO_AWAY resends, without a copy of every request).
+    pub(crate) fn invoke_keeping(
+        &self,
+        cmd: RemotingCommand,
+        timeout: Duration,
+        keep: bool,
+        callback: KeepingCallback,
+    ) {
         let deadline = tokio::time::Instant::now() + timeout;
         let opaque = cmd.opaque;
         let waiter = Completion::Callback {
             deadline,
             timeout_ms: timeout.as_millis() as u64,
             callback,
+            keep,
+            kept: None,
         };
         match self.shared.table.insert(opaque, waiter) {
             Err(waiter) => return waiter.deliver(Err(RemotingError::closed(self.peer()))),
@@ -462,6 +487,11 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         let mut next = Some(first);
         while let Some(cmd) = next {
             batch += encode_into(&cmd, &mut buf, &mut segments, &shared);
+            // Encoded: a waiter that wants its request back gets it now, before any answer can
+            // arrive (the batch is written below).
+            if !cmd.is_response() && !cmd.is_oneway() {
+                drop(shared.table.keep_written(cmd));
+            }
             next = if batch < MAX_BATCH_BYTES {
                 rx.try_recv().ok()
             } else {

@@ -24,6 +24,10 @@ pub(crate) type Outcome = Result<RemotingCommand, RemotingError>;
 /// A function run once with a request's outcome.
 pub type InvokeCallback = Box<dyn FnOnce(Outcome) + Send>;
 
+/// The runtime's own callback form: also gets the request back when its waiter asked the writer
+/// to keep it (for after-response hooks and GO_AWAY resends, without copying every request).
+pub(crate) type KeepingCallback = Box<dyn FnOnce(Outcome, Option<Box<RemotingCommand>>) + Send>;
+
 /// Where a response (or the reason there will be none) is delivered.
 pub(crate) enum Completion {
     /// A task awaits the receiver (and enforces its own timeout).
@@ -32,7 +36,11 @@ pub(crate) enum Completion {
     Callback {
         deadline: tokio::time::Instant,
         timeout_ms: u64,
-        callback: InvokeCallback,
+        callback: KeepingCallback,
+        /// Whether the writer should hand the request back once written ([`ResponseTable::keep_written`]).
+        keep: bool,
+        /// Boxed: the map's entries stay small (they move on every insert and removal).
+        kept: Option<Box<RemotingCommand>>,
     },
 }
 
@@ -42,7 +50,7 @@ impl Completion {
             Completion::Task(tx) => {
                 let _ = tx.send(outcome);
             }
-            Completion::Callback { callback, .. } => callback(outcome),
+            Completion::Callback { callback, kept, .. } => callback(outcome, kept),
         }
     }
 }
@@ -74,16 +82,24 @@ struct Inner {
     closed: bool,
     /// Callback waiters among `pending`: `expire` has nothing to scan while this is zero.
     callbacks: usize,
+    /// Callback waiters that want their request back once written.
+    keepers: usize,
     pending: HashMap<i32, Completion, BuildHasherDefault<OpaqueHasher>>,
 }
 
 impl Inner {
     fn take(&mut self, opaque: i32) -> Option<Completion> {
         let c = self.pending.remove(&opaque)?;
-        if matches!(c, Completion::Callback { .. }) {
-            self.callbacks -= 1;
-        }
+        self.forget(&c);
         Some(c)
+    }
+
+    /// Keeps the counters right as `c` leaves the map.
+    fn forget(&mut self, c: &Completion) {
+        if let Completion::Callback { keep, .. } = c {
+            self.callbacks -= 1;
+            self.keepers -= usize::from(*keep);
+        }
     }
 }
 
@@ -108,15 +124,14 @@ impl ResponseTable {
             return Err(tx);
         }
         let mut first_callback = false;
-        if matches!(tx, Completion::Callback { .. }) {
+        if let Completion::Callback { keep, .. } = &tx {
             g.callbacks += 1;
+            g.keepers += usize::from(*keep);
             first_callback = g.callbacks == 1;
         }
         // A reused opaque (after 2^32 requests) replaces its stale waiter, which fails.
         if let Some(old) = g.pending.insert(opaque, tx) {
-            if matches!(old, Completion::Callback { .. }) {
-                g.callbacks -= 1;
-            }
+            g.forget(&old);
             drop(g);
             old.deliver(Err(RemotingError::SendRequest {
                 addr: String::new(),
@@ -147,7 +162,7 @@ impl ResponseTable {
     /// Fails every callback waiter whose deadline has passed with a timeout naming `peer`.
     /// Task waiters keep their own timers and are left alone.
     pub(crate) fn expire(&self, now: tokio::time::Instant, peer: &str) {
-        let expired: Vec<(u64, InvokeCallback)> = {
+        let expired: Vec<(u64, KeepingCallback, Option<Box<RemotingCommand>>)> = {
             let mut g = self.lock();
             if g.callbacks == 0 {
                 return;
@@ -165,17 +180,37 @@ impl ResponseTable {
                     Some(Completion::Callback {
                         timeout_ms,
                         callback,
+                        kept,
                         ..
-                    }) => Some((timeout_ms, callback)),
+                    }) => Some((timeout_ms, callback, kept)),
                     _ => None,
                 })
                 .collect()
         };
-        for (timeout_ms, callback) in expired {
-            callback(Err(RemotingError::Timeout {
+        for (timeout_ms, callback, kept) in expired {
+            let timeout = RemotingError::Timeout {
                 addr: peer.to_owned(),
                 timeout_ms,
-            }));
+            };
+            callback(Err(timeout), kept);
+        }
+    }
+
+    /// Gives a just-written request to its waiter if that waiter asked for it; otherwise (or when
+    /// nobody waits any more) hands it back to be dropped. Cheap when no waiter wants one.
+    pub(crate) fn keep_written(&self, cmd: RemotingCommand) -> Option<RemotingCommand> {
+        let mut g = self.lock();
+        if g.keepers == 0 {
+            return Some(cmd);
+        }
+        match g.pending.get_mut(&cmd.opaque) {
+            Some(Completion::Callback {
+                keep: true, kept, ..
+            }) => {
+                *kept = Some(Box::new(cmd));
+                None
+            }
+            _ => Some(cmd),
         }
     }
 
@@ -190,6 +225,7 @@ impl ResponseTable {
             let mut g = self.lock();
             g.closed = true;
             g.callbacks = 0;
+            g.keepers = 0;
             g.pending.drain().map(|(_, tx)| tx).collect()
         };
         for tx in drained {

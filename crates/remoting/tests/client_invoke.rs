@@ -304,10 +304,12 @@ impl RpcHook for ClientHook {
     fn after_response(
         &self,
         _: &str,
-        _: &RemotingCommand,
+        request: &RemotingCommand,
         response: &mut RemotingCommand,
     ) -> Result<(), HookError> {
-        response.ext_fields_mut().insert("client_after", "1");
+        // Proves the hook was handed the request as sent (signed by `before_request`).
+        let seen = request.ext("signed").unwrap_or("no request").to_owned();
+        response.ext_fields_mut().insert("client_after", seen);
         Ok(())
     }
 }
@@ -344,7 +346,14 @@ async fn client_serves_pushed_requests_and_runs_its_hooks() {
         Some("yes"),
         "before hook changed the request on the wire"
     );
-    assert_eq!(r.ext("client_after"), Some("1"));
+    assert_eq!(r.ext("client_after"), Some("yes"));
+    // The callback path hands the hooks the request too (the writer gives it back once written).
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    client.invoke_async_callback(&addr, RemotingCommand::request(1), T, move |r| {
+        let _ = tx.send(r);
+    });
+    let r = rx.await.unwrap().unwrap();
+    assert_eq!(r.ext("client_after"), Some("yes"));
     server.shutdown_now();
 }
 
@@ -467,4 +476,87 @@ async fn callbacks_complete_once_with_reply_timeout_or_death() {
             "failed late"
         );
     }
+}
+
+/// Answers GO_AWAY to the first `go_away` requests it sees, then serves; counts connections.
+struct GoAway {
+    go_away: std::sync::atomic::AtomicUsize,
+    peers: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+#[async_trait]
+impl RequestProcessor for GoAway {
+    async fn process(
+        &self,
+        ctx: &RequestContext,
+        req: RemotingCommand,
+    ) -> Result<Option<RemotingCommand>, ProcessorError> {
+        self.peers.lock().unwrap().insert(ctx.peer.to_string());
+        let left = self.go_away.load(Ordering::SeqCst);
+        if left > 0 {
+            self.go_away.store(left - 1, Ordering::SeqCst);
+            return Ok(Some(RemotingCommand::response(
+                1500,
+                Some("please go away"),
+            )));
+        }
+        Ok(Some(RemotingCommand::response(0, None).with_body(req.body)))
+    }
+}
+
+#[tokio::test]
+async fn go_away_resends_once_on_a_new_connection() {
+    let processor = Arc::new(GoAway {
+        go_away: 1.into(),
+        peers: Default::default(),
+    });
+    let mut reg = ProcessorRegistry::new();
+    reg.register(1, processor.clone(), ExecutorConfig::new(4, 100));
+    let server = start(reg).await;
+    let addr = server.local_addr().to_string();
+    let client = RemotingClient::new(ClientConfig::default());
+
+    // Future path: the GO_AWAY is invisible to the caller; the resend went on a second connection.
+    let r = client
+        .invoke_sync(&addr, RemotingCommand::request(1).with_body("a"), T)
+        .await
+        .unwrap();
+    assert_eq!((r.code, &r.body[..]), (0, &b"a"[..]));
+    assert_eq!(processor.peers.lock().unwrap().len(), 2, "re-dialled");
+
+    // Callback path, same behaviour.
+    processor.go_away.store(1, Ordering::SeqCst);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    client.invoke_async_callback(
+        &addr,
+        RemotingCommand::request(1).with_body("b"),
+        T,
+        move |r| {
+            let _ = tx.send(r);
+        },
+    );
+    let r = rx.await.unwrap().unwrap();
+    assert_eq!((r.code, &r.body[..]), (0, &b"b"[..]));
+    assert_eq!(processor.peers.lock().unwrap().len(), 3);
+
+    // Twice in a row: an error, as in Java.
+    processor.go_away.store(2, Ordering::SeqCst);
+    let err = client
+        .invoke_sync(&addr, RemotingCommand::request(1), T)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("GO_AWAY twice"), "{err}");
+
+    // Switched off, the caller sees the 1500 answer itself.
+    let plain = RemotingClient::new(ClientConfig {
+        reconnect_for_go_away: false,
+        ..Default::default()
+    });
+    processor.go_away.store(1, Ordering::SeqCst);
+    let r = plain
+        .invoke_sync(&addr, RemotingCommand::request(1), T)
+        .await
+        .unwrap();
+    assert_eq!(r.code, 1500);
+    server.shutdown_now();
 }
