@@ -273,16 +273,19 @@ async fn run_ours(spec: &LoadSpec, progress: Arc<AtomicU64>) -> Result<Tally, Lo
     let template = spec.template();
     let mut set = JoinSet::new();
     for client in &clients {
+        let target = Arc::new(ChainTarget {
+            client: client.clone(),
+            addr: spec.addr.clone(),
+            template: template.clone(),
+            timeout: spec.timeout,
+        });
         for _ in 0..spec.per_conn_window() {
             if spec.mode == Mode::Async {
                 // Callback chains: each response's callback records it and sends the next
                 // request, as a Java application on `invokeAsync` does; no task per request.
                 let (done, finished) = tokio::sync::oneshot::channel();
                 Chain::start(Box::new(Chain {
-                    client: client.clone(),
-                    addr: spec.addr.clone(),
-                    template: template.clone(),
-                    timeout: spec.timeout,
+                    target: target.clone(),
                     rec: Recorder::new(window, progress.clone()),
                     done,
                 }));
@@ -398,23 +401,28 @@ impl Recorder {
 /// One chain of requests in flight through [`RemotingClient::invoke_async_callback`]: always
 /// exactly one outstanding, the next sent from the previous one's callback.
 struct Chain {
+    target: Arc<ChainTarget>,
+    rec: Recorder,
+    done: tokio::sync::oneshot::Sender<Tally>,
+}
+
+/// What every chain of a connection sends, and where (shared: one reference count per request
+/// instead of copying the address).
+struct ChainTarget {
     client: RemotingClient,
     addr: String,
     template: RemotingCommand,
     timeout: Duration,
-    rec: Recorder,
-    done: tokio::sync::oneshot::Sender<Tally>,
 }
 
 impl Chain {
     /// Sends the chain's next request; its callback carries the chain on.
     fn start(chain: Box<Chain>) {
-        let mut req = chain.template.clone();
+        let target = chain.target.clone();
+        let mut req = target.template.clone();
         req.opaque = next_opaque();
-        let client = chain.client.clone();
-        let addr = chain.addr.clone();
-        let timeout = chain.timeout;
-        client.invoke_async_callback(&addr, req, timeout, move |outcome| chain.answered(outcome));
+        let (client, addr, timeout) = (&target.client, &target.addr, target.timeout);
+        client.invoke_async_callback(addr, req, timeout, move |outcome| chain.answered(outcome));
     }
 
     /// Records one outcome, then sends the next request or, once the window has closed, hands

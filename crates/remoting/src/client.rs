@@ -446,6 +446,7 @@ impl RemotingClient {
         let deadline = Instant::now() + timeout;
         conn.invoke_keeping(
             request,
+            deadline,
             timeout,
             keep,
             Box::new(move |outcome, kept| {

@@ -229,25 +229,23 @@ impl ConnectionHandle {
         timeout: Duration,
         callback: InvokeCallback,
     ) {
-        self.invoke_keeping(
-            cmd,
-            timeout,
-            false,
-            Box::new(move |outcome, _| callback(outcome)),
-        );
+        let deadline = tokio::time::Instant::now() + timeout;
+        let callback: KeepingCallback = Box::new(move |outcome, _| callback(outcome));
+        self.invoke_keeping(cmd, deadline, timeout, false, callback);
     }
 
     /// [`ConnectionHandle::invoke_callback`] for the client: with `keep`, the writer hands the
     /// request back to the waiter once written, and the callback gets it with the outcome (for
     /// after-response hooks and GO_AWAY resends, without a copy of every request).
+    /// `deadline` is now + `timeout`, passed in so that the caller's clock read serves both.
     pub(crate) fn invoke_keeping(
         &self,
         cmd: RemotingCommand,
+        deadline: tokio::time::Instant,
         timeout: Duration,
         keep: bool,
         callback: KeepingCallback,
     ) {
-        let deadline = tokio::time::Instant::now() + timeout;
         let opaque = cmd.opaque;
         let waiter = Completion::Callback {
             deadline,
