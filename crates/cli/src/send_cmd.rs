@@ -44,6 +44,9 @@ pub struct SendArgs {
     /// Async sends outstanding at once.
     #[arg(long, default_value_t = 64)]
     inflight: usize,
+    /// Send the messages in batches of this many (SEND_BATCH_MESSAGE; sync mode only).
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
     /// Producer group.
     #[arg(long, default_value = "rmq_cli_producer")]
     group: String,
@@ -70,6 +73,10 @@ pub fn run(a: SendArgs) -> ExitCode {
         },
         None => a.body.clone().into_bytes().into(),
     };
+    if a.batch > 1 && !matches!(a.mode, SendMode::Sync) {
+        eprintln!("error: --batch works with --mode sync");
+        return ExitCode::from(2);
+    }
     let (addrs, tls) = match a
         .common
         .namesrv_addrs()
@@ -120,6 +127,25 @@ pub fn run(a: SendArgs) -> ExitCode {
         let mut last_error = None;
         let started = Instant::now();
         match a.mode {
+            SendMode::Sync if a.batch > 1 => {
+                let mut i = 0;
+                while i < a.count {
+                    let n = (a.count - i).min(a.batch as u64);
+                    let batch: Vec<Message> = (i..i + n).map(make).collect();
+                    let t0 = Instant::now();
+                    let r = producer.send_batch(batch).await;
+                    let _ = hist.record(t0.elapsed().as_nanos().max(1) as u64);
+                    match r {
+                        Ok(_) => sent += n,
+                        Err(e) => {
+                            failed += n;
+                            last_error = Some(e.to_string());
+                        }
+                    }
+                    bar.inc(n);
+                    i += n;
+                }
+            }
             SendMode::Sync | SendMode::Oneway => {
                 for i in 0..a.count {
                     let t0 = Instant::now();

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 struct Acker {
     sends: AtomicU64,
+    batches: AtomicU64,
     bodies: std::sync::Mutex<Vec<bytes::Bytes>>,
 }
 
@@ -24,7 +25,9 @@ impl RequestProcessor for Acker {
         _: &RequestContext,
         req: RemotingCommand,
     ) -> Result<Option<RemotingCommand>, ProcessorError> {
-        if req.code != request::SEND_MESSAGE_V2 {
+        if req.code == request::SEND_BATCH_MESSAGE {
+            self.batches.fetch_add(1, Ordering::SeqCst);
+        } else if req.code != request::SEND_MESSAGE_V2 {
             return Ok(Some(RemotingCommand::response(0, None)));
         }
         let n = self.sends.fetch_add(1, Ordering::SeqCst);
@@ -69,6 +72,7 @@ async fn send_in_every_mode() {
     .unwrap();
     let acker = Arc::new(Acker {
         sends: AtomicU64::new(0),
+        batches: AtomicU64::new(0),
         bodies: Default::default(),
     });
     let mut reg = ProcessorRegistry::new();
@@ -143,6 +147,26 @@ async fn send_in_every_mode() {
         .unwrap()
         .iter()
         .any(|b| &b[..] == b"from a file"));
+    // Batches: 25 messages in batches of 10 are three SEND_BATCH_MESSAGE requests.
+    let (code, out, err) = rmq(
+        &nsaddr,
+        &[
+            "send", "--topic", "T", "--body", "b", "--count", "25", "--batch", "10",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("sent=25 failed=0"), "{out}");
+    assert_eq!(acker.batches.load(Ordering::SeqCst), 3);
+    let (code, _, err) = rmq(
+        &nsaddr,
+        &[
+            "send", "--topic", "T", "--body", "b", "--batch", "10", "--mode", "async",
+        ],
+    )
+    .await;
+    assert_eq!(code, 2);
+    assert!(err.contains("--batch works with --mode sync"), "{err}");
     // A topic name Java refuses: exit 1 and the reason, nothing sent.
     let (code, _, err) = rmq(&nsaddr, &["send", "--topic", "bad topic", "--body", "x"]).await;
     assert_eq!(code, 1);

@@ -1,7 +1,7 @@
 //! Client-side checks before any I/O (producer spec §6), with Java's rules and limits.
 
 use crate::error::ProducerError;
-use crate::message::Message;
+use crate::message::{keys, Message};
 
 /// Largest body accepted (maxMessageSize, 4 MiB), checked before compression.
 pub const MAX_MESSAGE_SIZE: usize = 4 * 1024 * 1024;
@@ -72,6 +72,32 @@ pub fn check_message(msg: &Message) -> Result<(), ProducerError> {
             "the message body is {} bytes, over the maximum of {MAX_MESSAGE_SIZE}",
             msg.body.len()
         )));
+    }
+    Ok(())
+}
+
+/// Java's batch rules (`MessageBatch.generateFromList` and the checks around it): at least one
+/// message, each valid on its own, one topic, not a retry topic, no delay level, one
+/// waitStoreMsgOK for all.
+pub fn check_batch(messages: &[Message]) -> Result<(), ProducerError> {
+    let bad = |why: &str| Err(ProducerError::InvalidMessage(why.into()));
+    let Some(first) = messages.first() else {
+        return bad("the batch is empty");
+    };
+    for m in messages {
+        check_message(m)?;
+        if m.topic != first.topic {
+            return bad("the messages of a batch must share one topic");
+        }
+        if m.topic.starts_with("%RETRY%") {
+            return bad("retry group topics are not supported for batching");
+        }
+        if m.property(keys::DELAY).is_some() {
+            return bad("TimeDelayLevel is not supported for batching");
+        }
+        if m.property(keys::WAIT) != first.property(keys::WAIT) {
+            return bad("waitStoreMsgOK must be the same for every message of a batch");
+        }
     }
     Ok(())
 }

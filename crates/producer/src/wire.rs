@@ -38,6 +38,8 @@ pub struct Prepared {
     pub sys_flag: i32,
     /// Properties string.
     pub properties: String,
+    /// A SEND_BATCH_MESSAGE envelope (code 320, header `m` = true) around a batch body.
+    pub batch: bool,
 }
 
 /// Adds UNIQ_KEY (if absent) and WAIT=true (if absent), and compresses bodies of at least
@@ -70,6 +72,44 @@ pub fn prepare(msg: &mut Message, compress_over: usize, level: u32, batch: bool)
         body,
         sys_flag,
         properties: encode_properties(&msg.properties),
+        batch: false,
+    }
+}
+
+/// The envelope of a batch (Java `MessageBatch`): each message made ready as an inner message
+/// (its own UNIQ_KEY and WAIT, never compressed) and laid out in the batch body; the envelope has
+/// a UNIQ_KEY of its own (the broker answers it as `transactionId`) and the messages' WAIT.
+/// `unique_id` is the inner ids joined by ',', Java's `SendResult.msgId` for a batch. The
+/// messages must have passed `validate::check_batch`.
+pub fn prepare_batch(messages: &mut [Message]) -> Prepared {
+    let inner: Vec<(Prepared, i32)> = messages
+        .iter_mut()
+        .map(|m| (prepare(m, usize::MAX, 0, true), m.flag))
+        .collect();
+    let wait = messages
+        .first()
+        .and_then(|m| m.property(keys::WAIT))
+        .unwrap_or("true")
+        .to_owned();
+    let envelope = [
+        (keys::UNIQ_KEY.to_owned(), new_unique_id()),
+        (keys::WAIT.to_owned(), wait),
+    ];
+    let unique_id = inner
+        .iter()
+        .map(|(p, _)| p.unique_id.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
+    let parts: Vec<(i32, Bytes, String)> = inner
+        .into_iter()
+        .map(|(p, flag)| (flag, p.body, p.properties))
+        .collect();
+    Prepared {
+        unique_id,
+        body: batch_body(&parts),
+        sys_flag: 0,
+        properties: encode_properties(&envelope),
+        batch: true,
     }
 }
 

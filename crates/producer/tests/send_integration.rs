@@ -39,7 +39,7 @@ impl RequestProcessor for Broker {
         req: RemotingCommand,
     ) -> Result<Option<RemotingCommand>, ProcessorError> {
         self.seen.lock().unwrap().push(req.clone());
-        if req.code != request::SEND_MESSAGE_V2 {
+        if req.code != request::SEND_MESSAGE_V2 && req.code != request::SEND_BATCH_MESSAGE {
             return Ok(Some(RemotingCommand::response(0, None)));
         }
         let answer = *self.answer.lock().unwrap();
@@ -391,5 +391,113 @@ async fn new_topics_go_through_tbw102_and_bad_messages_never_leave() {
             .await
             .is_err()
     );
+    p.shutdown().await;
+}
+
+/// One message of a batch body: flag, body, properties.
+type InnerMessage = (i32, bytes::Bytes, Vec<(String, String)>);
+
+/// The messages of a SEND_BATCH_MESSAGE body, per producer spec §12.
+fn parse_batch(mut b: bytes::Bytes) -> Vec<InnerMessage> {
+    use bytes::Buf;
+    let mut out = Vec::new();
+    while b.has_remaining() {
+        let total = b.get_i32() as usize;
+        let (magic, crc, flag) = (b.get_i32(), b.get_i32(), b.get_i32());
+        assert_eq!((magic, crc), (0, 0));
+        let len = b.get_i32() as usize;
+        let body = b.split_to(len);
+        let plen = b.get_i16() as usize;
+        let props = String::from_utf8(b.split_to(plen).to_vec()).unwrap();
+        assert_eq!(total, 22 + len + plen, "totalSize counts every field");
+        out.push((flag, body, decode_properties(&props)));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_send_carries_every_message_and_java_rules_refuse_the_rest() {
+    let c = cluster(&["Orders"]).await;
+    let p = Producer::start(c.config()).await.unwrap();
+    let r = p
+        .send_batch(vec![
+            Message::new("Orders", "one").with_tags("A"),
+            Message::new("Orders", "two").with_flag(7),
+            Message::new("Orders", vec![b'x'; 8192]).with_keys(&["k3"]),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(r.status, SendStatus::SendOk);
+    let ids: Vec<&str> = r.msg_id.split(',').collect();
+    assert_eq!(ids.len(), 3);
+
+    let sent: Vec<RemotingCommand> = (0..2)
+        .flat_map(|i| c.broker(i).seen.lock().unwrap().clone())
+        .filter(|r| r.code == request::SEND_BATCH_MESSAGE)
+        .collect();
+    assert_eq!(sent.len(), 1, "one request for the whole batch");
+    let h: SendMessageRequestHeaderV2 = sent[0].decode_header().unwrap();
+    assert_eq!((h.b.as_str(), h.f, h.h, h.m), ("Orders", 0, 0, Some(true)));
+    // The envelope's own UNIQ_KEY comes back as transactionId.
+    let envelope = decode_properties(h.i.as_deref().unwrap());
+    let uniq = |props: &[(String, String)]| {
+        props
+            .iter()
+            .find(|(k, _)| k == "UNIQ_KEY")
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(uniq(&envelope), r.transaction_id);
+    assert!(envelope.contains(&("WAIT".into(), "true".into())));
+    let inner = parse_batch(sent[0].body.clone());
+    assert_eq!(inner.len(), 3);
+    for (i, (flag, body, props)) in inner.iter().enumerate() {
+        assert_eq!(
+            uniq(props).as_deref(),
+            Some(ids[i]),
+            "message {i} keeps its id"
+        );
+        assert_eq!(*flag, [0, 7, 0][i]);
+        assert_eq!(body.len(), [3, 3, 8192][i], "never compressed");
+    }
+    assert!(inner[0].2.contains(&("TAGS".into(), "A".into())));
+
+    // Refused before any I/O, with Java's reasons.
+    let before = sent.len();
+    for (batch, why) in [
+        (vec![], "empty"),
+        (
+            vec![Message::new("Orders", "a"), Message::new("Other", "b")],
+            "one topic",
+        ),
+        (
+            vec![Message::new("Orders", "a").with_delay_level(3)],
+            "TimeDelayLevel",
+        ),
+        (
+            vec![
+                Message::new("Orders", "a"),
+                Message::new("Orders", "b").with_wait_store_msg_ok(false),
+            ],
+            "waitStoreMsgOK",
+        ),
+        (vec![Message::new("%RETRY%G", "a")], "retry"),
+        (
+            vec![
+                Message::new("Orders", vec![0u8; 3 << 20]),
+                Message::new("Orders", vec![0u8; 2 << 20]),
+            ],
+            "batch body",
+        ),
+    ] {
+        match p.send_batch(batch).await {
+            Err(ProducerError::InvalidMessage(m)) => assert!(m.contains(why), "{m}"),
+            other => panic!("{why}: {other:?}"),
+        }
+    }
+    let after = (0..2)
+        .flat_map(|i| c.broker(i).seen.lock().unwrap().clone())
+        .filter(|r| r.code == request::SEND_BATCH_MESSAGE)
+        .count();
+    assert_eq!(after, before);
     p.shutdown().await;
 }

@@ -167,6 +167,25 @@ fn batch_body_is_byte_identical() {
     let msgs = parse_batch(java.body.clone());
     assert_eq!(msgs.len(), 3);
     assert_eq!(wire::batch_body(&msgs), java.body);
+    // The whole envelope from the messages Java sent: the same body, and envelope properties
+    // of Java's shape (its own UNIQ_KEY, then WAIT).
+    let mut messages: Vec<Message> = msgs
+        .iter()
+        .map(|(flag, body, props)| {
+            let mut m = Message::new(h.b.clone(), body.clone()).with_flag(*flag);
+            m.properties = decode_properties(props);
+            m
+        })
+        .collect();
+    let p = wire::prepare_batch(&mut messages);
+    assert_eq!(p.body, java.body);
+    assert!(p.batch && p.sys_flag == 0);
+    let envelope = decode_properties(&p.properties);
+    let java_envelope = decode_properties(h.i.as_deref().unwrap());
+    let keys =
+        |props: &[(String, String)]| props.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+    assert_eq!(keys(&envelope), keys(&java_envelope));
+    assert_eq!(envelope[1], java_envelope[1]);
 }
 
 #[test]
