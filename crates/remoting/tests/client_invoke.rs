@@ -560,3 +560,32 @@ async fn go_away_resends_once_on_a_new_connection() {
     assert_eq!(r.code, 1500);
     server.shutdown_now();
 }
+
+#[tokio::test]
+async fn callbacks_survive_a_full_write_queue() {
+    let (reg, _) = echo_registry();
+    let server = start(reg).await;
+    let addr = server.local_addr().to_string();
+    // Four queued frames at most: most of these requests find the queue full and wait for room
+    // on a task of their own, bounded by their deadline.
+    let client = RemotingClient::new(ClientConfig {
+        write_queue_frames: 4,
+        ..Default::default()
+    });
+    client.connection(&addr).await.unwrap();
+    let outcomes: Outcomes = Default::default();
+    for i in 0..3_000u32 {
+        let req = RemotingCommand::request(1).with_body(i.to_be_bytes().to_vec());
+        let sink = collector(&outcomes);
+        client.invoke_async_callback(&addr, req, T, move |r| {
+            let matched = matches!(&r, Ok(resp) if resp.body[..] == i.to_be_bytes());
+            sink(if matched { r } else { Err(RemotingError::NoNamesrv) });
+        });
+    }
+    wait_for(&outcomes, 3_000).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let got = outcomes.lock().unwrap();
+    assert_eq!(got.len(), 3_000, "each callback ran exactly once");
+    assert!(got.iter().all(|(r, _)| r.is_ok()), "each got its own reply");
+    server.shutdown_now();
+}
