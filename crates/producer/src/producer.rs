@@ -176,9 +176,15 @@ impl Producer {
                 p.heartbeat(&addr).await;
             }
         });
+        // Java's scanAvailableNameSrv: every connect timeout, dial each NameServer so that
+        // fail-over goes to one that answered.
+        let scan = self.every(c.client.connect_timeout, |p| async move {
+            p.inner.client.scan_namesrv().await;
+        });
         let mut tasks = self.inner.tasks.lock().unwrap_or_else(|p| p.into_inner());
         tasks.push(refresh);
         tasks.push(heartbeat);
+        tasks.push(scan);
     }
 
     /// Runs `job` every `period` (first after one period) for as long as the producer exists;

@@ -83,6 +83,9 @@ struct NamesrvState {
     addrs: Vec<String>,
     index: usize,
     chosen: Option<String>,
+    /// Addresses the last [`RemotingClient::scan_namesrv`] could not connect to: fail-over tries
+    /// them last.
+    unreachable: std::collections::HashSet<String>,
 }
 
 struct ClientInner {
@@ -508,6 +511,7 @@ impl RemotingClient {
         if ns.addrs != shuffled {
             ns.index = rand::thread_rng().gen_range(0..999);
             ns.chosen = ns.chosen.take().filter(|c| shuffled.contains(c));
+            ns.unreachable.retain(|a| shuffled.contains(a));
             ns.addrs = shuffled;
         }
     }
@@ -517,12 +521,54 @@ impl RemotingClient {
         lock(&self.inner.namesrv).addrs.clone()
     }
 
+    /// Connects to every configured NameServer (Java's `scanAvailableNameSrv`, which a client
+    /// runs every `connectTimeoutMillis`) and remembers which could not be reached, so fail-over
+    /// goes to a reachable one first. Returns the reachable addresses.
+    pub async fn scan_namesrv(&self) -> Vec<String> {
+        let addrs = self.namesrv_addresses();
+        let mut dials = tokio::task::JoinSet::new();
+        for addr in addrs.iter().cloned() {
+            let this = self.clone();
+            dials.spawn(async move {
+                let ok = this.connection(&addr).await.is_ok();
+                (addr, ok)
+            });
+        }
+        let mut unreachable = std::collections::HashSet::new();
+        while let Some(done) = dials.join_next().await {
+            if let Ok((addr, false)) = done {
+                tracing::debug!(%addr, "NameServer unreachable in scan");
+                unreachable.insert(addr);
+            }
+        }
+        lock(&self.inner.namesrv).unreachable = unreachable.clone();
+        addrs
+            .into_iter()
+            .filter(|a| !unreachable.contains(a))
+            .collect()
+    }
+
+    /// The configured NameServers the last scan reached (all of them before any scan).
+    pub fn available_namesrv_addresses(&self) -> Vec<String> {
+        let ns = lock(&self.inner.namesrv);
+        ns.addrs
+            .iter()
+            .filter(|a| !ns.unreachable.contains(*a))
+            .cloned()
+            .collect()
+    }
+
     /// The NameServer to use: the chosen one while its connection is alive, else the next ones in
     /// turn until one connects (fail-over).
     pub async fn namesrv_connection(&self) -> Result<(String, ConnectionHandle), RemotingError> {
-        let (chosen, addrs, start) = {
+        let (chosen, addrs, start, unreachable) = {
             let ns = lock(&self.inner.namesrv);
-            (ns.chosen.clone(), ns.addrs.clone(), ns.index)
+            (
+                ns.chosen.clone(),
+                ns.addrs.clone(),
+                ns.index,
+                ns.unreachable.clone(),
+            )
         };
         if addrs.is_empty() {
             return Err(RemotingError::NoNamesrv);
@@ -533,8 +579,7 @@ impl RemotingClient {
             }
         }
         let mut last_err = RemotingError::NoNamesrv;
-        for i in 0..addrs.len() {
-            let idx = (start + 1 + i) % addrs.len();
+        for idx in failover_order(&addrs, start, &unreachable) {
             let addr = &addrs[idx];
             match self.connection(addr).await {
                 Ok(c) => {
@@ -563,9 +608,38 @@ impl RemotingClient {
     }
 }
 
+/// The order fail-over tries NameServers in: in turn from the one after `start` (Java's
+/// `++index % size`), the ones the last scan reached before the ones it could not.
+fn failover_order(
+    addrs: &[String],
+    start: usize,
+    unreachable: &std::collections::HashSet<String>,
+) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..addrs.len())
+        .map(|i| (start + 1 + i) % addrs.len())
+        .collect();
+    order.sort_by_key(|&idx| unreachable.contains(&addrs[idx]));
+    order
+}
+
 fn hook_error(addr: &str, e: HookError) -> RemotingError {
     RemotingError::SendRequest {
         addr: addr.to_owned(),
         reason: format!("rpc hook: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failover_tries_reachable_namesrvs_first_in_turn() {
+        let addrs: Vec<String> = ["a", "b", "c", "d"].map(String::from).to_vec();
+        let none = std::collections::HashSet::new();
+        assert_eq!(failover_order(&addrs, 1, &none), vec![2, 3, 0, 1]);
+        let down: std::collections::HashSet<String> = ["c".to_owned(), "a".to_owned()].into();
+        assert_eq!(failover_order(&addrs, 1, &down), vec![3, 1, 2, 0]);
+        assert_eq!(failover_order(&addrs, 998, &down), vec![3, 1, 0, 2]);
     }
 }

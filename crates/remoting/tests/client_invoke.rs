@@ -381,7 +381,30 @@ async fn namesrv_selection_fails_over_to_a_live_address() {
     }
     let (chosen, _) = client.namesrv_connection().await.unwrap();
     assert_eq!(chosen, live, "sticky on the address that works");
+
+    // A scan (Java's scanAvailableNameSrv) finds out which are reachable, and fail-over uses
+    // that: with the chosen one gone, the next connection goes to a reachable address first.
+    let (reg2, _) = echo_registry();
+    let second = start(reg2).await;
+    let live2 = second.local_addr().to_string();
+    client.update_namesrv_addresses(&[dead.clone(), live.clone(), live2.clone()]);
+    assert_eq!(
+        client.available_namesrv_addresses().len(),
+        3,
+        "all, before a scan"
+    );
+    let mut reachable = client.scan_namesrv().await;
+    reachable.sort();
+    let mut expect = vec![live.clone(), live2.clone()];
+    expect.sort();
+    assert_eq!(reachable, expect);
+    assert!(!client.available_namesrv_addresses().contains(&dead));
     server.shutdown_now();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(client.scan_namesrv().await, vec![live2.clone()]);
+    let (chosen, _) = client.namesrv_connection().await.unwrap();
+    assert_eq!(chosen, live2, "the one address the scan reached");
+    second.shutdown_now();
 }
 
 /// Collects callback outcomes with the instant each arrived.
@@ -579,7 +602,11 @@ async fn callbacks_survive_a_full_write_queue() {
         let sink = collector(&outcomes);
         client.invoke_async_callback(&addr, req, T, move |r| {
             let matched = matches!(&r, Ok(resp) if resp.body[..] == i.to_be_bytes());
-            sink(if matched { r } else { Err(RemotingError::NoNamesrv) });
+            sink(if matched {
+                r
+            } else {
+                Err(RemotingError::NoNamesrv)
+            });
         });
     }
     wait_for(&outcomes, 3_000).await;
