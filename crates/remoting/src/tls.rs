@@ -66,8 +66,12 @@ pub struct ServerTlsConfig {
     pub mode: TlsMode,
     /// tls.server.certPath: PEM certificate chain.
     pub cert_path: Option<PathBuf>,
-    /// tls.server.keyPath: PEM private key (PKCS#8, PKCS#1 or SEC1; unencrypted).
+    /// tls.server.keyPath: PEM private key (PKCS#8, PKCS#1 or SEC1; or an encrypted PKCS#8
+    /// key, "ENCRYPTED PRIVATE KEY", with `key_password`).
     pub key_path: Option<PathBuf>,
+    /// tls.server.keyPassword: decrypts an encrypted PKCS#8 key (PBES2: PBKDF2 or scrypt with
+    /// AES-CBC, what `openssl pkcs8 -topk8` writes).
+    pub key_password: Option<String>,
     /// tls.server.need.client.auth.
     pub client_auth: ClientAuth,
     /// tls.server.trustCertPath: CA certificates that sign client certificates.
@@ -82,6 +86,7 @@ impl Default for ServerTlsConfig {
             mode: TlsMode::Permissive,
             cert_path: None,
             key_path: None,
+            key_password: None,
             client_auth: ClientAuth::None,
             trust_cert_path: None,
             test_mode: false,
@@ -101,6 +106,8 @@ pub struct ClientTlsConfig {
     pub cert_path: Option<PathBuf>,
     /// tls.client.keyPath: its key.
     pub key_path: Option<PathBuf>,
+    /// tls.client.keyPassword: decrypts an encrypted PKCS#8 client key.
+    pub key_password: Option<String>,
     /// Name to verify the server certificate against (default: the host of the address dialled).
     pub server_name: Option<String>,
 }
@@ -138,6 +145,7 @@ impl ServerTlsConfig {
                 .map_or(TlsMode::Permissive, |m| TlsMode::parse(m)),
             cert_path: path(props, "tls.server.certPath"),
             key_path: path(props, "tls.server.keyPath"),
+            key_password: props.get("tls.server.keyPassword").cloned(),
             client_auth,
             trust_cert_path: path(props, "tls.server.trustCertPath"),
             test_mode: flag(props, "tls.test.mode.enable", false),
@@ -160,7 +168,10 @@ impl ServerTlsConfig {
                 .key_path
                 .as_deref()
                 .ok_or_else(|| TlsError::Setup("tls.server.keyPath is not set".into()))?;
-            (load_certs(cert)?, load_key(key)?)
+            (
+                load_certs(cert)?,
+                load_key(key, self.key_password.as_deref())?,
+            )
         };
         let builder = RustlsServer::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
@@ -203,6 +214,7 @@ impl ClientTlsConfig {
             trust_cert_path: path(props, "tls.client.trustCertPath"),
             cert_path: path(props, "tls.client.certPath"),
             key_path: path(props, "tls.client.keyPath"),
+            key_password: props.get("tls.client.keyPassword").cloned(),
             server_name: None,
         }
     }
@@ -227,7 +239,7 @@ impl ClientTlsConfig {
         };
         let config = match (&self.cert_path, &self.key_path) {
             (Some(c), Some(k)) => builder
-                .with_client_auth_cert(load_certs(c)?, load_key(k)?)
+                .with_client_auth_cert(load_certs(c)?, load_key(k, self.key_password.as_deref())?)
                 .map_err(|e| TlsError::Setup(format!("client certificate and key: {e}")))?,
             _ => builder.with_no_client_auth(),
         };
@@ -285,11 +297,29 @@ fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     Ok(certs)
 }
 
-fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
-    PrivateKeyDer::from_pem_file(path).map_err(|e| TlsError::File {
+/// The private key in the PEM file at `path`: a plain PKCS#8, PKCS#1 or SEC1 key, or an
+/// encrypted PKCS#8 key opened with `password` (Java's keyPassword).
+fn load_key(path: &Path, password: Option<&str>) -> Result<PrivateKeyDer<'static>, TlsError> {
+    let err = |reason: String| TlsError::File {
         path: path.to_owned(),
-        reason: format!("no usable PEM private key: {e}"),
-    })
+        reason,
+    };
+    let pem = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    if pem.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
+        use pkcs8::der::Decode;
+        let password =
+            password.ok_or_else(|| err("the key is encrypted and no keyPassword is set".into()))?;
+        let (_, doc) = pkcs8::SecretDocument::from_pem(&pem)
+            .map_err(|e| err(format!("unreadable encrypted key: {e}")))?;
+        let encrypted = pkcs8::EncryptedPrivateKeyInfo::from_der(doc.as_bytes())
+            .map_err(|e| err(format!("unreadable encrypted key: {e}")))?;
+        let key = encrypted
+            .decrypt(password)
+            .map_err(|e| err(format!("cannot decrypt the key (wrong keyPassword?): {e}")))?;
+        return Ok(PrivateKeyDer::Pkcs8(key.as_bytes().to_vec().into()));
+    }
+    PrivateKeyDer::from_pem_slice(pem.as_bytes())
+        .map_err(|e| err(format!("no usable PEM private key: {e}")))
 }
 
 fn load_roots(path: &Path) -> Result<RootCertStore, TlsError> {

@@ -34,6 +34,23 @@ impl Pki {
                 .unwrap();
             std::fs::write(dir.path().join(format!("{file}.pem")), cert.pem()).unwrap();
             std::fs::write(dir.path().join(format!("{file}.key")), key.serialize_pem()).unwrap();
+            // The same key as an encrypted PKCS#8 file (PBES2: PBKDF2-SHA256 + AES-256-CBC, what
+            // `openssl pkcs8 -topk8` writes), password "s3cret".
+            let params = pkcs8::pkcs5::pbes2::Parameters::pbkdf2_sha256_aes256cbc(
+                2048,
+                b"saltsalt",
+                &[7u8; 16],
+            )
+            .unwrap();
+            let der = key.serialize_der();
+            let encrypted = pkcs8::PrivateKeyInfo::try_from(der.as_slice())
+                .unwrap()
+                .encrypt_with_params(params, "s3cret")
+                .unwrap();
+            let pem = encrypted
+                .to_pem("ENCRYPTED PRIVATE KEY", pkcs8::LineEnding::LF)
+                .unwrap();
+            std::fs::write(dir.path().join(format!("{file}.enc.key")), pem.as_bytes()).unwrap();
         };
         issue(vec!["127.0.0.1".into(), "localhost".into()], "server");
         issue(vec!["client".into()], "client");
@@ -52,7 +69,7 @@ impl Pki {
             key_path: Some(self.path("server.key")),
             client_auth,
             trust_cert_path: Some(self.path("ca.pem")),
-            test_mode: false,
+            ..Default::default()
         }
     }
 
@@ -121,6 +138,50 @@ async fn every_server_mode_against_plain_and_tls_clients() {
     let server = server_with(None, |_| {}).await;
     let tls = tls_client(pki.client(false));
     assert!(!echo_ok(&tls, &server.local_addr().to_string()).await);
+}
+
+#[tokio::test]
+async fn encrypted_keys_open_with_the_key_password() {
+    let pki = Pki::new();
+    // Server and client keys both encrypted (Java's tls.server.keyPassword / tls.client.keyPassword).
+    let mut server_tls = pki.server(TlsMode::Enforcing, ClientAuth::Require);
+    server_tls.key_path = Some(pki.path("server.enc.key"));
+    server_tls.key_password = Some("s3cret".into());
+    let server = server_with(Some(server_tls.clone()), |_| {}).await;
+    let mut client_tls = pki.client(true);
+    client_tls.key_path = Some(pki.path("client.enc.key"));
+    client_tls.key_password = Some("s3cret".into());
+    assert!(echo_ok(&tls_client(client_tls), &server.local_addr().to_string()).await);
+    server.shutdown_now();
+    // A wrong or missing password is an error naming the file, before anything listens.
+    for (password, why) in [
+        (Some("wrong"), "wrong keyPassword"),
+        (None, "no keyPassword"),
+    ] {
+        let mut cfg = server_tls.clone();
+        cfg.key_password = password.map(String::from);
+        let err = cfg.acceptor().err().expect("must fail").to_string();
+        assert!(err.contains("server.enc.key") && err.contains(why), "{err}");
+    }
+    let props: std::collections::HashMap<String, String> = [
+        ("tls.server.keyPassword", "a"),
+        ("tls.client.keyPassword", "b"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    assert_eq!(
+        ServerTlsConfig::from_properties(&props)
+            .key_password
+            .as_deref(),
+        Some("a")
+    );
+    assert_eq!(
+        ClientTlsConfig::from_properties(&props)
+            .key_password
+            .as_deref(),
+        Some("b")
+    );
 }
 
 #[tokio::test]
