@@ -290,7 +290,11 @@ impl ConnectionHandle {
         timeout: Duration,
     ) -> Result<(), RemotingError> {
         cmd.mark_oneway();
-        match tokio::time::timeout(timeout, self.send(cmd)).await {
+        // Room in the queue (the usual case) needs no timer; only a wait for room does.
+        let Some(cmd) = self.try_queue(cmd)? else {
+            return Ok(());
+        };
+        match Box::pin(tokio::time::timeout(timeout, self.send(cmd))).await {
             Ok(r) => r,
             Err(_) => Err(RemotingError::Timeout {
                 addr: self.peer().to_owned(),
