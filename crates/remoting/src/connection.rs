@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 /// Bodies at least this large are written from their own buffer (vectored write), not copied.
 const ZERO_COPY_BODY: usize = 16 * 1024;
-/// How often the reader fails callback waiters past their deadline (Java scans every second).
+/// How often callback waiters past their deadline are failed (Java scans every second).
 const EXPIRY_SCAN: Duration = Duration::from_millis(100);
 /// Stop coalescing queued frames into one write past this many bytes.
 const MAX_BATCH_BYTES: usize = 256 * 1024;
@@ -54,8 +54,6 @@ struct Shared {
     tx: mpsc::Sender<RemotingCommand>,
     table: ResponseTable,
     closed: CancellationToken,
-    /// Signalled when the first callback waiter is registered, so the reader schedules scans.
-    callbacks_waiting: tokio::sync::Notify,
     is_closed: AtomicBool,
     /// Milliseconds since `epoch()` of the last read or write.
     last_activity: AtomicU64,
@@ -256,8 +254,8 @@ impl ConnectionHandle {
         };
         match self.shared.table.insert(opaque, waiter) {
             Err(waiter) => return waiter.deliver(Err(RemotingError::closed(self.peer()))),
-            // The reader may be asleep until the idle timeout: have it start expiry scans.
-            Ok(true) => self.shared.callbacks_waiting.notify_one(),
+            // The first callback waiter since the table had none: start the expiry scans.
+            Ok(true) => self.spawn_expiry_scan(),
             Ok(false) => {}
         }
         match self.try_queue(cmd) {
@@ -281,6 +279,28 @@ impl ConnectionHandle {
                 self.shared.table.complete(opaque, Err(e));
             }
         }
+    }
+
+    /// Fails expired callback waiters every [`EXPIRY_SCAN`] for as long as there are any (callback
+    /// waiters have no timers of their own). The table says when to start (its first callback
+    /// waiter) and when to stop (none left, or the connection closed), under its lock, so exactly
+    /// one scan runs while callbacks wait.
+    fn spawn_expiry_scan(&self) {
+        let shared = Arc::downgrade(&self.shared);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(EXPIRY_SCAN).await;
+                let Some(shared) = shared.upgrade() else {
+                    break;
+                };
+                if !shared
+                    .table
+                    .expire(tokio::time::Instant::now(), &shared.peer)
+                {
+                    break;
+                }
+            }
+        });
     }
 
     /// Sends a oneway request (flag bit 1 set): nothing is awaited but room in the write queue.
@@ -323,7 +343,6 @@ where
         tx,
         table: ResponseTable::default(),
         closed: CancellationToken::new(),
-        callbacks_waiting: tokio::sync::Notify::new(),
         is_closed: AtomicBool::new(false),
         last_activity: AtomicU64::new(now_ms()),
         max_frame_length: config.max_frame_length,
@@ -385,7 +404,6 @@ async fn read_loop<R: AsyncRead + Unpin>(
     let mut first_frame_deadline = config
         .first_frame_timeout
         .map(|t| tokio::time::Instant::now() + t);
-    let mut next_expiry_scan = tokio::time::Instant::now() + EXPIRY_SCAN;
     loop {
         loop {
             match codec.decode(&mut buf) {
@@ -428,16 +446,6 @@ async fn read_loop<R: AsyncRead + Unpin>(
             }
             idle_deadline = idle_deadline.min(d);
         }
-        // Callback waiters have no timers of their own: fail the expired ones every scan interval,
-        // waking for it only while there are some.
-        if shared.table.callbacks() > 0 {
-            let now = tokio::time::Instant::now();
-            if now >= next_expiry_scan {
-                shared.table.expire(now, &shared.peer);
-                next_expiry_scan = now + EXPIRY_SCAN;
-            }
-            idle_deadline = idle_deadline.min(next_expiry_scan);
-        }
         tokio::select! {
             r = reader.read_buf(&mut buf) => match r {
                 Ok(0) => return ReadOutcome::Eof,
@@ -445,15 +453,11 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 Err(e) => return ReadOutcome::Error(format!("read failed: {e}")),
             },
             _ = tokio::time::sleep_until(idle_deadline) => {
-                if tokio::time::Instant::now() >= next_expiry_scan {
-                    continue;
-                }
                 let last = shared.last_activity.load(Ordering::Relaxed);
                 if now_ms().saturating_sub(last) >= config.idle_timeout.as_millis() as u64 {
                     return ReadOutcome::Idle;
                 }
             }
-            _ = shared.callbacks_waiting.notified() => {}
             _ = shared.closed.cancelled() => return ReadOutcome::Closed,
         }
     }

@@ -21,6 +21,9 @@ use tokio::sync::oneshot;
 /// What a response, or the reason there will be none, is.
 pub(crate) type Outcome = Result<RemotingCommand, RemotingError>;
 
+/// A callback waiter past its deadline: its timeout, callback and kept request.
+type Expired = (u64, KeepingCallback, Option<Box<RemotingCommand>>);
+
 /// A function run once with a request's outcome.
 pub type InvokeCallback = Box<dyn FnOnce(Outcome) + Send>;
 
@@ -84,6 +87,9 @@ struct Inner {
     callbacks: usize,
     /// Callback waiters that want their request back once written.
     keepers: usize,
+    /// An expiry scan is running (started by the first callback waiter, ended by `expire` when
+    /// none is left).
+    scanning: bool,
     pending: HashMap<i32, Completion, BuildHasherDefault<OpaqueHasher>>,
 }
 
@@ -117,17 +123,18 @@ impl ResponseTable {
     }
 
     /// Registers a waiter; `Err` hands it back if the connection already closed. `Ok(true)` when
-    /// this is the only callback waiter now (the reader must start its expiry scans).
+    /// a callback waiter arrives and no expiry scan runs: the caller must start one.
     pub(crate) fn insert(&self, opaque: i32, tx: Completion) -> Result<bool, Completion> {
         let mut g = self.lock();
         if g.closed {
             return Err(tx);
         }
-        let mut first_callback = false;
+        let mut start_scan = false;
         if let Completion::Callback { keep, .. } = &tx {
             g.callbacks += 1;
             g.keepers += usize::from(*keep);
-            first_callback = g.callbacks == 1;
+            start_scan = !g.scanning;
+            g.scanning = true;
         }
         // A reused opaque (after 2^32 requests) replaces its stale waiter, which fails.
         if let Some(old) = g.pending.insert(opaque, tx) {
@@ -138,7 +145,7 @@ impl ResponseTable {
                 reason: format!("opaque {opaque} reused while still pending"),
             }));
         }
-        Ok(first_callback)
+        Ok(start_scan)
     }
 
     /// Delivers a response; `false` when nobody waits for that opaque (late or unknown response).
@@ -160,13 +167,11 @@ impl ResponseTable {
     }
 
     /// Fails every callback waiter whose deadline has passed with a timeout naming `peer`.
-    /// Task waiters keep their own timers and are left alone.
-    pub(crate) fn expire(&self, now: tokio::time::Instant, peer: &str) {
-        let expired: Vec<(u64, KeepingCallback, Option<Box<RemotingCommand>>)> = {
+    /// Task waiters keep their own timers and are left alone. `false` when the scan should stop
+    /// (no callback waiter left, or the table closed); it is then marked stopped.
+    pub(crate) fn expire(&self, now: tokio::time::Instant, peer: &str) -> bool {
+        let (expired, go_on): (Vec<Expired>, bool) = {
             let mut g = self.lock();
-            if g.callbacks == 0 {
-                return;
-            }
             let due: Vec<i32> = g
                 .pending
                 .iter()
@@ -175,7 +180,8 @@ impl ResponseTable {
                 )
                 .map(|(opaque, _)| *opaque)
                 .collect();
-            due.into_iter()
+            let expired = due
+                .into_iter()
                 .filter_map(|opaque| match g.take(opaque) {
                     Some(Completion::Callback {
                         timeout_ms,
@@ -185,7 +191,10 @@ impl ResponseTable {
                     }) => Some((timeout_ms, callback, kept)),
                     _ => None,
                 })
-                .collect()
+                .collect();
+            let go_on = g.callbacks > 0 && !g.closed;
+            g.scanning = go_on;
+            (expired, go_on)
         };
         for (timeout_ms, callback, kept) in expired {
             let timeout = RemotingError::Timeout {
@@ -194,6 +203,7 @@ impl ResponseTable {
             };
             callback(Err(timeout), kept);
         }
+        go_on
     }
 
     /// Gives a just-written request to its waiter if that waiter asked for it; otherwise (or when
@@ -212,11 +222,6 @@ impl ResponseTable {
             }
             _ => Some(cmd),
         }
-    }
-
-    /// Number of callback waiters (the reader scans for expired ones only when there are some).
-    pub(crate) fn callbacks(&self) -> usize {
-        self.lock().callbacks
     }
 
     /// Marks the table closed and fails every waiter with `err`, at once.
