@@ -415,6 +415,23 @@ fn collector(outcomes: &Outcomes) -> impl FnOnce(Result<RemotingCommand, Remotin
     move |r| outcomes.lock().unwrap().push((r, Instant::now()))
 }
 
+/// Sends `n` echo requests with numbered bodies through callbacks; a reply that is not the echo
+/// of its own request is recorded as an error.
+fn echo_numbered(client: &RemotingClient, addr: &str, n: u32, outcomes: &Outcomes) {
+    for i in 0..n {
+        let req = RemotingCommand::request(1).with_body(i.to_be_bytes().to_vec());
+        let sink = collector(outcomes);
+        client.invoke_async_callback(addr, req, T, move |r| {
+            let matched = matches!(&r, Ok(resp) if resp.body[..] == i.to_be_bytes());
+            sink(if matched {
+                r
+            } else {
+                Err(RemotingError::NoNamesrv)
+            });
+        });
+    }
+}
+
 async fn wait_for(outcomes: &Outcomes, n: usize) {
     let deadline = Instant::now() + T;
     while outcomes.lock().unwrap().len() < n && Instant::now() < deadline {
@@ -441,19 +458,7 @@ async fn callbacks_complete_once_with_reply_timeout_or_death() {
     // Replies: 2,000 callbacks through 64 permits (the rest take the waiting path), each
     // answered once with its own body.
     let outcomes: Outcomes = Default::default();
-    for i in 0..2_000u32 {
-        let req = RemotingCommand::request(1).with_body(i.to_be_bytes().to_vec());
-        let expect = i.to_be_bytes();
-        let sink = collector(&outcomes);
-        client.invoke_async_callback(&addr, req, T, move |r| {
-            let matched = matches!(&r, Ok(resp) if resp.body[..] == expect);
-            sink(if matched {
-                r
-            } else {
-                Err(RemotingError::NoNamesrv)
-            });
-        });
-    }
+    echo_numbered(&client, &addr, 2_000, &outcomes);
     wait_for(&outcomes, 2_000).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     let got = std::mem::take(&mut *outcomes.lock().unwrap());
@@ -597,18 +602,7 @@ async fn callbacks_survive_a_full_write_queue() {
     });
     client.connection(&addr).await.unwrap();
     let outcomes: Outcomes = Default::default();
-    for i in 0..3_000u32 {
-        let req = RemotingCommand::request(1).with_body(i.to_be_bytes().to_vec());
-        let sink = collector(&outcomes);
-        client.invoke_async_callback(&addr, req, T, move |r| {
-            let matched = matches!(&r, Ok(resp) if resp.body[..] == i.to_be_bytes());
-            sink(if matched {
-                r
-            } else {
-                Err(RemotingError::NoNamesrv)
-            });
-        });
-    }
+    echo_numbered(&client, &addr, 3_000, &outcomes);
     wait_for(&outcomes, 3_000).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     let got = outcomes.lock().unwrap();
