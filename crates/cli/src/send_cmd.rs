@@ -77,10 +77,10 @@ pub fn run(a: SendArgs) -> ExitCode {
         eprintln!("error: --batch works with --mode sync");
         return ExitCode::from(2);
     }
-    let (addrs, tls) = match a
+    let (addrs, tls, acl) = match a
         .common
         .namesrv_addrs()
-        .and_then(|n| Ok((n, a.common.client_tls()?)))
+        .and_then(|n| Ok((n, a.common.client_tls()?, a.common.acl_hook()?)))
     {
         Ok(x) => x,
         Err(f) => {
@@ -97,6 +97,7 @@ pub fn run(a: SendArgs) -> ExitCode {
         config.namesrv_addrs = addrs;
         config.send_timeout = Duration::from_millis(a.common.timeout.max(1));
         config.client.tls = tls;
+        config.rpc_hooks.0.extend(acl);
         let producer = match Producer::start(config).await {
             Ok(p) => p,
             Err(e) => {

@@ -60,8 +60,11 @@ async fn rmq(ns: &str, args: &[&str]) -> (i32, String, String) {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn send_in_every_mode() {
+/// Our NameServer and a stand-in broker-a (serving T and TBW102) registered in it; `hook` goes on
+/// the broker's server.
+async fn cluster(
+    hook: Option<Arc<dyn RpcHook>>,
+) -> (NameServer, Arc<Acker>, RemotingServer, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let ns = NameServer::start(NamesrvConfig {
         listen_port: 0,
@@ -77,7 +80,15 @@ async fn send_in_every_mode() {
     });
     let mut reg = ProcessorRegistry::new();
     reg.register_default(acker.clone(), ExecutorConfig::new(8, 10_000));
-    let broker = rmq_testkit::serve(reg).await;
+    let mut builder = ServerBuilder::new(ServerConfig {
+        listen_addr: "127.0.0.1:0".into(),
+        ..Default::default()
+    })
+    .registry(reg);
+    if let Some(h) = hook {
+        builder = builder.hook(h);
+    }
+    let broker = builder.bind().await.unwrap();
     let body = r#"{"topicConfigSerializeWrapper":{"dataVersion":{"counter":1},"topicConfigTable":{"T":{"perm":6,"readQueueNums":4,"topicName":"T","writeQueueNums":4},"TBW102":{"perm":6,"readQueueNums":4,"topicName":"TBW102","writeQueueNums":4}}}}"#;
     let header = RegisterBrokerRequestHeader {
         broker_name: "broker-a".into(),
@@ -91,16 +102,22 @@ async fn send_in_every_mode() {
         body_crc32: None,
     };
     let registrar = RemotingClient::new(ClientConfig::default());
-    let nsaddr = ns.local_addr().to_string();
     let r = registrar
         .invoke_sync(
-            &nsaddr,
+            &ns.local_addr().to_string(),
             RemotingCommand::request_with_header(request::REGISTER_BROKER, &header).with_body(body),
             Duration::from_secs(3),
         )
         .await
         .unwrap();
     assert_eq!(r.code, 0);
+    (ns, acker, broker, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_in_every_mode() {
+    let (ns, acker, _broker, dir) = cluster(None).await;
+    let nsaddr = ns.local_addr().to_string();
 
     let (code, out, err) = rmq(
         &nsaddr,
@@ -171,5 +188,61 @@ async fn send_in_every_mode() {
     let (code, _, err) = rmq(&nsaddr, &["send", "--topic", "bad topic", "--body", "x"]).await;
     assert_eq!(code, 1);
     assert!(err.contains("invalid message"), "{err}");
+    ns.shutdown_now();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_signs_requests_for_a_broker_with_acl() {
+    let creds = rmq_remoting::acl::Credentials {
+        access_key: "rocketmq2".into(),
+        secret_key: "12345678".into(),
+        security_token: None,
+    };
+    let hook = Arc::new(rmq_remoting::acl::AclServerHook::new([creds]));
+    let (ns, acker, _broker, dir) = cluster(Some(hook)).await;
+    let nsaddr = ns.local_addr().to_string();
+    let send = [
+        "send",
+        "--topic",
+        "T",
+        "--body",
+        "signed",
+        "--timeout",
+        "1000",
+    ];
+    // Unsigned: the broker refuses (NO_PERMISSION), nothing is stored, exit 1.
+    let (code, _, err) = rmq(&nsaddr, &send).await;
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(acker.sends.load(Ordering::SeqCst), 0);
+    // From a credentials file, then from the environment.
+    let file = dir.path().join("acl.properties");
+    std::fs::write(&file, "accessKey=rocketmq2\nsecretKey=12345678\n").unwrap();
+    let file_arg = file.display().to_string();
+    let with_file: Vec<&str> = send
+        .iter()
+        .copied()
+        .chain(["--acl-file", &file_arg])
+        .collect();
+    let (code, out, err) = rmq(&nsaddr, &with_file).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("sent=1 failed=0"), "{out}");
+    let with_env: Vec<&str> = send.iter().copied().chain(["--acl"]).collect();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_rmq"))
+        .args(&with_env)
+        .args(["-n", &nsaddr])
+        .env("RMQ_ACCESS_KEY", "rocketmq2")
+        .env("RMQ_SECRET_KEY", "12345678")
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(30), out)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(acker.sends.load(Ordering::SeqCst), 2);
+    // --acl without the variables is a usage error (exit 2), before any I/O.
+    let (code, _, err) = rmq(&nsaddr, &with_env).await;
+    assert_eq!(code, 2);
+    assert!(err.contains("RMQ_ACCESS_KEY"), "{err}");
     ns.shutdown_now();
 }

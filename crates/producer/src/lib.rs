@@ -27,7 +27,7 @@ pub mod wire;
 
 pub use error::ProducerError;
 pub use message::Message;
-pub use producer::{Producer, ProducerConfig, QueueSelector};
+pub use producer::{Producer, ProducerConfig, QueueSelector, RpcHooks};
 pub use result::{SendResult, SendStatus};
 pub use route::MessageQueue;
 

@@ -9,7 +9,7 @@ use crate::validate::{self, check_group, check_message};
 use crate::wire::{self, Prepared, Target, CLIENT_INNER_PRODUCER, DEFAULT_TOPIC};
 use rmq_protocol::codes::{request, response};
 use rmq_protocol::RemotingCommand;
-use rmq_remoting::{ClientConfig, RemotingClient};
+use rmq_remoting::{ClientBuilder, ClientConfig, RemotingClient, RpcHook};
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -45,6 +45,19 @@ pub struct ProducerConfig {
     pub heartbeat_interval: Duration,
     /// The remoting client's settings (TLS, timeouts, permits...).
     pub client: ClientConfig,
+    /// RPC hooks every request goes through (Java's `new DefaultMQProducer(group, rpcHook)`),
+    /// e.g. `rmq_remoting::acl::AclClientHook` for a cluster with ACL.
+    pub rpc_hooks: RpcHooks,
+}
+
+/// The producer's RPC hooks (a list, shown by count in Debug output: hooks may hold secrets).
+#[derive(Clone, Default)]
+pub struct RpcHooks(pub Vec<Arc<dyn RpcHook>>);
+
+impl std::fmt::Debug for RpcHooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RpcHooks({} hooks)", self.0.len())
+    }
 }
 
 impl ProducerConfig {
@@ -64,6 +77,7 @@ impl ProducerConfig {
             poll_namesrv_interval: Duration::from_secs(30),
             heartbeat_interval: Duration::from_secs(30),
             client: ClientConfig::default(),
+            rpc_hooks: RpcHooks::default(),
         }
     }
 }
@@ -124,7 +138,14 @@ impl Producer {
                 .map_or(0, |d| d.as_nanos());
             format!("{}#{nanos}", std::process::id())
         });
-        let client = RemotingClient::new(config.client.clone());
+        let client = config
+            .rpc_hooks
+            .0
+            .iter()
+            .fold(ClientBuilder::new(config.client.clone()), |b, h| {
+                b.hook(h.clone())
+            })
+            .build();
         client.update_namesrv_addresses(&config.namesrv_addrs);
         let inner = Arc::new(Inner {
             client_id: format!("{}@{instance}", crate::local_ip()),

@@ -48,6 +48,14 @@ pub struct Common {
     /// tls.client.certPath, tls.client.keyPath, tls.client.authServer).
     #[arg(long, global = true)]
     pub tls_config: Option<std::path::PathBuf>,
+    /// Sign requests for a cluster with ACL (Java's AclClientRPCHook) with the credentials in
+    /// RMQ_ACCESS_KEY / RMQ_SECRET_KEY (and RMQ_SECURITY_TOKEN).
+    #[arg(long, global = true)]
+    pub acl: bool,
+    /// Sign requests with the credentials in this properties file (accessKey, secretKey,
+    /// securityToken).
+    #[arg(long, global = true)]
+    pub acl_file: Option<std::path::PathBuf>,
 }
 
 impl Common {
@@ -65,6 +73,18 @@ impl Common {
             })),
             (None, false) => Ok(None),
         }
+    }
+
+    /// The ACL signing hook from --acl-file or --acl (None: requests go unsigned).
+    pub fn acl_hook(&self) -> Result<Option<Arc<dyn rmq_remoting::RpcHook>>, Failure> {
+        use rmq_remoting::acl::{AclClientHook, Credentials};
+        let credentials = match (&self.acl_file, self.acl) {
+            (Some(f), _) => Credentials::from_file(f),
+            (None, true) => Credentials::from_env(),
+            (None, false) => return Ok(None),
+        };
+        let credentials = credentials.map_err(|e| Failure::usage(e.to_string()))?;
+        Ok(Some(Arc::new(AclClientHook::new(credentials))))
     }
 
     /// The NameServer list, "host:port;host:port" split; empty is a usage error.
@@ -195,7 +215,11 @@ impl Admin {
             ..Default::default()
         };
         let mut builder = ClientBuilder::new(config);
+        if let Some(acl) = common.acl_hook()? {
+            builder = builder.hook(acl);
+        }
         if common.verbose {
+            // After signing, so the trace shows the frames as sent.
             builder = builder.hook(Arc::new(FrameTrace));
         }
         let client = builder.build();
