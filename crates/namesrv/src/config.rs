@@ -69,6 +69,9 @@ config! {
     product_env_name: String = "productEnvName", "center".into();
     /// clusterTest (not supported: accepted and reported only).
     cluster_test: bool = "clusterTest", false;
+    /// supportActingMaster: in routes, show a broker group that lost its master (and runs with
+    /// enableActingMaster, its queues no longer writable) with its lowest-id broker as master.
+    support_acting_master: bool = "supportActingMaster", false;
     /// orderMessageEnable: add orderTopicConf from KV to routes.
     order_message_enable: bool = "orderMessageEnable", false;
     /// returnOrderTopicConfigToBroker: answer registrations with the ORDER_TOPIC_CONFIG KV table.

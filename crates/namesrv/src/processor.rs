@@ -282,12 +282,13 @@ fn query_data_version(s: &State, req: &RemotingCommand) -> Result<RemotingComman
 }
 
 fn route_by_topic(s: &State, req: &RemotingCommand) -> RemotingCommand {
-    let (wait, wait_secs, order_message_enable) = {
+    let (wait, wait_secs, order_message_enable, support_acting_master) = {
         let c = s.config();
         (
             c.need_wait_for_service,
             c.wait_seconds_for_service,
             c.order_message_enable,
+            c.support_acting_master,
         )
     };
     if wait && s.started.elapsed() < Duration::from_secs(wait_secs) {
@@ -306,6 +307,9 @@ fn route_by_topic(s: &State, req: &RemotingCommand) -> RemotingCommand {
     let Some(mut route) = topic.and_then(|t| s.route.pickup_route(t)) else {
         return not_found();
     };
+    if support_acting_master {
+        route.apply_acting_master(topic.unwrap_or_default());
+    }
     let order_conf = if order_message_enable {
         topic.and_then(|t| s.kv.get(ORDER_TOPIC_CONFIG, t))
     } else {

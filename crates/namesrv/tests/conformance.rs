@@ -428,6 +428,61 @@ async fn brokers_leave_on_close_and_on_expiry() {
 }
 
 #[tokio::test]
+async fn acting_master_takes_the_lowest_id_when_the_master_leaves() {
+    let (ns, _d) = start(|c| c.support_acting_master = true).await;
+    let a = ns.local_addr().to_string();
+    let observer = client();
+    let body = register_body(&["T1", "T2"], 1);
+    let acting = |id: i64, addr: &str| {
+        let mut r = register_request("C", "b1", id, addr, &body);
+        r.ext_fields_mut().insert("enableActingMaster", "true");
+        r
+    };
+    let (master, slave1, slave2) = (client(), client(), client());
+    call(&master, &a, acting(0, "10.0.0.1:1")).await;
+    call(&slave1, &a, acting(1, "10.0.0.2:1")).await;
+    call(&slave2, &a, acting(2, "10.0.0.3:1")).await;
+    let route = body_of(&call(&observer, &a, route_req("T1", 479)).await);
+    assert!(
+        route.contains(r#""brokerAddrs":{"0":"10.0.0.1:1","1":"10.0.0.2:1","2":"10.0.0.3:1"}"#),
+        "{route}"
+    );
+    // The master's connection closes: the group loses write permission and the lowest-id slave
+    // is shown as master.
+    master.shutdown();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    let route = loop {
+        let r = body_of(&call(&observer, &a, route_req("T1", 479)).await);
+        if !r.contains("10.0.0.1:1") {
+            break r;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "master never left");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        route.contains(r#""brokerAddrs":{"0":"10.0.0.2:1","2":"10.0.0.3:1"}"#)
+            && route.contains(r#""perm":4"#),
+        "{route}"
+    );
+    // With the setting off, routes show the group as it is.
+    let up =
+        RemotingCommand::request(rc::UPDATE_NAMESRV_CONFIG).with_body("supportActingMaster=false");
+    assert_eq!(call(&observer, &a, up).await.code, 0);
+    let route = body_of(&call(&observer, &a, route_req("T1", 479)).await);
+    assert!(
+        route.contains(r#""brokerAddrs":{"1":"10.0.0.2:1","2":"10.0.0.3:1"}"#),
+        "{route}"
+    );
+    drop((slave1, slave2));
+    ns.shutdown_now();
+}
+
+fn body_of(r: &RemotingCommand) -> String {
+    assert_eq!(r.code, 0, "{:?}", r.remark_str());
+    body(r)
+}
+
+#[tokio::test]
 async fn zone_mode_and_oneway_register() {
     let (ns, _d) = start(|_| {}).await;
     let a = ns.local_addr().to_string();

@@ -87,6 +87,40 @@ pub struct Route {
     pub filters: BTreeMap<String, Vec<String>>,
 }
 
+/// Topics of the broker member-group sync (`TopicValidator.SYNC_BROKER_MEMBER_GROUP_PREFIX`):
+/// their routes are never rewritten for an acting master.
+const SYNC_BROKER_MEMBER_GROUP_PREFIX: &str = "rmq_sys_SYNC_BROKER_MEMBER_";
+
+impl Route {
+    /// supportActingMaster (5.x `pickupTopicRouteData`): a broker group with no master (id 0)
+    /// that enabled acting master and whose queues of this topic are not writable (the
+    /// NameServer wiped the write permission when its master left) is shown with its lowest-id
+    /// broker re-keyed as 0, so clients that read from masters still reach it.
+    pub fn apply_acting_master(&mut self, topic: &str) {
+        if topic.starts_with(SYNC_BROKER_MEMBER_GROUP_PREFIX) {
+            return;
+        }
+        for bd in &mut self.brokers {
+            if bd.broker_addrs.is_empty()
+                || bd.broker_addrs.contains_key(&model::MASTER_ID)
+                || !bd.enable_acting_master
+            {
+                continue;
+            }
+            let read_only = self
+                .queues
+                .iter()
+                .find(|q| q.broker_name == bd.broker_name)
+                .is_some_and(|q| q.perm & perm::WRITE == 0);
+            if read_only {
+                if let Some((_, addr)) = bd.broker_addrs.pop_first() {
+                    bd.broker_addrs.insert(model::MASTER_ID, addr);
+                }
+            }
+        }
+    }
+}
+
 /// The route tables. One RW lock, as in Java: lookups share it, changes take it alone.
 #[derive(Default)]
 pub struct RouteInfoManager {
@@ -564,5 +598,54 @@ pub fn unit_filter(code: i32) -> impl Fn(i32) -> bool {
         311 => flag & sysflag::UNIT != 0,
         312 => flag & sysflag::UNIT_SUB != 0,
         _ => flag & sysflag::UNIT_SUB != 0 && flag & sysflag::UNIT == 0,
+    }
+}
+
+#[cfg(test)]
+mod acting_master_tests {
+    use super::*;
+
+    fn route(acting: bool, perm: i32) -> Route {
+        Route {
+            brokers: vec![BrokerData {
+                cluster: "C".into(),
+                broker_name: "b".into(),
+                broker_addrs: [(2, "s2".to_owned()), (1, "s1".to_owned())].into(),
+                zone_name: None,
+                enable_acting_master: acting,
+            }],
+            queues: vec![QueueData {
+                broker_name: "b".into(),
+                read_queue_nums: 4,
+                write_queue_nums: 4,
+                perm,
+                topic_sys_flag: 0,
+            }],
+            filters: BTreeMap::new(),
+        }
+    }
+
+    fn addrs(r: &Route) -> Vec<(i64, &str)> {
+        r.brokers[0]
+            .broker_addrs
+            .iter()
+            .map(|(id, a)| (*id, a.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn only_read_only_masterless_acting_groups_are_rewritten() {
+        let mut r = route(true, perm::READ);
+        r.apply_acting_master("T");
+        assert_eq!(addrs(&r), vec![(0, "s1"), (2, "s2")]);
+        // Still writable, acting master off, or a member-group sync topic: untouched.
+        for (mut r, topic) in [
+            (route(true, perm::READ | perm::WRITE), "T"),
+            (route(false, perm::READ), "T"),
+            (route(true, perm::READ), "rmq_sys_SYNC_BROKER_MEMBER_b"),
+        ] {
+            r.apply_acting_master(topic);
+            assert_eq!(addrs(&r), vec![(1, "s1"), (2, "s2")], "{topic}");
+        }
     }
 }
