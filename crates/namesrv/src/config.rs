@@ -72,6 +72,9 @@ config! {
     /// supportActingMaster: in routes, show a broker group that lost its master (and runs with
     /// enableActingMaster, its queues no longer writable) with its lowest-id broker as master.
     support_acting_master: bool = "supportActingMaster", false;
+    /// notifyMinBrokerIdChanged: tell a group's brokers (oneway NOTIFY_MIN_BROKER_ID_CHANGE,
+    /// 300 ms) when its lowest broker id changes.
+    notify_min_broker_id_changed: bool = "notifyMinBrokerIdChanged", false;
     /// orderMessageEnable: add orderTopicConf from KV to routes.
     order_message_enable: bool = "orderMessageEnable", false;
     /// returnOrderTopicConfigToBroker: answer registrations with the ORDER_TOPIC_CONFIG KV table.

@@ -76,6 +76,7 @@ impl NameServer {
             config: RwLock::new(config.clone()),
             started: Instant::now(),
         });
+        notify_min_broker_id_changes(&state);
         let processor = Arc::new(NamesrvProcessor(state.clone()));
         let mut registry = ProcessorRegistry::new();
         registry.register(
@@ -146,4 +147,38 @@ impl NameServer {
         self.scanner.abort();
         self.server.shutdown_now();
     }
+}
+
+/// notifyMinBrokerIdChanged: when the route tables see a group's lowest broker id change and the
+/// setting is on, tell the chosen brokers with a oneway NOTIFY_MIN_BROKER_ID_CHANGE (300 ms
+/// each, as Java), from a task of its own so no table lock or request waits for it. The NameServer
+/// dials brokers at their registered addresses with a client of its own (language JAVA, as
+/// Java's NameServer).
+fn notify_min_broker_id_changes(state: &Arc<State>) {
+    let client = rmq_remoting::RemotingClient::new(rmq_remoting::ClientConfig {
+        language: LanguageCode::JAVA,
+        ..Default::default()
+    });
+    let weak = Arc::downgrade(state);
+    state.route.on_min_broker_id_change(move |change| {
+        let Some(state) = weak.upgrade() else { return };
+        if !state.config().notify_min_broker_id_changed {
+            return;
+        }
+        let client = client.clone();
+        tokio::spawn(async move {
+            let targets = change.targets();
+            tracing::info!(?change.broker_addrs, ?targets, "min broker id changed, notifying");
+            for addr in targets {
+                let mut req = change.request();
+                req.opaque = rmq_protocol::next_opaque();
+                if let Err(e) = client
+                    .invoke_oneway(&addr, req, Duration::from_millis(300))
+                    .await
+                {
+                    tracing::warn!(%addr, error = %e, "NOTIFY_MIN_BROKER_ID_CHANGE not sent");
+                }
+            }
+        });
+    });
 }

@@ -35,7 +35,7 @@ pub struct State {
 impl State {
     /// Reads the live configuration under its lock: request paths look at a flag or two, so
     /// nothing is cloned per request.
-    fn config(&self) -> std::sync::RwLockReadGuard<'_, NamesrvConfig> {
+    pub(crate) fn config(&self) -> std::sync::RwLockReadGuard<'_, NamesrvConfig> {
         self.config.read().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -477,6 +477,75 @@ async fn acting_master_takes_the_lowest_id_when_the_master_leaves() {
     ns.shutdown_now();
 }
 
+async fn next(rx: &mut tokio::sync::mpsc::UnboundedReceiver<RemotingCommand>) -> RemotingCommand {
+    tokio::time::timeout(Duration::from_secs(3), rx.recv())
+        .await
+        .expect("notified in time")
+        .unwrap()
+}
+
+/// A stand-in broker address: accepts connections and passes on every frame it reads.
+async fn frame_sink() -> (
+    String,
+    tokio::sync::mpsc::UnboundedReceiver<RemotingCommand>,
+) {
+    use tokio_util::codec::FramedRead;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                use futures_util::StreamExt;
+                let mut frames = FramedRead::new(sock, rmq_protocol::RemotingCodec::default());
+                while let Some(Ok(cmd)) = frames.next().await {
+                    let _ = tx.send(cmd);
+                }
+            });
+        }
+    });
+    (addr, rx)
+}
+
+#[tokio::test]
+async fn min_broker_id_changes_are_notified() {
+    let (ns, _d) = start(|c| c.notify_min_broker_id_changed = true).await;
+    let a = ns.local_addr().to_string();
+    let body = register_body(&["T1", "T2"], 1);
+    let (addr1, mut seen1) = frame_sink().await;
+    let (addr2, mut seen2) = frame_sink().await;
+    let acting = |id: i64, addr: &str| {
+        let mut r = register_request("C", "b1", id, addr, &body);
+        r.ext_fields_mut().insert("enableActingMaster", "true");
+        r
+    };
+    // Broker 2 first (no change: Java compares with 0 for an empty group), then broker 1 below
+    // it: broker 2 is told that 1 is now the lowest.
+    let (b1, b2) = (client(), client());
+    call(&b2, &a, acting(2, &addr2)).await;
+    call(&b1, &a, acting(1, &addr1)).await;
+    let n = next(&mut seen2).await;
+    assert_eq!(
+        (n.code, n.is_oneway()),
+        (rc::NOTIFY_MIN_BROKER_ID_CHANGE, true)
+    );
+    assert_eq!(n.ext("minBrokerId"), Some("1"));
+    assert_eq!(n.ext("minBrokerAddr"), Some(addr1.as_str()));
+    assert_eq!(n.ext("haBrokerAddr"), Some(format!("{addr1}-ha").as_str()));
+    assert_eq!(n.ext("offlineBrokerAddr"), None);
+    // Broker 1's connection closes: the rest of the group hears who left and who is lowest now.
+    b1.shutdown();
+    let n = next(&mut seen2).await;
+    assert_eq!(n.ext("minBrokerId"), Some("2"));
+    assert_eq!(n.ext("minBrokerAddr"), Some(addr2.as_str()));
+    assert_eq!(n.ext("offlineBrokerAddr"), Some(addr1.as_str()));
+    // Broker 1 itself was never told anything.
+    assert!(seen1.try_recv().is_err());
+    drop(b2);
+    ns.shutdown_now();
+}
+
 fn body_of(r: &RemotingCommand) -> String {
     assert_eq!(r.code, 0, "{:?}", r.remark_str());
     body(r)

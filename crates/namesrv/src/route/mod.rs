@@ -121,12 +121,67 @@ impl Route {
     }
 }
 
+/// A broker group whose lowest broker id changed: what NOTIFY_MIN_BROKER_ID_CHANGE (905) tells
+/// its brokers (Java's notifyMinBrokerIdChanged, for acting-master groups).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MinBrokerIdChange {
+    /// The group's brokers after the change.
+    pub broker_addrs: BTreeMap<i64, String>,
+    /// The broker that left (an unregistration), or `None` (a registration).
+    pub offline_broker_addr: Option<String>,
+    /// The registering broker's HA address (registrations only).
+    pub ha_broker_addr: Option<String>,
+}
+
+impl MinBrokerIdChange {
+    /// Java's chooseBrokerAddrsToNotify: every broker of the group after a departure (or when it
+    /// is alone), else every broker but the new lowest one.
+    pub fn targets(&self) -> Vec<String> {
+        let min = self.broker_addrs.keys().next().copied();
+        self.broker_addrs
+            .iter()
+            .filter(|(id, _)| {
+                self.offline_broker_addr.is_some()
+                    || self.broker_addrs.len() == 1
+                    || Some(**id) != min
+            })
+            .map(|(_, addr)| addr.clone())
+            .collect()
+    }
+
+    /// The oneway request: ext `minBrokerId`, `minBrokerAddr`, and `offlineBrokerAddr` /
+    /// `haBrokerAddr` when set (null header fields are not sent, as in Java).
+    pub fn request(&self) -> rmq_protocol::RemotingCommand {
+        let mut cmd = rmq_protocol::RemotingCommand::request(
+            rmq_protocol::codes::request::NOTIFY_MIN_BROKER_ID_CHANGE,
+        );
+        let ext = cmd.ext_fields_mut();
+        if let Some((id, addr)) = self.broker_addrs.iter().next() {
+            ext.insert_static("minBrokerId", id.to_string());
+            ext.insert_static("minBrokerAddr", addr.clone());
+        }
+        if let Some(a) = &self.offline_broker_addr {
+            ext.insert_static("offlineBrokerAddr", a.clone());
+        }
+        if let Some(a) = &self.ha_broker_addr {
+            ext.insert_static("haBrokerAddr", a.clone());
+        }
+        cmd.mark_oneway();
+        cmd
+    }
+}
+
+/// Called with each [`MinBrokerIdChange`], outside the table lock.
+type MinBrokerIdNotifier = Box<dyn Fn(MinBrokerIdChange) + Send + Sync>;
+
 /// The route tables. One RW lock, as in Java: lookups share it, changes take it alone.
 #[derive(Default)]
 pub struct RouteInfoManager {
     tables: RwLock<Tables>,
     /// Remove a broker's topics that its full registration no longer lists.
     pub delete_topic_with_broker_registration: bool,
+    /// Told about lowest-id changes (the NameServer sends the notifications).
+    notifier: std::sync::OnceLock<MinBrokerIdNotifier>,
 }
 
 impl RouteInfoManager {
@@ -135,6 +190,21 @@ impl RouteInfoManager {
         RouteInfoManager {
             tables: RwLock::default(),
             delete_topic_with_broker_registration,
+            notifier: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Sets what is told about lowest-id changes (once; later calls are ignored).
+    pub fn on_min_broker_id_change(
+        &self,
+        notify: impl Fn(MinBrokerIdChange) + Send + Sync + 'static,
+    ) {
+        let _ = self.notifier.set(Box::new(notify));
+    }
+
+    fn notify(&self, changes: impl IntoIterator<Item = MinBrokerIdChange>) {
+        if let Some(n) = self.notifier.get() {
+            changes.into_iter().for_each(n);
         }
     }
 
@@ -148,8 +218,19 @@ impl RouteInfoManager {
 
     /// REGISTER_BROKER, the 5.x algorithm of spec §7.4.
     pub fn register(&self, r: Registration<'_>) -> RegisterOutcome {
-        let mut t = self.write();
-        let t = &mut *t;
+        let (outcome, change) = {
+            let mut t = self.write();
+            self.register_locked(&mut t, r)
+        };
+        self.notify(change);
+        outcome
+    }
+
+    fn register_locked(
+        &self,
+        t: &mut Tables,
+        r: Registration<'_>,
+    ) -> (RegisterOutcome, Option<MinBrokerIdChange>) {
         t.cluster_addr
             .entry(r.cluster.to_owned())
             .or_default()
@@ -169,6 +250,8 @@ impl RouteInfoManager {
         if let Some(z) = r.zone_name {
             bd.zone_name = Some(z.to_owned());
         }
+        // A broker below the group's lowest id (Java compares with 0 for an empty group).
+        let min_id_changed = r.broker_id < bd.broker_addrs.keys().next().copied().unwrap_or(0);
         // Slave -> master switch: the address leaves its old id.
         bd.broker_addrs
             .retain(|id, addr| !(addr == r.broker_addr && *id != r.broker_id));
@@ -180,7 +263,7 @@ impl RouteInfoManager {
                     if old.data_version.state_version > r.body.data_version.state_version {
                         t.live
                             .remove(&(r.cluster.to_owned(), r.broker_addr.to_owned()));
-                        return RegisterOutcome::Ignored;
+                        return (RegisterOutcome::Ignored, None);
                     }
                 }
             }
@@ -191,7 +274,7 @@ impl RouteInfoManager {
                 addr = r.broker_addr,
                 "single-topic registration before the broker registered"
             );
-            return RegisterOutcome::Failed;
+            return (RegisterOutcome::Failed, None);
         }
         let old = bd
             .broker_addrs
@@ -280,34 +363,58 @@ impl RouteInfoManager {
                 }
             }
         }
-        RegisterOutcome::Registered(result)
+        let change = min_id_changed
+            .then(|| t.broker_addr.get(r.broker_name))
+            .flatten()
+            .map(|bd| MinBrokerIdChange {
+                broker_addrs: bd.broker_addrs.clone(),
+                offline_broker_addr: None,
+                ha_broker_addr: Some(r.ha_server_addr.to_owned()),
+            });
+        (RegisterOutcome::Registered(result), change)
     }
 
     /// UNREGISTER_BROKER (and expiry, and a closed channel): spec §7.8's unregister effect.
     pub fn unregister(&self, cluster: &str, addr: &str, broker_name: &str, broker_id: i64) {
-        let mut t = self.write();
-        Self::unregister_locked(&mut t, cluster, addr, broker_name, broker_id);
+        let change = {
+            let mut t = self.write();
+            Self::unregister_locked(&mut t, cluster, addr, broker_name, broker_id)
+        };
+        self.notify(change);
     }
 
+    /// Removes one broker; a lowest-id change of an acting-master group that still has brokers
+    /// is returned for notification.
     fn unregister_locked(
         t: &mut Tables,
         cluster: &str,
         addr: &str,
         broker_name: &str,
         broker_id: i64,
-    ) {
+    ) -> Option<MinBrokerIdChange> {
         let key = (cluster.to_owned(), addr.to_owned());
         t.live.remove(&key);
         t.filter.remove(&key);
         let mut remove_name = false;
+        let mut change = None;
         if let Some(bd) = t.broker_addr.get_mut(broker_name) {
+            let was_min = bd.broker_addrs.keys().next() == Some(&broker_id);
             bd.broker_addrs.retain(|_, a| a != addr);
             if bd.broker_addrs.is_empty() {
                 remove_name = true;
-            } else if bd.enable_acting_master && !bd.broker_addrs.contains_key(&MASTER_ID) {
-                for m in t.topic_queue.values_mut() {
-                    if let Some(q) = m.get_mut(broker_name) {
-                        q.perm &= !perm::WRITE;
+            } else {
+                if was_min && bd.enable_acting_master {
+                    change = Some(MinBrokerIdChange {
+                        broker_addrs: bd.broker_addrs.clone(),
+                        offline_broker_addr: Some(addr.to_owned()),
+                        ha_broker_addr: None,
+                    });
+                }
+                if bd.enable_acting_master && !bd.broker_addrs.contains_key(&MASTER_ID) {
+                    for m in t.topic_queue.values_mut() {
+                        if let Some(q) = m.get_mut(broker_name) {
+                            q.perm &= !perm::WRITE;
+                        }
                     }
                 }
             }
@@ -333,23 +440,28 @@ impl RouteInfoManager {
             removed_group = remove_name,
             "broker unregistered"
         );
+        change
     }
 
     /// Unregisters every broker whose registered connection is `peer` (its channel closed).
     pub fn on_channel_destroy(&self, peer: &str) {
-        let mut t = self.write();
-        let gone: Vec<LiveKey> = t
-            .live
-            .iter()
-            .filter(|(_, l)| l.channel.as_ref().is_some_and(|c| c.peer() == peer))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for (cluster, addr) in gone {
-            tracing::info!(%peer, broker_addr = %addr, "broker channel closed");
-            let found = Self::lookup_name_id(&t, &addr);
-            let (name, id) = found.unwrap_or_default();
-            Self::unregister_locked(&mut t, &cluster, &addr, &name, id);
+        let mut changes = Vec::new();
+        {
+            let mut t = self.write();
+            let gone: Vec<LiveKey> = t
+                .live
+                .iter()
+                .filter(|(_, l)| l.channel.as_ref().is_some_and(|c| c.peer() == peer))
+                .map(|(k, _)| k.clone())
+                .collect();
+            for (cluster, addr) in gone {
+                tracing::info!(%peer, broker_addr = %addr, "broker channel closed");
+                let found = Self::lookup_name_id(&t, &addr);
+                let (name, id) = found.unwrap_or_default();
+                changes.extend(Self::unregister_locked(&mut t, &cluster, &addr, &name, id));
+            }
         }
+        self.notify(changes);
     }
 
     fn lookup_name_id(t: &Tables, addr: &str) -> Option<(String, i64)> {
@@ -365,22 +477,27 @@ impl RouteInfoManager {
     /// Returns how many expired.
     pub fn scan_not_active(&self) -> usize {
         let now = Instant::now();
-        let mut t = self.write();
-        let expired: Vec<(LiveKey, Option<ConnectionHandle>)> = t
-            .live
-            .iter()
-            .filter(|(_, l)| now.duration_since(l.last_update) > l.timeout)
-            .map(|(k, l)| (k.clone(), l.channel.clone()))
-            .collect();
-        for ((cluster, addr), channel) in &expired {
-            tracing::warn!(%cluster, broker_addr = %addr, "broker expired: no heartbeat within its timeout");
-            if let Some(c) = channel {
-                c.close();
+        let mut changes = Vec::new();
+        let expired = {
+            let mut t = self.write();
+            let expired: Vec<(LiveKey, Option<ConnectionHandle>)> = t
+                .live
+                .iter()
+                .filter(|(_, l)| now.duration_since(l.last_update) > l.timeout)
+                .map(|(k, l)| (k.clone(), l.channel.clone()))
+                .collect();
+            for ((cluster, addr), channel) in &expired {
+                tracing::warn!(%cluster, broker_addr = %addr, "broker expired: no heartbeat within its timeout");
+                if let Some(c) = channel {
+                    c.close();
+                }
+                let (name, id) = Self::lookup_name_id(&t, addr).unwrap_or_default();
+                changes.extend(Self::unregister_locked(&mut t, cluster, addr, &name, id));
             }
-            let (name, id) = Self::lookup_name_id(&t, addr).unwrap_or_default();
-            Self::unregister_locked(&mut t, cluster, addr, &name, id);
-        }
-        expired.len()
+            expired.len()
+        };
+        self.notify(changes);
+        expired
     }
 
     /// QUERY_DATA_VERSION: whether `dv` differs from the stored one (or nothing is stored); always
