@@ -247,14 +247,15 @@ impl ExtFields {
     pub fn remove(&mut self, key: &str) -> Option<ByteString> {
         let i = self.position(key)?;
         let Entry { key, value } = self.entries.remove(i);
-        let text = match value.is_null() {
-            true => None,
-            false => Some(
-                self.release(value)
-                    .unwrap_or_else(|| ByteString::from(self.text(value))),
-            ),
+        let text = (!value.is_null()).then(|| ByteString::from(self.text(value)));
+        // Both spans left `entries` with the entry, so releasing one cannot repoint the other:
+        // release the higher slot first, and the move it makes can never touch the lower one.
+        let (high, low) = match (key.owned_index(), value.owned_index()) {
+            (Some(k), Some(v)) if v > k => (value, key),
+            _ => (key, value),
         };
-        self.release(key);
+        self.release(high);
+        self.release(low);
         text
     }
 

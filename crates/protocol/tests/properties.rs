@@ -212,3 +212,93 @@ proptest! {
         let _ = rmq_protocol::lenient_json::parse(prefix.as_bytes());
     }
 }
+
+/// One edit of an ext map, for the model test below.
+#[derive(Debug, Clone)]
+enum Edit {
+    Insert(u8, String),
+    InsertNull(u8),
+    Remove(u8),
+}
+
+fn any_edit() -> impl Strategy<Value = Edit> {
+    // Few distinct keys, so edits keep hitting the same entries.
+    prop_oneof![
+        (0u8..6, "[a-z]{0,6}").prop_map(|(k, v)| Edit::Insert(k, v)),
+        (0u8..6).prop_map(Edit::InsertNull),
+        (0u8..6).prop_map(Edit::Remove),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+
+    /// ExtFields, decoded (ranges of a header) and then edited by code (owned strings whose
+    /// slots are released and moved), always reads like a plain ordered map with Java's
+    /// put-in-place semantics.
+    #[test]
+    fn ext_fields_edits_match_a_plain_map(
+        decoded in prop::collection::vec((0u8..6, "[a-z]{1,4}"), 0..6),
+        edits in prop::collection::vec(any_edit(), 0..40),
+    ) {
+        // Start from a map that came off the wire.
+        let mut cmd = RemotingCommand::request(1).with_serialize_type(SerializeType::RocketMq);
+        let mut model: Vec<(String, Option<String>)> = Vec::new();
+        for (k, v) in &decoded {
+            let key = format!("k{k}");
+            cmd.ext_fields_mut().insert(key.clone(), v.clone());
+            match model.iter_mut().find(|(mk, _)| *mk == key) {
+                Some(e) => e.1 = Some(v.clone()),
+                None => model.push((key, Some(v.clone()))),
+            }
+        }
+        let wire = encode_to_vec(&cmd).unwrap();
+        let mut buf = BytesMut::from(&wire[..]);
+        let mut ext = RemotingCodec::default()
+            .decode(&mut buf)
+            .unwrap()
+            .unwrap()
+            .ext_fields
+            .unwrap_or_default();
+        for e in &edits {
+            match e {
+                Edit::Insert(k, v) => {
+                    let key = format!("k{k}");
+                    ext.insert(key.clone(), v.clone());
+                    match model.iter_mut().find(|(mk, _)| *mk == key) {
+                        Some(e) => e.1 = Some(v.clone()),
+                        None => model.push((key, Some(v.clone()))),
+                    }
+                }
+                Edit::InsertNull(k) => {
+                    let key = format!("k{k}");
+                    ext.insert_null(key.clone());
+                    match model.iter_mut().find(|(mk, _)| *mk == key) {
+                        Some(e) => e.1 = None,
+                        None => model.push((key, None)),
+                    }
+                }
+                Edit::Remove(k) => {
+                    let key = format!("k{k}");
+                    let got = ext.remove(&key);
+                    let want = model
+                        .iter()
+                        .position(|(mk, _)| *mk == key)
+                        .and_then(|i| model.remove(i).1);
+                    prop_assert_eq!(got.as_deref(), want.as_deref());
+                }
+            }
+            let seen: Vec<(String, Option<String>)> = ext
+                .iter()
+                .map(|(k, v)| (k.to_owned(), v.map(str::to_owned)))
+                .collect();
+            // Binary decoding turns an empty value into null; compare through that lens.
+            let normal = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+            prop_assert_eq!(seen.len(), model.len());
+            for ((sk, sv), (mk, mv)) in seen.iter().zip(&model) {
+                prop_assert_eq!(sk, mk);
+                prop_assert_eq!(normal(sv), normal(mv));
+            }
+        }
+    }
+}
