@@ -302,3 +302,56 @@ proptest! {
         }
     }
 }
+
+/// fastjson's string escaping written the plain way, one char at a time: the reference the
+/// word-at-a-time writer must match.
+fn fastjson_escaped(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7F => {
+                out.push_str(&format!("\\u{:04X}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 5000, ..ProptestConfig::default() })]
+
+    /// The JSON writer escapes exactly like fastjson for any text: ASCII runs of every length
+    /// around quotes, backslashes, controls, DEL, non-ASCII and U+2028/U+2029.
+    #[test]
+    fn json_string_writer_matches_fastjson(
+        parts in prop::collection::vec(
+            prop_oneof![
+                "[a-zA-Z0-9 /]{0,20}",
+                Just("\"".to_owned()),
+                Just("\\".to_owned()),
+                Just("\u{2028}".to_owned()),
+                Just("\u{2029}".to_owned()),
+                Just("\u{e2}\u{82}\u{ac}".to_owned()),
+                "[\u{0}-\u{1f}\u{7f}]",
+                "[\u{80}-\u{3000}]{1,3}",
+            ],
+            0..12,
+        )
+    ) {
+        let s: String = parts.concat();
+        let mut out = Vec::new();
+        rmq_protocol::header::json::write_string(&mut out, &s);
+        prop_assert_eq!(String::from_utf8(out).unwrap(), fastjson_escaped(&s));
+    }
+}
