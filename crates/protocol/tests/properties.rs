@@ -150,6 +150,13 @@ fn any_json_header() -> impl Strategy<Value = String> {
         Just("a\\u0001b\\u0002c".to_owned()),
         Just("\\u00e9\\/\\t".to_owned()),
         Just("\\ud83d\\ude00".to_owned()),
+        // Java's properties value: many separators, past the 256-byte stack buffer at times.
+        "([A-Za-z_]{0,6}\\\\u000[12]){1,60}",
+        Just("\\u00ff\\u4e2d\\\"q\\\\\\b\\f\\n\\r".to_owned()),
+        // Bad escapes: refused by both decoders alike.
+        Just("bad\\x".to_owned()),
+        Just("\\u00G1".to_owned()),
+        Just("end\\u00".to_owned()),
     ];
     let ext = proptest::collection::vec(("[a-z\\\\]{0,4}", ext_text), 0..4).prop_map(|pairs| {
         let body: Vec<String> = pairs
