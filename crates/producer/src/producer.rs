@@ -431,10 +431,16 @@ impl Producer {
     /// share a topic and waitStoreMsgOK and carry no delay level; the batch is never compressed
     /// and its encoded body must fit the 4 MiB limit. Retried like [`Producer::send`]; the
     /// result's `msg_id` lists the messages' ids, comma-separated, in order.
-    pub async fn send_batch(
+    pub async fn send_batch(&self, messages: Vec<Message>) -> Result<SendResult, ProducerError> {
+        let (envelope, p) = self.prepare_batch(messages)?;
+        self.send_prepared(&envelope, &p).await
+    }
+
+    /// Java's batch checks, then the envelope (flag 0, as Java's MessageBatch) and its wire form.
+    fn prepare_batch(
         &self,
         mut messages: Vec<Message>,
-    ) -> Result<SendResult, ProducerError> {
+    ) -> Result<(Message, Prepared), ProducerError> {
         self.check_open()?;
         validate::check_batch(&messages)?;
         let p = wire::prepare_batch(&mut messages);
@@ -445,9 +451,8 @@ impl Producer {
                 validate::MAX_MESSAGE_SIZE
             )));
         }
-        // The envelope travels with flag 0, as Java's MessageBatch does.
         let envelope = Message::new(messages[0].topic.clone(), p.body.clone());
-        self.send_prepared(&envelope, &p).await
+        Ok((envelope, p))
     }
 
     /// The retry loop of a waited send, for a single message or a batch envelope.
@@ -539,31 +544,53 @@ impl Producer {
         async move {
             let mut msg = msg;
             let p = this.prepare(&mut msg)?;
-            let info = this.publish_info(&msg.topic).await?;
-            let c = &this.inner.config;
-            let deadline = Instant::now() + c.send_timeout;
-            let mut last_broker: Option<String> = None;
-            let mut last_err = None;
-            for _ in 0..=c.retry_times_when_send_async_failed {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    break;
-                }
-                let Some(mq) = this.select(&info, last_broker.as_deref()).cloned() else {
-                    return Err(ProducerError::NoRoute(msg.topic.clone()));
-                };
-                match this.attempt(&info, &mq, &msg, &p, left, Mode::Wait).await {
-                    Ok(Some(r)) => return Ok(r),
-                    Ok(None) => unreachable!("a waited send always has a result"),
-                    Err(e @ ProducerError::Remoting(_)) => {
-                        last_broker = Some(mq.broker_name.clone());
-                        last_err = Some(e);
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            Err(last_err.unwrap_or(ProducerError::Timeout(c.send_timeout.as_millis() as u64)))
+            this.send_async_prepared(&msg, &p).await
         }
+    }
+
+    /// Async batch send: [`Producer::send_batch`]'s checks and envelope, with
+    /// [`Producer::send_async`]'s retries (transport failures only), as a `'static` future.
+    pub fn send_batch_async(
+        &self,
+        messages: Vec<Message>,
+    ) -> impl Future<Output = Result<SendResult, ProducerError>> + Send + 'static {
+        let this = self.clone();
+        async move {
+            let (envelope, p) = this.prepare_batch(messages)?;
+            this.send_async_prepared(&envelope, &p).await
+        }
+    }
+
+    /// The retry loop of an async send (transport failures only), for a message or a batch.
+    async fn send_async_prepared(
+        &self,
+        msg: &Message,
+        p: &Prepared,
+    ) -> Result<SendResult, ProducerError> {
+        let info = self.publish_info(&msg.topic).await?;
+        let c = &self.inner.config;
+        let deadline = Instant::now() + c.send_timeout;
+        let mut last_broker: Option<String> = None;
+        let mut last_err = None;
+        for _ in 0..=c.retry_times_when_send_async_failed {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let Some(mq) = self.select(&info, last_broker.as_deref()).cloned() else {
+                return Err(ProducerError::NoRoute(msg.topic.clone()));
+            };
+            match self.attempt(&info, &mq, msg, p, left, Mode::Wait).await {
+                Ok(Some(r)) => return Ok(r),
+                Ok(None) => unreachable!("a waited send always has a result"),
+                Err(e @ ProducerError::Remoting(_)) => {
+                    last_broker = Some(mq.broker_name.clone());
+                    last_err = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last_err.unwrap_or(ProducerError::Timeout(c.send_timeout.as_millis() as u64)))
     }
 
     /// Callback form of [`Producer::send_async`]: `callback` runs exactly once, on a tokio task.

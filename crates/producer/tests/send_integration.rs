@@ -461,6 +461,25 @@ async fn batch_send_carries_every_message_and_java_rules_refuse_the_rest() {
     }
     assert!(inner[0].2.contains(&("TAGS".into(), "A".into())));
 
+    // The async form sends the same kind of request.
+    let r = p
+        .send_batch_async(vec![
+            Message::new("Orders", "x"),
+            Message::new("Orders", "y"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(r.msg_id.split(',').count(), 2);
+    let sent: Vec<RemotingCommand> = (0..2)
+        .flat_map(|i| c.broker(i).seen.lock().unwrap().clone())
+        .filter(|r| r.code == request::SEND_BATCH_MESSAGE)
+        .collect();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(
+        parse_batch(sent[1].body.clone()).len() + parse_batch(sent[0].body.clone()).len(),
+        5
+    );
+
     // Refused before any I/O, with Java's reasons.
     let before = sent.len();
     for (batch, why) in [
