@@ -95,10 +95,10 @@ impl ServerBuilder {
             tls: match &self.config.tls {
                 Some(t) => Some((
                     t.mode,
-                    t.acceptor().map_err(|e| RemotingError::Bind {
+                    std::sync::RwLock::new(t.acceptor().map_err(|e| RemotingError::Bind {
                         addr: addr.clone(),
                         reason: e.to_string(),
-                    })?,
+                    })?),
                 )),
                 None => None,
             },
@@ -110,6 +110,9 @@ impl ServerBuilder {
             config: self.config,
         });
         tokio::spawn(accept_loop(listener, inner.clone()));
+        if let Some(tls) = inner.config.tls.as_ref().filter(|t| !t.test_mode) {
+            tokio::spawn(watch_tls_files(Arc::downgrade(&inner), tls.clone()));
+        }
         tracing::info!(%local_addr, "remoting server listening");
         Ok(RemotingServer { local_addr, inner })
     }
@@ -117,8 +120,9 @@ impl ServerBuilder {
 
 struct ServerInner {
     config: ServerConfig,
-    /// TLS mode and acceptor (no acceptor in DISABLED mode).
-    tls: Option<(TlsMode, Option<TlsAcceptor>)>,
+    /// TLS mode and acceptor (no acceptor in DISABLED mode); replaced when the certificate
+    /// files change.
+    tls: Option<(TlsMode, std::sync::RwLock<Option<TlsAcceptor>>)>,
     /// Connections accepted and not yet ended (the cap counts these).
     active: Arc<AtomicUsize>,
     dispatcher: Arc<Dispatcher>,
@@ -322,6 +326,8 @@ async fn prepare(
     }
     let is_tls = rest[0] == TLS_HANDSHAKE;
     let stream = Prefixed::new(rest, stream);
+    // The acceptor in force now (a certificate reload swaps it for new connections only).
+    let acceptor = acceptor.read().unwrap_or_else(|p| p.into_inner()).clone();
     match (mode, is_tls, acceptor) {
         (TlsMode::Disabled, true, _) => Err("TLS handshake on a server with TLS disabled".into()),
         (TlsMode::Enforcing, false, _) => Err("plaintext on a server that enforces TLS".into()),
@@ -331,6 +337,54 @@ async fn prepare(
         },
         (_, true, None) => Err("TLS handshake but no TLS context".into()),
         (_, false, _) => Ok(Prepared::Plain(stream, peer)),
+    }
+}
+
+/// How often the TLS files are checked for changes (Java's FileWatchService: 500 ms).
+const TLS_WATCH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A fingerprint of the TLS files' contents (a missing file counts as empty).
+fn tls_files_fingerprint(tls: &crate::ServerTlsConfig) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for path in [&tls.cert_path, &tls.key_path, &tls.trust_cert_path]
+        .into_iter()
+        .flatten()
+    {
+        std::fs::read(path).unwrap_or_default().hash(&mut h);
+    }
+    h.finish()
+}
+
+/// Certificate rotation, as Java's servers do with FileWatchService: when the certificate, key or
+/// trust files change, a new acceptor serves new connections (live ones keep theirs). A change
+/// that does not load (a half-written file, a key that does not match) is logged and the old
+/// acceptor stays. Ends with the server.
+async fn watch_tls_files(inner: std::sync::Weak<ServerInner>, tls: crate::ServerTlsConfig) {
+    let mut seen = tls_files_fingerprint(&tls);
+    loop {
+        tokio::time::sleep(TLS_WATCH_INTERVAL).await;
+        let Some(inner) = inner.upgrade() else { break };
+        if inner.stop_accepting.is_cancelled() {
+            break;
+        }
+        let now = tls_files_fingerprint(&tls);
+        if now == seen {
+            continue;
+        }
+        // Either way this content has been tried: a writer still busy changes it again.
+        seen = now;
+        match tls.acceptor() {
+            Ok(acceptor) => {
+                if let Some((_, slot)) = &inner.tls {
+                    *slot.write().unwrap_or_else(|p| p.into_inner()) = acceptor;
+                }
+                tracing::info!("TLS certificate files changed: reloaded");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "TLS certificate files changed but do not load; keeping the old ones");
+            }
+        }
     }
 }
 

@@ -185,6 +185,41 @@ async fn encrypted_keys_open_with_the_key_password() {
 }
 
 #[tokio::test]
+async fn rotated_certificate_files_are_picked_up_for_new_connections() {
+    let old = Pki::new();
+    let new = Pki::new();
+    let server = server_with(
+        Some(old.server(TlsMode::Enforcing, ClientAuth::None)),
+        |_| {},
+    )
+    .await;
+    let addr = server.local_addr().to_string();
+    let trusts_old = tls_client(old.client(false));
+    let trusts_new = tls_client(new.client(false));
+    assert!(echo_ok(&trusts_old, &addr).await);
+    assert!(!echo_ok(&trusts_new, &addr).await);
+    // A broken write is ignored: the old certificate keeps serving.
+    std::fs::write(old.path("server.pem"), "half a certificate").unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(echo_ok(&tls_client(old.client(false)), &addr).await);
+    // The rotation lands: new connections get the new certificate, the old client's live
+    // connection goes on.
+    std::fs::copy(new.path("server.pem"), old.path("server.pem")).unwrap();
+    std::fs::copy(new.path("server.key"), old.path("server.key")).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !echo_ok(&tls_client(new.client(false)), &addr).await {
+        assert!(tokio::time::Instant::now() < deadline, "never reloaded");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(!echo_ok(&tls_client(old.client(false)), &addr).await);
+    assert!(
+        echo_ok(&trusts_old, &addr).await,
+        "live connection unaffected"
+    );
+    server.shutdown_now();
+}
+
+#[tokio::test]
 async fn mutual_tls_and_test_mode() {
     let pki = Pki::new();
     let server = server_with(
