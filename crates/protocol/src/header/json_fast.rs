@@ -32,49 +32,77 @@ impl Str {
     }
 }
 
-/// Unescapes the string contents `b[start..end]`, whose first escape is at `start + len`, into
-/// `out` (at least `end - start` long); the length written, `None` for a bad escape.
-fn unescape(b: &[u8], start: usize, len: usize, end: usize, out: &mut [u8]) -> Option<usize> {
+/// What [`unescape`] made of a string.
+enum Unescaped {
+    /// `len` bytes written; the closing quote is at `end`.
+    Done { len: usize, end: usize },
+    /// `out` is too small for it.
+    Overflow,
+    /// A bad escape, a control byte or no closing quote: the serde path decides.
+    Bad,
+}
+
+/// Unescapes the string whose contents start at `start` and whose first stop byte (not the
+/// closing quote) is at `start + len`, into `out`, up to the closing quote. Unescaped text is
+/// never longer than its escaped form, so `out` of the remaining input's length never overflows.
+fn unescape(b: &[u8], start: usize, len: usize, out: &mut [u8]) -> Unescaped {
     let mut o = 0;
     let mut i = start;
     let mut run = len;
     loop {
+        if o + run > out.len() {
+            return Unescaped::Overflow;
+        }
         copy_small(&mut out[o..o + run], &b[i..i + run]);
         o += run;
         i += run;
-        if i == end {
-            return Some(o);
+        match b.get(i) {
+            Some(b'"') => return Unescaped::Done { len: o, end: i },
+            Some(b'\\') => {}
+            _ => return Unescaped::Bad,
         }
-        // Every stop byte before `end` is a backslash (see `string_end`).
-        let (text, used): ([u8; 4], usize) = match b[i + 1] {
+        let Some(&esc) = b.get(i + 1) else {
+            return Unescaped::Bad;
+        };
+        let hex = || b.get(i + 2..i + 6).and_then(hex4);
+        let (text, used): ([u8; 4], usize) = match esc {
             c @ (b'"' | b'\\' | b'/') => ([c, 0, 0, 0], 2),
             b'b' => ([0x08, 0, 0, 0], 2),
             b'f' => ([0x0C, 0, 0, 0], 2),
             b'n' => ([b'\n', 0, 0, 0], 2),
             b'r' => ([b'\r', 0, 0, 0], 2),
             b't' => ([b'\t', 0, 0, 0], 2),
-            // Java's property separators \u0001 and \u0002: one byte, no char round trip.
-            b'u' if i + 6 <= end && b[i + 2] == b'0' && b[i + 3] == b'0' && b[i + 4] < b'8' => {
-                ([hex4(&b[i + 2..i + 6])? as u8, 0, 0, 0], 6)
-            }
-            b'u' if i + 6 <= end => {
-                let code = hex4(&b[i + 2..i + 6])?;
+            b'u' => match hex() {
+                // Java's property separators \u0001 and \u0002: one byte, no char round trip.
+                Some(code) if code < 0x80 => ([code as u8, 0, 0, 0], 6),
                 // Surrogates (pairs included) are left to serde: `from_u32` refuses them.
-                let mut tmp = [0u8; 4];
-                char::from_u32(code)?.encode_utf8(&mut tmp);
-                (tmp, 6)
-            }
-            _ => return None,
+                Some(code) => match char::from_u32(code) {
+                    Some(c) => {
+                        let mut tmp = [0u8; 4];
+                        c.encode_utf8(&mut tmp);
+                        (tmp, 6)
+                    }
+                    None => return Unescaped::Bad,
+                },
+                None => return Unescaped::Bad,
+            },
+            _ => return Unescaped::Bad,
         };
         let n = match text[0] {
             0..=0x7F => 1,
             0xC0..=0xDF => 2,
             _ => 3,
         };
+        if o + n > out.len() {
+            return Unescaped::Overflow;
+        }
         out[o..o + n].copy_from_slice(&text[..n]);
         o += n;
         i += used;
-        run = find_stop(&b[i..end]).unwrap_or(end - i);
+        let Some(next) = find_stop(&b[i..]) else {
+            return Unescaped::Bad;
+        };
+        run = next;
     }
 }
 
@@ -89,22 +117,6 @@ fn hex4(h: &[u8]) -> Option<u32> {
         };
         Some(code << 4 | u32::from(digit))
     })
-}
-
-/// Length of the escaped string contents at the start of `b` (up to its closing quote).
-fn string_end(b: &[u8]) -> Option<usize> {
-    let mut i = 0;
-    loop {
-        i += find_stop(&b[i..])?;
-        match b[i] {
-            b'"' => return Some(i),
-            b'\\' => i += 2,
-            _ => return None,
-        }
-        if i > b.len() {
-            return None;
-        }
-    }
 }
 
 struct Scanner<'a> {
@@ -156,23 +168,25 @@ impl Scanner<'_> {
     #[inline(never)]
     fn escaped_string(&mut self, start: usize, len: usize) -> Option<Str> {
         let b = self.b;
-        if b[start + len] != b'\\' {
-            return None;
-        }
-        // Index of the closing quote; every stop byte before it is a backslash.
-        let end = start + string_end(&b[start..])?;
-        // Unescaped text is never longer than its escaped form. Short strings (Java's properties
-        // value, in practice) unescape on the stack and then become one exact-size allocation;
-        // `Bytes` takes an exact-size buffer over without allocating a share record for it.
-        let text = if end - start <= 256 {
-            let mut buf = [0u8; 256];
-            let n = unescape(b, start, len, end, &mut buf)?;
-            String::from(std::str::from_utf8(&buf[..n]).ok()?)
-        } else {
-            let mut buf = vec![0u8; end - start];
-            let n = unescape(b, start, len, end, &mut buf)?;
-            buf.truncate(n);
-            String::from_utf8(buf).ok()?
+        // Short strings (Java's properties value, in practice) unescape on the stack and then
+        // become one exact-size allocation (`Bytes` takes an exact-size buffer over without a
+        // share record); longer ones into a buffer as long as the rest of the header.
+        let mut stack = [0u8; 256];
+        let (text, end) = match unescape(b, start, len, &mut stack) {
+            Unescaped::Done { len, end } => {
+                (String::from(std::str::from_utf8(&stack[..len]).ok()?), end)
+            }
+            Unescaped::Bad => return None,
+            Unescaped::Overflow => {
+                let mut heap = vec![0u8; b.len() - start];
+                match unescape(b, start, len, &mut heap) {
+                    Unescaped::Done { len, end } => {
+                        heap.truncate(len);
+                        (String::from_utf8(heap).ok()?, end)
+                    }
+                    _ => return None,
+                }
+            }
         };
         self.i = end + 1;
         Some(Str::Owned(text))
