@@ -424,7 +424,7 @@ impl Producer {
     /// sendMsgTimeout, each on another broker than the one before.
     pub async fn send(&self, mut msg: Message) -> Result<SendResult, ProducerError> {
         let p = self.prepare(&mut msg)?;
-        self.send_prepared(&msg, &p).await
+        self.send_waited(&msg, &p, false).await
     }
 
     /// Sends `messages` as one SEND_BATCH_MESSAGE (Java `send(Collection<Message>)`): they must
@@ -433,7 +433,7 @@ impl Producer {
     /// result's `msg_id` lists the messages' ids, comma-separated, in order.
     pub async fn send_batch(&self, messages: Vec<Message>) -> Result<SendResult, ProducerError> {
         let (envelope, p) = self.prepare_batch(messages)?;
-        self.send_prepared(&envelope, &p).await
+        self.send_waited(&envelope, &p, false).await
     }
 
     /// Java's batch checks, then the envelope (flag 0, as Java's MessageBatch) and its wire form.
@@ -455,21 +455,36 @@ impl Producer {
         Ok((envelope, p))
     }
 
-    /// The retry loop of a waited send, for a single message or a batch envelope.
-    async fn send_prepared(
+    /// The retry loop of a waited send, for a single message or a batch envelope: Java's sync
+    /// rules (retryTimesWhenSendFailed, broker retry codes, retryAnotherBrokerWhenNotStoreOK) or,
+    /// with `async_rules`, its async ones (retryTimesWhenSendAsyncFailed, transport failures
+    /// only). Each attempt goes to another broker than the one before, within sendMsgTimeout.
+    async fn send_waited(
         &self,
         msg: &Message,
         p: &Prepared,
+        async_rules: bool,
     ) -> Result<SendResult, ProducerError> {
         let info = self.publish_info(&msg.topic).await?;
         let c = &self.inner.config;
+        let (retries, not_ok_elsewhere) = match async_rules {
+            false => (
+                c.retry_times_when_send_failed,
+                c.retry_another_broker_when_not_store_ok,
+            ),
+            true => (c.retry_times_when_send_async_failed, false),
+        };
+        let retryable = |e: &ProducerError| match async_rules {
+            false => e.is_retryable(),
+            true => matches!(e, ProducerError::Remoting(_)),
+        };
         let deadline = Instant::now() + c.send_timeout;
         let mut last_broker: Option<String> = None;
         let mut last_err = None;
         // With retryAnotherBrokerWhenNotStoreOK, the last not-stored-OK result is the answer if
         // no other broker does better.
         let mut not_ok = None;
-        for _ in 0..=c.retry_times_when_send_failed {
+        for _ in 0..=retries {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
@@ -478,17 +493,14 @@ impl Producer {
                 return Err(ProducerError::NoRoute(msg.topic.clone()));
             };
             match self.attempt(&info, &mq, msg, p, left, Mode::Wait).await {
-                Ok(Some(r))
-                    if r.status != SendStatus::SendOk
-                        && c.retry_another_broker_when_not_store_ok =>
-                {
+                Ok(Some(r)) if r.status != SendStatus::SendOk && not_ok_elsewhere => {
                     tracing::debug!(status = ?r.status, "not stored OK, trying another broker");
                     last_broker = Some(mq.broker_name.clone());
                     not_ok = Some(r);
                 }
                 Ok(Some(r)) => return Ok(r),
                 Ok(None) => unreachable!("a waited send always has a result"),
-                Err(e) if e.is_retryable() => {
+                Err(e) if retryable(&e) => {
                     tracing::warn!(broker = %mq.broker_name, error = %e, "send failed, retrying on another broker");
                     last_broker = Some(mq.broker_name.clone());
                     last_err = Some(e);
@@ -544,7 +556,7 @@ impl Producer {
         async move {
             let mut msg = msg;
             let p = this.prepare(&mut msg)?;
-            this.send_async_prepared(&msg, &p).await
+            this.send_waited(&msg, &p, true).await
         }
     }
 
@@ -557,40 +569,8 @@ impl Producer {
         let this = self.clone();
         async move {
             let (envelope, p) = this.prepare_batch(messages)?;
-            this.send_async_prepared(&envelope, &p).await
+            this.send_waited(&envelope, &p, true).await
         }
-    }
-
-    /// The retry loop of an async send (transport failures only), for a message or a batch.
-    async fn send_async_prepared(
-        &self,
-        msg: &Message,
-        p: &Prepared,
-    ) -> Result<SendResult, ProducerError> {
-        let info = self.publish_info(&msg.topic).await?;
-        let c = &self.inner.config;
-        let deadline = Instant::now() + c.send_timeout;
-        let mut last_broker: Option<String> = None;
-        let mut last_err = None;
-        for _ in 0..=c.retry_times_when_send_async_failed {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            let Some(mq) = self.select(&info, last_broker.as_deref()).cloned() else {
-                return Err(ProducerError::NoRoute(msg.topic.clone()));
-            };
-            match self.attempt(&info, &mq, msg, p, left, Mode::Wait).await {
-                Ok(Some(r)) => return Ok(r),
-                Ok(None) => unreachable!("a waited send always has a result"),
-                Err(e @ ProducerError::Remoting(_)) => {
-                    last_broker = Some(mq.broker_name.clone());
-                    last_err = Some(e);
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last_err.unwrap_or(ProducerError::Timeout(c.send_timeout.as_millis() as u64)))
     }
 
     /// Callback form of [`Producer::send_async`]: `callback` runs exactly once, on a tokio task.
