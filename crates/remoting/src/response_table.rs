@@ -8,8 +8,8 @@
 //! A waiter is either a task (a oneshot it awaits with its own timer) or a callback (Java's
 //! `InvokeCallback`): the callback runs on the connection's reader task as the response is read,
 //! with no task wake-up or channel in between, and its deadline is enforced by
-//! [`ResponseTable::expire`], which the reader calls periodically, as Java's
-//! `scanResponseTable` does.
+//! [`ResponseTable::expire`], which a scan task of the connection calls every 100 ms while
+//! callback waiters exist, as Java's `scanResponseTable` does every second.
 
 use crate::error::RemotingError;
 use rmq_protocol::RemotingCommand;

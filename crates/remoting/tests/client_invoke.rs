@@ -415,12 +415,13 @@ fn collector(outcomes: &Outcomes) -> impl FnOnce(Result<RemotingCommand, Remotin
     move |r| outcomes.lock().unwrap().push((r, Instant::now()))
 }
 
-/// Sends `n` echo requests with numbered bodies through callbacks; a reply that is not the echo
-/// of its own request is recorded as an error.
-fn echo_numbered(client: &RemotingClient, addr: &str, n: u32, outcomes: &Outcomes) {
+/// Sends `n` echo requests with numbered bodies through callbacks and checks that every
+/// callback ran exactly once, each with the echo of its own request.
+async fn echo_numbered_once_each(client: &RemotingClient, addr: &str, n: u32) {
+    let outcomes: Outcomes = Default::default();
     for i in 0..n {
         let req = RemotingCommand::request(1).with_body(i.to_be_bytes().to_vec());
-        let sink = collector(outcomes);
+        let sink = collector(&outcomes);
         client.invoke_async_callback(addr, req, T, move |r| {
             let matched = matches!(&r, Ok(resp) if resp.body[..] == i.to_be_bytes());
             sink(if matched {
@@ -430,6 +431,12 @@ fn echo_numbered(client: &RemotingClient, addr: &str, n: u32, outcomes: &Outcome
             });
         });
     }
+    wait_for(&outcomes, n as usize).await;
+    // Late duplicates would show up here.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let got = outcomes.lock().unwrap();
+    assert_eq!(got.len(), n as usize, "every callback ran exactly once");
+    assert!(got.iter().all(|(r, _)| r.is_ok()), "each got its own reply");
 }
 
 async fn wait_for(outcomes: &Outcomes, n: usize) {
@@ -457,15 +464,10 @@ async fn callbacks_complete_once_with_reply_timeout_or_death() {
 
     // Replies: 2,000 callbacks through 64 permits (the rest take the waiting path), each
     // answered once with its own body.
+    echo_numbered_once_each(&client, &addr, 2_000).await;
     let outcomes: Outcomes = Default::default();
-    echo_numbered(&client, &addr, 2_000, &outcomes);
-    wait_for(&outcomes, 2_000).await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let got = std::mem::take(&mut *outcomes.lock().unwrap());
-    assert_eq!(got.len(), 2_000, "every callback ran exactly once");
-    assert!(got.iter().all(|(r, _)| r.is_ok()), "each reply matched");
 
-    // Timeouts: nobody answers within 200 ms; the reader's scan fails them soon after, and the
+    // Timeouts: nobody answers within 200 ms; the expiry scan fails them soon after, and the
     // permits come back (the next 64 requests go out at once).
     let sent = Instant::now();
     for _ in 0..64 {
@@ -601,12 +603,6 @@ async fn callbacks_survive_a_full_write_queue() {
         ..Default::default()
     });
     client.connection(&addr).await.unwrap();
-    let outcomes: Outcomes = Default::default();
-    echo_numbered(&client, &addr, 3_000, &outcomes);
-    wait_for(&outcomes, 3_000).await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let got = outcomes.lock().unwrap();
-    assert_eq!(got.len(), 3_000, "each callback ran exactly once");
-    assert!(got.iter().all(|(r, _)| r.is_ok()), "each got its own reply");
+    echo_numbered_once_each(&client, &addr, 3_000).await;
     server.shutdown_now();
 }
