@@ -216,7 +216,7 @@ impl ConnectionHandle {
     /// Sends a request whose outcome goes to `callback` (Java's `invokeAsync` with an
     /// `InvokeCallback`): no task per request, the callback runs on this connection's reader task
     /// as the response arrives, so it must be quick and must not block (it may send the next
-    /// request). A request still unanswered at `timeout` fails with `Timeout` within the reader's
+    /// request). A request still unanswered at `timeout` fails with `Timeout` within the expiry
     /// scan interval (100 ms); a dead connection fails it at once.
     ///
     /// `callback` runs exactly once; when the request cannot even be queued (closed connection,
