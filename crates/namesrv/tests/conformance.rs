@@ -599,6 +599,16 @@ async fn zone_mode_and_oneway_register() {
     ns.shutdown_now();
 }
 
+/// SYSTEM_ERROR (1) with a remark that names `what`.
+fn assert_system_error_naming(r: &RemotingCommand, what: &str) {
+    assert_eq!(r.code, response::SYSTEM_ERROR);
+    assert!(
+        r.remark_str().unwrap_or("").contains(what),
+        "{:?} should name {what}",
+        r.remark_str()
+    );
+}
+
 #[tokio::test]
 async fn bad_input_gets_clear_errors_and_changes_nothing() {
     let (ns, _d) = start(|_| {}).await;
@@ -611,32 +621,17 @@ async fn bad_input_gets_clear_errors_and_changes_nothing() {
         register_request("C", "b", 0, "10.0.0.1:1", "{not json"),
     )
     .await;
-    assert_eq!(r.code, response::SYSTEM_ERROR);
-    assert!(
-        r.remark_str().unwrap_or("").contains("register body"),
-        "{:?}",
-        r.remark_str()
-    );
+    assert_system_error_naming(&r, "register body");
     // A compressed flag on a plain body: the inflate error is named.
     let mut req = register_request("C", "b", 0, "10.0.0.1:1", &register_body(&["A", "B"], 1));
     req.ext_fields_mut().insert("compressed", "true");
     let r = call(&c, &a, req).await;
-    assert_eq!(r.code, response::SYSTEM_ERROR);
-    assert!(
-        r.remark_str().unwrap_or("").contains("compressed"),
-        "{:?}",
-        r.remark_str()
-    );
+    assert_system_error_naming(&r, "compressed");
     // A header field of the wrong type: the field is named.
     let mut req = register_request("C", "b", 0, "10.0.0.1:1", &register_body(&["A", "B"], 1));
     req.ext_fields_mut().insert("brokerId", "zero");
     let r = call(&c, &a, req).await;
-    assert_eq!(r.code, response::SYSTEM_ERROR);
-    assert!(
-        r.remark_str().unwrap_or("").contains("brokerId"),
-        "{:?}",
-        r.remark_str()
-    );
+    assert_system_error_naming(&r, "brokerId");
     // A missing required field.
     let r = call(
         &c,
@@ -644,12 +639,7 @@ async fn bad_input_gets_clear_errors_and_changes_nothing() {
         RemotingCommand::request(rc::UNREGISTER_BROKER).with_ext("brokerName", "b"),
     )
     .await;
-    assert_eq!(r.code, response::SYSTEM_ERROR);
-    assert!(
-        r.remark_str().unwrap_or("").contains("brokerAddr"),
-        "{:?}",
-        r.remark_str()
-    );
+    assert_system_error_naming(&r, "brokerAddr");
     // Nothing was registered by any of it, and the server still answers.
     let r = call(
         &c,
