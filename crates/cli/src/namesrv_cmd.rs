@@ -108,8 +108,31 @@ pub fn run(a: NamesrvArgs) -> ExitCode {
             "The Name Server boot success. serializeType=JSON, address {}",
             ns.local_addr()
         );
-        let _ = tokio::signal::ctrl_c().await;
+        stop_signal().await;
         ns.shutdown_now();
         ExitCode::SUCCESS
     })
+}
+
+/// Waits for SIGINT (Ctrl-C) or SIGTERM (service managers, `kill`): both stop the server cleanly.
+pub(crate) async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -43,7 +43,7 @@ impl FaultTable {
     /// Whether `broker` may be used now.
     pub fn is_available(&self, broker: &str) -> bool {
         let t = self.until.lock().unwrap_or_else(|p| p.into_inner());
-        t.get(broker).map_or(true, |u| Instant::now() >= *u)
+        t.get(broker).is_none_or(|u| Instant::now() >= *u)
     }
 }
 

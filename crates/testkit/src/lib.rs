@@ -1,6 +1,9 @@
 //! Test helpers for the crates that sit on the NameServer (producer, CLI): a NameServer on
-//! 127.0.0.1:0 with its files in a temporary directory, and brokers registered the way a 5.x
-//! broker registers.
+//! 127.0.0.1:0 with its files in a temporary directory, brokers registered the way a 5.x
+//! broker registers, and third-party clients installed on first use ([`e2e`]).
+//!
+//! The end-to-end tests with those clients live in this crate's `tests/` (they need the runtime
+//! and the NameServer both).
 
 use rmq_namesrv::config::NamesrvConfig;
 use rmq_namesrv::NameServer;
@@ -11,6 +14,8 @@ use rmq_remoting::{
     ClientConfig, ProcessorRegistry, RemotingClient, RemotingServer, ServerBuilder, ServerConfig,
 };
 use std::time::Duration;
+
+pub mod e2e;
 
 /// A NameServer on an ephemeral port; keep the directory alive as long as the server.
 pub async fn namesrv() -> (NameServer, tempfile::TempDir) {

@@ -290,12 +290,12 @@ impl RouteInfoManager {
             let changed = t
                 .live
                 .get(&live_key)
-                .map_or(true, |l| l.data_version != r.body.data_version);
+                .is_none_or(|l| l.data_version != r.body.data_version);
             for tc in &r.body.topics {
                 let lacks = t
                     .topic_queue
                     .get(&tc.topic_name)
-                    .map_or(true, |m| !m.contains_key(r.broker_name));
+                    .is_none_or(|m| !m.contains_key(r.broker_name));
                 if register_first || changed || lacks {
                     let mut qd = queue_data(r.broker_name, tc);
                     if is_prime_slave && acting {

@@ -1,13 +1,14 @@
-//! End to end with a real third-party client: npm ali-ons (pure JavaScript) looks up a route from
-//! a stand-in NameServer built on this runtime. `.ci/run` installs ali-ons into tests-e2e/.
-
-mod support;
+//! End to end with a real third-party client: npm ali-ons (pure JavaScript remoting) looks up a
+//! route from a stand-in server on our runtime and from our NameServer after a broker registered.
+//! ali-ons is installed on first use (`rmq_testkit::e2e::ali_ons`).
 
 use async_trait::async_trait;
 use rmq_protocol::codes::{request, response};
 use rmq_protocol::{LanguageCode, RemotingCommand, SerializeType};
-use rmq_remoting::*;
-use std::path::PathBuf;
+use rmq_remoting::{
+    ExecutorConfig, ProcessorError, ProcessorRegistry, RequestContext, RequestProcessor,
+};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -41,17 +42,15 @@ impl RequestProcessor for RouteStandIn {
     }
 }
 
-fn e2e_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests-e2e");
-    assert!(
-        dir.join("node_modules/ali-ons").is_dir(),
-        "ali-ons is not installed: run `npm install` in {} (CI's .ci/run does)",
-        dir.display()
-    );
-    dir
+/// `tests-e2e/` with ali-ons installed (the install blocks: off the runtime's threads).
+async fn ali_ons_dir() -> PathBuf {
+    tokio::task::spawn_blocking(rmq_testkit::e2e::ali_ons)
+        .await
+        .expect("ali-ons install")
 }
 
-async fn lookup(dir: &std::path::Path, addr: &str, topic: &str) -> std::process::Output {
+/// Runs `route_lookup.js ADDR TOPIC` with ali-ons, bounded in time.
+async fn lookup(dir: &Path, addr: &str, topic: &str) -> std::process::Output {
     let child = tokio::process::Command::new("node")
         .arg(dir.join("route_lookup.js"))
         .arg(addr)
@@ -66,8 +65,8 @@ async fn lookup(dir: &std::path::Path, addr: &str, topic: &str) -> std::process:
 }
 
 #[tokio::test]
-async fn ali_ons_looks_up_a_route_from_our_server() {
-    let dir = e2e_dir();
+async fn ali_ons_looks_up_a_route_from_a_server_on_our_runtime() {
+    let dir = ali_ons_dir().await;
     let stand_in = Arc::new(RouteStandIn {
         seen: Mutex::new(Vec::new()),
     });
@@ -77,7 +76,7 @@ async fn ali_ons_looks_up_a_route_from_our_server() {
         stand_in.clone(),
         ExecutorConfig::new(2, 100),
     );
-    let server = support::start(reg).await;
+    let server = rmq_testkit::serve(reg).await;
     let addr = server.local_addr().to_string();
 
     let out = lookup(&dir, &addr, "TopicTest").await;
@@ -113,4 +112,35 @@ async fn ali_ons_looks_up_a_route_from_our_server() {
         String::from_utf8_lossy(&out.stderr)
     );
     server.shutdown_now();
+}
+
+#[tokio::test]
+async fn ali_ons_reads_a_route_from_our_nameserver() {
+    let dir = ali_ons_dir().await;
+    let (ns, _d) = rmq_testkit::namesrv().await;
+    let addr = ns.local_addr().to_string();
+    let _broker = rmq_testkit::register_broker(
+        &addr,
+        "DefaultCluster",
+        "broker-a",
+        "127.0.0.1:10911",
+        &["TopicTest", "TBW102"],
+    )
+    .await;
+    let out = lookup(&dir, &addr, "TopicTest").await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let route: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let brokers = route["brokerDatas"].as_array().unwrap();
+    assert_eq!(brokers[0]["brokerName"], "broker-a");
+    assert_eq!(brokers[0]["brokerAddrs"]["0"], "127.0.0.1:10911");
+    assert_eq!(route["queueDatas"][0]["writeQueueNums"], 4);
+    let out = lookup(&dir, &addr, "NoSuchTopic").await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("No topic route info"));
+    ns.shutdown_now();
 }
