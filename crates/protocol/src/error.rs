@@ -32,6 +32,9 @@ pub enum ProtocolError {
         /// Bytes the frame actually has for header and body.
         available: usize,
     },
+    /// A header handed to a decoder is longer than any frame can carry (24-bit length).
+    #[error("header of {0} bytes exceeds the 16 MiB a frame's header length can express")]
+    HeaderTooLong(usize),
     /// hdrInfo's high byte is neither 0 (JSON) nor 1 (ROCKETMQ).
     #[error("unknown serialize type {0}")]
     UnknownSerializeType(u8),

@@ -72,6 +72,7 @@ impl Writer<'_> {
 /// Bytes left over after the ext entries are ignored (Java never looks at them either).
 /// The ext map keeps `header` (taken by value so that costs no reference count).
 pub fn decode(header: Bytes) -> Result<RemotingCommand, ProtocolError> {
+    super::check_header_len(header.len())?;
     let mut cur = Cursor {
         buf: &header,
         pos: 0,

@@ -149,6 +149,7 @@ fn write_escaped<B: BufMut>(out: &mut B, s: &str) {
 /// strings or floats, language by name or ordinal, ext values of any JSON type stringified, a UTF-8
 /// BOM or surrounding whitespace (the C++ client's trailing newline) accepted.
 pub fn decode(header: &Bytes) -> Result<RemotingCommand, ProtocolError> {
+    super::check_header_len(header.len())?;
     match super::json_fast::decode(header) {
         Some(cmd) => Ok(cmd),
         None => decode_lenient(header),
@@ -159,6 +160,7 @@ pub fn decode(header: &Bytes) -> Result<RemotingCommand, ProtocolError> {
 /// path agrees with it.
 #[doc(hidden)]
 pub fn decode_lenient(header: &Bytes) -> Result<RemotingCommand, ProtocolError> {
+    super::check_header_len(header.len())?;
     let text: &[u8] = header.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(header);
     let mut de = serde_json::Deserializer::from_slice(text);
     let mut cmd = HeaderSeed { src: header }

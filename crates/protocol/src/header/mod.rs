@@ -14,6 +14,19 @@ use crate::command::RemotingCommand;
 use crate::error::ProtocolError;
 use bytes::{Bytes, BytesMut};
 
+/// The largest header a frame can carry: `hdrInfo` keeps its length in 24 bits.
+pub const MAX_HEADER_LEN: usize = 0xFF_FFFF;
+
+/// Refuses headers no frame can carry. Every public decoder checks this first: the decoded ext
+/// map stores offsets into the header as `u32` (and resolves them without re-checking UTF-8), so
+/// a header past 4 GiB handed to a decoder directly must never get that far.
+pub(crate) fn check_header_len(len: usize) -> Result<(), ProtocolError> {
+    if len > MAX_HEADER_LEN {
+        return Err(ProtocolError::HeaderTooLong(len));
+    }
+    Ok(())
+}
+
 /// Appends `cmd`'s header, encoded as `cmd.serialize_type`, to `out`.
 pub fn encode(cmd: &RemotingCommand, out: &mut BytesMut) {
     match cmd.serialize_type {
