@@ -41,10 +41,10 @@ struct BrokerChannels(Arc<State>);
 impl ChannelEventListener for BrokerChannels {
     fn on_event(&self, event: ChannelEvent) {
         match event {
-            ChannelEvent::Close(peer)
-            | ChannelEvent::Exception(peer, _)
-            | ChannelEvent::Idle(peer) => self.0.route.on_channel_destroy(&peer),
-            ChannelEvent::Connect(_) => {}
+            ChannelEvent::Close(c) | ChannelEvent::Exception(c, _) | ChannelEvent::Idle(c) => {
+                self.0.route.on_channel_destroy(c.id, &c.peer)
+            }
+            _ => {}
         }
     }
 }

@@ -106,8 +106,34 @@ struct ClientInner {
 trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Io for T {}
 
+/// Poisoning: every lock of the client guards a map or a small state whose critical sections are
+/// single operations (insert, remove, replace), so a panic elsewhere cannot leave one half-updated.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The per-address dial lock, held while dialling; on release, the lock's entry leaves the table
+/// when nobody else holds or waits for it, so the table does not grow with every address ever
+/// dialled.
+struct DialLock<'a> {
+    client: &'a RemotingClient,
+    addr: &'a str,
+    lock: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for DialLock<'_> {
+    fn drop(&mut self) {
+        let mut locks = lock(&self.client.inner.dial_locks);
+        drop(self.lock.take());
+        // Two references left: the table's and the guard's own mutex (dropped just above, so
+        // one): anyone else waiting holds a clone too.
+        if locks
+            .get(self.addr)
+            .is_some_and(|m| Arc::strong_count(m) == 1)
+        {
+            locks.remove(self.addr);
+        }
+    }
 }
 
 /// Client side of the remoting protocol. Cheap to clone; all clones share connections and permits.
@@ -128,33 +154,66 @@ impl RemotingClient {
     /// The connection to `addr` ("host:port"), dialled if there is no live one.
     ///
     /// Dialling takes a per-address lock, waited for at most `lock_timeout` (Java: 3 s), and the
-    /// connect itself is bounded by `connect_timeout`. A dead connection is evicted and re-dialled.
+    /// connect and TLS handshake are each bounded by `connect_timeout`. A dead connection is
+    /// evicted and re-dialled.
     pub async fn connection(&self, addr: &str) -> Result<ConnectionHandle, RemotingError> {
+        self.connection_by(addr, None).await
+    }
+
+    /// [`RemotingClient::connection`] within `deadline` as well: an invocation's timeout bounds
+    /// its whole call, dialling included, whatever the dial's own limits are.
+    async fn connection_by(
+        &self,
+        addr: &str,
+        deadline: Option<Instant>,
+    ) -> Result<ConnectionHandle, RemotingError> {
         if let Some(c) = self.live(addr) {
             return Ok(c);
         }
         let cfg = &self.inner.config;
+        // Each limit is its own, cut short by the caller's deadline; which one ran out is said.
+        let bound = |limit: Duration| -> (Instant, bool) {
+            let own = Instant::now() + limit;
+            match deadline {
+                Some(d) if d < own => (d, true),
+                _ => (own, false),
+            }
+        };
+        let timed_out = |what: &str, by_caller: bool, limit: Duration| RemotingError::Connect {
+            addr: addr.to_owned(),
+            reason: if by_caller {
+                format!("{what}: the invocation's timeout ran out")
+            } else {
+                format!("{what} ({}ms)", limit.as_millis())
+            },
+        };
         let dial_lock = lock(&self.inner.dial_locks)
             .entry(addr.to_owned())
             .or_default()
             .clone();
-        let _held = tokio::time::timeout(cfg.lock_timeout, dial_lock.lock())
-            .await
-            .map_err(|_| RemotingError::Connect {
-                addr: addr.to_owned(),
-                reason: "timed out waiting for the connection-table lock".into(),
-            })?;
+        let (until, by_caller) = bound(cfg.lock_timeout);
+        let held = tokio::time::timeout_at(until, dial_lock.clone().lock_owned()).await;
+        let _held = match held {
+            Ok(h) => DialLock {
+                client: self,
+                addr,
+                lock: Some(h),
+            },
+            Err(_) => {
+                return Err(timed_out(
+                    "timed out waiting for the connection-table lock",
+                    by_caller,
+                    cfg.lock_timeout,
+                ))
+            }
+        };
+        drop(dial_lock);
         if let Some(c) = self.live(addr) {
             return Ok(c);
         }
-        let stream = match tokio::time::timeout(cfg.connect_timeout, TcpStream::connect(addr)).await
-        {
-            Err(_) => {
-                return Err(RemotingError::Connect {
-                    addr: addr.to_owned(),
-                    reason: format!("connect timeout {}ms", cfg.connect_timeout.as_millis()),
-                })
-            }
+        let (until, by_caller) = bound(cfg.connect_timeout);
+        let stream = match tokio::time::timeout_at(until, TcpStream::connect(addr)).await {
+            Err(_) => return Err(timed_out("connect timeout", by_caller, cfg.connect_timeout)),
             Ok(Err(e)) => {
                 return Err(RemotingError::Connect {
                     addr: addr.to_owned(),
@@ -168,8 +227,11 @@ impl RemotingClient {
             idle_timeout: cfg.idle_timeout,
             max_frame_length: cfg.max_frame_length,
             write_queue_frames: cfg.write_queue_frames,
+            write_queue_bytes: cfg.write_queue_bytes,
+            write_stall_timeout: cfg.write_stall_timeout,
             max_inflight: cfg.max_inflight_per_connection,
-            first_frame_timeout: None,
+            request_bytes: cfg.max_request_bytes_per_connection,
+            request_bytes_total: None,
         };
         let (dispatcher, events) = (self.inner.dispatcher.clone(), self.inner.events.clone());
         let io: Box<dyn Io> = match &cfg.tls {
@@ -186,20 +248,31 @@ impl RemotingClient {
                     .clone()
                     .map_err(tls_err)?;
                 let name = tls.server_name(addr).map_err(|e| tls_err(e.to_string()))?;
-                let stream = match tokio::time::timeout(
-                    cfg.connect_timeout,
-                    connector.connect(name, stream),
-                )
-                .await
-                {
-                    Ok(Ok(s)) => s,
-                    Ok(Err(e)) => return Err(tls_err(format!("TLS handshake failed: {e}"))),
-                    Err(_) => return Err(tls_err("TLS handshake timed out".into())),
-                };
+                let (until, by_caller) = bound(cfg.connect_timeout);
+                let stream =
+                    match tokio::time::timeout_at(until, connector.connect(name, stream)).await {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => return Err(tls_err(format!("TLS handshake failed: {e}"))),
+                        Err(_) => {
+                            return Err(timed_out(
+                                "TLS handshake timed out",
+                                by_caller,
+                                cfg.connect_timeout,
+                            ))
+                        }
+                    };
                 Box::new(stream)
             }
         };
-        let handle = connection::spawn(io, addr.to_owned(), conn_config, dispatcher, events, None);
+        let handle = connection::spawn(
+            io,
+            addr.to_owned(),
+            conn_config,
+            None,
+            dispatcher,
+            events,
+            None,
+        );
         lock(&self.inner.connections).insert(addr.to_owned(), handle.clone());
         Ok(handle)
     }
@@ -257,7 +330,10 @@ impl RemotingClient {
         request: &mut RemotingCommand,
     ) -> Result<(), RemotingError> {
         for hook in self.inner.hooks.iter() {
-            if let Err(e) = hook.before_request(addr, request) {
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                hook.before_request(addr, request)
+            }));
+            if let Err(e) = ran.unwrap_or_else(|p| Err(hook_panicked(&*p))) {
                 return Err(hook_error(addr, e));
             }
         }
@@ -265,23 +341,46 @@ impl RemotingClient {
     }
 
     /// Sends `request` to `addr` and waits for the response, all within `timeout` (dialling and
-    /// the permit wait included). Uses an async permit, as Java 5.2+ does.
+    /// the permit wait included). Uses an async permit, as Java 5.2+ does. A timeout that left the
+    /// request real time to be answered closes the connection (Java's
+    /// `clientCloseSocketIfTimeout`, on by default).
     pub async fn invoke_sync(
         &self,
         addr: &str,
         request: RemotingCommand,
         timeout: Duration,
     ) -> Result<RemotingCommand, RemotingError> {
-        self.invoke_async(addr, request, timeout).await
+        self.invoke_future(addr, request, timeout, true).await
     }
 
     /// Like [`RemotingClient::invoke_sync`] but returns a `'static` future that can be spawned or
-    /// joined with others; nothing is sent until it is polled.
+    /// joined with others; nothing is sent until it is polled. As Java's `invokeAsync`, a timeout
+    /// fails this request alone (unless `close_socket_if_async_timeout`).
     pub fn invoke_async(
+        &self,
+        addr: &str,
+        request: RemotingCommand,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<RemotingCommand, RemotingError>> + Send + 'static {
+        self.invoke_future(addr, request, timeout, false)
+    }
+
+    /// What a timeout of this kind of call does to its connection.
+    fn close_on_timeout(&self, sync: bool) -> bool {
+        let cfg = &self.inner.config;
+        if sync {
+            cfg.close_socket_if_timeout
+        } else {
+            cfg.close_socket_if_async_timeout
+        }
+    }
+
+    fn invoke_future(
         &self,
         addr: &str,
         mut request: RemotingCommand,
         timeout: Duration,
+        sync: bool,
     ) -> impl Future<Output = Result<RemotingCommand, RemotingError>> + Send + 'static {
         let this = self.clone();
         let addr = addr.to_owned();
@@ -304,7 +403,7 @@ impl RemotingClient {
             };
             let conn = match this.live(&addr) {
                 Some(c) => c,
-                None => Box::pin(this.connection(&addr)).await?,
+                None => Box::pin(this.connection_by(&addr, Some(start + timeout))).await?,
             };
             let left = timeout.saturating_sub(start.elapsed());
             if left.is_zero() {
@@ -321,13 +420,15 @@ impl RemotingClient {
             if let (Ok(resp), Some(req)) = (&outcome, &kept) {
                 if resp.code == response::GO_AWAY && cfg.reconnect_for_go_away {
                     this.evict(&addr, &conn);
-                    let left = timeout.saturating_sub(start.elapsed());
-                    return this.resend_after_go_away(&addr, req.clone(), left).await;
+                    return this
+                        .resend_after_go_away(&addr, req.clone(), start + timeout, sync)
+                        .await;
                 }
             }
-            // A timeout that left the request real time to be answered closes the socket.
-            let close_if_timeout = left > Duration::from_millis(100) || left > timeout / 4;
-            this.settle(&conn, kept.as_ref(), outcome, close_if_timeout)
+            // A sync timeout that left the request real time to be answered closes the socket.
+            let had_time = left > Duration::from_millis(100) || left > timeout / 4;
+            let close = this.close_on_timeout(sync) && (had_time || !sync);
+            this.settle(&conn, kept.as_ref(), outcome, close)
         }
     }
 
@@ -353,41 +454,50 @@ impl RemotingClient {
         &self,
         addr: &str,
         mut request: RemotingCommand,
-        left: Duration,
+        deadline: Instant,
+        sync: bool,
     ) -> Result<RemotingCommand, RemotingError> {
-        if left.is_zero() {
-            return Err(RemotingError::Timeout {
-                addr: addr.to_owned(),
-                timeout_ms: 0,
-            });
+        let timed_out = || RemotingError::Timeout {
+            addr: addr.to_owned(),
+            timeout_ms: 0,
+        };
+        if deadline <= Instant::now() {
+            return Err(timed_out());
         }
         request.opaque = rmq_protocol::next_opaque();
-        let conn = self.connection(addr).await?;
+        let conn = self.connection_by(addr, Some(deadline)).await?;
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(timed_out());
+        }
         let outcome = conn.invoke(request.clone(), left).await;
         match outcome {
             Ok(resp) if resp.code == response::GO_AWAY => Err(RemotingError::SendRequest {
                 addr: addr.to_owned(),
                 reason: "Receive GO_AWAY twice in request".into(),
             }),
-            outcome => self.settle(&conn, Some(&request), outcome, true),
+            outcome => self.settle(&conn, Some(&request), outcome, self.close_on_timeout(sync)),
         }
     }
 
-    /// What both async paths do with an outcome: after-response hooks on a response; on a
-    /// timeout (when `close_if_timeout` and the config say so) or a failed send, close the socket
-    /// (Java's `clientCloseSocketIfTimeout`, and a channel that cannot write is useless).
+    /// What every invoke path does with an outcome: after-response hooks on a response; on a
+    /// timeout (when `close_on_timeout`) or a failed send, close the socket (Java's
+    /// `clientCloseSocketIfTimeout` for sync calls, and a channel that cannot write is useless).
     fn settle(
         &self,
         conn: &ConnectionHandle,
         request: Option<&RemotingCommand>,
         outcome: Result<RemotingCommand, RemotingError>,
-        close_if_timeout: bool,
+        close_on_timeout: bool,
     ) -> Result<RemotingCommand, RemotingError> {
         match outcome {
             Ok(mut resp) => {
                 if let Some(req) = request {
                     for hook in self.inner.hooks.iter() {
-                        hook.after_response(conn.peer(), req, &mut resp)
+                        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            hook.after_response(conn.peer(), req, &mut resp)
+                        }));
+                        ran.unwrap_or_else(|p| Err(hook_panicked(&*p)))
                             .map_err(|e| hook_error(conn.peer(), e))?;
                     }
                 }
@@ -395,11 +505,7 @@ impl RemotingClient {
             }
             Err(e) => {
                 match &e {
-                    RemotingError::Timeout { .. }
-                        if close_if_timeout && self.inner.config.close_socket_if_timeout =>
-                    {
-                        conn.close()
-                    }
+                    RemotingError::Timeout { .. } if close_on_timeout => conn.close(),
                     RemotingError::SendRequest { .. } => conn.close(),
                     _ => {}
                 }
@@ -460,13 +566,18 @@ impl RemotingClient {
                     Some(req) if go_away && this.inner.config.reconnect_for_go_away => {
                         // Dialling takes a task; the callback runs there once the resend is done.
                         this.evict(on_conn.peer(), &on_conn);
-                        let left = deadline.saturating_duration_since(Instant::now());
                         tokio::spawn(async move {
                             let peer = on_conn.peer().to_owned();
-                            callback(this.resend_after_go_away(&peer, *req, left).await)
+                            callback(
+                                this.resend_after_go_away(&peer, *req, deadline, false)
+                                    .await,
+                            )
                         });
                     }
-                    kept => callback(this.settle(&on_conn, kept.as_deref(), outcome, true)),
+                    kept => {
+                        let close = this.close_on_timeout(false);
+                        callback(this.settle(&on_conn, kept.as_deref(), outcome, close))
+                    }
                 }
             }),
         );
@@ -489,7 +600,7 @@ impl RemotingClient {
             cfg.oneway_permits,
         )
         .await?;
-        let conn = self.connection(addr).await?;
+        let conn = self.connection_by(addr, Some(start + timeout)).await?;
         request.language = cfg.language;
         request.version = cfg.version;
         request.mark_oneway();
@@ -620,6 +731,13 @@ fn failover_order(
         .collect();
     order.sort_by_key(|&idx| unreachable.contains(&addrs[idx]));
     order
+}
+
+/// A client hook's panic, as the failure of the request it ran for.
+fn hook_panicked(payload: &(dyn std::any::Any + Send)) -> HookError {
+    let msg = crate::panic_message(payload);
+    tracing::error!(panic = %msg, "client rpc hook panicked");
+    HookError::Failed(format!("panicked: {msg}"))
 }
 
 fn hook_error(addr: &str, e: HookError) -> RemotingError {

@@ -18,12 +18,23 @@ pub struct ServerConfig {
     pub default_executor_concurrency: usize,
     /// Default executor queue bound: requests waiting beyond it get `[OVERLOAD]`.
     pub default_executor_queue: usize,
-    /// Frames queued for writing on one connection before senders wait (the write-buffer
-    /// high-water mark, counted in frames).
+    /// Frames queued for writing on one connection before senders wait.
     pub write_queue_frames: usize,
+    /// Bytes queued for writing on one connection (until the socket takes them) before senders
+    /// wait: Netty's default write-buffer high-water mark. A reply larger than this waits for an
+    /// empty queue and then goes alone.
+    pub write_queue_bytes: usize,
+    /// A connection that accepts no byte of its pending output for this long is closed.
+    pub write_stall_timeout: Duration,
     /// Requests from one connection being processed or waiting for their reply to be queued before
     /// the server stops reading that connection (back-pressure, never loss).
     pub max_inflight_per_connection: usize,
+    /// Bytes of one connection's requests being processed at once; past it, that connection is
+    /// not read until some finish. A larger frame is admitted alone.
+    pub max_request_bytes_per_connection: usize,
+    /// Bytes of requests being processed on all connections together; past it, connections
+    /// with a new request wait (read back-pressure) instead of the process allocating more.
+    pub max_request_bytes_total: usize,
     /// Graceful shutdown: how long new requests from clients newer than V5_3_1 get GO_AWAY
     /// (Java shutdownWaitTimeSeconds = 30).
     pub shutdown_grace: Duration,
@@ -35,7 +46,12 @@ pub struct ServerConfig {
     pub tls: Option<ServerTlsConfig>,
     /// Detect and read an HAProxy PROXY v1/v2 header on new connections (Java 5.1.4+: always).
     pub proxy_protocol: bool,
-    /// Connections held at once; more are closed at accept (0 = no limit).
+    /// Sources whose PROXY headers are believed (`proxyProtocolTrustedSources`: addresses or
+    /// CIDR networks). A PROXY header from any other source is not read (it fails as a frame and
+    /// closes that connection), so no client can claim another's address. Default: loopback.
+    pub proxy_protocol_trusted_sources: Vec<crate::preamble::TrustedSource>,
+    /// Connections held at once; more are closed at accept (0 = no limit). Java has no limit;
+    /// ours bounds memory (see the README's Limits).
     pub max_connections: usize,
     /// A new connection must complete its PROXY header, TLS handshake and first frame within this,
     /// so a silent client cannot hold a slot (slow-loris).
@@ -51,13 +67,18 @@ impl Default for ServerConfig {
             default_executor_concurrency: 4,
             default_executor_queue: 10_000,
             write_queue_frames: 4096,
+            write_queue_bytes: 64 * 1024,
+            write_stall_timeout: Duration::from_secs(30),
             max_inflight_per_connection: 4096,
+            max_request_bytes_per_connection: 4 * 1024 * 1024,
+            max_request_bytes_total: 256 * 1024 * 1024,
             shutdown_grace: Duration::from_secs(30),
             language: LanguageCode::RUST,
             version: MqVersion::CURRENT,
             tls: None,
             proxy_protocol: true,
-            max_connections: 0,
+            proxy_protocol_trusted_sources: crate::preamble::TrustedSource::loopback(),
+            max_connections: 10_000,
             handshake_timeout: Duration::from_secs(10),
         }
     }
@@ -78,12 +99,21 @@ pub struct ClientConfig {
     pub idle_timeout: Duration,
     /// Close the connection when a sync call times out (Java clientCloseSocketIfTimeout = true).
     pub close_socket_if_timeout: bool,
+    /// Close the connection when an async call (future or callback) times out. Java does not: a
+    /// timed-out async request fails alone and the others on the connection carry on.
+    pub close_socket_if_async_timeout: bool,
     /// Largest whole frame accepted.
     pub max_frame_length: usize,
     /// Frames queued for writing per connection before senders wait.
     pub write_queue_frames: usize,
+    /// Bytes queued for writing per connection before senders wait (a larger request goes alone).
+    pub write_queue_bytes: usize,
+    /// A connection that accepts no byte of its pending output for this long is closed.
+    pub write_stall_timeout: Duration,
     /// Requests the peer pushes to us (CHECK_TRANSACTION_STATE...) in flight per connection.
     pub max_inflight_per_connection: usize,
+    /// Bytes of requests the peer pushes to us being processed per connection.
+    pub max_request_bytes_per_connection: usize,
     /// Language written on requests.
     pub language: LanguageCode,
     /// Version written on requests.
@@ -104,9 +134,13 @@ impl Default for ClientConfig {
             oneway_permits: 65535,
             idle_timeout: Duration::from_secs(120),
             close_socket_if_timeout: true,
+            close_socket_if_async_timeout: false,
             max_frame_length: DEFAULT_MAX_FRAME_LENGTH,
             write_queue_frames: 4096,
+            write_queue_bytes: 4 * 1024 * 1024,
+            write_stall_timeout: Duration::from_secs(30),
             max_inflight_per_connection: 1024,
+            max_request_bytes_per_connection: 4 * 1024 * 1024,
             language: LanguageCode::RUST,
             version: MqVersion::CURRENT,
             tls: None,

@@ -1,11 +1,19 @@
 //! One TCP connection: a read loop (codec + dispatch) and a coalescing writer task.
 //!
 //! Both client and server connections are this type; the only difference is the dispatcher
-//! (processor registry, hooks) they were given. Bounds everywhere: the write queue holds at most
-//! `write_queue_frames` frames and each connection has at most `max_inflight` requests being
-//! processed. When a peer pipelines requests and reads its replies slowly, replies fill the write
-//! queue, processors wait to queue theirs, in-flight permits run out and the read loop stops
-//! reading: TCP pushes back on the peer and nothing is dropped.
+//! (processor registry, hooks) they were given. Bounds everywhere, in frames and in bytes:
+//! - the write queue holds at most `write_queue_frames` frames and `write_queue_bytes` bytes
+//!   (released as the bytes reach the socket), so a peer that does not read costs at most that;
+//! - at most `max_inflight` requests of one connection are processed or wait for their reply to
+//!   be queued, and at most `request_bytes` bytes of them are being processed, plus a server-wide
+//!   byte budget shared by all connections; a large frame's bytes are reserved before it is read,
+//!   so going over a budget stops reading (back-pressure) instead of allocating.
+//!
+//! When a peer pipelines requests and reads its replies slowly, its replies fill its write queue,
+//! its requests wait for room there (holding their in-flight permits, never an executor slot, a
+//! byte budget or anything else shared), the permits run out and the read loop stops reading that
+//! connection: TCP pushes back on the peer and nothing is dropped. A peer that accepts no byte for
+//! `write_stall_timeout` while we have output for it is closed.
 
 use crate::dispatch::Dispatcher;
 use crate::error::RemotingError;
@@ -18,7 +26,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore, TryAcquireError};
 use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 
@@ -29,15 +37,65 @@ const EXPIRY_SCAN: Duration = Duration::from_millis(100);
 /// Stop coalescing queued frames into one write past this many bytes.
 const MAX_BATCH_BYTES: usize = 256 * 1024;
 
-/// Per-connection limits and identity.
+/// Frames at least this large have their bytes reserved from the request budgets before they are
+/// read; smaller ones are accounted once decoded (a read chunk holds few of them).
+const RESERVE_BEFORE_READ: usize = 64 * 1024;
+/// Bytes a frame's header is assumed to take beyond its ext fields and remark, for the byte
+/// budgets (the real size is known only once encoded, in the writer).
+const HEADER_OVERHEAD: usize = 64;
+
+/// Per-connection limits.
 #[derive(Debug, Clone)]
 pub(crate) struct ConnectionConfig {
     pub(crate) idle_timeout: Duration,
     pub(crate) max_frame_length: usize,
     pub(crate) write_queue_frames: usize,
+    /// Bytes queued for writing (and being written) before senders wait.
+    pub(crate) write_queue_bytes: usize,
+    /// Close the connection when it accepts no byte of pending output for this long.
+    pub(crate) write_stall_timeout: Duration,
     pub(crate) max_inflight: usize,
-    /// Server side: the first frame must be complete within this after the connection starts.
-    pub(crate) first_frame_timeout: Option<Duration>,
+    /// Bytes of this connection's requests being processed at once.
+    pub(crate) request_bytes: usize,
+    /// Bytes of requests being processed on all connections together (server-wide), if bounded.
+    pub(crate) request_bytes_total: Option<ServerBudget>,
+}
+
+/// The server-wide budget for bytes of requests being processed: a semaphore and its size.
+#[derive(Debug, Clone)]
+pub(crate) struct ServerBudget {
+    pub(crate) semaphore: Arc<Semaphore>,
+    pub(crate) cap: usize,
+}
+
+impl ServerBudget {
+    pub(crate) fn new(bytes: usize) -> Self {
+        let cap = bytes.clamp(1, Semaphore::MAX_PERMITS);
+        ServerBudget {
+            semaphore: Arc::new(Semaphore::new(cap)),
+            cap,
+        }
+    }
+}
+
+/// A process-wide connection id: what identifies a connection in events and registrations (its
+/// peer address can be claimed by anyone through a PROXY header, an id cannot).
+pub(crate) fn next_connection_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Bytes of one request held against the per-connection and server-wide budgets until the
+/// request has been processed.
+pub(crate) struct RequestBytes {
+    _connection: OwnedSemaphorePermit,
+    _total: Option<OwnedSemaphorePermit>,
+}
+
+/// Permits a frame of `bytes` takes from a budget of `cap`: all of it at most, so that one frame
+/// larger than the budget still goes (alone).
+fn permits(bytes: usize, cap: usize) -> u32 {
+    bytes.min(cap).min(u32::MAX as usize).max(1) as u32
 }
 
 /// Held by a connection's task until it ends; dropping it gives the slot back (connection cap).
@@ -50,8 +108,13 @@ impl Drop for SlotGuard {
 }
 
 struct Shared {
+    id: u64,
     peer: Arc<str>,
-    tx: mpsc::Sender<RemotingCommand>,
+    /// Frames to write, each with the write-budget permits it holds.
+    tx: mpsc::Sender<(RemotingCommand, u32)>,
+    /// Bytes that may be queued for writing; the writer gives them back once written.
+    write_budget: Semaphore,
+    write_budget_cap: usize,
     table: ResponseTable,
     closed: CancellationToken,
     is_closed: AtomicBool,
@@ -101,9 +164,23 @@ impl Drop for PendingGuard<'_> {
 }
 
 impl ConnectionHandle {
-    /// Remote address "ip:port".
+    /// Remote address "ip:port" (from the PROXY header when a trusted proxy sent one).
     pub fn peer(&self) -> &str {
         &self.shared.peer
+    }
+
+    /// The connection as events name it.
+    pub(crate) fn channel(&self) -> crate::event::Channel {
+        crate::event::Channel {
+            id: self.shared.id,
+            peer: self.shared.peer.to_string(),
+        }
+    }
+
+    /// This connection's process-wide id (also in its [`crate::ChannelEvent`]s). Unlike the peer
+    /// address, no client can claim another connection's id.
+    pub fn id(&self) -> u64 {
+        self.shared.id
     }
 
     /// The peer address as the shared string the connection holds (no allocation per request).
@@ -132,20 +209,38 @@ impl ConnectionHandle {
         self.shared.table.len()
     }
 
-    /// Queues a frame for writing, waiting for room in the bounded write queue.
+    /// Queues a frame for writing, waiting for room in the bounded write queue (in frames and in
+    /// bytes). Fails when the connection closes while waiting.
     pub async fn send(&self, cmd: RemotingCommand) -> Result<(), RemotingError> {
         match self.try_queue(cmd)? {
             None => Ok(()),
-            Some(cmd) => self
-                .shared
-                .tx
-                .send(cmd)
-                .await
-                .map_err(|_| RemotingError::closed(self.peer())),
+            Some(cmd) => self.send_waiting(cmd).await,
         }
     }
 
-    /// Queues `cmd` if the write queue has room; gives it back when the queue is full.
+    async fn send_waiting(&self, cmd: RemotingCommand) -> Result<(), RemotingError> {
+        let cost = self.cost(&cmd);
+        match self.shared.write_budget.acquire_many(cost).await {
+            Ok(p) => p.forget(),
+            Err(_) => return Err(RemotingError::closed(self.peer())),
+        }
+        // Closed while the frame waits for a slot: the writer is gone, the budget no longer matters.
+        self.shared
+            .tx
+            .send((cmd, cost))
+            .await
+            .map_err(|_| RemotingError::closed(self.peer()))
+    }
+
+    /// Write-budget permits `cmd` takes: its body, ext fields and remark, plus a fixed overhead.
+    fn cost(&self, cmd: &RemotingCommand) -> u32 {
+        let header = HEADER_OVERHEAD
+            + cmd.remark.as_ref().map_or(0, |r| r.len())
+            + cmd.ext_fields.as_ref().map_or(0, |e| e.encoded_len_hint());
+        permits(cmd.body.len() + header, self.shared.write_budget_cap)
+    }
+
+    /// Queues `cmd` if the write queue has room (frames and bytes); gives it back when it has not.
     fn try_queue(&self, cmd: RemotingCommand) -> Result<Option<RemotingCommand>, RemotingError> {
         if cmd.body.len() + 8 > self.shared.max_frame_length {
             return Err(RemotingError::Protocol {
@@ -159,9 +254,18 @@ impl ConnectionHandle {
         if self.is_closed() {
             return Err(RemotingError::closed(self.peer()));
         }
-        match self.shared.tx.try_send(cmd) {
+        let cost = self.cost(&cmd);
+        match self.shared.write_budget.try_acquire_many(cost) {
+            Ok(p) => p.forget(),
+            Err(TryAcquireError::NoPermits) => return Ok(Some(cmd)),
+            Err(TryAcquireError::Closed) => return Err(RemotingError::closed(self.peer())),
+        }
+        match self.shared.tx.try_send((cmd, cost)) {
             Ok(()) => Ok(None),
-            Err(mpsc::error::TrySendError::Full(cmd)) => Ok(Some(cmd)),
+            Err(mpsc::error::TrySendError::Full((cmd, cost))) => {
+                self.shared.write_budget.add_permits(cost as usize);
+                Ok(Some(cmd))
+            }
             Err(mpsc::error::TrySendError::Closed(_)) => Err(RemotingError::closed(self.peer())),
         }
     }
@@ -178,13 +282,8 @@ impl ConnectionHandle {
         let deadline = tokio::time::Instant::now() + timeout;
         let (tx, rx) = oneshot::channel();
         let opaque = cmd.opaque;
-        if self
-            .shared
-            .table
-            .insert(opaque, Completion::Task(tx))
-            .is_err()
-        {
-            return Err(RemotingError::closed(self.peer()));
+        if let Err((_, why)) = self.shared.table.insert(opaque, Completion::Task(tx)) {
+            return Err(why.into_error(self.peer(), opaque));
         }
         let mut guard = PendingGuard {
             table: &self.shared.table,
@@ -197,7 +296,7 @@ impl ConnectionHandle {
         };
         // Only a full write queue needs a timer for the send.
         if let Some(cmd) = self.try_queue(cmd)? {
-            match Box::pin(tokio::time::timeout_at(deadline, self.send(cmd))).await {
+            match Box::pin(tokio::time::timeout_at(deadline, self.send_waiting(cmd))).await {
                 Err(_) => return Err(timed_out()),
                 Ok(Err(e)) => return Err(e),
                 Ok(Ok(())) => {}
@@ -253,7 +352,7 @@ impl ConnectionHandle {
             kept: None,
         };
         match self.shared.table.insert(opaque, waiter) {
-            Err(waiter) => return waiter.deliver(Err(RemotingError::closed(self.peer()))),
+            Err((waiter, why)) => return waiter.deliver(Err(why.into_error(self.peer(), opaque))),
             // The first callback waiter since the table had none: start the expiry scans.
             Ok(true) => self.spawn_expiry_scan(),
             Ok(false) => {}
@@ -264,14 +363,15 @@ impl ConnectionHandle {
             Ok(Some(cmd)) => {
                 let conn = self.clone();
                 tokio::spawn(async move {
-                    let failed = match tokio::time::timeout_at(deadline, conn.send(cmd)).await {
-                        Ok(Ok(())) => return,
-                        Ok(Err(e)) => e,
-                        Err(_) => RemotingError::Timeout {
-                            addr: conn.peer().to_owned(),
-                            timeout_ms: timeout.as_millis() as u64,
-                        },
-                    };
+                    let failed =
+                        match tokio::time::timeout_at(deadline, conn.send_waiting(cmd)).await {
+                            Ok(Ok(())) => return,
+                            Ok(Err(e)) => e,
+                            Err(_) => RemotingError::Timeout {
+                                addr: conn.peer().to_owned(),
+                                timeout_ms: timeout.as_millis() as u64,
+                            },
+                        };
                     conn.shared.table.complete(opaque, Err(failed));
                 });
             }
@@ -314,7 +414,7 @@ impl ConnectionHandle {
         let Some(cmd) = self.try_queue(cmd)? else {
             return Ok(());
         };
-        match Box::pin(tokio::time::timeout(timeout, self.send(cmd))).await {
+        match Box::pin(tokio::time::timeout(timeout, self.send_waiting(cmd))).await {
             Ok(r) => r,
             Err(_) => Err(RemotingError::Timeout {
                 addr: self.peer().to_owned(),
@@ -324,11 +424,13 @@ impl ConnectionHandle {
     }
 }
 
-/// Starts the reader and writer tasks of a connection over `io`.
+/// Starts the reader and writer tasks of a connection over `io`. `first_frame_deadline` (server
+/// side): the connection is closed unless a whole frame arrived by then.
 pub(crate) fn spawn<S>(
     io: S,
     peer: String,
     config: ConnectionConfig,
+    first_frame_deadline: Option<tokio::time::Instant>,
     dispatcher: Arc<Dispatcher>,
     events: EventSink,
     slot: Option<SlotGuard>,
@@ -338,9 +440,13 @@ where
 {
     let (reader, writer) = tokio::io::split(io);
     let (tx, rx) = mpsc::channel(config.write_queue_frames.max(1));
+    let write_budget_cap = config.write_queue_bytes.clamp(1, Semaphore::MAX_PERMITS);
     let shared = Arc::new(Shared {
+        id: next_connection_id(),
         peer: peer.into(),
         tx,
+        write_budget: Semaphore::new(write_budget_cap),
+        write_budget_cap,
         table: ResponseTable::default(),
         closed: CancellationToken::new(),
         is_closed: AtomicBool::new(false),
@@ -350,36 +456,93 @@ where
     let handle = ConnectionHandle {
         shared: shared.clone(),
     };
-    events.emit(ChannelEvent::Connect(shared.peer.to_string()));
-    let writer_task = tokio::spawn(write_loop(writer, rx, shared.clone()));
+    events.emit(ChannelEvent::Connect(handle.channel()));
+    let writer_task = tokio::spawn(write_loop(
+        writer,
+        rx,
+        shared.clone(),
+        config.write_stall_timeout,
+    ));
     let h = handle.clone();
     tokio::spawn(async move {
-        let outcome = read_loop(reader, &h, &config, &dispatcher).await;
+        // Cleans up however the read loop ends, a panic included: the connection never stays
+        // looking open with requests that wait for nothing.
+        let mut end = ConnectionEnd {
+            conn: h.clone(),
+            events: events.clone(),
+            writer: Some(writer_task),
+            slot,
+        };
+        let outcome = read_loop(reader, &h, &config, first_frame_deadline, &dispatcher).await;
         let peer = h.peer().to_owned();
         match outcome {
             ReadOutcome::Eof | ReadOutcome::Closed => {}
             ReadOutcome::Idle => {
                 tracing::info!(%peer, "closing idle connection");
-                events.emit(ChannelEvent::Idle(peer.clone()));
+                events.emit(ChannelEvent::Idle(h.channel()));
             }
             ReadOutcome::Silent => {
-                tracing::warn!(%peer, "closing connection: no complete first frame in time");
-                events.emit(ChannelEvent::Idle(peer.clone()));
+                // Load-balancer and orchestrator health checks connect and say nothing.
+                tracing::debug!(%peer, "closing connection: no complete first frame in time");
+                events.emit(ChannelEvent::Idle(h.channel()));
             }
             ReadOutcome::Error(e) => {
                 tracing::warn!(%peer, error = %e, "closing connection");
-                events.emit(ChannelEvent::Exception(peer.clone(), e));
+                events.emit(ChannelEvent::Exception(h.channel(), e));
             }
         }
-        // Pending requests fail now, not at their timeouts.
-        h.shared.is_closed.store(true, Ordering::Release);
-        h.shared.table.fail_all(RemotingError::closed(&peer));
-        h.shared.closed.cancel();
-        let _ = writer_task.await;
-        events.emit(ChannelEvent::Close(peer));
-        drop(slot);
+        end.fail_pending();
+        if let Some(writer) = end.writer.take() {
+            let _ = writer.await;
+        }
     });
     handle
+}
+
+/// What ends a connection, run on drop so that it runs even if the reader task panics: mark it
+/// closed, fail its pending requests, stop its writer, emit Close (after the writer is done) and
+/// give back its connection slot.
+struct ConnectionEnd {
+    conn: ConnectionHandle,
+    events: EventSink,
+    writer: Option<tokio::task::JoinHandle<()>>,
+    slot: Option<SlotGuard>,
+}
+
+impl ConnectionEnd {
+    fn fail_pending(&self) {
+        let shared = &self.conn.shared;
+        // Pending requests fail now, not at their timeouts; senders waiting for room fail too.
+        shared.is_closed.store(true, Ordering::Release);
+        shared.table.fail_all(RemotingError::closed(&shared.peer));
+        shared.write_budget.close();
+        shared.closed.cancel();
+    }
+}
+
+impl Drop for ConnectionEnd {
+    fn drop(&mut self) {
+        self.fail_pending();
+        let (events, channel, slot) = (self.events.clone(), self.conn.channel(), self.slot.take());
+        match self.writer.take() {
+            // Ended normally: the writer was awaited.
+            None => {
+                events.emit(ChannelEvent::Close(channel));
+                drop(slot);
+            }
+            // Unwinding from a panic in the reader: wait for the writer elsewhere.
+            Some(writer) => {
+                tracing::error!(peer = %channel.peer, "connection reader panicked; connection closed");
+                if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                    rt.spawn(async move {
+                        let _ = writer.await;
+                        events.emit(ChannelEvent::Close(channel));
+                        drop(slot);
+                    });
+                }
+            }
+        }
+    }
 }
 
 enum ReadOutcome {
@@ -395,41 +558,75 @@ async fn read_loop<R: AsyncRead + Unpin>(
     mut reader: R,
     conn: &ConnectionHandle,
     config: &ConnectionConfig,
+    mut first_frame_deadline: Option<tokio::time::Instant>,
     dispatcher: &Arc<Dispatcher>,
 ) -> ReadOutcome {
     let shared = &conn.shared;
     let mut codec = RemotingCodec::new(config.max_frame_length);
     let mut buf = BytesMut::with_capacity(16 * 1024);
     let inflight = Arc::new(Semaphore::new(config.max_inflight.max(1)));
-    let mut first_frame_deadline = config
-        .first_frame_timeout
-        .map(|t| tokio::time::Instant::now() + t);
+    let budget = RequestBudget {
+        connection: Arc::new(Semaphore::new(
+            config.request_bytes.clamp(1, Semaphore::MAX_PERMITS),
+        )),
+        connection_cap: config.request_bytes.clamp(1, Semaphore::MAX_PERMITS),
+        total: config.request_bytes_total.clone(),
+    };
+    // Bytes reserved for the large frame being read, before its body arrived.
+    let mut reserved: Option<RequestBytes> = None;
     loop {
         loop {
+            let frame_len = match frame::check_length(&buf, config.max_frame_length) {
+                Ok(Some(total)) if total <= buf.len() => total,
+                _ => 0,
+            };
             match codec.decode(&mut buf) {
                 Ok(Some(cmd)) => {
                     first_frame_deadline = None;
+                    let reservation = reserved.take();
                     if cmd.is_response() {
+                        drop(reservation);
                         let opaque = cmd.opaque;
                         if !shared.table.complete(opaque, Ok(cmd)) {
                             tracing::warn!(peer = %shared.peer, opaque, "receive response, but not matched any request");
                         }
                     } else {
-                        // Back-pressure point: wait for an in-flight slot before reading on.
+                        // Back-pressure points: an in-flight slot, then the request's bytes,
+                        // before reading on.
                         let permit = tokio::select! {
                             p = inflight.clone().acquire_owned() => p.expect("semaphore never closed"),
                             _ = shared.closed.cancelled() => return ReadOutcome::Closed,
                         };
-                        dispatcher.dispatch(cmd, conn, permit).await;
+                        let bytes = match reservation {
+                            Some(r) => r,
+                            None => tokio::select! {
+                                b = budget.acquire(frame_len) => b,
+                                _ = shared.closed.cancelled() => return ReadOutcome::Closed,
+                            },
+                        };
+                        dispatcher.dispatch(cmd, conn, permit, bytes).await;
                     }
                 }
                 Ok(None) => break,
                 Err(e) => return ReadOutcome::Error(format!("malformed frame: {e}")),
             }
         }
-        // Grow by what the next frame needs (its length was checked against the max), in chunks.
+        // Grow by what the next frame needs (its length was checked against the max), in chunks;
+        // a large frame's bytes are reserved from the budgets first (waiting here is the
+        // back-pressure, and nothing is allocated for it meanwhile).
         let need = match frame::check_length(&buf, config.max_frame_length) {
-            Ok(Some(total)) if total > buf.len() => (total - buf.len()).min(1 << 20),
+            Ok(Some(total)) if total >= RESERVE_BEFORE_READ && total > buf.len() => {
+                if reserved.is_none() {
+                    reserved = Some(tokio::select! {
+                        b = budget.acquire(total) => b,
+                        _ = shared.closed.cancelled() => return ReadOutcome::Closed,
+                    });
+                }
+                // Its bytes are accounted for: room for all of it at once (no doubling and
+                // copying on the way up).
+                total - buf.len()
+            }
+            Ok(Some(total)) if total > buf.len() => total - buf.len(),
             _ => 8 * 1024,
         };
         if buf.capacity() - buf.len() < need {
@@ -463,11 +660,52 @@ async fn read_loop<R: AsyncRead + Unpin>(
     }
 }
 
-/// Writes queued frames, coalescing everything already queued into one (vectored) write.
+/// The byte budgets requests of one connection are admitted under.
+struct RequestBudget {
+    connection: Arc<Semaphore>,
+    connection_cap: usize,
+    total: Option<ServerBudget>,
+}
+
+impl RequestBudget {
+    /// Waits until a frame of `bytes` fits this connection's budget, then the server's.
+    async fn acquire(&self, bytes: usize) -> RequestBytes {
+        let connection = self
+            .connection
+            .clone()
+            .acquire_many_owned(permits(bytes, self.connection_cap))
+            .await
+            .expect("budget semaphore never closed");
+        let total = match &self.total {
+            None => None,
+            Some(total) => {
+                let n = permits(bytes, total.cap);
+                let p = match total.semaphore.clone().try_acquire_many_owned(n) {
+                    Ok(p) => p,
+                    Err(_) => total
+                        .semaphore
+                        .clone()
+                        .acquire_many_owned(n)
+                        .await
+                        .expect("budget semaphore never closed"),
+                };
+                Some(p)
+            }
+        };
+        RequestBytes {
+            _connection: connection,
+            _total: total,
+        }
+    }
+}
+
+/// Writes queued frames, coalescing everything already queued into one (vectored) write, and
+/// gives their write-budget bytes back once written.
 async fn write_loop<W: AsyncWrite + Unpin>(
     mut writer: W,
-    mut rx: mpsc::Receiver<RemotingCommand>,
+    mut rx: mpsc::Receiver<(RemotingCommand, u32)>,
     shared: Arc<Shared>,
+    stall_timeout: Duration,
 ) {
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut segments: Vec<Bytes> = Vec::new();
@@ -490,9 +728,11 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             tokio::task::yield_now().await;
         }
         let mut batch = 0;
+        let mut budget = 0usize;
         let mut next = Some(first);
-        while let Some(cmd) = next {
+        while let Some((cmd, cost)) = next {
             batch += encode_into(&cmd, &mut buf, &mut segments, &shared);
+            budget += cost as usize;
             // Encoded: a waiter that wants its request back gets it now, before any answer can
             // arrive (the batch is written below).
             if !cmd.is_response() && !cmd.is_oneway() {
@@ -507,18 +747,23 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         if !buf.is_empty() {
             segments.push(buf.split().freeze());
         }
-        if let Err(e) = write_segments(&mut writer, &mut segments).await {
-            tracing::debug!(peer = %shared.peer, error = %e, "write failed");
+        if let Err(e) = write_segments(&mut writer, &mut segments, &shared, stall_timeout).await {
+            if e.kind() == std::io::ErrorKind::TimedOut {
+                tracing::warn!(peer = %shared.peer, stall = ?stall_timeout, "closing connection: the peer accepted no byte of its pending output in time");
+            } else {
+                tracing::debug!(peer = %shared.peer, error = %e, "write failed");
+            }
             shared.closed.cancel();
             break;
         }
-        shared.last_activity.store(now_ms(), Ordering::Relaxed);
+        shared.write_budget.add_permits(budget);
     }
-    let _ = writer.shutdown().await;
+    let _ = tokio::time::timeout(stall_timeout, writer.shutdown()).await;
     // Anything still queued can no longer be written; fail its waiters through the table.
     shared.is_closed.store(true, Ordering::Release);
+    shared.write_budget.close();
     rx.close();
-    while let Ok(cmd) = rx.try_recv() {
+    while let Ok((cmd, _)) = rx.try_recv() {
         if !cmd.is_response() {
             shared
                 .table
@@ -571,26 +816,40 @@ fn encode_into(
     header + cmd.body.len()
 }
 
+/// Writes every segment. Each write call must accept some bytes within `stall_timeout` (a peer
+/// that stops reading is closed, one that reads slowly is not); every accepted byte counts as
+/// activity for the idle timer.
 async fn write_segments<W: AsyncWrite + Unpin>(
     writer: &mut W,
     segments: &mut Vec<Bytes>,
+    shared: &Shared,
+    stall_timeout: Duration,
 ) -> std::io::Result<()> {
-    if segments.len() == 1 {
-        writer.write_all(&segments[0]).await?;
-        segments.clear();
-        return Ok(());
-    }
+    let stalled = || std::io::Error::from(std::io::ErrorKind::TimedOut);
     let mut idx = 0;
     while idx < segments.len() {
-        let slices: Vec<IoSlice<'_>> = segments[idx..]
-            .iter()
-            .take(64)
-            .map(|b| IoSlice::new(b))
-            .collect();
-        let mut n = writer.write_vectored(&slices).await?;
-        if n == 0 {
+        let written = if segments.len() - idx == 1 {
+            let seg = &segments[idx];
+            match tokio::time::timeout(stall_timeout, writer.write(seg)).await {
+                Ok(r) => r?,
+                Err(_) => return Err(stalled()),
+            }
+        } else {
+            let slices: Vec<IoSlice<'_>> = segments[idx..]
+                .iter()
+                .take(64)
+                .map(|b| IoSlice::new(b))
+                .collect();
+            match tokio::time::timeout(stall_timeout, writer.write_vectored(&slices)).await {
+                Ok(r) => r?,
+                Err(_) => return Err(stalled()),
+            }
+        };
+        if written == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
+        shared.last_activity.store(now_ms(), Ordering::Relaxed);
+        let mut n = written;
         while n > 0 {
             let seg = &mut segments[idx];
             if n >= seg.len() {
@@ -603,5 +862,8 @@ async fn write_segments<W: AsyncWrite + Unpin>(
         }
     }
     segments.clear();
-    Ok(())
+    match tokio::time::timeout(stall_timeout, writer.flush()).await {
+        Ok(r) => r,
+        Err(_) => Err(stalled()),
+    }
 }

@@ -1,8 +1,9 @@
 //! Inbound request dispatch (spec §3.1): processor lookup, flow control, hooks, the reply.
 
-use crate::connection::ConnectionHandle;
+use crate::connection::{ConnectionHandle, RequestBytes};
 use crate::hook::{HookError, RpcHook};
 use crate::processor::{ProcessorRegistry, Registered, RequestContext};
+use futures_util::FutureExt;
 use rmq_protocol::codes::response;
 use rmq_protocol::{LanguageCode, MqVersion, RemotingCommand};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -89,13 +90,17 @@ impl Reply {
 }
 
 impl Dispatcher {
-    /// Handles one request. Returns once the request is either answered or handed to its executor;
-    /// `permit` (the connection's in-flight slot) is held until the reply is queued.
+    /// Handles one request. Returns once the request is either answered or handed to its executor.
+    /// `permit` (the connection's in-flight slot) is held until the reply is queued; `bytes` (the
+    /// request's share of the byte budgets) and the executor slot only until it is processed, so
+    /// that a reply waiting for room in a slow peer's write queue holds nothing other
+    /// connections need.
     pub(crate) async fn dispatch(
         self: &Arc<Self>,
         request: RemotingCommand,
         conn: &ConnectionHandle,
         permit: OwnedSemaphorePermit,
+        bytes: RequestBytes,
     ) {
         let reply = Reply {
             conn: conn.clone(),
@@ -141,29 +146,61 @@ impl Dispatcher {
         let config = entry.executor.config;
         if config.inline {
             // Straight in the read loop: no task, and the request is not moved into one.
-            let resp = self.run(entry, &ctx, request).await;
+            let resp = self.run_caught(entry, &ctx, request).await;
+            drop((admission, bytes));
             reply.send(resp).await;
-            drop((admission, inflight, permit));
+            drop((inflight, permit));
             return;
         }
         let this = self.clone();
         let entry = entry.clone();
-        let task = async move {
-            let _slot = entry
+        tokio::spawn(async move {
+            let slot = entry
                 .executor
                 .slots()
                 .acquire_owned()
                 .await
                 .expect("executor semaphore never closed");
-            let resp = this.run(&entry, &ctx, request).await;
+            let resp = if config.blocking {
+                // The slot is taken first, so the blocking pool only ever holds requests that
+                // run, never ones waiting for a slot.
+                let (this, entry) = (this.clone(), entry.clone());
+                let handle = tokio::runtime::Handle::current();
+                let code = request.code;
+                let ran = tokio::task::spawn_blocking(move || {
+                    handle.block_on(async move { this.run_caught(&entry, &ctx, request).await })
+                })
+                .await;
+                ran.unwrap_or_else(|e| Some(panicked_reply(code, &e.to_string())))
+            } else {
+                this.run_caught(&entry, &ctx, request).await
+            };
+            drop((slot, admission, bytes));
             reply.send(resp).await;
-            drop((admission, inflight, permit));
-        };
-        if config.blocking {
-            let handle = tokio::runtime::Handle::current();
-            tokio::task::spawn_blocking(move || handle.block_on(task));
-        } else {
-            tokio::spawn(task);
+            drop((inflight, permit));
+        });
+    }
+
+    /// [`Dispatcher::run`] with panics caught: a panicking processor or hook fails its request
+    /// with SYSTEM_ERROR naming the request code, never the connection or the process (Java
+    /// answers a processor's exception the same way).
+    async fn run_caught(
+        &self,
+        entry: &Registered,
+        ctx: &RequestContext,
+        request: RemotingCommand,
+    ) -> Option<RemotingCommand> {
+        let code = request.code;
+        match std::panic::AssertUnwindSafe(self.run(entry, ctx, request))
+            .catch_unwind()
+            .await
+        {
+            Ok(resp) => resp,
+            Err(panic) => {
+                let msg = crate::panic_message(&*panic);
+                tracing::error!(peer = %ctx.peer, code, panic = %msg, "request processor panicked");
+                Some(panicked_reply(code, &msg))
+            }
         }
     }
 
@@ -233,4 +270,12 @@ impl Dispatcher {
         }
         resp
     }
+}
+
+/// SYSTEM_ERROR for a request whose processing panicked.
+fn panicked_reply(code: i32, msg: &str) -> RemotingCommand {
+    RemotingCommand::response(
+        response::SYSTEM_ERROR,
+        Some(&format!("processing request code {code} panicked: {msg}")),
+    )
 }

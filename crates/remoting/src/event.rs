@@ -3,17 +3,41 @@
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
+/// The connection an event is about: its process-wide id (what to key state by: no peer can
+/// claim another connection's id) and its peer address (for logs; a PROXY header from a trusted
+/// proxy sets it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Channel {
+    /// Process-wide connection id, as [`crate::ConnectionHandle::id`] returns it.
+    pub id: u64,
+    /// Remote address "ip:port".
+    pub peer: String,
+}
+
 /// What happened to a connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ChannelEvent {
     /// A connection was accepted (server) or established (client).
-    Connect(String),
+    Connect(Channel),
     /// A connection closed, for whatever reason.
-    Close(String),
+    Close(Channel),
     /// A connection was closed for being idle (a Close follows).
-    Idle(String),
+    Idle(Channel),
     /// A connection failed (malformed frame, I/O error); the text says why (a Close follows).
-    Exception(String, String),
+    Exception(Channel, String),
+}
+
+impl ChannelEvent {
+    /// The connection the event is about.
+    pub fn channel(&self) -> &Channel {
+        match self {
+            ChannelEvent::Connect(c)
+            | ChannelEvent::Close(c)
+            | ChannelEvent::Idle(c)
+            | ChannelEvent::Exception(c, _) => c,
+        }
+    }
 }
 
 /// Receives channel events in order, on a task of its own (Java `ChannelEventListener`), so a slow

@@ -50,10 +50,21 @@ pub mod server;
 pub mod tls;
 
 pub use client::{ClientBuilder, RemotingClient};
+
+/// The text of a caught panic's payload (a `&str` or `String` message, as `panic!` makes).
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
+}
 pub use config::{ClientConfig, ServerConfig};
 pub use connection::ConnectionHandle;
 pub use error::RemotingError;
-pub use event::{ChannelEvent, ChannelEventListener};
+pub use event::{Channel, ChannelEvent, ChannelEventListener};
 pub use hook::{HookError, RpcHook};
 pub use processor::{
     ExecutorConfig, ProcessorError, ProcessorRegistry, RequestContext, RequestProcessor,

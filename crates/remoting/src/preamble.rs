@@ -253,3 +253,118 @@ mod tests {
         assert!(run(b"PRO").await.is_err(), "cut short");
     }
 }
+
+/// A source address or network whose PROXY headers a server believes
+/// (`proxyProtocolTrustedSources`: `127.0.0.1`, `10.0.0.0/8`, `::1`, `fd00::/8`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedSource {
+    network: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl TrustedSource {
+    /// The loopback networks (127.0.0.0/8 and ::1): the default, for a proxy on the same host.
+    pub fn loopback() -> Vec<TrustedSource> {
+        vec![
+            TrustedSource {
+                network: std::net::Ipv4Addr::new(127, 0, 0, 0).into(),
+                prefix: 8,
+            },
+            TrustedSource {
+                network: std::net::Ipv6Addr::LOCALHOST.into(),
+                prefix: 128,
+            },
+        ]
+    }
+
+    /// Every source (trust any PROXY header, as Java does).
+    pub fn any() -> Vec<TrustedSource> {
+        vec![
+            TrustedSource {
+                network: std::net::Ipv4Addr::UNSPECIFIED.into(),
+                prefix: 0,
+            },
+            TrustedSource {
+                network: std::net::Ipv6Addr::UNSPECIFIED.into(),
+                prefix: 0,
+            },
+        ]
+    }
+
+    /// Parses a comma-separated list of addresses and CIDR networks; `*` means every source.
+    pub fn parse_list(text: &str) -> Result<Vec<TrustedSource>, String> {
+        let mut out = Vec::new();
+        for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            if item == "*" {
+                out.extend(Self::any());
+            } else {
+                out.push(item.parse()?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// True when `ip` is in this network (IPv4-mapped IPv6 addresses count as IPv4).
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        let bits = |a: IpAddr| -> (u128, u32) {
+            match a {
+                IpAddr::V4(v4) => (u128::from(u32::from(v4)), 32),
+                IpAddr::V6(v6) => (u128::from(v6), 128),
+            }
+        };
+        let ((net, width), (addr, addr_width)) = (bits(self.network), bits(ip));
+        if width != addr_width {
+            return false;
+        }
+        let host_bits = width - u32::from(self.prefix);
+        if host_bits >= width {
+            return true;
+        }
+        (net >> host_bits) == (addr >> host_bits)
+    }
+}
+
+impl std::str::FromStr for TrustedSource {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("not an address or CIDR network: {s:?}");
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p.parse::<u8>().map_err(|_| bad())?)),
+            None => (s, None),
+        };
+        let network: std::net::IpAddr = addr.parse().map_err(|_| bad())?;
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        if prefix > max {
+            return Err(bad());
+        }
+        Ok(TrustedSource { network, prefix })
+    }
+}
+
+#[cfg(test)]
+mod trusted_tests {
+    use super::TrustedSource;
+
+    #[test]
+    fn networks_contain_what_they_should() {
+        let l = TrustedSource::parse_list("127.0.0.0/8, 10.1.0.0/16,::1,192.168.1.7").unwrap();
+        let has = |ip: &str| l.iter().any(|t| t.contains(ip.parse().unwrap()));
+        assert!(has("127.0.0.1") && has("127.255.1.2") && has("10.1.200.3") && has("::1"));
+        assert!(has("192.168.1.7") && has("::ffff:10.1.0.9"));
+        assert!(!has("10.2.0.1") && !has("192.168.1.8") && !has("8.8.8.8") && !has("::2"));
+        let any = TrustedSource::parse_list("*").unwrap();
+        assert!(any.iter().any(|t| t.contains("8.8.8.8".parse().unwrap())));
+        assert!(any
+            .iter()
+            .any(|t| t.contains("2001:db8::1".parse().unwrap())));
+        assert!(TrustedSource::parse_list("10.0.0.0/33").is_err());
+        assert!(TrustedSource::parse_list("example.com").is_err());
+    }
+}

@@ -53,7 +53,40 @@ impl Completion {
             Completion::Task(tx) => {
                 let _ = tx.send(outcome);
             }
-            Completion::Callback { callback, kept, .. } => callback(outcome, kept),
+            Completion::Callback { callback, kept, .. } => run_callback(callback, outcome, kept),
+        }
+    }
+}
+
+/// Runs a callback; a panic in it is logged and goes no further: it has had its request's
+/// outcome, and the connection's reader (or the expiry scan) it runs on carries on for the rest.
+fn run_callback(callback: KeepingCallback, outcome: Outcome, kept: Option<Box<RemotingCommand>>) {
+    let run = std::panic::AssertUnwindSafe(move || callback(outcome, kept));
+    if let Err(panic) = std::panic::catch_unwind(run) {
+        tracing::error!(
+            panic = %crate::panic_message(&*panic),
+            "invoke callback panicked; the connection and other requests carry on"
+        );
+    }
+}
+
+/// Why a waiter could not be registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// The connection closed.
+    Closed,
+    /// Another request with that opaque is still waiting (its response must not be taken).
+    OpaquePending,
+}
+
+impl Refused {
+    pub(crate) fn into_error(self, peer: &str, opaque: i32) -> RemotingError {
+        match self {
+            Refused::Closed => RemotingError::closed(peer),
+            Refused::OpaquePending => RemotingError::SendRequest {
+                addr: peer.to_owned(),
+                reason: format!("opaque {opaque} is already pending on this connection"),
+            },
         }
     }
 }
@@ -118,16 +151,29 @@ pub(crate) struct ResponseTable {
 
 impl ResponseTable {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        // A panic while holding this lock cannot leave the map inconsistent (single operations).
+        // Poisoning: nothing that can panic runs under this lock (waiters are delivered after it
+        // is released, and callbacks' panics are caught), and every critical section keeps the
+        // map and its counters consistent at each step that could unwind (a HashMap operation
+        // that fails to allocate aborts instead). So a poisoned lock still guards a consistent
+        // table: take it.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Registers a waiter; `Err` hands it back if the connection already closed. `Ok(true)` when
-    /// a callback waiter arrives and no expiry scan runs: the caller must start one.
-    pub(crate) fn insert(&self, opaque: i32, tx: Completion) -> Result<bool, Completion> {
+    /// Registers a waiter; `Err` hands it back if the connection already closed or a waiter for
+    /// the same opaque is pending (a caller choosing its own opaque must not steal another
+    /// request's response). `Ok(true)` when a callback waiter arrives and no expiry scan runs:
+    /// the caller must start one.
+    pub(crate) fn insert(
+        &self,
+        opaque: i32,
+        tx: Completion,
+    ) -> Result<bool, (Completion, Refused)> {
         let mut g = self.lock();
         if g.closed {
-            return Err(tx);
+            return Err((tx, Refused::Closed));
+        }
+        if g.pending.contains_key(&opaque) {
+            return Err((tx, Refused::OpaquePending));
         }
         let mut start_scan = false;
         if let Completion::Callback { keep, .. } = &tx {
@@ -136,15 +182,7 @@ impl ResponseTable {
             start_scan = !g.scanning;
             g.scanning = true;
         }
-        // A reused opaque (after 2^32 requests) replaces its stale waiter, which fails.
-        if let Some(old) = g.pending.insert(opaque, tx) {
-            g.forget(&old);
-            drop(g);
-            old.deliver(Err(RemotingError::SendRequest {
-                addr: String::new(),
-                reason: format!("opaque {opaque} reused while still pending"),
-            }));
-        }
+        g.pending.insert(opaque, tx);
         Ok(start_scan)
     }
 
@@ -201,7 +239,7 @@ impl ResponseTable {
                 addr: peer.to_owned(),
                 timeout_ms,
             };
-            callback(Err(timeout), kept);
+            run_callback(callback, Err(timeout), kept);
         }
         go_on
     }

@@ -1,7 +1,7 @@
 //! The remoting server: accept loop, per-connection tasks, graceful shutdown.
 
 use crate::config::ServerConfig;
-use crate::connection::{self, ConnectionConfig, ConnectionHandle, SlotGuard};
+use crate::connection::{self, ConnectionConfig, ConnectionHandle, ServerBudget, SlotGuard};
 use crate::dispatch::{Dispatcher, ShutdownState};
 use crate::error::RemotingError;
 use crate::event::{ChannelEvent, ChannelEventListener, EventSink};
@@ -89,8 +89,11 @@ impl ServerBuilder {
                 idle_timeout: self.config.idle_timeout,
                 max_frame_length: self.config.max_frame_length,
                 write_queue_frames: self.config.write_queue_frames,
+                write_queue_bytes: self.config.write_queue_bytes,
+                write_stall_timeout: self.config.write_stall_timeout,
                 max_inflight: self.config.max_inflight_per_connection,
-                first_frame_timeout: Some(self.config.handshake_timeout),
+                request_bytes: self.config.max_request_bytes_per_connection,
+                request_bytes_total: Some(ServerBudget::new(self.config.max_request_bytes_total)),
             },
             tls: match &self.config.tls {
                 Some(t) => Some((
@@ -104,7 +107,7 @@ impl ServerBuilder {
             },
             active: Arc::new(AtomicUsize::new(0)),
             events: EventSink::new(self.handlers.listener),
-            connections: Mutex::new(HashMap::new()),
+            connections: Mutex::new(ConnectionTable::default()),
             stop_accepting: CancellationToken::new(),
             shutdown,
             config: self.config,
@@ -128,13 +131,31 @@ struct ServerInner {
     dispatcher: Arc<Dispatcher>,
     conn_config: ConnectionConfig,
     events: EventSink,
-    connections: Mutex<HashMap<u64, ConnectionHandle>>,
+    connections: Mutex<ConnectionTable>,
     stop_accepting: CancellationToken,
     shutdown: Arc<ShutdownState>,
 }
 
+/// The live connections, and whether shutdown has closed them: a connection that finishes its
+/// PROXY/TLS handshake after that is closed as it registers, never left running.
+#[derive(Default)]
+struct ConnectionTable {
+    live: HashMap<u64, ConnectionHandle>,
+    closed: bool,
+}
+
+impl ConnectionTable {
+    /// Marks the table closed and hands back every connection, to be closed.
+    fn close_all(&mut self) -> Vec<ConnectionHandle> {
+        self.closed = true;
+        self.live.drain().map(|(_, c)| c).collect()
+    }
+}
+
 impl ServerInner {
-    fn connections(&self) -> std::sync::MutexGuard<'_, HashMap<u64, ConnectionHandle>> {
+    fn connections(&self) -> std::sync::MutexGuard<'_, ConnectionTable> {
+        // Poisoning: the critical sections are single map operations that cannot leave the
+        // table half-updated, so a poisoned lock still guards a consistent table.
         self.connections.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -155,6 +176,7 @@ impl RemotingServer {
     pub fn connection_count(&self) -> usize {
         self.inner
             .connections()
+            .live
             .values()
             .filter(|c| !c.is_closed())
             .count()
@@ -164,6 +186,7 @@ impl RemotingServer {
     pub fn connections(&self) -> Vec<ConnectionHandle> {
         self.inner
             .connections()
+            .live
             .values()
             .filter(|c| !c.is_closed())
             .cloned()
@@ -199,7 +222,7 @@ impl RemotingServer {
                 "shutdown: requests still in flight after the grace period"
             );
         }
-        let conns: Vec<_> = self.inner.connections().drain().map(|(_, c)| c).collect();
+        let conns = self.inner.connections().close_all();
         for c in &conns {
             c.close();
         }
@@ -212,7 +235,7 @@ impl RemotingServer {
     /// Requests still being processed lose their replies; prefer [`RemotingServer::shutdown`].
     pub fn shutdown_now(&self) {
         self.inner.stop_accepting.cancel();
-        let conns: Vec<_> = self.inner.connections().drain().map(|(_, c)| c).collect();
+        let conns = self.inner.connections().close_all();
         for c in &conns {
             c.close();
         }
@@ -220,7 +243,6 @@ impl RemotingServer {
 }
 
 async fn accept_loop(listener: TcpListener, inner: Arc<ServerInner>) {
-    let mut next_id = 0u64;
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
@@ -243,40 +265,62 @@ async fn accept_loop(listener: TcpListener, inner: Arc<ServerInner>) {
         }
         inner.active.fetch_add(1, Ordering::AcqRel);
         let slot = SlotGuard(inner.active.clone());
-        next_id += 1;
-        let (inner, id) = (inner.clone(), next_id);
+        let inner = inner.clone();
         tokio::spawn(async move {
-            // A connection that says nothing is idle: it goes at the idle timeout if that is
-            // shorter than the handshake timeout.
+            // One deadline for everything before the first frame (PROXY header, TLS handshake,
+            // the frame itself). A connection that says nothing is idle: it goes at the idle
+            // timeout if that is shorter.
             let timeout = inner
                 .config
                 .handshake_timeout
                 .min(inner.config.idle_timeout);
-            let refused = |event: ChannelEvent| {
+            let deadline = tokio::time::Instant::now() + timeout;
+            let refused = |event: &dyn Fn(crate::event::Channel) -> ChannelEvent| {
                 // Listeners see what Java's would: the connection came, then failed or idled.
-                let p = peer.to_string();
-                inner.events.emit(ChannelEvent::Connect(p.clone()));
-                inner.events.emit(event);
-                inner.events.emit(ChannelEvent::Close(p));
+                let channel = crate::event::Channel {
+                    id: connection::next_connection_id(),
+                    peer: peer.to_string(),
+                };
+                inner.events.emit(ChannelEvent::Connect(channel.clone()));
+                inner.events.emit(event(channel.clone()));
+                inner.events.emit(ChannelEvent::Close(channel));
             };
-            match tokio::time::timeout(timeout, prepare(&inner, stream, peer)).await {
+            match tokio::time::timeout_at(deadline, prepare(&inner, stream, peer)).await {
                 Ok(Ok(Prepared::Plain(s, peer))) => {
-                    register(&inner, id, spawn_conn(&inner, s, peer, slot))
+                    register(&inner, spawn_conn(&inner, s, peer, deadline, slot))
                 }
                 Ok(Ok(Prepared::Tls(s, peer))) => {
-                    register(&inner, id, spawn_conn(&inner, *s, peer, slot))
+                    register(&inner, spawn_conn(&inner, *s, peer, deadline, slot))
                 }
-                Ok(Err(reason)) => {
+                Ok(Err(Refusal::ClosedEarly)) => {
+                    // Health checks (load balancers, Kubernetes) connect and close: not news.
+                    tracing::debug!(%peer, "connection closed before its first byte");
+                    let channel = crate::event::Channel {
+                        id: connection::next_connection_id(),
+                        peer: peer.to_string(),
+                    };
+                    inner.events.emit(ChannelEvent::Connect(channel.clone()));
+                    inner.events.emit(ChannelEvent::Close(channel));
+                }
+                Ok(Err(Refusal::Failed(reason))) => {
                     tracing::warn!(%peer, %reason, "connection refused");
-                    refused(ChannelEvent::Exception(peer.to_string(), reason));
+                    refused(&|c| ChannelEvent::Exception(c, reason.clone()));
                 }
                 Err(_) => {
-                    tracing::warn!(%peer, ?timeout, "closing connection: nothing (or no complete PROXY header / TLS handshake) in time");
-                    refused(ChannelEvent::Idle(peer.to_string()));
+                    tracing::debug!(%peer, ?timeout, "closing connection: nothing (or no complete PROXY header / TLS handshake) in time");
+                    refused(&ChannelEvent::Idle);
                 }
             }
         });
     }
+}
+
+/// Why a connection was refused before its first frame.
+enum Refusal {
+    /// It closed before sending a byte.
+    ClosedEarly,
+    /// Anything else, with why.
+    Failed(String),
 }
 
 /// A connection ready for frames.
@@ -288,17 +332,29 @@ enum Prepared {
     ),
 }
 
-/// PROXY header (if any and enabled), then the TLS sniff on the next byte (spec §4-5).
+/// PROXY header (if enabled and the source is trusted), then the TLS sniff (spec §4-5).
 async fn prepare(
     inner: &ServerInner,
     mut stream: TcpStream,
     socket_peer: SocketAddr,
-) -> Result<Prepared, String> {
+) -> Result<Prepared, Refusal> {
     let _ = stream.set_nodelay(true);
-    let (proxy, mut rest) = if inner.config.proxy_protocol {
-        preamble::read_proxy(&mut stream)
-            .await
-            .map_err(|e| e.to_string())?
+    let trusted = inner.config.proxy_protocol
+        && inner
+            .config
+            .proxy_protocol_trusted_sources
+            .iter()
+            .any(|t| t.contains(socket_peer.ip()));
+    let (proxy, mut rest) = if trusted {
+        match preamble::read_proxy(&mut stream).await {
+            Ok(r) => r,
+            Err(preamble::PreambleError::Io(e))
+                if e.kind() == std::io::ErrorKind::UnexpectedEof =>
+            {
+                return Err(Refusal::ClosedEarly)
+            }
+            Err(e) => return Err(Refusal::Failed(e.to_string())),
+        }
     } else {
         (None, bytes::BytesMut::new())
     };
@@ -315,27 +371,26 @@ async fn prepare(
     };
     if rest.is_empty() {
         use tokio::io::AsyncReadExt;
-        if stream
-            .read_buf(&mut rest)
-            .await
-            .map_err(|e| e.to_string())?
-            == 0
-        {
-            return Err("closed before the first byte".into());
+        match stream.read_buf(&mut rest).await {
+            Ok(0) => return Err(Refusal::ClosedEarly),
+            Ok(_) => {}
+            Err(e) => return Err(Refusal::Failed(e.to_string())),
         }
     }
     let is_tls = rest[0] == TLS_HANDSHAKE;
     let stream = Prefixed::new(rest, stream);
     // The acceptor in force now (a certificate reload swaps it for new connections only).
+    // Poisoning: the lock only ever guards a whole-value swap, so a poisoned one is consistent.
     let acceptor = acceptor.read().unwrap_or_else(|p| p.into_inner()).clone();
+    let failed = |why: &str| Err(Refusal::Failed(why.to_owned()));
     match (mode, is_tls, acceptor) {
-        (TlsMode::Disabled, true, _) => Err("TLS handshake on a server with TLS disabled".into()),
-        (TlsMode::Enforcing, false, _) => Err("plaintext on a server that enforces TLS".into()),
+        (TlsMode::Disabled, true, _) => failed("TLS handshake on a server with TLS disabled"),
+        (TlsMode::Enforcing, false, _) => failed("plaintext on a server that enforces TLS"),
         (_, true, Some(acceptor)) => match acceptor.accept(stream).await {
             Ok(tls) => Ok(Prepared::Tls(Box::new(tls), peer)),
-            Err(e) => Err(format!("TLS handshake failed: {e}")),
+            Err(e) => Err(Refusal::Failed(format!("TLS handshake failed: {e}"))),
         },
-        (_, true, None) => Err("TLS handshake but no TLS context".into()),
+        (_, true, None) => failed("TLS handshake but no TLS context"),
         (_, false, _) => Ok(Prepared::Plain(stream, peer)),
     }
 }
@@ -368,15 +423,26 @@ async fn watch_tls_files(inner: std::sync::Weak<ServerInner>, tls: crate::Server
         if inner.stop_accepting.is_cancelled() {
             break;
         }
-        let now = tls_files_fingerprint(&tls);
+        // Reading the files (and building an acceptor from them) is blocking file I/O: off the
+        // runtime's threads.
+        let files = tls.clone();
+        let Ok(now) = tokio::task::spawn_blocking(move || tls_files_fingerprint(&files)).await
+        else {
+            continue;
+        };
         if now == seen {
             continue;
         }
         // Either way this content has been tried: a writer still busy changes it again.
         seen = now;
-        match tls.acceptor() {
+        let files = tls.clone();
+        let Ok(built) = tokio::task::spawn_blocking(move || files.acceptor()).await else {
+            continue;
+        };
+        match built {
             Ok(acceptor) => {
                 if let Some((_, slot)) = &inner.tls {
+                    // Poisoning: a whole-value swap (see prepare).
                     *slot.write().unwrap_or_else(|p| p.into_inner()) = acceptor;
                 }
                 tracing::info!("TLS certificate files changed: reloaded");
@@ -388,7 +454,13 @@ async fn watch_tls_files(inner: std::sync::Weak<ServerInner>, tls: crate::Server
     }
 }
 
-fn spawn_conn<S>(inner: &Arc<ServerInner>, io: S, peer: String, slot: SlotGuard) -> ConnectionHandle
+fn spawn_conn<S>(
+    inner: &Arc<ServerInner>,
+    io: S,
+    peer: String,
+    first_frame_deadline: tokio::time::Instant,
+    slot: SlotGuard,
+) -> ConnectionHandle
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
 {
@@ -396,15 +468,23 @@ where
         io,
         peer,
         inner.conn_config.clone(),
+        Some(first_frame_deadline),
         inner.dispatcher.clone(),
         inner.events.clone(),
         Some(slot),
     )
 }
 
-fn register(inner: &Arc<ServerInner>, id: u64, handle: ConnectionHandle) {
+/// Adds a new connection to the table, or closes it at once when shutdown already closed the
+/// table (it finished its handshake too late).
+fn register(inner: &Arc<ServerInner>, handle: ConnectionHandle) {
     let mut conns = inner.connections();
+    if conns.closed {
+        drop(conns);
+        handle.close();
+        return;
+    }
     // Forget connections that already closed, so the table stays the size of the live set.
-    conns.retain(|_, c| !c.is_closed());
-    conns.insert(id, handle);
+    conns.live.retain(|_, c| !c.is_closed());
+    conns.live.insert(handle.id(), handle);
 }

@@ -315,6 +315,7 @@ async fn idle_connections_close_and_events_are_delivered() {
             ChannelEvent::Idle(_) => "idle",
             ChannelEvent::Close(_) => "close",
             ChannelEvent::Exception(..) => "exception",
+            _ => "other",
         })
         .collect();
     assert_eq!(kinds, ["connect", "idle", "close"]);

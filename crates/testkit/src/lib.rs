@@ -16,6 +16,7 @@ use rmq_remoting::{
 use std::time::Duration;
 
 pub mod e2e;
+pub mod flood;
 
 /// A NameServer on an ephemeral port; keep the directory alive as long as the server.
 pub async fn namesrv() -> (NameServer, tempfile::TempDir) {

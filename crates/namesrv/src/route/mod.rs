@@ -443,15 +443,17 @@ impl RouteInfoManager {
         change
     }
 
-    /// Unregisters every broker whose registered connection is `peer` (its channel closed).
-    pub fn on_channel_destroy(&self, peer: &str) {
+    /// Unregisters every broker whose registration came on connection `connection_id` (it
+    /// closed). Keyed by the connection's id, not its address: a client that claims a broker's
+    /// address (a PROXY header) and then closes must not unregister that broker.
+    pub fn on_channel_destroy(&self, connection_id: u64, peer: &str) {
         let mut changes = Vec::new();
         {
             let mut t = self.write();
             let gone: Vec<LiveKey> = t
                 .live
                 .iter()
-                .filter(|(_, l)| l.channel.as_ref().is_some_and(|c| c.peer() == peer))
+                .filter(|(_, l)| l.channel.as_ref().is_some_and(|c| c.id() == connection_id))
                 .map(|(k, _)| k.clone())
                 .collect();
             for (cluster, addr) in gone {
