@@ -92,14 +92,22 @@ enum Command {
     Bench(bench_cmd::BenchArgs),
 }
 
+/// Logs to stderr; colour only when stderr is a terminal (log files and journald get plain
+/// text). A panic anywhere is logged once, with its backtrace, through the same subscriber.
 fn init_tracing(default: &str) {
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
         )
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
+    std::panic::set_hook(Box::new(|info| {
+        let backtrace = std::backtrace::Backtrace::force_capture();
+        tracing::error!("panic: {info}\n{backtrace}");
+    }));
 }
 
 /// Runs an admin command with its options.

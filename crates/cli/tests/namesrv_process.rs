@@ -140,3 +140,59 @@ async fn serves_tls_from_a_java_style_tls_properties_file() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// Logs for files and journald: no ANSI colour codes when stderr is not a terminal, and a TCP
+/// probe that connects and closes (load balancers, Kubernetes) is not a WARN. SIGTERM stops the
+/// process cleanly (exit 0). Before, every line carried colour codes and every probe a WARN.
+#[tokio::test]
+async fn logs_are_plain_text_and_health_checks_are_quiet() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("namesrv.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rmq"))
+        .args(["namesrv", "--listen-port", "0", "--kv-config-path"])
+        .arg(dir.path().join("kv.json"))
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line.trim().rsplit(' ').next().unwrap().to_owned();
+    for _ in 0..5 {
+        drop(std::net::TcpStream::connect(&addr).unwrap());
+    }
+    let client = RemotingClient::new(ClientConfig::default());
+    client
+        .invoke_sync(&addr, RemotingCommand::request(106), Duration::from_secs(3))
+        .await
+        .unwrap();
+    client.shutdown();
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "no exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "SIGTERM is a clean stop: {status:?}");
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    assert!(text.contains("listening"), "{text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "ANSI codes in a log file: {text:?}"
+    );
+    assert!(
+        !text.contains("WARN"),
+        "health checks logged at WARN: {text}"
+    );
+}

@@ -3,8 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::RwLock;
 
 /// The namespace brokers get back on registration (order-topic configuration).
@@ -44,6 +43,8 @@ pub enum KvError {
 pub struct KvConfigManager {
     path: Option<PathBuf>,
     table: RwLock<Table>,
+    /// Held by a writer from its edit to the end of its file write.
+    persisting: std::sync::Mutex<()>,
 }
 
 impl KvConfigManager {
@@ -74,68 +75,77 @@ impl KvConfigManager {
         Ok(KvConfigManager {
             path,
             table: RwLock::new(table),
+            persisting: std::sync::Mutex::new(()),
         })
     }
 
-    /// PUT_KV_CONFIG.
+    /// PUT_KV_CONFIG. Blocking (writes the file): run it off the async runtime.
     pub fn put(&self, ns: &str, key: &str, value: &str) -> Result<(), KvError> {
-        let mut t = self.table.write().unwrap_or_else(|p| p.into_inner());
-        t.entry(ns.to_owned())
-            .or_default()
-            .insert(key.to_owned(), value.to_owned());
-        self.persist(&t)
+        self.change(|t| {
+            t.entry(ns.to_owned())
+                .or_default()
+                .insert(key.to_owned(), value.to_owned());
+        })
     }
 
-    /// DELETE_KV_CONFIG (the namespace stays, even empty, as in Java).
+    /// DELETE_KV_CONFIG (the namespace stays, even empty, as in Java). Blocking, as `put`.
     pub fn delete(&self, ns: &str, key: &str) -> Result<(), KvError> {
-        let mut t = self.table.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(m) = t.get_mut(ns) {
-            m.remove(key);
-        }
-        self.persist(&t)
+        self.change(|t| {
+            if let Some(m) = t.get_mut(ns) {
+                m.remove(key);
+            }
+        })
+    }
+
+    /// Applies `edit` and writes the result. Writers take turns under `persisting`, so files
+    /// are written in the order the edits were made; the table lock itself is held only for the
+    /// edit and the copy, never across the file write (readers never wait on the disk).
+    fn change(&self, edit: impl FnOnce(&mut Table)) -> Result<(), KvError> {
+        // Poisoning: `persisting` guards no data; a panic there leaves nothing half-done.
+        let _turn = self.persisting.lock().unwrap_or_else(|p| p.into_inner());
+        let snapshot = {
+            let mut t = self.write_table();
+            edit(&mut t);
+            t.clone()
+        };
+        self.persist(&snapshot)
+    }
+
+    /// Poisoning: edits are single map insertions or removals, which leave the table consistent
+    /// even if a panic interrupts them between two edits; so a poisoned lock is taken as is.
+    fn write_table(&self) -> std::sync::RwLockWriteGuard<'_, Table> {
+        self.table.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn read_table(&self) -> std::sync::RwLockReadGuard<'_, Table> {
+        self.table.read().unwrap_or_else(|p| p.into_inner())
     }
 
     /// GET_KV_CONFIG.
     pub fn get(&self, ns: &str, key: &str) -> Option<String> {
-        let t = self.table.read().unwrap_or_else(|p| p.into_inner());
+        let t = self.read_table();
         t.get(ns).and_then(|m| m.get(key)).cloned()
     }
 
     /// GET_KVLIST_BY_NAMESPACE: `None` if the namespace does not exist.
     pub fn list(&self, ns: &str) -> Option<BTreeMap<String, String>> {
-        let t = self.table.read().unwrap_or_else(|p| p.into_inner());
+        let t = self.read_table();
         t.get(ns).cloned()
     }
 
-    /// Atomic write: temp file in the same directory, fsync, rename over, fsync the directory.
+    /// Writes `t` to the file (atomically, see [`crate::persist::write_atomic`]).
     fn persist(&self, t: &Table) -> Result<(), KvError> {
         let Some(path) = &self.path else {
             return Ok(());
-        };
-        let io = |source| KvError::Io {
-            path: path.clone(),
-            source,
         };
         let json = serde_json::to_vec(&FileForm {
             config_table: t.clone(),
         })
         .expect("string maps serialize");
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(io)?;
-        let tmp = path.with_extension("json.tmp");
-        {
-            let mut f = std::fs::File::create(&tmp).map_err(io)?;
-            f.write_all(&json).map_err(io)?;
-            f.sync_all().map_err(io)?;
-        }
-        std::fs::rename(&tmp, path).map_err(io)?;
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
+        crate::persist::write_atomic(path, &json).map_err(|source| KvError::Io {
+            path: path.clone(),
+            source,
+        })
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod config;
 pub mod fastjson;
 pub mod kv;
+pub mod persist;
 pub mod processor;
 pub mod route;
 
@@ -74,6 +75,7 @@ impl NameServer {
             route: route::RouteInfoManager::new(config.delete_topic_with_broker_registration),
             kv,
             config: RwLock::new(config.clone()),
+            persisting_config: std::sync::Mutex::new(()),
             started: Instant::now(),
         });
         notify_min_broker_id_changes(&state);

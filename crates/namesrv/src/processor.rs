@@ -28,6 +28,8 @@ pub struct State {
     pub kv: KvConfigManager,
     /// Live configuration (UPDATE_NAMESRV_CONFIG changes it).
     pub config: RwLock<NamesrvConfig>,
+    /// Held by an UPDATE_NAMESRV_CONFIG from its change to the end of its file write.
+    pub persisting_config: std::sync::Mutex<()>,
     /// Start time (needWaitForService).
     pub started: Instant,
 }
@@ -68,9 +70,19 @@ impl RequestProcessor for NamesrvProcessor {
     ) -> Result<Option<RemotingCommand>, ProcessorError> {
         let s = &*self.0;
         let resp = match req.code {
-            rc::PUT_KV_CONFIG => put_kv(s, &req)?,
+            // These write files (with fsync): on the blocking pool, never a runtime thread.
+            rc::PUT_KV_CONFIG | rc::DELETE_KV_CONFIG | rc::UPDATE_NAMESRV_CONFIG => {
+                let state = self.0.clone();
+                let code = req.code;
+                tokio::task::spawn_blocking(move || match code {
+                    rc::PUT_KV_CONFIG => put_kv(&state, &req),
+                    rc::DELETE_KV_CONFIG => delete_kv(&state, &req),
+                    _ => Ok(update_config(&state, &req)),
+                })
+                .await
+                .map_err(|e| ProcessorError::new(format!("request code {code} failed: {e}")))??
+            }
             rc::GET_KV_CONFIG => get_kv(s, &req)?,
-            rc::DELETE_KV_CONFIG => delete_kv(s, &req)?,
             rc::GET_KVLIST_BY_NAMESPACE => kv_list(s, &req)?,
             rc::REGISTER_BROKER => register_broker(s, ctx, &req)?,
             rc::UNREGISTER_BROKER => {
@@ -129,7 +141,6 @@ impl RequestProcessor for NamesrvProcessor {
                 let enabled = s.config().enable_topic_list;
                 topic_list(enabled, || s.route.topics_by_sysflag(unit_filter(req.code)))
             }
-            rc::UPDATE_NAMESRV_CONFIG => update_config(s, &req),
             rc::GET_NAMESRV_CONFIG => ok().with_body(s.config().to_properties_text()),
             rc::GET_BROKER_MEMBER_GROUP => {
                 let h: GetBrokerMemberGroupRequestHeader = req.decode_header()?;
@@ -415,6 +426,14 @@ fn update_config(s: &State, req: &RemotingCommand) -> RemotingCommand {
     let Ok(props) = crate::config::parse_properties(text) else {
         return fail(response::SYSTEM_ERROR, "string2Properties error");
     };
+    // Updates take turns from the change to the end of the file write, so the file is written in
+    // the order the changes were made; the config lock itself is not held across the write.
+    // Poisoning: neither lock is held across anything that can leave a half-made change (the
+    // config is replaced whole), so a poisoned one is taken as is.
+    let _turn = s
+        .persisting_config
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
     let mut config = s.config.write().unwrap_or_else(|p| p.into_inner());
     if props.iter().any(|(k, _)| config.is_blacklisted(k)) {
         return fail(
@@ -432,23 +451,9 @@ fn update_config(s: &State, req: &RemotingCommand) -> RemotingCommand {
     let path = config.config_store_path.clone();
     let text = config.to_properties_text();
     drop(config);
-    if let Err(e) = persist_text(&path, &text) {
+    if let Err(e) = crate::persist::write_atomic(std::path::Path::new(&path), text.as_bytes()) {
         tracing::warn!(path, error = %e, "cannot persist namesrv config");
     }
     tracing::info!(keys = props.len(), "namesrv config updated");
     ok()
-}
-
-/// Atomic replace of a small text file.
-fn persist_text(path: &str, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let path = std::path::Path::new(path);
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(tmp, path)
 }

@@ -193,6 +193,13 @@ impl Producer {
                 .values()
                 .flat_map(|r| r.masters.values().cloned())
                 .collect();
+            // Brokers no route names any more are forgotten (Java's cleanOfflineBroker), so the
+            // set does not grow with every broker ever seen.
+            p.inner
+                .heartbeated
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .retain(|a| masters.contains(a));
             for addr in masters {
                 p.heartbeat(&addr).await;
             }
@@ -202,6 +209,9 @@ impl Producer {
         let scan = self.every(c.client.connect_timeout, |p| async move {
             p.inner.client.scan_namesrv().await;
         });
+        // Poisoning (every lock of the producer): the critical sections are single insertions,
+        // removals or whole-value replacements of a set or map, which a panic cannot leave
+        // half-done; a poisoned lock is taken as is.
         let mut tasks = self.inner.tasks.lock().unwrap_or_else(|p| p.into_inner());
         tasks.push(refresh);
         tasks.push(heartbeat);

@@ -30,6 +30,28 @@ pub struct TopicPublishInfo {
 
 const WRITE: i64 = 2;
 
+/// The most queues one broker may offer for a topic. The route comes from a NameServer (or
+/// whoever answers in its place) and each queue is an entry we allocate, so an absurd count is
+/// refused (that broker's queues are skipped, with a warning) instead of trusted. Java topics
+/// have 4 to a few hundred queues; 4,096 leaves room.
+pub const MAX_QUEUES_PER_BROKER: i64 = 4096;
+
+/// `n` if it is a sane queue count, else `None` (logged).
+fn sane_queue_count(topic: &str, broker: &str, n: i64) -> Option<i64> {
+    if (0..=MAX_QUEUES_PER_BROKER).contains(&n) {
+        Some(n)
+    } else {
+        tracing::warn!(
+            topic,
+            broker,
+            queues = n,
+            max = MAX_QUEUES_PER_BROKER,
+            "route names an absurd queue count; skipping that broker's queues"
+        );
+        None
+    }
+}
+
 impl TopicPublishInfo {
     /// Builds from a route body (TopicRouteData JSON, either fastjson style). With
     /// `clamp_queue_nums` (the TBW102 fallback) each broker offers at most that many queues.
@@ -52,7 +74,11 @@ impl TopicPublishInfo {
             // "brokerA:4;brokerB:4"
             for item in conf.split(';') {
                 if let Some((name, n)) = item.split_once(':') {
-                    for q in 0..n.trim().parse::<i32>().unwrap_or(0) {
+                    let n = n.trim().parse::<i64>().unwrap_or(0);
+                    let Some(n) = sane_queue_count(topic, name.trim(), n) else {
+                        continue;
+                    };
+                    for q in 0..n as i32 {
                         queues.push(MessageQueue {
                             topic: topic.to_owned(),
                             broker_name: name.trim().to_owned(),
@@ -74,7 +100,11 @@ impl TopicPublishInfo {
                 if perm & WRITE == 0 || !masters.contains_key(name) {
                     continue;
                 }
-                let mut n = q["writeQueueNums"].as_i64().unwrap_or(0);
+                let Some(mut n) =
+                    sane_queue_count(topic, name, q["writeQueueNums"].as_i64().unwrap_or(0))
+                else {
+                    continue;
+                };
                 if let Some(clamp) = clamp_queue_nums {
                     n = n.min(clamp).min(q["readQueueNums"].as_i64().unwrap_or(n));
                 }
@@ -150,6 +180,31 @@ impl TopicPublishInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn absurd_queue_counts_are_refused_not_allocated() {
+        let route = serde_json::json!({
+            "brokerDatas": [
+                {"brokerName": "a", "brokerAddrs": {"0": "127.0.0.1:1"}},
+                {"brokerName": "b", "brokerAddrs": {"0": "127.0.0.1:2"}}
+            ],
+            "queueDatas": [
+                {"brokerName": "a", "perm": 6, "readQueueNums": 4, "writeQueueNums": 2_000_000_000i64},
+                {"brokerName": "b", "perm": 6, "readQueueNums": 4, "writeQueueNums": 4}
+            ]
+        });
+        let info = TopicPublishInfo::from_route("T", &route, None);
+        assert_eq!(info.queues.len(), 4, "only b's queues");
+        assert!(info.queues.iter().all(|q| q.broker_name == "b"));
+        let ordered = serde_json::json!({"orderTopicConf": "a:99999999;b:2", "brokerDatas": []});
+        let info = TopicPublishInfo::from_route("T", &ordered, None);
+        assert_eq!(info.queues.len(), 2);
+        let negative = serde_json::json!({
+            "brokerDatas": [{"brokerName": "a", "brokerAddrs": {"0": "127.0.0.1:1"}}],
+            "queueDatas": [{"brokerName": "a", "perm": 6, "readQueueNums": 4, "writeQueueNums": -5}]
+        });
+        assert!(!TopicPublishInfo::from_route("T", &negative, None).is_usable());
+    }
 
     fn route() -> serde_json::Value {
         serde_json::json!({

@@ -326,8 +326,15 @@ async fn async_sends_retry_when_a_broker_is_down() {
             failed += 1;
         }
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(c.broker(1).sends().len() - before, 8 - failed);
+    // Every oneway that left arrives (waited for, bounded)...
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while c.broker(1).sends().len() - before < 8 - failed {
+        assert!(tokio::time::Instant::now() < deadline, "oneways lost");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // ...and none twice: a sync send behind them on the same connection is the only one more.
+    p.send(Message::new("Orders", "sync")).await.unwrap();
+    assert_eq!(c.broker(1).sends().len() - before, 8 - failed + 1);
     p.shutdown().await;
 }
 
@@ -519,4 +526,58 @@ async fn batch_send_carries_every_message_and_java_rules_refuse_the_rest() {
         .count();
     assert_eq!(after, before);
     p.shutdown().await;
+}
+
+/// A broker that leaves every route is forgotten at the next heartbeat round (Java's
+/// cleanOfflineBroker): no more heartbeats to it, and shutdown does not unregister there. Before,
+/// the set of heartbeated brokers only ever grew.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn brokers_that_leave_the_routes_are_forgotten() {
+    let mut c = cluster(&["Orders"]).await;
+    let mut config = c.config();
+    config.poll_namesrv_interval = Duration::from_millis(100);
+    config.heartbeat_interval = Duration::from_millis(100);
+    let p = Producer::start(config).await.unwrap();
+    // Sends round-robin over both brokers: both get heartbeats.
+    for _ in 0..8 {
+        p.send(Message::new("Orders", "x")).await.unwrap();
+    }
+    let beats = |b: &Broker| {
+        b.codes()
+            .iter()
+            .filter(|&&x| x == request::HEART_BEAT)
+            .count()
+    };
+    assert!(beats(c.broker(0)) > 0 && beats(c.broker(1)) > 0);
+    // broker-b's registration connection closes: the NameServer drops it from the route.
+    c._registrars.remove(1).shutdown();
+    // Wait (bounded) until heartbeats to broker-b stop while broker-a's go on.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut quiet_rounds = 0;
+    let mut last_b = beats(c.broker(1));
+    let mut last_a = beats(c.broker(0));
+    while quiet_rounds < 3 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "heartbeats to the departed broker never stopped"
+        );
+        // One heartbeat round to broker-a is the clock.
+        while beats(c.broker(0)) == last_a {
+            assert!(tokio::time::Instant::now() < deadline, "no heartbeat round");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        last_a = beats(c.broker(0));
+        let b = beats(c.broker(1));
+        quiet_rounds = if b == last_b { quiet_rounds + 1 } else { 0 };
+        last_b = b;
+    }
+    p.shutdown().await;
+    let unreg = |b: &Broker| {
+        b.codes()
+            .iter()
+            .filter(|&&x| x == request::UNREGISTER_CLIENT)
+            .count()
+    };
+    assert_eq!(unreg(c.broker(0)), 2, "still in the route: unregistered");
+    assert_eq!(unreg(c.broker(1)), 0, "left the route: forgotten");
 }

@@ -277,6 +277,12 @@ impl RemotingClient {
         Ok(handle)
     }
 
+    /// Addresses with a dial lock in the table right now (only while a dial is under way).
+    #[doc(hidden)]
+    pub fn dial_locks_in_use(&self) -> usize {
+        lock(&self.inner.dial_locks).len()
+    }
+
     fn live(&self, addr: &str) -> Option<ConnectionHandle> {
         let mut conns = lock(&self.inner.connections);
         match conns.get(addr) {

@@ -106,6 +106,8 @@ impl ServerBuilder {
                 None => None,
             },
             active: Arc::new(AtomicUsize::new(0)),
+            tls_changes_seen: AtomicUsize::new(0),
+            tls_reloads: AtomicUsize::new(0),
             events: EventSink::new(self.handlers.listener),
             connections: Mutex::new(ConnectionTable::default()),
             stop_accepting: CancellationToken::new(),
@@ -128,6 +130,9 @@ struct ServerInner {
     tls: Option<(TlsMode, std::sync::RwLock<Option<TlsAcceptor>>)>,
     /// Connections accepted and not yet ended (the cap counts these).
     active: Arc<AtomicUsize>,
+    /// Changes of the TLS files the watcher has acted on, and how many of them loaded.
+    tls_changes_seen: AtomicUsize,
+    tls_reloads: AtomicUsize,
     dispatcher: Arc<Dispatcher>,
     conn_config: ConnectionConfig,
     events: EventSink,
@@ -191,6 +196,20 @@ impl RemotingServer {
             .filter(|c| !c.is_closed())
             .cloned()
             .collect()
+    }
+
+    /// Changes of the TLS certificate, key or trust files the server has acted on, and how many
+    /// of them loaded (the rest kept the previous certificate). For monitoring and tests.
+    pub fn tls_reload_counts(&self) -> (usize, usize) {
+        (
+            self.inner.tls_changes_seen.load(Ordering::Acquire),
+            self.inner.tls_reloads.load(Ordering::Acquire),
+        )
+    }
+
+    /// True once [`RemotingServer::shutdown`] (or `shutdown_now`) has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.stop_accepting.is_cancelled()
     }
 
     /// Requests being processed right now.
@@ -416,7 +435,11 @@ fn tls_files_fingerprint(tls: &crate::ServerTlsConfig) -> u64 {
 /// that does not load (a half-written file, a key that does not match) is logged and the old
 /// acceptor stays. Ends with the server.
 async fn watch_tls_files(inner: std::sync::Weak<ServerInner>, tls: crate::ServerTlsConfig) {
-    let mut seen = tls_files_fingerprint(&tls);
+    let files = tls.clone();
+    let Ok(mut seen) = tokio::task::spawn_blocking(move || tls_files_fingerprint(&files)).await
+    else {
+        return;
+    };
     loop {
         tokio::time::sleep(TLS_WATCH_INTERVAL).await;
         let Some(inner) = inner.upgrade() else { break };
@@ -435,6 +458,7 @@ async fn watch_tls_files(inner: std::sync::Weak<ServerInner>, tls: crate::Server
         }
         // Either way this content has been tried: a writer still busy changes it again.
         seen = now;
+        inner.tls_changes_seen.fetch_add(1, Ordering::AcqRel);
         let files = tls.clone();
         let Ok(built) = tokio::task::spawn_blocking(move || files.acceptor()).await else {
             continue;
@@ -445,6 +469,7 @@ async fn watch_tls_files(inner: std::sync::Weak<ServerInner>, tls: crate::Server
                     // Poisoning: a whole-value swap (see prepare).
                     *slot.write().unwrap_or_else(|p| p.into_inner()) = acceptor;
                 }
+                inner.tls_reloads.fetch_add(1, Ordering::AcqRel);
                 tracing::info!("TLS certificate files changed: reloaded");
             }
             Err(e) => {

@@ -585,3 +585,33 @@ async fn a_connection_finishing_its_handshake_after_shutdown_is_closed() {
     assert!(raw.closed_within(Duration::from_secs(2)).await, "closed");
     assert_eq!(echo.seen.load(Ordering::SeqCst), 0);
 }
+
+// ---------------------------------------------------------------- tables that only grew
+
+/// Dial locks leave the client's table once their dial is over, failed or not. Before, every
+/// address ever dialled kept an entry.
+#[tokio::test]
+async fn dial_locks_do_not_outlive_their_dials() {
+    let (reg, _) = echo_registry();
+    let server = start(reg).await;
+    let client = RemotingClient::new(ClientConfig::default());
+    for _ in 0..20 {
+        let _ = client
+            .invoke_sync(
+                &closed_port(),
+                RemotingCommand::request(1),
+                Duration::from_secs(1),
+            )
+            .await;
+    }
+    client
+        .invoke_sync(
+            &server.local_addr().to_string(),
+            RemotingCommand::request(1),
+            Duration::from_secs(3),
+        )
+        .await
+        .unwrap();
+    assert_eq!(client.dial_locks_in_use(), 0);
+    server.shutdown_now();
+}

@@ -198,9 +198,19 @@ async fn rotated_certificate_files_are_picked_up_for_new_connections() {
     let trusts_new = tls_client(new.client(false));
     assert!(echo_ok(&trusts_old, &addr).await);
     assert!(!echo_ok(&trusts_new, &addr).await);
-    // A broken write is ignored: the old certificate keeps serving.
+    // A broken write is ignored: the old certificate keeps serving. Wait until the watcher has
+    // acted on the change (bounded), so this checks the refusal, not a watcher that never ran.
+    assert_eq!(server.tls_reload_counts(), (0, 0));
     std::fs::write(old.path("server.pem"), "half a certificate").unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while server.tls_reload_counts().0 == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the watcher never saw the change"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(server.tls_reload_counts(), (1, 0), "seen, not loaded");
     assert!(echo_ok(&tls_client(old.client(false)), &addr).await);
     // The rotation lands: new connections get the new certificate, the old client's live
     // connection goes on.

@@ -8,10 +8,19 @@ use rmq_protocol::{RemotingCommand, SerializeType};
 use rmq_remoting::*;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use support::*;
 
 const T: Duration = Duration::from_secs(5);
+
+/// Polls `cond` every few milliseconds until it holds or 5 s pass; its final value.
+async fn eventually(cond: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !cond() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    cond()
+}
 
 #[tokio::test]
 async fn replies_carry_request_opaque_flag_and_serialize_type() {
@@ -118,7 +127,7 @@ async fn reject_overload_and_processor_error_replies() {
     // One slot, no queue: the first occupies it, the second is refused.
     let first = client.invoke_async(&addr, RemotingCommand::request(3), T);
     let first = tokio::spawn(first);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(eventually(|| server.inflight_requests() == 1).await);
     let r = client
         .invoke_sync(&addr, RemotingCommand::request(3), T)
         .await
@@ -306,7 +315,7 @@ async fn idle_connections_close_and_events_are_delivered() {
         "idle connection closed"
     );
     assert!(started.elapsed() >= Duration::from_millis(250));
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(eventually(|| events.0.lock().unwrap().len() >= 3).await);
     let seen = events.0.lock().unwrap().clone();
     let kinds: Vec<&str> = seen
         .iter()
@@ -330,10 +339,12 @@ async fn idle_connections_close_and_events_are_delivered() {
     let req = RemotingCommand::request(1).with_body("still here");
     good.send(&req).await;
     assert_eq!(&good.recv(T).await.unwrap().body[..], b"still here");
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(events.0.lock().unwrap().iter().any(
-        |e| matches!(e, ChannelEvent::Exception(_, why) if why.contains("negative frame length"))
-    ));
+    assert!(
+        eventually(|| events.0.lock().unwrap().iter().any(
+            |e| matches!(e, ChannelEvent::Exception(_, why) if why.contains("negative frame length"))
+        ))
+        .await
+    );
     server.shutdown_now();
 }
 
@@ -368,8 +379,10 @@ async fn pipelined_requests_from_a_slow_reader_all_get_replies() {
         .unwrap();
     let raw = Raw::connect(server.local_addr()).await;
     let (mut rd, mut wr) = raw.stream.into_split();
-    const N: usize = 20_000;
-    let body = vec![7u8; 512];
+    // 16 KiB replies, so that what the kernel's socket buffers can hold is a few hundred of
+    // them at most and the bound below means something.
+    const N: usize = 2_000;
+    let body = vec![7u8; 16 * 1024];
     let writer = tokio::spawn(async move {
         let mut batch = Vec::new();
         for i in 0..N {
@@ -388,12 +401,27 @@ async fn pipelined_requests_from_a_slow_reader_all_get_replies() {
             .unwrap();
         wr
     });
-    // Read nothing for a while: the server must stop reading instead of queueing without bound.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let processed_while_stalled = echo.seen.load(Ordering::SeqCst);
+    // Read nothing: the server must stop reading instead of queueing without bound. Wait until
+    // it has stopped (the count holds still for 300 ms), then bound what it took in: 32 in
+    // flight, 16 queued frames (64 KiB of them), and what the kernel's socket buffers hold in
+    // both directions (8 MiB allowed: 512 replies).
+    let mut processed_while_stalled = echo.seen.load(Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut still_for = 0;
+    while still_for < 6 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = echo.seen.load(Ordering::SeqCst);
+        still_for = if now == processed_while_stalled {
+            still_for + 1
+        } else {
+            0
+        };
+        processed_while_stalled = now;
+    }
+    let bound = 32 + 16 + (8 << 20) / (16 * 1024);
     assert!(
-        processed_while_stalled < N,
-        "server stopped reading a client that does not read"
+        processed_while_stalled <= bound,
+        "server kept reading a client that does not read: {processed_while_stalled} processed, bound {bound}"
     );
     let mut buf = bytes::BytesMut::new();
     let mut codec = rmq_protocol::RemotingCodec::default();
@@ -448,14 +476,14 @@ async fn graceful_shutdown_sends_go_away_to_new_clients_and_answers_accepted_req
     // Accepted before shutdown: must be answered.
     let slow = RemotingCommand::request(3);
     raw.send(&slow).await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(eventually(|| server.inflight_requests() == 1).await);
     let done = Arc::new(AtomicBool::new(false));
     let (s, d) = (server.clone(), done.clone());
     let shutdown = tokio::spawn(async move {
         s.shutdown().await;
         d.store(true, Ordering::SeqCst);
     });
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(eventually(|| server.is_shutting_down()).await);
     let mut newer = RemotingCommand::request(1);
     newer.version = 477;
     raw.send(&newer).await;

@@ -209,11 +209,28 @@ impl RouteInfoManager {
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Tables> {
-        self.tables.read().unwrap_or_else(|p| p.into_inner())
+        self.tables.read().unwrap_or_else(|p| {
+            self.poisoned();
+            p.into_inner()
+        })
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, Tables> {
-        self.tables.write().unwrap_or_else(|p| p.into_inner())
+        self.tables.write().unwrap_or_else(|p| {
+            self.poisoned();
+            p.into_inner()
+        })
+    }
+
+    /// Poisoning: a panic in the middle of a registration can leave one broker's entries partly
+    /// updated. Refusing every route lookup from then on would take the whole NameServer down
+    /// for one broker's sake, so the tables keep being served (Java's maps, which have no
+    /// poisoning, behave the same after an exception mid-update), the event is logged once, and
+    /// that broker's next registration (every 30 s) rewrites its entries whole.
+    #[cold]
+    fn poisoned(&self) {
+        tracing::error!("route tables were being updated by a panicking thread; serving them as left, the broker's next registration repairs them");
+        self.tables.clear_poison();
     }
 
     /// REGISTER_BROKER, the 5.x algorithm of spec §7.4.
