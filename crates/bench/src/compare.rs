@@ -124,6 +124,8 @@ pub struct CompareOptions {
     pub client_threads: usize,
     /// Per-request timeout.
     pub timeout: Duration,
+    /// Our server's per-connection write budget in bytes (`None`: the server default).
+    pub write_queue_bytes: Option<usize>,
 }
 
 impl Default for CompareOptions {
@@ -136,6 +138,7 @@ impl Default for CompareOptions {
             server_threads: 1,
             client_threads: 1,
             timeout: Duration::from_secs(3),
+            write_queue_bytes: None,
         }
     }
 }
@@ -206,6 +209,9 @@ pub fn run(
     let ours = server_rt
         .block_on(BenchServer::start(ServerConfig {
             listen_addr: "127.0.0.1:0".into(),
+            write_queue_bytes: opts
+                .write_queue_bytes
+                .unwrap_or(ServerConfig::default().write_queue_bytes),
             ..Default::default()
         }))
         .map_err(std::io::Error::other)?;

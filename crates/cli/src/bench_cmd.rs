@@ -147,6 +147,9 @@ struct CompareArgs {
     /// Also measure server memory per idle connection with this many connections (0: skip).
     #[arg(long, default_value_t = 0)]
     idle_conns: usize,
+    /// Our server's per-connection write budget in bytes (default: the server's default).
+    #[arg(long)]
+    write_queue_bytes: Option<usize>,
     /// Print JSON instead of the table.
     #[arg(long)]
     json: bool,
@@ -210,6 +213,9 @@ fn server(listen: String, threads: Option<usize>, tls: Option<ServerTlsConfig>) 
         let server = match BenchServer::start(ServerConfig {
             listen_addr: listen,
             tls,
+            // `bench idle` holds 10,000 connections and asks for stats on one more: the bench
+            // server measures what connections cost, so it takes as many as come.
+            max_connections: 0,
             ..Default::default()
         })
         .await
@@ -339,6 +345,7 @@ fn compare_cmd(a: CompareArgs) -> ExitCode {
         warmup: Duration::from_secs_f64(a.warmup.max(0.0)),
         server_threads: a.server_threads,
         client_threads: a.client_threads,
+        write_queue_bytes: a.write_queue_bytes,
         ..Default::default()
     };
     if !a.scenarios.is_empty() {

@@ -21,9 +21,12 @@ pub struct ServerConfig {
     /// Frames queued for writing on one connection before senders wait.
     pub write_queue_frames: usize,
     /// Bytes queued for writing on one connection (until the socket takes them) before senders
-    /// wait: Netty's default write-buffer high-water mark. A reply larger than this waits for an
-    /// empty queue and then goes alone.
+    /// wait. A reply larger than this waits for an empty queue and then goes alone.
     pub write_queue_bytes: usize,
+    /// Bytes queued for writing on all connections together before senders wait; a connection
+    /// with nothing queued may always queue one frame, so connections that stop reading slow the
+    /// others at worst to one queued reply at a time, never to none.
+    pub write_queue_bytes_total: usize,
     /// A connection that accepts no byte of its pending output for this long is closed.
     pub write_stall_timeout: Duration,
     /// Requests from one connection being processed or waiting for their reply to be queued before
@@ -67,7 +70,8 @@ impl Default for ServerConfig {
             default_executor_concurrency: 4,
             default_executor_queue: 10_000,
             write_queue_frames: 4096,
-            write_queue_bytes: 64 * 1024,
+            write_queue_bytes: 1024 * 1024,
+            write_queue_bytes_total: 256 * 1024 * 1024,
             write_stall_timeout: Duration::from_secs(30),
             max_inflight_per_connection: 4096,
             max_request_bytes_per_connection: 4 * 1024 * 1024,

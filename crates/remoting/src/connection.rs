@@ -15,18 +15,20 @@
 //! connection: TCP pushes back on the peer and nothing is dropped. A peer that accepts no byte for
 //! `write_stall_timeout` while we have output for it is closed.
 
+use crate::budget::ByteBudget;
 use crate::dispatch::Dispatcher;
 use crate::error::RemotingError;
 use crate::event::{ChannelEvent, EventSink};
 use crate::response_table::{Completion, InvokeCallback, KeepingCallback, ResponseTable};
 use bytes::{Buf, Bytes, BytesMut};
+use futures_util::FutureExt;
 use rmq_protocol::{frame, RemotingCodec, RemotingCommand};
 use std::io::IoSlice;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore, TryAcquireError};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 
@@ -58,23 +60,76 @@ pub(crate) struct ConnectionConfig {
     /// Bytes of this connection's requests being processed at once.
     pub(crate) request_bytes: usize,
     /// Bytes of requests being processed on all connections together (server-wide), if bounded.
-    pub(crate) request_bytes_total: Option<ServerBudget>,
+    pub(crate) request_bytes_total: Option<Arc<ByteBudget>>,
+    /// Bytes queued for writing on all connections together (server-wide), if bounded.
+    pub(crate) write_bytes_total: Option<Arc<ByteBudget>>,
 }
 
-/// The server-wide budget for bytes of requests being processed: a semaphore and its size.
-#[derive(Debug, Clone)]
-pub(crate) struct ServerBudget {
-    pub(crate) semaphore: Arc<Semaphore>,
-    pub(crate) cap: usize,
+/// Where a connection's queued output is counted: its own budget and, on a server, the shared
+/// one. The shared one bounds what all connections together hold; so that connections that stop
+/// reading cannot starve the others through it, a connection with nothing queued may always
+/// queue one frame (an overdraft of the shared budget, at most one frame per connection).
+struct WriteBudget {
+    connection: ByteBudget,
+    total: Option<Arc<ByteBudget>>,
 }
 
-impl ServerBudget {
-    pub(crate) fn new(bytes: usize) -> Self {
-        let cap = bytes.clamp(1, Semaphore::MAX_PERMITS);
-        ServerBudget {
-            semaphore: Arc::new(Semaphore::new(cap)),
-            cap,
+impl WriteBudget {
+    fn try_take(&self, n: usize) -> Result<bool, crate::budget::Closed> {
+        if !self.connection.try_take(n)? {
+            return Ok(false);
         }
+        if let Some(total) = &self.total {
+            if !matches!(total.try_take(n), Ok(true)) {
+                if self.connection.used() == n {
+                    total.force_take(n);
+                } else {
+                    self.connection.give(n);
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    async fn take(&self, n: usize) -> Result<(), crate::budget::Closed> {
+        loop {
+            if self.try_take(n)? {
+                return Ok(());
+            }
+            let own = self.connection.watch();
+            let shared = self.total.as_ref().map(|t| t.watch());
+            // Watching both before the re-check: no give in between is missed.
+            if self.try_take(n)? {
+                return Ok(());
+            }
+            match shared {
+                None => own.changed().await,
+                Some(shared) => {
+                    tokio::select! {
+                        _ = own.changed() => {}
+                        _ = shared.changed() => {}
+                    }
+                }
+            }
+        }
+    }
+
+    fn give(&self, n: usize) {
+        self.connection.give(n);
+        if let Some(total) = &self.total {
+            total.give(n);
+        }
+    }
+
+    fn close(&self) {
+        self.connection.close();
+    }
+}
+
+impl std::fmt::Debug for ByteBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ByteBudget")
     }
 }
 
@@ -86,16 +141,19 @@ pub(crate) fn next_connection_id() -> u64 {
 }
 
 /// Bytes of one request held against the per-connection and server-wide budgets until the
-/// request has been processed.
+/// request has been processed (given back on drop).
 pub(crate) struct RequestBytes {
-    _connection: OwnedSemaphorePermit,
-    _total: Option<OwnedSemaphorePermit>,
+    budget: Arc<RequestBudget>,
+    bytes: usize,
 }
 
-/// Permits a frame of `bytes` takes from a budget of `cap`: all of it at most, so that one frame
-/// larger than the budget still goes (alone).
-fn permits(bytes: usize, cap: usize) -> u32 {
-    bytes.min(cap).min(u32::MAX as usize).max(1) as u32
+impl Drop for RequestBytes {
+    fn drop(&mut self) {
+        self.budget.connection.give(self.bytes);
+        if let Some(total) = &self.budget.total {
+            total.give(self.bytes);
+        }
+    }
 }
 
 /// Held by a connection's task until it ends; dropping it gives the slot back (connection cap).
@@ -110,11 +168,10 @@ impl Drop for SlotGuard {
 struct Shared {
     id: u64,
     peer: Arc<str>,
-    /// Frames to write, each with the write-budget permits it holds.
-    tx: mpsc::Sender<(RemotingCommand, u32)>,
+    /// Frames to write, each with the write-budget bytes it holds.
+    tx: mpsc::Sender<(RemotingCommand, usize)>,
     /// Bytes that may be queued for writing; the writer gives them back once written.
-    write_budget: Semaphore,
-    write_budget_cap: usize,
+    write_budget: WriteBudget,
     table: ResponseTable,
     closed: CancellationToken,
     is_closed: AtomicBool,
@@ -220,9 +277,8 @@ impl ConnectionHandle {
 
     async fn send_waiting(&self, cmd: RemotingCommand) -> Result<(), RemotingError> {
         let cost = self.cost(&cmd);
-        match self.shared.write_budget.acquire_many(cost).await {
-            Ok(p) => p.forget(),
-            Err(_) => return Err(RemotingError::closed(self.peer())),
+        if self.shared.write_budget.take(cost).await.is_err() {
+            return Err(RemotingError::closed(self.peer()));
         }
         // Closed while the frame waits for a slot: the writer is gone, the budget no longer matters.
         self.shared
@@ -232,12 +288,12 @@ impl ConnectionHandle {
             .map_err(|_| RemotingError::closed(self.peer()))
     }
 
-    /// Write-budget permits `cmd` takes: its body, ext fields and remark, plus a fixed overhead.
-    fn cost(&self, cmd: &RemotingCommand) -> u32 {
-        let header = HEADER_OVERHEAD
+    /// Write-budget bytes `cmd` takes: its body, ext fields and remark, plus a fixed overhead.
+    fn cost(&self, cmd: &RemotingCommand) -> usize {
+        HEADER_OVERHEAD
+            + cmd.body.len()
             + cmd.remark.as_ref().map_or(0, |r| r.len())
-            + cmd.ext_fields.as_ref().map_or(0, |e| e.encoded_len_hint());
-        permits(cmd.body.len() + header, self.shared.write_budget_cap)
+            + cmd.ext_fields.as_ref().map_or(0, |e| e.encoded_len_hint())
     }
 
     /// Queues `cmd` if the write queue has room (frames and bytes); gives it back when it has not.
@@ -255,15 +311,15 @@ impl ConnectionHandle {
             return Err(RemotingError::closed(self.peer()));
         }
         let cost = self.cost(&cmd);
-        match self.shared.write_budget.try_acquire_many(cost) {
-            Ok(p) => p.forget(),
-            Err(TryAcquireError::NoPermits) => return Ok(Some(cmd)),
-            Err(TryAcquireError::Closed) => return Err(RemotingError::closed(self.peer())),
+        match self.shared.write_budget.try_take(cost) {
+            Ok(true) => {}
+            Ok(false) => return Ok(Some(cmd)),
+            Err(_) => return Err(RemotingError::closed(self.peer())),
         }
         match self.shared.tx.try_send((cmd, cost)) {
             Ok(()) => Ok(None),
             Err(mpsc::error::TrySendError::Full((cmd, cost))) => {
-                self.shared.write_budget.add_permits(cost as usize);
+                self.shared.write_budget.give(cost);
                 Ok(Some(cmd))
             }
             Err(mpsc::error::TrySendError::Closed(_)) => Err(RemotingError::closed(self.peer())),
@@ -440,13 +496,14 @@ where
 {
     let (reader, writer) = tokio::io::split(io);
     let (tx, rx) = mpsc::channel(config.write_queue_frames.max(1));
-    let write_budget_cap = config.write_queue_bytes.clamp(1, Semaphore::MAX_PERMITS);
     let shared = Arc::new(Shared {
         id: next_connection_id(),
         peer: peer.into(),
         tx,
-        write_budget: Semaphore::new(write_budget_cap),
-        write_budget_cap,
+        write_budget: WriteBudget {
+            connection: ByteBudget::new(config.write_queue_bytes),
+            total: config.write_bytes_total.clone(),
+        },
         table: ResponseTable::default(),
         closed: CancellationToken::new(),
         is_closed: AtomicBool::new(false),
@@ -530,9 +587,12 @@ impl Drop for ConnectionEnd {
                 events.emit(ChannelEvent::Close(channel));
                 drop(slot);
             }
-            // Unwinding from a panic in the reader: wait for the writer elsewhere.
+            // Unwinding from a panic in the reader, or the task was dropped (its runtime shut
+            // down): wait for the writer elsewhere.
             Some(writer) => {
-                tracing::error!(peer = %channel.peer, "connection reader panicked; connection closed");
+                if std::thread::panicking() {
+                    tracing::error!(peer = %channel.peer, "connection reader panicked; connection closed");
+                }
                 if let Ok(rt) = tokio::runtime::Handle::try_current() {
                     rt.spawn(async move {
                         let _ = writer.await;
@@ -565,13 +625,10 @@ async fn read_loop<R: AsyncRead + Unpin>(
     let mut codec = RemotingCodec::new(config.max_frame_length);
     let mut buf = BytesMut::with_capacity(16 * 1024);
     let inflight = Arc::new(Semaphore::new(config.max_inflight.max(1)));
-    let budget = RequestBudget {
-        connection: Arc::new(Semaphore::new(
-            config.request_bytes.clamp(1, Semaphore::MAX_PERMITS),
-        )),
-        connection_cap: config.request_bytes.clamp(1, Semaphore::MAX_PERMITS),
+    let budget = Arc::new(RequestBudget {
+        connection: ByteBudget::new(config.request_bytes),
         total: config.request_bytes_total.clone(),
-    };
+    });
     // Bytes reserved for the large frame being read, before its body arrived.
     let mut reserved: Option<RequestBytes> = None;
     loop {
@@ -599,9 +656,12 @@ async fn read_loop<R: AsyncRead + Unpin>(
                         };
                         let bytes = match reservation {
                             Some(r) => r,
-                            None => tokio::select! {
-                                b = budget.acquire(frame_len) => b,
-                                _ = shared.closed.cancelled() => return ReadOutcome::Closed,
+                            None => match RequestBudget::try_acquire(&budget, frame_len) {
+                                Some(b) => b,
+                                None => tokio::select! {
+                                    b = RequestBudget::acquire(&budget, frame_len) => b,
+                                    _ = shared.closed.cancelled() => return ReadOutcome::Closed,
+                                },
                             },
                         };
                         dispatcher.dispatch(cmd, conn, permit, bytes).await;
@@ -618,7 +678,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
             Ok(Some(total)) if total >= RESERVE_BEFORE_READ && total > buf.len() => {
                 if reserved.is_none() {
                     reserved = Some(tokio::select! {
-                        b = budget.acquire(total) => b,
+                        b = RequestBudget::acquire(&budget, total) => b,
                         _ = shared.closed.cancelled() => return ReadOutcome::Closed,
                     });
                 }
@@ -647,6 +707,9 @@ async fn read_loop<R: AsyncRead + Unpin>(
             r = reader.read_buf(&mut buf) => match r {
                 Ok(0) => return ReadOutcome::Eof,
                 Ok(_) => shared.last_activity.store(now_ms(), Ordering::Relaxed),
+                // A TLS peer that closes the socket without close_notify (Java clients, our
+                // CLI, most clients) has simply closed: an end, not an error.
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return ReadOutcome::Eof,
                 Err(e) => return ReadOutcome::Error(format!("read failed: {e}")),
             },
             _ = tokio::time::sleep_until(idle_deadline) => {
@@ -661,40 +724,41 @@ async fn read_loop<R: AsyncRead + Unpin>(
 }
 
 /// The byte budgets requests of one connection are admitted under.
-struct RequestBudget {
-    connection: Arc<Semaphore>,
-    connection_cap: usize,
-    total: Option<ServerBudget>,
+pub(crate) struct RequestBudget {
+    connection: ByteBudget,
+    total: Option<Arc<ByteBudget>>,
 }
 
 impl RequestBudget {
-    /// Waits until a frame of `bytes` fits this connection's budget, then the server's.
-    async fn acquire(&self, bytes: usize) -> RequestBytes {
-        let connection = self
-            .connection
-            .clone()
-            .acquire_many_owned(permits(bytes, self.connection_cap))
-            .await
-            .expect("budget semaphore never closed");
-        let total = match &self.total {
-            None => None,
-            Some(total) => {
-                let n = permits(bytes, total.cap);
-                let p = match total.semaphore.clone().try_acquire_many_owned(n) {
-                    Ok(p) => p,
-                    Err(_) => total
-                        .semaphore
-                        .clone()
-                        .acquire_many_owned(n)
-                        .await
-                        .expect("budget semaphore never closed"),
-                };
-                Some(p)
+    /// Takes a frame of `bytes` from both budgets if it fits now (the usual case: no waiting,
+    /// two atomic adds).
+    fn try_acquire(this: &Arc<Self>, bytes: usize) -> Option<RequestBytes> {
+        if !matches!(this.connection.try_take(bytes), Ok(true)) {
+            return None;
+        }
+        if let Some(total) = &this.total {
+            if !matches!(total.try_take(bytes), Ok(true)) {
+                this.connection.give(bytes);
+                return None;
             }
-        };
+        }
+        Some(RequestBytes {
+            budget: this.clone(),
+            bytes,
+        })
+    }
+
+    /// Waits until a frame of `bytes` fits this connection's budget, then the server's.
+    async fn acquire(this: &Arc<Self>, bytes: usize) -> RequestBytes {
+        // Neither budget is ever closed (the server's lives as long as the server, this one as
+        // long as the read loop that owns it).
+        let _ = this.connection.take(bytes).await;
+        if let Some(total) = &this.total {
+            let _ = total.take(bytes).await;
+        }
         RequestBytes {
-            _connection: connection,
-            _total: total,
+            budget: this.clone(),
+            bytes,
         }
     }
 }
@@ -703,7 +767,7 @@ impl RequestBudget {
 /// gives their write-budget bytes back once written.
 async fn write_loop<W: AsyncWrite + Unpin>(
     mut writer: W,
-    mut rx: mpsc::Receiver<(RemotingCommand, u32)>,
+    mut rx: mpsc::Receiver<(RemotingCommand, usize)>,
     shared: Arc<Shared>,
     stall_timeout: Duration,
 ) {
@@ -732,7 +796,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         let mut next = Some(first);
         while let Some((cmd, cost)) = next {
             batch += encode_into(&cmd, &mut buf, &mut segments, &shared);
-            budget += cost as usize;
+            budget += cost;
             // Encoded: a waiter that wants its request back gets it now, before any answer can
             // arrive (the batch is written below).
             if !cmd.is_response() && !cmd.is_oneway() {
@@ -756,7 +820,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             shared.closed.cancel();
             break;
         }
-        shared.write_budget.add_permits(budget);
+        shared.write_budget.give(budget);
     }
     let _ = tokio::time::timeout(stall_timeout, writer.shutdown()).await;
     // Anything still queued can no longer be written; fail its waiters through the table.
@@ -830,9 +894,13 @@ async fn write_segments<W: AsyncWrite + Unpin>(
     while idx < segments.len() {
         let written = if segments.len() - idx == 1 {
             let seg = &segments[idx];
-            match tokio::time::timeout(stall_timeout, writer.write(seg)).await {
-                Ok(r) => r?,
-                Err(_) => return Err(stalled()),
+            // The stall timer is armed only when the socket has no room right now.
+            match writer.write(seg).now_or_never() {
+                Some(r) => r?,
+                None => match tokio::time::timeout(stall_timeout, writer.write(seg)).await {
+                    Ok(r) => r?,
+                    Err(_) => return Err(stalled()),
+                },
             }
         } else {
             let slices: Vec<IoSlice<'_>> = segments[idx..]
@@ -840,9 +908,15 @@ async fn write_segments<W: AsyncWrite + Unpin>(
                 .take(64)
                 .map(|b| IoSlice::new(b))
                 .collect();
-            match tokio::time::timeout(stall_timeout, writer.write_vectored(&slices)).await {
-                Ok(r) => r?,
-                Err(_) => return Err(stalled()),
+            match writer.write_vectored(&slices).now_or_never() {
+                Some(r) => r?,
+                None => {
+                    match tokio::time::timeout(stall_timeout, writer.write_vectored(&slices)).await
+                    {
+                        Ok(r) => r?,
+                        Err(_) => return Err(stalled()),
+                    }
+                }
             }
         };
         if written == 0 {
@@ -862,8 +936,11 @@ async fn write_segments<W: AsyncWrite + Unpin>(
         }
     }
     segments.clear();
-    match tokio::time::timeout(stall_timeout, writer.flush()).await {
-        Ok(r) => r,
-        Err(_) => Err(stalled()),
+    match writer.flush().now_or_never() {
+        Some(r) => r,
+        None => match tokio::time::timeout(stall_timeout, writer.flush()).await {
+            Ok(r) => r,
+            Err(_) => Err(stalled()),
+        },
     }
 }

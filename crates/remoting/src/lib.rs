@@ -36,6 +36,7 @@
 //! ```
 
 pub mod acl;
+mod budget;
 pub mod client;
 pub mod config;
 pub mod connection;

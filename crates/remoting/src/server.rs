@@ -1,7 +1,7 @@
 //! The remoting server: accept loop, per-connection tasks, graceful shutdown.
 
 use crate::config::ServerConfig;
-use crate::connection::{self, ConnectionConfig, ConnectionHandle, ServerBudget, SlotGuard};
+use crate::connection::{self, ConnectionConfig, ConnectionHandle, SlotGuard};
 use crate::dispatch::{Dispatcher, ShutdownState};
 use crate::error::RemotingError;
 use crate::event::{ChannelEvent, ChannelEventListener, EventSink};
@@ -93,7 +93,12 @@ impl ServerBuilder {
                 write_stall_timeout: self.config.write_stall_timeout,
                 max_inflight: self.config.max_inflight_per_connection,
                 request_bytes: self.config.max_request_bytes_per_connection,
-                request_bytes_total: Some(ServerBudget::new(self.config.max_request_bytes_total)),
+                request_bytes_total: Some(Arc::new(crate::budget::ByteBudget::new(
+                    self.config.max_request_bytes_total,
+                ))),
+                write_bytes_total: Some(Arc::new(crate::budget::ByteBudget::new(
+                    self.config.write_queue_bytes_total,
+                ))),
             },
             tls: match &self.config.tls {
                 Some(t) => Some((

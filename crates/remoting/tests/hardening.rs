@@ -615,3 +615,52 @@ async fn dial_locks_do_not_outlive_their_dials() {
     assert_eq!(client.dial_locks_in_use(), 0);
     server.shutdown_now();
 }
+
+// ---------------------------------------------------------------- one handshake deadline
+
+/// `handshake_timeout` is one deadline for the PROXY header, the TLS handshake and the first
+/// frame together. Before, the PROXY/TLS part and the first frame each had the whole timeout, so
+/// a trickling client could hold a slot for twice as long.
+#[tokio::test]
+async fn the_handshake_timeout_covers_proxy_header_and_first_frame_together() {
+    let (reg, echo) = echo_registry();
+    let server = server_with(
+        ServerConfig {
+            handshake_timeout: Duration::from_millis(600),
+            ..local_config()
+        },
+        reg,
+    )
+    .await;
+    let mut raw = Raw::connect(server.local_addr()).await;
+    // 400 ms to finish the PROXY header, 400 ms more for the first frame: 800 ms in all.
+    raw.stream
+        .write_all(b"PROXY TCP4 1.2.3.4 5.6.7.8 1111 ")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    raw.stream.write_all(b"10911\r\n").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let _ = raw
+        .stream
+        .write_all(&encode_to_vec(&RemotingCommand::request(1).with_body("late")).unwrap())
+        .await;
+    assert!(
+        raw.recv(Duration::from_secs(1)).await.is_none(),
+        "not served"
+    );
+    assert_eq!(echo.seen.load(Ordering::SeqCst), 0);
+    // Within the deadline, all is well.
+    let mut ok = Raw::connect(server.local_addr()).await;
+    ok.stream
+        .write_all(b"PROXY TCP4 1.2.3.4 5.6.7.8 1111 10911\r\n")
+        .await
+        .unwrap();
+    ok.send(&RemotingCommand::request(1).with_body("on time"))
+        .await;
+    assert_eq!(
+        &ok.recv(Duration::from_secs(2)).await.unwrap().body[..],
+        b"on time"
+    );
+    server.shutdown_now();
+}

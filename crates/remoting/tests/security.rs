@@ -542,3 +542,67 @@ async fn connection_cap_and_slow_loris() {
         "{took:?}"
     );
 }
+
+/// A TLS client that closes its socket without close_notify (Java clients and most others do) has
+/// simply closed: no Exception event and no WARN. Before, each such close was an error.
+#[tokio::test]
+async fn a_tls_close_without_close_notify_is_a_plain_close() {
+    struct Events(Mutex<Vec<ChannelEvent>>);
+    impl ChannelEventListener for Events {
+        fn on_event(&self, e: ChannelEvent) {
+            self.0.lock().unwrap().push(e);
+        }
+    }
+    let pki = Pki::new();
+    let (reg, _) = echo_registry();
+    let events = Arc::new(Events(Mutex::new(Vec::new())));
+    let server = ServerBuilder::new(ServerConfig {
+        tls: Some(pki.server(TlsMode::Enforcing, ClientAuth::None)),
+        ..local_config()
+    })
+    .registry(reg)
+    .event_listener(events.clone())
+    .bind()
+    .await
+    .unwrap();
+    let tcp = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
+    let tls = ClientTlsConfig {
+        trust_all: true,
+        ..Default::default()
+    };
+    let connector = tls.connector().unwrap();
+    let name = tls.server_name(&server.local_addr().to_string()).unwrap();
+    let mut stream = connector.connect(name, tcp).await.unwrap();
+    let frame =
+        rmq_protocol::frame::encode_to_vec(&RemotingCommand::request(1).with_body("x")).unwrap();
+    stream.write_all(&frame).await.unwrap();
+    let mut buf = [0u8; 256];
+    let n = tokio::io::AsyncReadExt::read(&mut stream, &mut buf)
+        .await
+        .unwrap();
+    assert!(n > 0, "answered");
+    // Close the TCP socket under the TLS session: no close_notify.
+    let (tcp, _) = stream.into_inner();
+    drop(tcp);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !events
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|e| matches!(e, ChannelEvent::Close(_)))
+    {
+        assert!(tokio::time::Instant::now() < deadline, "no Close event");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let seen = events.0.lock().unwrap().clone();
+    assert!(
+        !seen
+            .iter()
+            .any(|e| matches!(e, ChannelEvent::Exception(..))),
+        "{seen:?}"
+    );
+    server.shutdown_now();
+}
