@@ -50,6 +50,9 @@ pub struct SendArgs {
     /// Producer group.
     #[arg(long, default_value = "rmq_cli_producer")]
     group: String,
+    /// Java's sendLatencyFaultEnable: avoid brokers whose sends were slow or failed.
+    #[arg(long)]
+    latency_fault: bool,
     #[command(flatten)]
     common: Common,
 }
@@ -98,6 +101,7 @@ pub fn run(a: SendArgs) -> ExitCode {
         config.send_timeout = Duration::from_millis(a.common.timeout.max(1));
         config.client.tls = tls;
         config.rpc_hooks.0.extend(acl);
+        config.send_latency_fault_enable = a.latency_fault;
         let producer = match Producer::start(config).await {
             Ok(p) => p,
             Err(e) => {
@@ -123,9 +127,7 @@ pub fn run(a: SendArgs) -> ExitCode {
                 .expect("static template")
                 .progress_chars("=> "),
         );
-        let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("bounds");
-        let (mut sent, mut failed) = (0u64, 0u64);
-        let mut last_error = None;
+        let mut t = Tally::new();
         let started = Instant::now();
         match a.mode {
             SendMode::Sync if a.batch > 1 => {
@@ -135,14 +137,7 @@ pub fn run(a: SendArgs) -> ExitCode {
                     let batch: Vec<Message> = (i..i + n).map(make).collect();
                     let t0 = Instant::now();
                     let r = producer.send_batch(batch).await;
-                    let _ = hist.record(t0.elapsed().as_nanos().max(1) as u64);
-                    match r {
-                        Ok(_) => sent += n,
-                        Err(e) => {
-                            failed += n;
-                            last_error = Some(e.to_string());
-                        }
-                    }
+                    t.record(t0.elapsed(), r.map(Some), n);
                     bar.inc(n);
                     i += n;
                 }
@@ -154,28 +149,20 @@ pub fn run(a: SendArgs) -> ExitCode {
                         SendMode::Oneway => producer.send_oneway(make(i)).await.map(|_| None),
                         _ => producer.send(make(i)).await.map(Some),
                     };
-                    let _ = hist.record(t0.elapsed().as_nanos().max(1) as u64);
-                    match r {
-                        Ok(Some(res)) if a.count == 1 => {
-                            bar.suspend(|| {
-                                println!(
-                                    "{:?} msgId={} offsetMsgId={} broker={} queue={} offset={}",
-                                    res.status,
-                                    res.msg_id,
-                                    res.offset_msg_id,
-                                    res.queue.broker_name,
-                                    res.queue.queue_id,
-                                    res.queue_offset
-                                )
-                            });
-                            sent += 1;
-                        }
-                        Ok(_) => sent += 1,
-                        Err(e) => {
-                            failed += 1;
-                            last_error = Some(e.to_string());
-                        }
+                    if let (Ok(Some(res)), 1, false) = (&r, a.count, a.common.json) {
+                        bar.suspend(|| {
+                            println!(
+                                "{:?} msgId={} offsetMsgId={} broker={} queue={} offset={}",
+                                res.status,
+                                res.msg_id,
+                                res.offset_msg_id,
+                                res.queue.broker_name,
+                                res.queue.queue_id,
+                                res.queue_offset
+                            )
+                        });
                     }
+                    t.record(t0.elapsed(), r, 1);
                     bar.inc(1);
                 }
             }
@@ -192,24 +179,20 @@ pub fn run(a: SendArgs) -> ExitCode {
                         (t0.elapsed(), r)
                     });
                     while let Some(done) = set.try_join_next() {
-                        tally(done, &mut hist, &mut sent, &mut failed, &mut last_error, &bar);
+                        t.joined(done);
+                        bar.inc(1);
                     }
                 }
                 while let Some(done) = set.join_next().await {
-                    tally(done, &mut hist, &mut sent, &mut failed, &mut last_error, &bar);
+                    t.joined(done);
+                    bar.inc(1);
                 }
             }
         }
         bar.finish_and_clear();
-        let secs = started.elapsed().as_secs_f64();
-        println!(
-            "sent={sent} failed={failed} secs={secs:.3} msgs_per_sec={:.0} p50_us={:.1} p99_us={:.1}",
-            sent as f64 / secs.max(1e-9),
-            hist.value_at_quantile(0.5) as f64 / 1000.0,
-            hist.value_at_quantile(0.99) as f64 / 1000.0
-        );
+        t.print(started.elapsed().as_secs_f64(), a.common.json);
         producer.shutdown().await;
-        match last_error {
+        match t.last_error {
             Some(e) => {
                 eprintln!("error: {e}");
                 ExitCode::from(1)
@@ -219,6 +202,95 @@ pub fn run(a: SendArgs) -> ExitCode {
     })
 }
 
+/// What a run of sends came to: counts, latencies, and where the messages went.
+struct Tally {
+    hist: Histogram<u64>,
+    sent: u64,
+    failed: u64,
+    last_error: Option<String>,
+    /// Messages stored per broker name (oneway sends have no answer: not counted here).
+    per_broker: std::collections::BTreeMap<String, u64>,
+}
+
+impl Tally {
+    fn new() -> Self {
+        Tally {
+            hist: Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("bounds"),
+            sent: 0,
+            failed: 0,
+            last_error: None,
+            per_broker: Default::default(),
+        }
+    }
+
+    /// One send (of `n` messages: a batch counts each) that took `took`.
+    fn record(
+        &mut self,
+        took: Duration,
+        r: Result<Option<rmq_producer::SendResult>, rmq_producer::ProducerError>,
+        n: u64,
+    ) {
+        let _ = self.hist.record(took.as_nanos().max(1) as u64);
+        match r {
+            Ok(res) => {
+                self.sent += n;
+                if let Some(res) = res {
+                    *self
+                        .per_broker
+                        .entry(res.queue.broker_name.clone())
+                        .or_default() += n;
+                }
+            }
+            Err(e) => {
+                self.failed += n;
+                self.last_error = Some(e.to_string());
+            }
+        }
+    }
+
+    fn joined(&mut self, done: Done) {
+        match done {
+            Ok((took, r)) => self.record(took, r.map(Some), 1),
+            Err(e) => {
+                self.failed += 1;
+                self.last_error = Some(format!("send task failed: {e}"));
+            }
+        }
+    }
+
+    /// The summary: one `key=value` line, or with `json` one JSON object.
+    fn print(&self, secs: f64, json: bool) {
+        let rate = self.sent as f64 / secs.max(1e-9);
+        let p50 = self.hist.value_at_quantile(0.5) as f64 / 1000.0;
+        let p99 = self.hist.value_at_quantile(0.99) as f64 / 1000.0;
+        if json {
+            let summary = serde_json::json!({
+                "sent": self.sent,
+                "failed": self.failed,
+                "secs": secs,
+                "msgs_per_sec": rate,
+                "p50_us": p50,
+                "p99_us": p99,
+                "per_broker": self.per_broker,
+                "last_error": self.last_error,
+            });
+            println!("{summary}");
+            return;
+        }
+        let brokers: Vec<String> = self
+            .per_broker
+            .iter()
+            .map(|(b, n)| format!("{b}:{n}"))
+            .collect();
+        println!(
+            "sent={} failed={} secs={secs:.3} msgs_per_sec={rate:.0} p50_us={p50:.1} p99_us={p99:.1} per_broker={}",
+            self.sent,
+            self.failed,
+            brokers.join(",")
+        );
+    }
+}
+
 type Done = Result<
     (
         Duration,
@@ -226,24 +298,3 @@ type Done = Result<
     ),
     tokio::task::JoinError,
 >;
-
-fn tally(
-    done: Done,
-    hist: &mut Histogram<u64>,
-    sent: &mut u64,
-    failed: &mut u64,
-    last_error: &mut Option<String>,
-    bar: &ProgressBar,
-) {
-    if let Ok((took, r)) = done {
-        let _ = hist.record(took.as_nanos().max(1) as u64);
-        match r {
-            Ok(_) => *sent += 1,
-            Err(e) => {
-                *failed += 1;
-                *last_error = Some(e.to_string());
-            }
-        }
-    }
-    bar.inc(1);
-}

@@ -184,6 +184,28 @@ async fn send_in_every_mode() {
     .await;
     assert_eq!(code, 2);
     assert!(err.contains("--batch works with --mode sync"), "{err}");
+    // --json: one JSON object, with where the messages went.
+    let (code, out, err) = rmq(
+        &nsaddr,
+        &[
+            "send",
+            "--topic",
+            "T",
+            "--body",
+            "j",
+            "--count",
+            "10",
+            "--json",
+            "--latency-fault",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let summary: serde_json::Value = serde_json::from_str(out.trim()).expect(&out);
+    assert_eq!(summary["sent"], 10);
+    assert_eq!(summary["failed"], 0);
+    assert_eq!(summary["per_broker"]["broker-a"], 10);
+    assert!(summary["p99_us"].as_f64().is_some() && summary["msgs_per_sec"].as_f64().is_some());
     // A topic name Java refuses: exit 1 and the reason, nothing sent.
     let (code, _, err) = rmq(&nsaddr, &["send", "--topic", "bad topic", "--body", "x"]).await;
     assert_eq!(code, 1);
@@ -240,6 +262,17 @@ async fn send_signs_requests_for_a_broker_with_acl() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(acker.sends.load(Ordering::SeqCst), 2);
+    // `rmq clusters` says why a broker's version is missing, and what to do about it.
+    let (code, out, err) = rmq(&nsaddr, &["clusters"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("- (no permission)"), "{out}");
+    assert!(out.contains("--acl"), "{out}");
+    let (code, out, _) = rmq(&nsaddr, &["clusters", "--acl-file", &file_arg]).await;
+    assert_eq!(code, 0);
+    assert!(!out.contains("no permission"), "signed: {out}");
+    let (_, out, _) = rmq(&nsaddr, &["clusters", "--json"]).await;
+    let v: serde_json::Value = serde_json::from_str(&out).expect(&out);
+    assert_eq!(v["brokers"][0]["versionError"], "no permission");
     // --acl without the variables is a usage error (exit 2), before any I/O.
     let (code, _, err) = rmq(&nsaddr, &with_env).await;
     assert_eq!(code, 2);

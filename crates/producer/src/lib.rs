@@ -17,6 +17,7 @@
 
 pub mod error;
 pub mod fault;
+pub mod health;
 pub mod message;
 pub mod msg_id;
 pub mod producer;

@@ -2,6 +2,7 @@
 
 use crate::error::ProducerError;
 use crate::fault::FaultTable;
+use crate::health::{BrokerHealth, IsolationPolicy, ProbeNeeded};
 use crate::message::Message;
 use crate::result::{SendResult, SendStatus};
 use crate::route::{MessageQueue, TopicPublishInfo};
@@ -9,7 +10,7 @@ use crate::validate::{self, check_group, check_message};
 use crate::wire::{self, Prepared, Target, CLIENT_INNER_PRODUCER, DEFAULT_TOPIC};
 use rmq_protocol::codes::{request, response};
 use rmq_protocol::RemotingCommand;
-use rmq_remoting::{ClientBuilder, ClientConfig, RemotingClient, RpcHook};
+use rmq_remoting::{ClientBuilder, ClientConfig, RemotingClient, RemotingError, RpcHook};
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -43,6 +44,12 @@ pub struct ProducerConfig {
     pub poll_namesrv_interval: Duration,
     /// heartbeatBrokerInterval (30 s).
     pub heartbeat_interval: Duration,
+    /// Avoid brokers that refused a dial or dropped the connection (back-off, background probe)
+    /// and brokers that answered GO_AWAY (until they are back): see [`crate::health`]. On by
+    /// default; Java has no such rule and keeps choosing a dead broker until the route refresh.
+    pub isolate_unreachable_brokers: bool,
+    /// Back-off and drain settings for the rule above.
+    pub isolation: IsolationPolicy,
     /// The remoting client's settings (TLS, timeouts, permits...).
     pub client: ClientConfig,
     /// RPC hooks every request goes through (Java's `new DefaultMQProducer(group, rpcHook)`),
@@ -76,6 +83,8 @@ impl ProducerConfig {
             retry_another_broker_when_not_store_ok: false,
             poll_namesrv_interval: Duration::from_secs(30),
             heartbeat_interval: Duration::from_secs(30),
+            isolate_unreachable_brokers: true,
+            isolation: IsolationPolicy::default(),
             client: ClientConfig::default(),
             rpc_hooks: RpcHooks::default(),
         }
@@ -107,6 +116,8 @@ struct Inner {
     client_id: String,
     routes: RwLock<HashMap<String, Arc<TopicPublishInfo>>>,
     faults: FaultTable,
+    /// Broker addresses isolated (unreachable) or draining (GO_AWAY).
+    health: Arc<BrokerHealth>,
     /// Broker addresses that got a heartbeat (and get UNREGISTER_CLIENT at shutdown).
     heartbeated: Mutex<HashSet<String>>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -138,14 +149,23 @@ impl Producer {
                 .map_or(0, |d| d.as_nanos());
             format!("{}#{nanos}", std::process::id())
         });
-        let client = config
+        let health = Arc::new(BrokerHealth::new(config.isolation));
+        let mut client_config = config.client.clone();
+        if config.isolate_unreachable_brokers {
+            // A GO_AWAY comes back to the send loop (code 1500, retried on another broker)
+            // instead of being resent on a new connection to the broker that is leaving.
+            client_config.reconnect_for_go_away = false;
+        }
+        let mut builder = config
             .rpc_hooks
             .0
             .iter()
-            .fold(ClientBuilder::new(config.client.clone()), |b, h| {
-                b.hook(h.clone())
-            })
-            .build();
+            .fold(ClientBuilder::new(client_config), |b, h| b.hook(h.clone()));
+        if config.isolate_unreachable_brokers {
+            let h = health.clone();
+            builder = builder.go_away_listener(Arc::new(move |addr: &str| h.going_away(addr)));
+        }
+        let client = builder.build();
         client.update_namesrv_addresses(&config.namesrv_addrs);
         let inner = Arc::new(Inner {
             client_id: format!("{}@{instance}", crate::local_ip()),
@@ -153,6 +173,7 @@ impl Producer {
             client,
             routes: RwLock::default(),
             faults: FaultTable::default(),
+            health,
             heartbeated: Mutex::default(),
             tasks: Mutex::default(),
             closed: AtomicBool::new(false),
@@ -183,6 +204,17 @@ impl Producer {
                     tracing::debug!(topic = %t, error = %e, "route refresh failed");
                 }
             }
+            let present: HashSet<String> = p
+                .inner
+                .routes
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .values()
+                .flat_map(|r| r.masters.values().cloned())
+                .collect();
+            p.inner
+                .health
+                .routes_refreshed(&|addr| present.contains(addr));
         });
         let heartbeat = self.every(c.heartbeat_interval, |p| async move {
             let masters: HashSet<String> = p
@@ -359,11 +391,55 @@ impl Producer {
         info: &'a TopicPublishInfo,
         last: Option<&str>,
     ) -> Option<&'a MessageQueue> {
-        if self.inner.config.send_latency_fault_enable {
-            info.select_avoiding_faults(last, &self.inner.faults)
-        } else {
-            info.select(last)
+        let latency = self.inner.config.send_latency_fault_enable;
+        let health = &self.inner.health;
+        if !latency && health.all_usable() {
+            // Nothing to avoid: Java's plain round robin.
+            return info.select(last);
         }
+        let faults = &self.inner.faults;
+        info.select_available(last, &|broker: &str| {
+            let healthy = info
+                .masters
+                .get(broker)
+                .is_none_or(|addr| health.is_usable(addr));
+            healthy && (!latency || faults.is_available(broker))
+        })
+    }
+
+    /// Records a transport failure against `addr`: it is isolated, and a probe task dials it
+    /// when its back-off ends, until one connects (then it is usable again).
+    fn unreachable(&self, addr: &str) {
+        if !self.inner.config.isolate_unreachable_brokers {
+            return;
+        }
+        if self.inner.health.failed(addr) != ProbeNeeded::Start {
+            return;
+        }
+        tracing::info!(
+            addr,
+            "broker unreachable: isolated, probing in the background"
+        );
+        let weak = Arc::downgrade(&self.inner);
+        let addr = addr.to_owned();
+        tokio::spawn(async move {
+            loop {
+                let Some(at) = weak.upgrade().and_then(|i| i.health.probe_at(&addr)) else {
+                    return;
+                };
+                tokio::time::sleep_until(at.into()).await;
+                let Some(inner) = weak.upgrade() else { return };
+                if inner.closed.load(Ordering::Acquire) {
+                    return;
+                }
+                let connected = inner.client.connection(&addr).await.is_ok();
+                inner.health.probed(&addr, connected);
+                if connected {
+                    tracing::info!(addr, "broker reachable again");
+                    return;
+                }
+            }
+        });
     }
 
     /// One attempt to one queue. `Ok(None)` for oneway.
@@ -427,6 +503,11 @@ impl Producer {
         self.inner
             .faults
             .update(&mq.broker_name, started.elapsed(), failed);
+        if let Err(ProducerError::Remoting(e)) = &outcome {
+            if is_unreachable(e) {
+                self.unreachable(&addr);
+            }
+        }
         outcome
     }
 
@@ -486,7 +567,16 @@ impl Producer {
         };
         let retryable = |e: &ProducerError| match async_rules {
             false => e.is_retryable(),
-            true => matches!(e, ProducerError::Remoting(_)),
+            // Transport failures, and a broker that is shutting down (GO_AWAY reaches the send
+            // loop when the client does not resend it itself).
+            true => matches!(
+                e,
+                ProducerError::Remoting(_)
+                    | ProducerError::Broker {
+                        code: response::GO_AWAY,
+                        ..
+                    }
+            ),
         };
         let deadline = Instant::now() + c.send_timeout;
         let mut last_broker: Option<String> = None;
@@ -649,6 +739,16 @@ impl Producer {
             }
         }
         self.inner.client.shutdown();
+    }
+}
+
+/// A failure that says the broker cannot be reached at all (not a slow or refusing broker): the
+/// dial failed, or the connection died under the request.
+fn is_unreachable(e: &RemotingError) -> bool {
+    match e {
+        RemotingError::Connect { .. } => true,
+        RemotingError::SendRequest { reason, .. } => reason == "connection closed",
+        _ => false,
     }
 }
 

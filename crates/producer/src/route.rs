@@ -1,7 +1,6 @@
 //! TopicPublishInfo (producer spec §9-10): the writable queues of a topic, built from its route,
 //! and queue selection (round robin avoiding the last failed broker, or latency-aware).
 
-use crate::fault::FaultTable;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -152,12 +151,14 @@ impl TopicPublishInfo {
         Some(&self.queues[self.next_index() % n])
     }
 
-    /// Latency-aware selection (sendLatencyFaultEnable): a queue on a broker the fault table
-    /// says is available and is not `last_broker`, then any available one, then round robin.
-    pub fn select_avoiding_faults(
+    /// Selection that avoids brokers (Java's latency table with sendLatencyFaultEnable, and
+    /// isolated or draining brokers): a queue on an available broker that is not `last_broker`,
+    /// then any available one, then plain round robin (when every broker is avoided, trying one
+    /// beats failing outright).
+    pub fn select_available(
         &self,
         last_broker: Option<&str>,
-        faults: &FaultTable,
+        available: &dyn Fn(&str) -> bool,
     ) -> Option<&MessageQueue> {
         let n = self.queues.len();
         if n == 0 {
@@ -169,17 +170,16 @@ impl TopicPublishInfo {
                 .map(|i| &self.queues[(start + i) % n])
                 .find(|q| ok(q))
         };
-        pick(&|q| {
-            faults.is_available(&q.broker_name) && Some(q.broker_name.as_str()) != last_broker
-        })
-        .or_else(|| pick(&|q| faults.is_available(&q.broker_name)))
-        .or_else(|| self.select(last_broker))
+        pick(&|q| available(&q.broker_name) && Some(q.broker_name.as_str()) != last_broker)
+            .or_else(|| pick(&|q| available(&q.broker_name)))
+            .or_else(|| self.select(last_broker))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fault::FaultTable;
 
     #[test]
     fn absurd_queue_counts_are_refused_not_allocated() {
@@ -254,7 +254,7 @@ mod tests {
         faults.update("b", std::time::Duration::ZERO, true);
         for _ in 0..20 {
             assert_eq!(
-                info.select_avoiding_faults(None, &faults)
+                info.select_available(None, &|b| faults.is_available(b))
                     .unwrap()
                     .broker_name,
                 "a"

@@ -581,3 +581,176 @@ async fn brokers_that_leave_the_routes_are_forgotten() {
     assert_eq!(unreg(c.broker(0)), 2, "still in the route: unregistered");
     assert_eq!(unreg(c.broker(1)), 0, "left the route: forgotten");
 }
+
+/// Counts connections a listener accepts, closing each at once: a broker that is down (its
+/// address still in the route) as far as a producer can tell, where every dial shows.
+async fn dead_broker() -> (String, Arc<AtomicU64>, tokio::task::JoinHandle<()>) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let dials = Arc::new(AtomicU64::new(0));
+    let counted = dials.clone();
+    let task = tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            drop(s);
+        }
+    });
+    (addr, dials, task)
+}
+
+/// A broker that is down but still in the route is isolated after its first failure and only
+/// probed in the background (1 s, 2 s, 4 s...): over 5 s of sending, fewer than 10 dials reach
+/// it, and every message lands once on the live broker. Before, every send picked it in turn and
+/// dialled it (about 100 dials a second in the same run).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_broker_is_isolated_and_probed_not_redialled_per_send() {
+    let (ns, _dir) = rmq_testkit::namesrv().await;
+    let ns_addr = ns.local_addr().to_string();
+    let (dead_addr, dials, dead_task) = dead_broker().await;
+    let _dead_reg =
+        rmq_testkit::register_broker(&ns_addr, "C", "broker-a", &dead_addr, &["Orders", "TBW102"])
+            .await;
+    let live = Arc::new(Broker {
+        name: "broker-b",
+        seen: Mutex::default(),
+        answer: Mutex::new(Answer::Ok),
+        offset: AtomicU64::new(0),
+    });
+    let mut reg = ProcessorRegistry::new();
+    reg.register_default(live.clone(), ExecutorConfig::new(16, 10_000));
+    let live_server = rmq_testkit::serve(reg).await;
+    let _live_reg = rmq_testkit::register_broker(
+        &ns_addr,
+        "C",
+        "broker-b",
+        &live_server.local_addr().to_string(),
+        &["Orders", "TBW102"],
+    )
+    .await;
+    let mut config = ProducerConfig::new("PG_iso", &[ns_addr.as_str()]);
+    config.instance_name = Some("iso".into());
+    let p = Producer::start(config).await.unwrap();
+    let started = tokio::time::Instant::now();
+    let mut sent = 0u64;
+    while started.elapsed() < Duration::from_secs(5) {
+        let r = p.send(Message::new("Orders", format!("m{sent}"))).await;
+        assert_eq!(r.unwrap().queue.broker_name, "broker-b");
+        sent += 1;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let dialled = dials.load(Ordering::SeqCst);
+    assert!(
+        dialled < 10,
+        "{dialled} dials to the dead broker in 5 s ({sent} sends)"
+    );
+    assert!(sent > 100, "the sends went on: {sent}");
+    assert_eq!(live.sends().len() as u64, sent, "every message once");
+    p.shutdown().await;
+    dead_task.abort();
+    ns.shutdown_now();
+}
+
+/// A broker shutting down gracefully answers GO_AWAY: the producer sends that message to another
+/// broker and sends nothing more to the draining one, opening no new connection to it. Before, it
+/// resent there on a fresh connection and kept choosing it until the route refresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draining_broker_gets_no_new_sends_and_no_new_connections() {
+    struct Connects(AtomicU64);
+    impl ChannelEventListener for Connects {
+        fn on_event(&self, e: ChannelEvent) {
+            if matches!(e, ChannelEvent::Connect(_)) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+    let (ns, _dir) = rmq_testkit::namesrv().await;
+    let ns_addr = ns.local_addr().to_string();
+    let mut brokers = Vec::new();
+    let mut registrars = Vec::new();
+    let connects = Arc::new(Connects(AtomicU64::new(0)));
+    for name in ["broker-a", "broker-b"] {
+        let b = Arc::new(Broker {
+            name,
+            seen: Mutex::default(),
+            answer: Mutex::new(Answer::Ok),
+            offset: AtomicU64::new(0),
+        });
+        let mut reg = ProcessorRegistry::new();
+        reg.register_default(b.clone(), ExecutorConfig::new(16, 10_000));
+        let mut builder = ServerBuilder::new(ServerConfig {
+            listen_addr: "127.0.0.1:0".into(),
+            shutdown_grace: Duration::from_secs(20),
+            ..Default::default()
+        })
+        .registry(reg);
+        if name == "broker-a" {
+            builder = builder.event_listener(connects.clone());
+        }
+        let server = Arc::new(builder.bind().await.unwrap());
+        registrars.push(
+            rmq_testkit::register_broker(
+                &ns_addr,
+                "C",
+                name,
+                &server.local_addr().to_string(),
+                &["Orders", "TBW102"],
+            )
+            .await,
+        );
+        brokers.push((b, server));
+    }
+    let mut config = ProducerConfig::new("PG_drain", &[ns_addr.as_str()]);
+    config.instance_name = Some("drain".into());
+    let p = Producer::start(config).await.unwrap();
+    for i in 0..20 {
+        p.send(Message::new("Orders", format!("warm{i}")))
+            .await
+            .unwrap();
+    }
+    assert!(!brokers[0].0.sends().is_empty(), "broker-a was in use");
+    let before_a = brokers[0].0.sends().len();
+    let before_b = brokers[1].0.sends().len();
+    let connects_before = connects.0.load(Ordering::SeqCst);
+    // broker-a starts a graceful shutdown: GO_AWAY to every new request for 20 s.
+    let a = brokers[0].1.clone();
+    let stopping = tokio::spawn(async move { a.shutdown().await });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while !brokers[0].1.is_shutting_down() {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::task::yield_now().await;
+    }
+    const N: usize = 200;
+    for i in 0..N {
+        let r = p
+            .send(Message::new("Orders", format!("m{i}")))
+            .await
+            .unwrap();
+        assert_eq!(r.queue.broker_name, "broker-b");
+    }
+    let futs: Vec<_> = (0..50)
+        .map(|i| p.send_async(Message::new("Orders", format!("a{i}"))))
+        .collect();
+    for f in futs {
+        assert_eq!(f.await.unwrap().queue.broker_name, "broker-b");
+    }
+    assert_eq!(
+        brokers[0].0.sends().len(),
+        before_a,
+        "nothing stored on the draining broker"
+    );
+    assert_eq!(
+        brokers[1].0.sends().len() - before_b,
+        N + 50,
+        "every message once"
+    );
+    assert_eq!(
+        connects.0.load(Ordering::SeqCst),
+        connects_before,
+        "no new connection to the draining broker"
+    );
+    p.shutdown().await;
+    stopping.abort();
+    brokers[0].1.shutdown_now();
+    brokers[1].1.shutdown_now();
+    ns.shutdown_now();
+}

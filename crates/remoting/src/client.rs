@@ -19,10 +19,14 @@ use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
+/// Told the address of a server that answered GO_AWAY (see [`ClientBuilder::go_away_listener`]).
+pub type GoAwayListener = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// Builds a [`RemotingClient`].
 pub struct ClientBuilder {
     config: ClientConfig,
     handlers: Handlers,
+    go_away: Option<GoAwayListener>,
 }
 
 impl ClientBuilder {
@@ -31,6 +35,7 @@ impl ClientBuilder {
         ClientBuilder {
             config,
             handlers: Handlers::default(),
+            go_away: None,
         }
     }
 
@@ -49,6 +54,14 @@ impl ClientBuilder {
     /// Receives connection events.
     pub fn event_listener(mut self, listener: Arc<dyn ChannelEventListener>) -> Self {
         self.handlers.listener = Some(listener);
+        self
+    }
+
+    /// Called with a server's address whenever it answers GO_AWAY (it is shutting down
+    /// gracefully), so that callers (the producer) stop choosing it. Must be quick: it runs on the
+    /// connection's reader task or the invoking task.
+    pub fn go_away_listener(mut self, listener: GoAwayListener) -> Self {
+        self.go_away = Some(listener);
         self
     }
 
@@ -72,6 +85,7 @@ impl ClientBuilder {
                 oneway_permits: Arc::new(Semaphore::new(self.config.oneway_permits)),
                 namesrv: Mutex::new(NamesrvState::default()),
                 tls_connector: std::sync::OnceLock::new(),
+                go_away: self.go_away,
                 config: self.config,
             }),
         }
@@ -100,6 +114,7 @@ struct ClientInner {
     namesrv: Mutex<NamesrvState>,
     /// Built at the first TLS dial (the error is kept so every dial reports it).
     tls_connector: std::sync::OnceLock<Result<tokio_rustls::TlsConnector, String>>,
+    go_away: Option<GoAwayListener>,
 }
 
 /// A dialled stream, plain or TLS.
@@ -232,6 +247,7 @@ impl RemotingClient {
             max_inflight: cfg.max_inflight_per_connection,
             request_bytes: cfg.max_request_bytes_per_connection,
             request_bytes_total: None,
+            write_bytes_total: None,
         };
         let (dispatcher, events) = (self.inner.dispatcher.clone(), self.inner.events.clone());
         let io: Box<dyn Io> = match &cfg.tls {
@@ -423,6 +439,9 @@ impl RemotingClient {
             this.run_before_hooks(&addr, &mut request)?;
             let kept = this.keep(&request);
             let outcome = conn.invoke(request, left).await;
+            if matches!(&outcome, Ok(r) if r.code == response::GO_AWAY) {
+                this.told_go_away(&addr);
+            }
             if let (Ok(resp), Some(req)) = (&outcome, &kept) {
                 if resp.code == response::GO_AWAY && cfg.reconnect_for_go_away {
                     this.evict(&addr, &conn);
@@ -443,6 +462,13 @@ impl RemotingClient {
     fn keep(&self, request: &RemotingCommand) -> Option<RemotingCommand> {
         (!self.inner.hooks.is_empty() || self.inner.config.reconnect_for_go_away)
             .then(|| request.clone())
+    }
+
+    /// Tells the GO_AWAY listener, if any.
+    fn told_go_away(&self, addr: &str) {
+        if let Some(listener) = &self.inner.go_away {
+            listener(addr);
+        }
     }
 
     /// Takes `conn` out of the connection table (if it is still the one there) without closing
@@ -568,6 +594,9 @@ impl RemotingClient {
                 // The permit goes back first, so the callback can send the next request with it.
                 drop(permit);
                 let go_away = matches!(&outcome, Ok(r) if r.code == response::GO_AWAY);
+                if go_away {
+                    this.told_go_away(on_conn.peer());
+                }
                 match kept {
                     Some(req) if go_away && this.inner.config.reconnect_for_go_away => {
                         // Dialling takes a task; the callback runs there once the resend is done.

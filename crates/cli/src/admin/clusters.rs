@@ -8,8 +8,11 @@ use rmq_protocol::RemotingCommand;
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// How long a broker gets to report its version before the table shows "-".
+/// How long a broker gets to report its version before the table shows "- (timeout)".
 const VERSION_TIMEOUT: Duration = Duration::from_millis(1000);
+
+/// Why a version is missing when the broker refused the request (ACL).
+const NO_PERMISSION: &str = "no permission";
 
 /// Prints the cluster table.
 pub async fn run(admin: Admin) -> Result<ExitCode, Failure> {
@@ -35,25 +38,44 @@ pub async fn run(admin: Admin) -> Result<ExitCode, Failure> {
             .iter()
             .zip(&versions)
             .map(|((c, n, id, a), v)| {
-                serde_json::json!({"cluster": c, "brokerName": n, "brokerId": id, "address": a, "version": v})
+                let (version, why) = match v {
+                    Ok(v) => (Some(v.as_str()), None),
+                    Err(why) => (None, Some(why.as_str())),
+                };
+                serde_json::json!({"cluster": c, "brokerName": n, "brokerId": id, "address": a, "version": version, "versionError": why})
             })
             .collect();
         print_json(&serde_json::json!({ "brokers": rows, "clusterInfo": info }));
         return Ok(ExitCode::SUCCESS);
     }
     let mut t = Table::new(&["CLUSTER", "BROKER", "ID", "ADDRESS", "VERSION"]);
+    let refused = versions
+        .iter()
+        .any(|v| matches!(v, Err(why) if why == NO_PERMISSION));
     for ((c, n, id, a), v) in members.into_iter().zip(versions) {
-        t.row(vec![c, n, id, a, v.unwrap_or_else(|| "-".into())]);
+        t.row(vec![
+            c,
+            n,
+            id,
+            a,
+            v.unwrap_or_else(|why| format!("- ({why})")),
+        ]);
     }
     print!("{t}");
+    if refused {
+        println!(
+            "(no permission: the brokers use ACL; sign the requests with --acl or --acl-file)"
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Asks every broker for its version concurrently, each bounded by [`VERSION_TIMEOUT`].
+/// Asks every broker for its version concurrently, each bounded by [`VERSION_TIMEOUT`]; a
+/// missing version comes with why: "no permission", "timeout", "refused", "error N".
 async fn futures_versions(
     admin: &Admin,
     members: &[(String, String, String, String)],
-) -> Vec<Option<String>> {
+) -> Vec<Result<String, String>> {
     let mut set = tokio::task::JoinSet::new();
     for (i, (_, _, _, addr)) in members.iter().enumerate() {
         let fut = admin.client.invoke_async(
@@ -62,14 +84,23 @@ async fn futures_versions(
             VERSION_TIMEOUT,
         );
         set.spawn(async move {
-            let v = fut.await.ok().filter(|r| r.code == 0).and_then(|r| {
-                let kv = parse_lenient_json(&r.body).ok()?;
-                kv["table"]["brokerVersionDesc"].as_str().map(str::to_owned)
-            });
+            let v = match fut.await {
+                Ok(r) if r.code == 0 => parse_lenient_json(&r.body)
+                    .ok()
+                    .and_then(|kv| kv["table"]["brokerVersionDesc"].as_str().map(str::to_owned))
+                    .ok_or_else(|| "no version in the answer".to_owned()),
+                Ok(r) if r.code == rmq_protocol::codes::response::NO_PERMISSION => {
+                    Err(NO_PERMISSION.to_owned())
+                }
+                Ok(r) => Err(format!("error {}", r.code)),
+                Err(rmq_remoting::RemotingError::Timeout { .. }) => Err("timeout".to_owned()),
+                Err(rmq_remoting::RemotingError::Connect { .. }) => Err("refused".to_owned()),
+                Err(e) => Err(e.to_string()),
+            };
             (i, v)
         });
     }
-    let mut out = vec![None; members.len()];
+    let mut out = vec![Err("not asked".to_owned()); members.len()];
     while let Some(r) = set.join_next().await {
         if let Ok((i, v)) = r {
             out[i] = v;
