@@ -311,10 +311,10 @@ async fn accept_loop(listener: TcpListener, inner: Arc<ServerInner>) {
             };
             match tokio::time::timeout_at(deadline, prepare(&inner, stream, peer)).await {
                 Ok(Ok(Prepared::Plain(s, peer))) => {
-                    register(&inner, spawn_conn(&inner, s, peer, deadline, slot))
+                    register(&inner, || spawn_conn(&inner, s, peer, deadline, slot))
                 }
                 Ok(Ok(Prepared::Tls(s, peer))) => {
-                    register(&inner, spawn_conn(&inner, *s, peer, deadline, slot))
+                    register(&inner, || spawn_conn(&inner, *s, peer, deadline, slot))
                 }
                 Ok(Err(Refusal::ClosedEarly)) => {
                     // Health checks (load balancers, Kubernetes) connect and close: not news.
@@ -505,15 +505,15 @@ where
     )
 }
 
-/// Adds a new connection to the table, or closes it at once when shutdown already closed the
-/// table (it finished its handshake too late).
-fn register(inner: &Arc<ServerInner>, handle: ConnectionHandle) {
+/// Starts a new connection (`start` spawns its tasks) and adds it to the table, under the
+/// table's lock: when shutdown has already closed the table (the connection finished its
+/// handshake too late) it is never started, and its socket is dropped unread.
+fn register(inner: &Arc<ServerInner>, start: impl FnOnce() -> ConnectionHandle) {
     let mut conns = inner.connections();
     if conns.closed {
-        drop(conns);
-        handle.close();
         return;
     }
+    let handle = start();
     // Forget connections that already closed, so the table stays the size of the live set.
     conns.live.retain(|_, c| !c.is_closed());
     conns.live.insert(handle.id(), handle);
