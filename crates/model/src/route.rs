@@ -1,7 +1,11 @@
-//! The route tables' records and their JSON forms (spec §7.2, §7.6).
+//! Routes: which brokers serve a topic and with how many queues (spec §7.2, §7.5, §7.6). The
+//! NameServer writes these records the way fastjson does; clients (producer, admin CLI, and the
+//! coming consumer) decode them with [`TopicRouteData::decode`], which reads both of fastjson's
+//! outputs (unquoted Long keys, and the standard form).
 
 use crate::fastjson::{Style, Writer};
-use serde::Deserialize;
+use crate::ModelError;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Permission bits of a queue.
@@ -24,7 +28,8 @@ pub mod sysflag {
 pub const MASTER_ID: i64 = 0;
 
 /// One broker's queues of a topic.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct QueueData {
     /// Broker group name.
     pub broker_name: String,
@@ -61,7 +66,8 @@ impl QueueData {
 }
 
 /// A broker group: its cluster and the address of each member by broker id.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct BrokerData {
     /// Cluster name.
     pub cluster: String,
@@ -228,4 +234,192 @@ pub fn write_kv_table<'a>(entries: impl Iterator<Item = (&'a str, &'a str)>) -> 
     w.str_map(entries);
     w.raw("}");
     w.finish()
+}
+
+/// A topic's route (TopicRouteData), as GET_ROUTEINFO_BY_TOPIC answers it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TopicRouteData {
+    /// The broker groups serving the topic.
+    pub broker_datas: Vec<BrokerData>,
+    /// Each broker group's queues of the topic.
+    pub queue_datas: Vec<QueueData>,
+    /// Filter servers by broker address (empty in 5.x).
+    pub filter_server_table: BTreeMap<String, Vec<String>>,
+    /// "brokerA:4;brokerB:4" for ordered topics (the KV config's ORDER_TOPIC_CONFIG).
+    pub order_topic_conf: Option<String>,
+}
+
+impl TopicRouteData {
+    /// Decodes a route body in either of fastjson's outputs (Long keys quoted or not), any key
+    /// order, unknown fields ignored, missing ones defaulted: what Java, C++, Go and Node
+    /// NameServers write.
+    pub fn decode(body: &[u8]) -> Result<Self, ModelError> {
+        crate::decode_lenient(body, "TopicRouteData")
+    }
+
+    /// Writes the body as the NameServer does (spec §7.5).
+    pub fn encode(&self, style: Style) -> bytes::Bytes {
+        write_route(
+            style,
+            &self.broker_datas,
+            &self.filter_server_table,
+            self.order_topic_conf.as_deref(),
+            &self.queue_datas,
+        )
+    }
+
+    /// The master's address of `broker_name`, if the route has one.
+    pub fn master_addr(&self, broker_name: &str) -> Option<&str> {
+        self.broker_datas
+            .iter()
+            .find(|b| b.broker_name == broker_name)
+            .and_then(|b| b.broker_addrs.get(&MASTER_ID))
+            .map(String::as_str)
+    }
+}
+
+/// The NameServer's view of every cluster (ClusterInfo), as GET_BROKER_CLUSTER_INFO answers it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ClusterInfo {
+    /// Broker groups by name.
+    pub broker_addr_table: BTreeMap<String, BrokerData>,
+    /// Broker group names by cluster.
+    pub cluster_addr_table: BTreeMap<String, Vec<String>>,
+}
+
+impl ClusterInfo {
+    /// Decodes the body (fastjson's default output: Long keys unquoted).
+    pub fn decode(body: &[u8]) -> Result<Self, ModelError> {
+        crate::decode_lenient(body, "ClusterInfo")
+    }
+
+    /// Writes the body as the NameServer does.
+    pub fn encode(&self) -> bytes::Bytes {
+        write_cluster_info(
+            &self.broker_addr_table,
+            self.cluster_addr_table
+                .iter()
+                .map(|(c, names)| (c.as_str(), names.iter().map(String::as_str))),
+        )
+    }
+}
+
+/// Writes a ClusterInfo body from the tables as they are held (the NameServer's route tables
+/// keep sets, [`ClusterInfo`] vectors): `{"brokerAddrTable":{..},"clusterAddrTable":{..}}`.
+pub fn write_cluster_info<'a, N>(
+    brokers: &BTreeMap<String, BrokerData>,
+    clusters: impl Iterator<Item = (&'a str, N)>,
+) -> bytes::Bytes
+where
+    N: Iterator<Item = &'a str>,
+{
+    let mut w = Writer::new(Style::Default);
+    w.raw("{");
+    w.key("brokerAddrTable");
+    w.raw("{");
+    for (i, (name, bd)) in brokers.iter().enumerate() {
+        if i > 0 {
+            w.raw(",");
+        }
+        w.key(name);
+        bd.write(&mut w);
+    }
+    w.raw("},");
+    w.key("clusterAddrTable");
+    w.raw("{");
+    for (i, (cluster, names)) in clusters.enumerate() {
+        if i > 0 {
+            w.raw(",");
+        }
+        w.key(cluster);
+        w.str_array(names);
+    }
+    w.raw("}}");
+    w.finish()
+}
+
+/// A topic list (TopicList), as the topic-list requests answer it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TopicList {
+    /// Topic names.
+    pub topic_list: Vec<String>,
+    /// Set by GET_SYSTEM_TOPIC_LIST_FROM_NS: a broker address.
+    pub broker_addr: Option<String>,
+}
+
+impl TopicList {
+    /// Decodes the body.
+    pub fn decode(body: &[u8]) -> Result<Self, ModelError> {
+        crate::decode_lenient(body, "TopicList")
+    }
+
+    /// Writes the body as the NameServer does.
+    pub fn encode(&self) -> bytes::Bytes {
+        write_topic_list(
+            self.broker_addr.as_deref(),
+            self.topic_list.iter().map(String::as_str),
+        )
+    }
+}
+
+/// A KV namespace's entries (KVTable), as GET_KVLIST_BY_NAMESPACE answers it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct KvTable {
+    /// Key -> value.
+    pub table: BTreeMap<String, String>,
+}
+
+impl KvTable {
+    /// Decodes the body.
+    pub fn decode(body: &[u8]) -> Result<Self, ModelError> {
+        crate::decode_lenient(body, "KVTable")
+    }
+
+    /// Writes the body as the NameServer does.
+    pub fn encode(&self) -> bytes::Bytes {
+        write_kv_table(self.table.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    }
+}
+
+#[cfg(test)]
+mod decode_tests {
+    use super::*;
+
+    #[test]
+    fn routes_decode_from_both_fastjson_styles_and_round_trip() {
+        let old = br#"{"brokerDatas":[{"brokerAddrs":{0:"127.0.0.1:10911",1:"127.0.0.1:10921"},"brokerName":"broker-a","cluster":"DefaultCluster","enableActingMaster":false}],"filterServerTable":{},"queueDatas":[{"brokerName":"broker-a","perm":6,"readQueueNums":4,"topicSysFlag":0,"writeQueueNums":4}]}"#;
+        let r = TopicRouteData::decode(old).unwrap();
+        assert_eq!(r.master_addr("broker-a"), Some("127.0.0.1:10911"));
+        assert_eq!(r.broker_datas[0].broker_addrs[&1], "127.0.0.1:10921");
+        assert_eq!(r.queue_datas[0].write_queue_nums, 4);
+        assert_eq!(&r.encode(Style::Default)[..], &old[..]);
+        let standard = r.encode(Style::Standard);
+        assert!(standard.starts_with(br#"{"brokerDatas":[{"brokerAddrs":{"0":"#));
+        assert_eq!(TopicRouteData::decode(&standard).unwrap(), r);
+        // Unknown fields, any order, missing fields.
+        let odd = br#"{"queueDatas":[{"writeQueueNums":8,"brokerName":"b","x":[1]}],"zz":null}"#;
+        let r = TopicRouteData::decode(odd).unwrap();
+        assert_eq!(
+            (r.queue_datas[0].write_queue_nums, r.queue_datas[0].perm),
+            (8, 0)
+        );
+        assert!(TopicRouteData::decode(b"{not json").is_err());
+    }
+
+    #[test]
+    fn cluster_info_topic_lists_and_kv_tables_round_trip() {
+        let body = br#"{"brokerAddrTable":{"broker-a":{"brokerAddrs":{0:"10.0.0.1:10911"},"brokerName":"broker-a","cluster":"C","enableActingMaster":false}},"clusterAddrTable":{"C":["broker-a"]}}"#;
+        let c = ClusterInfo::decode(body).unwrap();
+        assert_eq!(c.cluster_addr_table["C"], ["broker-a"]);
+        assert_eq!(&c.encode()[..], &body[..]);
+        let t = TopicList::decode(br#"{"topicList":["A","B"]}"#).unwrap();
+        assert_eq!(t.topic_list, ["A", "B"]);
+        assert_eq!(&t.encode()[..], br#"{"topicList":["A","B"]}"#);
+        let kv = KvTable::decode(br#"{"table":{"k":"v"}}"#).unwrap();
+        assert_eq!(&kv.encode()[..], br#"{"table":{"k":"v"}}"#);
+    }
 }

@@ -8,8 +8,9 @@ use crate::result::{SendResult, SendStatus};
 use crate::route::{MessageQueue, TopicPublishInfo};
 use crate::validate::{self, check_group, check_message};
 use crate::wire::{self, Prepared, Target, CLIENT_INNER_PRODUCER, DEFAULT_TOPIC};
-use rmq_protocol::codes::{request, response};
-use rmq_protocol::RemotingCommand;
+use rmq_model::call::GetRouteInfo;
+use rmq_model::{CallError, NamesrvClient};
+use rmq_protocol::codes::response;
 use rmq_remoting::{ClientBuilder, ClientConfig, RemotingClient, RemotingError, RpcHook};
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -113,6 +114,8 @@ enum Mode {
 struct Inner {
     config: ProducerConfig,
     client: RemotingClient,
+    /// The NameServers, through the shared typed client (routes).
+    namesrv: NamesrvClient,
     client_id: String,
     routes: RwLock<HashMap<String, Arc<TopicPublishInfo>>>,
     faults: FaultTable,
@@ -167,7 +170,9 @@ impl Producer {
         }
         let client = builder.build();
         client.update_namesrv_addresses(&config.namesrv_addrs);
+        let namesrv = NamesrvClient::new(client.clone(), config.send_timeout);
         let inner = Arc::new(Inner {
+            namesrv,
             client_id: format!("{}@{instance}", crate::local_ip()),
             config,
             client,
@@ -324,41 +329,26 @@ impl Producer {
     }
 
     async fn fetch_route(&self, topic: &str) -> Result<Arc<TopicPublishInfo>, ProducerError> {
-        let timeout = self.inner.config.send_timeout;
-        let ask = |t: &str| {
-            RemotingCommand::request(request::GET_ROUTEINFO_BY_TOPIC)
-                .with_ext("topic", t.to_owned())
-        };
-        let resp = self
-            .inner
-            .client
-            .invoke_namesrv(ask(topic), timeout)
-            .await?;
-        let info = match resp.code {
-            0 => TopicPublishInfo::from_route(topic, &parse_route(&resp)?, None),
-            response::TOPIC_NOT_EXIST => {
+        let (addr, route) = self.inner.namesrv.read(&GetRouteInfo::new(topic)).await;
+        let info = match route {
+            Ok(route) => TopicPublishInfo::from_route(topic, &route, None),
+            Err(e) if e.refused_code() == Some(response::TOPIC_NOT_EXIST) => {
                 // A new topic: write through TBW102's brokers, which create it (autoCreateTopicEnable).
-                let def = self
+                let (_, def) = self
                     .inner
-                    .client
-                    .invoke_namesrv(ask(DEFAULT_TOPIC), timeout)
-                    .await?;
-                if def.code != 0 {
+                    .namesrv
+                    .read(&GetRouteInfo::new(DEFAULT_TOPIC))
+                    .await;
+                let Ok(def) = def else {
                     return Err(ProducerError::NoRoute(topic.to_owned()));
-                }
+                };
                 TopicPublishInfo::from_route(
                     topic,
-                    &parse_route(&def)?,
+                    &def,
                     Some(wire::DEFAULT_TOPIC_QUEUE_NUMS as i64),
                 )
             }
-            code => {
-                return Err(ProducerError::Broker {
-                    code,
-                    remark: resp.remark_str().unwrap_or("").to_owned(),
-                    broker_addr: "NameServer".into(),
-                })
-            }
+            Err(e) => return Err(namesrv_error(&addr, e)),
         };
         if !info.is_usable() {
             return Err(ProducerError::NoRoute(topic.to_owned()));
@@ -752,10 +742,19 @@ fn is_unreachable(e: &RemotingError) -> bool {
     }
 }
 
-fn parse_route(resp: &RemotingCommand) -> Result<serde_json::Value, ProducerError> {
-    rmq_protocol::lenient_json::parse(&resp.body).map_err(|e| ProducerError::Broker {
-        code: resp.code,
-        remark: format!("unreadable route body: {e}"),
-        broker_addr: "NameServer".into(),
-    })
+/// A NameServer's failure to give a route, as the producer reports it.
+fn namesrv_error(addr: &str, e: CallError) -> ProducerError {
+    match e {
+        CallError::Remoting(e) => ProducerError::Remoting(e),
+        CallError::Refused { code, remark } => ProducerError::Broker {
+            code,
+            remark,
+            broker_addr: format!("NameServer {addr}"),
+        },
+        other => ProducerError::Broker {
+            code: response::SYSTEM_ERROR,
+            remark: other.to_string(),
+            broker_addr: format!("NameServer {addr}"),
+        },
+    }
 }

@@ -1,6 +1,7 @@
 //! TopicPublishInfo (producer spec §9-10): the writable queues of a topic, built from its route,
 //! and queue selection (round robin avoiding the last failed broker, or latency-aware).
 
+use rmq_model::route::{QueueData, TopicRouteData, MASTER_ID};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -52,23 +53,24 @@ fn sane_queue_count(topic: &str, broker: &str, n: i64) -> Option<i64> {
 }
 
 impl TopicPublishInfo {
-    /// Builds from a route body (TopicRouteData JSON, either fastjson style). With
-    /// `clamp_queue_nums` (the TBW102 fallback) each broker offers at most that many queues.
+    /// Builds from a topic's route. With `clamp_queue_nums` (the TBW102 fallback) each broker
+    /// offers at most that many queues.
     pub fn from_route(
         topic: &str,
-        route: &serde_json::Value,
+        route: &TopicRouteData,
         clamp_queue_nums: Option<i64>,
     ) -> TopicPublishInfo {
-        let mut masters = BTreeMap::new();
-        for b in route["brokerDatas"].as_array().into_iter().flatten() {
-            if let (Some(name), Some(addr)) =
-                (b["brokerName"].as_str(), b["brokerAddrs"]["0"].as_str())
-            {
-                masters.insert(name.to_owned(), addr.to_owned());
-            }
-        }
+        let masters: BTreeMap<String, String> = route
+            .broker_datas
+            .iter()
+            .filter_map(|b| {
+                b.broker_addrs
+                    .get(&MASTER_ID)
+                    .map(|addr| (b.broker_name.clone(), addr.clone()))
+            })
+            .collect();
         let mut queues = Vec::new();
-        let order_conf = route["orderTopicConf"].as_str().filter(|s| !s.is_empty());
+        let order_conf = route.order_topic_conf.as_deref().filter(|s| !s.is_empty());
         if let Some(conf) = order_conf {
             // "brokerA:4;brokerB:4"
             for item in conf.split(';') {
@@ -87,25 +89,19 @@ impl TopicPublishInfo {
                 }
             }
         } else {
-            let mut datas: Vec<&serde_json::Value> = route["queueDatas"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .collect();
-            datas.sort_by_key(|q| q["brokerName"].as_str().unwrap_or("").to_owned());
+            let mut datas: Vec<&QueueData> = route.queue_datas.iter().collect();
+            datas.sort_by(|a, b| a.broker_name.cmp(&b.broker_name));
             for q in datas {
-                let name = q["brokerName"].as_str().unwrap_or("");
-                let perm = q["perm"].as_i64().unwrap_or(0);
-                if perm & WRITE == 0 || !masters.contains_key(name) {
+                let name = q.broker_name.as_str();
+                if i64::from(q.perm) & WRITE == 0 || !masters.contains_key(name) {
                     continue;
                 }
-                let Some(mut n) =
-                    sane_queue_count(topic, name, q["writeQueueNums"].as_i64().unwrap_or(0))
+                let Some(mut n) = sane_queue_count(topic, name, i64::from(q.write_queue_nums))
                 else {
                     continue;
                 };
                 if let Some(clamp) = clamp_queue_nums {
-                    n = n.min(clamp).min(q["readQueueNums"].as_i64().unwrap_or(n));
+                    n = n.min(clamp).min(i64::from(q.read_queue_nums));
                 }
                 for id in 0..n {
                     queues.push(MessageQueue {
@@ -179,6 +175,10 @@ impl TopicPublishInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn typed(v: serde_json::Value) -> TopicRouteData {
+        serde_json::from_value(v).expect("a route")
+    }
     use crate::fault::FaultTable;
 
     #[test]
@@ -193,17 +193,17 @@ mod tests {
                 {"brokerName": "b", "perm": 6, "readQueueNums": 4, "writeQueueNums": 4}
             ]
         });
-        let info = TopicPublishInfo::from_route("T", &route, None);
+        let info = TopicPublishInfo::from_route("T", &typed(route), None);
         assert_eq!(info.queues.len(), 4, "only b's queues");
         assert!(info.queues.iter().all(|q| q.broker_name == "b"));
         let ordered = serde_json::json!({"orderTopicConf": "a:99999999;b:2", "brokerDatas": []});
-        let info = TopicPublishInfo::from_route("T", &ordered, None);
+        let info = TopicPublishInfo::from_route("T", &typed(ordered), None);
         assert_eq!(info.queues.len(), 2);
         let negative = serde_json::json!({
             "brokerDatas": [{"brokerName": "a", "brokerAddrs": {"0": "127.0.0.1:1"}}],
             "queueDatas": [{"brokerName": "a", "perm": 6, "readQueueNums": 4, "writeQueueNums": -5}]
         });
-        assert!(!TopicPublishInfo::from_route("T", &negative, None).is_usable());
+        assert!(!TopicPublishInfo::from_route("T", &typed(negative), None).is_usable());
     }
 
     fn route() -> serde_json::Value {
@@ -224,7 +224,7 @@ mod tests {
 
     #[test]
     fn writable_master_queues_sorted_and_clamped() {
-        let info = TopicPublishInfo::from_route("T", &route(), None);
+        let info = TopicPublishInfo::from_route("T", &typed(route()), None);
         let names: Vec<_> = info
             .queues
             .iter()
@@ -233,11 +233,13 @@ mod tests {
         assert_eq!(names.len(), 10);
         assert_eq!(names[0], ("a", 0));
         assert_eq!(names[2], ("b", 0));
-        let tbw = TopicPublishInfo::from_route("T", &route(), Some(4));
+        let tbw = TopicPublishInfo::from_route("T", &typed(route()), Some(4));
         assert_eq!(tbw.queues.len(), 2 + 4);
         let ordered = TopicPublishInfo::from_route(
             "T",
-            &serde_json::json!({"orderTopicConf": "a:2;b:1", "brokerDatas": [], "queueDatas": []}),
+            &typed(
+                serde_json::json!({"orderTopicConf": "a:2;b:1", "brokerDatas": [], "queueDatas": []}),
+            ),
             None,
         );
         assert!(ordered.order_topic);
@@ -246,7 +248,7 @@ mod tests {
 
     #[test]
     fn selection_avoids_the_last_broker_and_faulty_ones() {
-        let info = TopicPublishInfo::from_route("T", &route(), None);
+        let info = TopicPublishInfo::from_route("T", &typed(route()), None);
         for _ in 0..20 {
             assert_eq!(info.select(Some("a")).unwrap().broker_name, "b");
         }

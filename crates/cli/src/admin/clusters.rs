@@ -1,8 +1,8 @@
 //! `rmq clusters` (mqadmin clusterList): clusters, broker groups, members, addresses, and each
 //! broker's version where the broker answers GET_BROKER_RUNTIME_INFO.
 
-use super::route::text;
 use super::{parse_lenient_json, print_json, Admin, Failure, Table};
+use rmq_model::call::GetClusterInfo;
 use rmq_protocol::codes::request;
 use rmq_protocol::RemotingCommand;
 use std::process::ExitCode;
@@ -16,18 +16,16 @@ const NO_PERMISSION: &str = "no permission";
 
 /// Prints the cluster table.
 pub async fn run(admin: Admin) -> Result<ExitCode, Failure> {
-    let resp = admin
-        .read(RemotingCommand::request(request::GET_BROKER_CLUSTER_INFO))
-        .await?;
-    let info = super::body_json(&resp.body, "cluster info")?;
+    let info = admin.read(&GetClusterInfo).await?;
     // (cluster, broker name, id, address)
     let mut members: Vec<(String, String, String, String)> = Vec::new();
-    for (cluster, names) in info["clusterAddrTable"].as_object().into_iter().flatten() {
-        for name in names.as_array().into_iter().flatten() {
-            let name = text(name);
-            let addrs = &info["brokerAddrTable"][&name]["brokerAddrs"];
-            for (id, addr) in addrs.as_object().into_iter().flatten() {
-                members.push((cluster.clone(), name.clone(), id.clone(), text(addr)));
+    for (cluster, names) in &info.cluster_addr_table {
+        for name in names {
+            let Some(group) = info.broker_addr_table.get(name) else {
+                continue;
+            };
+            for (id, addr) in &group.broker_addrs {
+                members.push((cluster.clone(), name.clone(), id.to_string(), addr.clone()));
             }
         }
     }

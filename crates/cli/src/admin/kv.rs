@@ -3,8 +3,7 @@
 
 use super::{print_json, report_writes, Admin, Failure, Table};
 use clap::Subcommand;
-use rmq_protocol::codes::request;
-use rmq_protocol::RemotingCommand;
+use rmq_model::call::{DeleteKv, GetKv, GetKvList, PutKv};
 use std::process::ExitCode;
 
 /// KV subcommands.
@@ -44,11 +43,12 @@ pub enum KvCommand {
 pub async fn run(admin: Admin, cmd: KvCommand) -> Result<ExitCode, Failure> {
     match cmd {
         KvCommand::Get { namespace, key } => {
-            let req = RemotingCommand::request(request::GET_KV_CONFIG)
-                .with_ext("namespace", namespace.clone())
-                .with_ext("key", key.clone());
-            let resp = admin.read(req).await?;
-            let value = resp.ext("value").unwrap_or_default().to_owned();
+            let value = admin
+                .read(&GetKv {
+                    namespace: namespace.clone(),
+                    key: key.clone(),
+                })
+                .await?;
             if admin.common.json {
                 print_json(
                     &serde_json::json!({"namespace": namespace, "key": key, "value": value}),
@@ -63,31 +63,26 @@ pub async fn run(admin: Admin, cmd: KvCommand) -> Result<ExitCode, Failure> {
             key,
             value,
         } => {
-            let req = RemotingCommand::request(request::PUT_KV_CONFIG)
-                .with_ext("namespace", namespace)
-                .with_ext("key", key)
-                .with_ext("value", value);
-            let results = admin.write_all(req).await;
+            let req = PutKv {
+                namespace,
+                key,
+                value,
+            };
+            let results = admin.write_all(&req).await;
             Ok(report_writes(&admin.common, results, |_| None))
         }
         KvCommand::Delete { namespace, key } => {
-            let req = RemotingCommand::request(request::DELETE_KV_CONFIG)
-                .with_ext("namespace", namespace)
-                .with_ext("key", key);
-            let results = admin.write_all(req).await;
+            let results = admin.write_all(&DeleteKv { namespace, key }).await;
             Ok(report_writes(&admin.common, results, |_| None))
         }
         KvCommand::List { namespace } => {
-            let req = RemotingCommand::request(request::GET_KVLIST_BY_NAMESPACE)
-                .with_ext("namespace", namespace);
-            let resp = admin.read(req).await?;
-            let body = super::body_json(&resp.body, "KV table")?;
+            let kv = admin.read(&GetKvList { namespace }).await?;
             if admin.common.json {
-                print_json(&body["table"]);
+                print_json(&serde_json::json!(kv.table));
             } else {
                 let mut t = Table::new(&["KEY", "VALUE"]);
-                for (k, v) in body["table"].as_object().into_iter().flatten() {
-                    t.row(vec![k.clone(), super::route::text(v)]);
+                for (k, v) in kv.table {
+                    t.row(vec![k, v]);
                 }
                 print!("{t}");
             }

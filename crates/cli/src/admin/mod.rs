@@ -13,6 +13,7 @@ pub mod topics;
 mod table;
 
 use clap::{Args, ValueEnum};
+use rmq_model::{Call, CallError, NamesrvClient};
 use rmq_protocol::codes::{request, response};
 use rmq_protocol::{RemotingCommand, SerializeType};
 use rmq_remoting::{ClientBuilder, ClientConfig, HookError, RemotingClient, RpcHook};
@@ -199,6 +200,8 @@ impl RpcHook for FrameTrace {
 pub struct Admin {
     /// The client (NameServer list set).
     pub client: RemotingClient,
+    /// The typed NameServer client over it (fail-over for reads, fan-out for writes).
+    pub ns: NamesrvClient,
     /// The addresses given, in the order given.
     pub addrs: Vec<String>,
     /// Options.
@@ -224,117 +227,84 @@ impl Admin {
         }
         let client = builder.build();
         client.update_namesrv_addresses(&addrs);
+        let serialize = match common.serialize {
+            Serialize::Json => SerializeType::Json,
+            Serialize::Rocketmq => SerializeType::RocketMq,
+        };
+        let ns = NamesrvClient::new(client.clone(), Duration::from_millis(common.timeout.max(1)))
+            .with_serialize_type(serialize);
         Ok(Admin {
             client,
+            ns,
             addrs,
             common,
         })
     }
 
-    fn timeout(&self) -> Duration {
-        Duration::from_millis(self.common.timeout.max(1))
+    /// Sends a read to one NameServer, failing over along the list; a refusal is a [`Failure`]
+    /// naming the address, the request and the remark.
+    pub async fn read<C: Call + Sync>(&self, req: &C) -> Result<C::Output, Failure> {
+        let (addr, r) = self.ns.read(req).await;
+        r.map_err(|e| self.failure(&addr, C::CODE, e))
     }
 
-    fn prepare(&self, mut req: RemotingCommand) -> RemotingCommand {
-        req.serialize_type = match self.common.serialize {
-            Serialize::Json => SerializeType::Json,
-            Serialize::Rocketmq => SerializeType::RocketMq,
-        };
-        req
-    }
-
-    /// Sends a read request to one NameServer, failing over along the list; a non-zero answer is
-    /// a [`Failure`] naming the address, the request and the remark.
-    pub async fn read(&self, req: RemotingCommand) -> Result<RemotingCommand, Failure> {
-        let code = req.code;
-        let req = self.prepare(req);
-        let mut last = None;
-        // invoke_namesrv fails over when connecting fails; a dead-on-write connection is retried
-        // once per address so one restart of a NameServer does not fail the command.
-        for _ in 0..self.addrs.len().max(1) {
-            match self.client.namesrv_connection().await {
-                Ok((addr, _)) => {
-                    match self
-                        .client
-                        .invoke_sync(&addr, req.clone(), self.timeout())
-                        .await
-                    {
-                        Ok(resp) => return check(&addr, code, resp),
-                        Err(e) => {
-                            last = Some(format!("{} to {addr} failed: {e}", request_name(code)));
-                            self.client.close_connection(&addr);
-                        }
-                    }
-                }
-                Err(e) => {
-                    last = Some(format!(
-                        "{}: no NameServer of {} reachable: {e}",
-                        request_name(code),
-                        self.addrs.join(";")
-                    ));
-                    break;
-                }
-            }
-        }
-        Err(Failure {
-            exit: exit::UNREACHABLE,
-            message: last.unwrap_or_else(|| "no NameServer".into()),
-        })
-    }
-
-    /// Sends a write request to every NameServer (each keeps its own state, as mqadmin does) and
-    /// returns each address's outcome.
-    pub async fn write_all(
+    /// Sends a write to every NameServer given (each keeps its own state, as mqadmin does) and
+    /// returns each address's outcome, in the order given.
+    pub async fn write_all<C: Call + Sync>(
         &self,
-        req: RemotingCommand,
-    ) -> Vec<(String, Result<RemotingCommand, Failure>)> {
-        let code = req.code;
-        let req = self.prepare(req);
+        req: &C,
+    ) -> Vec<(String, Result<C::Output, Failure>)> {
         let mut out = Vec::new();
         for addr in &self.addrs {
-            let r = match self
-                .client
-                .invoke_sync(addr, req.clone(), self.timeout())
-                .await
-            {
-                Ok(resp) => check(addr, code, resp),
-                Err(e) => Err(Failure {
-                    exit: exit::UNREACHABLE,
-                    message: format!("{} to {addr} failed: {e}", request_name(code)),
-                }),
-            };
-            out.push((addr.clone(), r));
+            let r = self.ns.call_one(addr, req).await;
+            out.push((addr.clone(), r.map_err(|e| self.failure(addr, C::CODE, e))));
         }
         out
     }
-}
 
-/// Turns a non-zero response into a [`Failure`].
-fn check(addr: &str, code: i32, resp: RemotingCommand) -> Result<RemotingCommand, Failure> {
-    if resp.code == response::SUCCESS {
-        return Ok(resp);
+    /// What a failed call tells the user, with the exit code it maps to.
+    fn failure(&self, addr: &str, code: i32, e: CallError) -> Failure {
+        match e {
+            CallError::Refused { code: c, remark } => Failure {
+                exit: match c {
+                    response::TOPIC_NOT_EXIST | response::QUERY_NOT_FOUND => exit::NOT_FOUND,
+                    _ => exit::REFUSED,
+                },
+                message: format!(
+                    "{addr} answered {} with code {c} ({}): {remark}",
+                    request_name(code),
+                    response::name(c).unwrap_or("?"),
+                ),
+            },
+            CallError::Remoting(rmq_remoting::RemotingError::NoNamesrv) => Failure {
+                exit: exit::UNREACHABLE,
+                message: format!("{}: no NameServer address", request_name(code)),
+            },
+            CallError::Remoting(e) if addr.is_empty() => Failure {
+                exit: exit::UNREACHABLE,
+                message: format!(
+                    "{}: no NameServer of {} reachable: {e}",
+                    request_name(code),
+                    self.addrs.join(";")
+                ),
+            },
+            CallError::Remoting(e) => Failure {
+                exit: exit::UNREACHABLE,
+                message: format!("{} to {addr} failed: {e}", request_name(code)),
+            },
+            other => Failure {
+                exit: exit::REFUSED,
+                message: format!("{addr} answered {}: {other}", request_name(code)),
+            },
+        }
     }
-    let exit = match resp.code {
-        response::TOPIC_NOT_EXIST | response::QUERY_NOT_FOUND => exit::NOT_FOUND,
-        _ => exit::REFUSED,
-    };
-    Err(Failure {
-        exit,
-        message: format!(
-            "{addr} answered {} with code {} ({}): {}",
-            request_name(code),
-            resp.code,
-            response::name(resp.code).unwrap_or("?"),
-            resp.remark_str().unwrap_or("")
-        ),
-    })
 }
 
 /// Prints the outcome of a write sent to every NameServer; the exit code is the worst one.
-pub fn report_writes(
+pub fn report_writes<T>(
     common: &Common,
-    results: Vec<(String, Result<RemotingCommand, Failure>)>,
-    detail: impl Fn(&RemotingCommand) -> Option<String>,
+    results: Vec<(String, Result<T, Failure>)>,
+    detail: impl Fn(&T) -> Option<String>,
 ) -> ExitCode {
     let mut worst = exit::OK;
     if common.json {
@@ -383,14 +353,6 @@ pub fn run(fut: impl std::future::Future<Output = Result<ExitCode, Failure>>) ->
             ExitCode::from(f.exit)
         }
     }
-}
-
-/// Reads a response body as (fastjson) JSON; `what` names it in the error.
-pub fn body_json(body: &[u8], what: &str) -> Result<serde_json::Value, Failure> {
-    parse_lenient_json(body).map_err(|e| Failure {
-        exit: exit::REFUSED,
-        message: format!("unreadable {what}: {e}"),
-    })
 }
 
 /// Prints a JSON value.

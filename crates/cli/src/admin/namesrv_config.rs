@@ -3,8 +3,7 @@
 
 use super::{print_json, report_writes, Admin, Failure, Table};
 use clap::Subcommand;
-use rmq_protocol::codes::request;
-use rmq_protocol::RemotingCommand;
+use rmq_model::call::{GetNamesrvConfig, UpdateNamesrvConfig};
 use std::process::ExitCode;
 
 /// namesrv-config subcommands.
@@ -24,16 +23,13 @@ pub enum ConfigCommand {
 pub async fn run(admin: Admin, cmd: ConfigCommand) -> Result<ExitCode, Failure> {
     match cmd {
         ConfigCommand::Get => {
-            let results = admin
-                .write_all(RemotingCommand::request(request::GET_NAMESRV_CONFIG))
-                .await;
+            let results = admin.write_all(&GetNamesrvConfig).await;
             let mut worst = 0u8;
             let mut json = serde_json::Map::new();
             let mut t = Table::new(&["NAMESRV", "NAME", "VALUE"]);
             for (addr, r) in results {
                 match r {
-                    Ok(resp) => {
-                        let text = String::from_utf8_lossy(&resp.body).into_owned();
+                    Ok(text) => {
                         let mut props = serde_json::Map::new();
                         for line in text.lines() {
                             if let Some((k, v)) = line.split_once('=') {
@@ -65,8 +61,9 @@ pub async fn run(admin: Admin, cmd: ConfigCommand) -> Result<ExitCode, Failure> 
                 body.push_str(p);
                 body.push('\n');
             }
-            let req = RemotingCommand::request(request::UPDATE_NAMESRV_CONFIG).with_body(body);
-            let results = admin.write_all(req).await;
+            let results = admin
+                .write_all(&UpdateNamesrvConfig { properties: body })
+                .await;
             Ok(report_writes(&admin.common, results, |_| None))
         }
     }

@@ -2,27 +2,23 @@
 //! sent to every NameServer in the list (each holds its own route tables).
 
 use super::{report_writes, Admin, Failure};
-use rmq_protocol::codes::request;
-use rmq_protocol::RemotingCommand;
+use rmq_model::call::{ChangeWritePerm, DeleteTopicInNamesrv};
 use std::process::ExitCode;
 
 /// Wipes (`wipe`) or restores the write permission of a broker's queues.
 pub async fn write_perm(admin: Admin, broker: String, wipe: bool) -> Result<ExitCode, Failure> {
-    let code = if wipe {
-        request::WIPE_WRITE_PERM_OF_BROKER
-    } else {
-        request::ADD_WRITE_PERM_OF_BROKER
-    };
     let key = if wipe {
         "wipeTopicCount"
     } else {
         "addTopicCount"
     };
-    let results = admin
-        .write_all(RemotingCommand::request(code).with_ext("brokerName", broker))
-        .await;
-    Ok(report_writes(&admin.common, results, |r| {
-        r.ext(key).map(|n| format!("{key}={n}"))
+    let req = ChangeWritePerm {
+        broker_name: broker,
+        wipe,
+    };
+    let results = admin.write_all(&req).await;
+    Ok(report_writes(&admin.common, results, |n| {
+        Some(format!("{key}={n}"))
     }))
 }
 
@@ -32,11 +28,8 @@ pub async fn delete_topic(
     topic: String,
     cluster: Option<String>,
 ) -> Result<ExitCode, Failure> {
-    let mut req =
-        RemotingCommand::request(request::DELETE_TOPIC_IN_NAMESRV).with_ext("topic", topic);
-    if let Some(c) = cluster {
-        req = req.with_ext("clusterName", c);
-    }
-    let results = admin.write_all(req).await;
+    let results = admin
+        .write_all(&DeleteTopicInNamesrv { topic, cluster })
+        .await;
     Ok(report_writes(&admin.common, results, |_| None))
 }

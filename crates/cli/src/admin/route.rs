@@ -1,50 +1,38 @@
 //! `rmq route TOPIC` (mqadmin topicRoute): brokers and queues serving a topic.
 
 use super::{print_json, Admin, Failure, Table};
-use rmq_protocol::codes::request;
-use rmq_protocol::RemotingCommand;
+use rmq_model::call::GetRouteInfo;
 use std::process::ExitCode;
 
 /// Looks up `topic` and prints its brokers and queues.
 pub async fn run(admin: Admin, topic: String) -> Result<ExitCode, Failure> {
-    let req = RemotingCommand::request(request::GET_ROUTEINFO_BY_TOPIC).with_ext("topic", topic);
-    let resp = admin.read(req).await?;
-    let route = super::body_json(&resp.body, "route body")?;
+    let route = admin.read(&GetRouteInfo::new(topic)).await?;
     if admin.common.json {
-        print_json(&route);
+        print_json(&serde_json::json!(route));
         return Ok(ExitCode::SUCCESS);
     }
     let mut brokers = Table::new(&["BROKER", "CLUSTER", "ID", "ADDRESS"]);
-    for b in route["brokerDatas"].as_array().into_iter().flatten() {
-        for (id, addr) in b["brokerAddrs"].as_object().into_iter().flatten() {
+    for b in &route.broker_datas {
+        for (id, addr) in &b.broker_addrs {
             brokers.row(vec![
-                text(&b["brokerName"]),
-                text(&b["cluster"]),
-                id.clone(),
-                text(addr),
+                b.broker_name.clone(),
+                b.cluster.clone(),
+                id.to_string(),
+                addr.clone(),
             ]);
         }
     }
     let mut queues = Table::new(&["BROKER", "READ", "WRITE", "PERM"]);
-    for q in route["queueDatas"].as_array().into_iter().flatten() {
+    for q in &route.queue_datas {
         queues.row(vec![
-            text(&q["brokerName"]),
-            text(&q["readQueueNums"]),
-            text(&q["writeQueueNums"]),
-            perm_text(q["perm"].as_i64().unwrap_or(0)),
+            q.broker_name.clone(),
+            q.read_queue_nums.to_string(),
+            q.write_queue_nums.to_string(),
+            perm_text(i64::from(q.perm)),
         ]);
     }
     print!("{brokers}\n{queues}");
     Ok(ExitCode::SUCCESS)
-}
-
-/// A JSON scalar as plain text.
-pub fn text(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Null => "-".into(),
-        other => other.to_string(),
-    }
 }
 
 /// "RW", "R-", "-W", "--" from permission bits (READ 4, WRITE 2).

@@ -580,31 +580,13 @@ impl RouteInfoManager {
 
     /// GET_BROKER_CLUSTER_INFO body: `{"brokerAddrTable":{..},"clusterAddrTable":{..}}`.
     pub fn cluster_info_json(&self) -> bytes::Bytes {
-        use crate::fastjson::{Style, Writer};
         let t = self.read();
-        let mut w = Writer::new(Style::Default);
-        w.raw("{");
-        w.key("brokerAddrTable");
-        w.raw("{");
-        for (i, (name, bd)) in t.broker_addr.iter().enumerate() {
-            if i > 0 {
-                w.raw(",");
-            }
-            w.key(name);
-            bd.write(&mut w);
-        }
-        w.raw("},");
-        w.key("clusterAddrTable");
-        w.raw("{");
-        for (i, (cluster, names)) in t.cluster_addr.iter().enumerate() {
-            if i > 0 {
-                w.raw(",");
-            }
-            w.key(cluster);
-            w.str_array(names.iter().map(String::as_str));
-        }
-        w.raw("}}");
-        w.finish()
+        model::write_cluster_info(
+            &t.broker_addr,
+            t.cluster_addr
+                .iter()
+                .map(|(c, names)| (c.as_str(), names.iter().map(String::as_str))),
+        )
     }
 
     /// Every topic name.
