@@ -305,3 +305,12 @@ pub struct UpdateNamesrvConfig {
 call!(UpdateNamesrvConfig => request::UPDATE_NAMESRV_CONFIG, (),
     |s| RemotingCommand::request(request::UPDATE_NAMESRV_CONFIG).with_body(s.properties.clone()),
     |_r| Ok(()));
+
+/// GET_BROKER_RUNTIME_INFO (28): a broker's runtime figures as a key/value table
+/// (`brokerVersionDesc`, `msgPutTotalTodayNow`...).
+#[derive(Debug, Clone, Default)]
+pub struct GetBrokerRuntimeInfo;
+
+call!(GetBrokerRuntimeInfo => request::GET_BROKER_RUNTIME_INFO, KvTable,
+    |_s| RemotingCommand::request(request::GET_BROKER_RUNTIME_INFO),
+    |r| Ok(KvTable::decode(&r.body)?));

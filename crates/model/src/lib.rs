@@ -14,6 +14,7 @@
 
 pub mod call;
 pub mod fastjson;
+pub mod heartbeat;
 pub mod namesrv_client;
 pub mod route;
 

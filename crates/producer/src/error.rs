@@ -2,8 +2,9 @@
 
 use rmq_remoting::RemotingError;
 
-/// Why a send failed.
+/// Why a send failed. More kinds may come: match with a wildcard.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ProducerError {
     /// Refused before sending (topic, body size...): Java's MQClientException code 13.
     #[error("invalid message: {0}")]

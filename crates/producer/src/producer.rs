@@ -9,9 +9,9 @@ use crate::route::{MessageQueue, TopicPublishInfo};
 use crate::validate::{self, check_group, check_message};
 use crate::wire::{self, Prepared, Target, CLIENT_INNER_PRODUCER, DEFAULT_TOPIC};
 use rmq_model::call::GetRouteInfo;
-use rmq_model::{CallError, NamesrvClient};
+use rmq_model::{CallError, Caller, NamesrvClient};
 use rmq_protocol::codes::response;
-use rmq_remoting::{ClientBuilder, ClientConfig, RemotingClient, RemotingError, RpcHook};
+use rmq_remoting::{ClientBuilder, ClientConfig, RemotingClient, RpcHook};
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -274,19 +274,19 @@ impl Producer {
     }
 
     async fn heartbeat(&self, addr: &str) {
-        let req = wire::heartbeat_request(
+        let data = wire::heartbeat_data(
             &self.inner.client_id,
             &[&self.inner.config.group, CLIENT_INNER_PRODUCER],
         );
         match self
             .inner
             .client
-            .invoke_sync(addr, req, Duration::from_secs(3))
+            .call(addr, &data, Duration::from_secs(3))
             .await
         {
-            Ok(r) if r.code == 0 => {}
-            Ok(r) => {
-                tracing::warn!(addr, code = r.code, remark = ?r.remark_str(), "heartbeat refused")
+            Ok(()) => {}
+            Err(e @ CallError::Refused { .. }) => {
+                tracing::warn!(addr, error = %e, "heartbeat refused")
             }
             Err(e) => tracing::debug!(addr, error = %e, "heartbeat failed"),
         }
@@ -494,7 +494,7 @@ impl Producer {
             .faults
             .update(&mq.broker_name, started.elapsed(), failed);
         if let Err(ProducerError::Remoting(e)) = &outcome {
-            if is_unreachable(e) {
+            if e.is_unreachable() {
                 self.unreachable(&addr);
             }
         }
@@ -717,11 +717,11 @@ impl Producer {
             .collect();
         for addr in brokers {
             for group in [self.inner.config.group.as_str(), CLIENT_INNER_PRODUCER] {
-                let req = wire::unregister_request(&self.inner.client_id, group);
+                let req = wire::unregister(&self.inner.client_id, group);
                 if let Err(e) = self
                     .inner
                     .client
-                    .invoke_sync(&addr, req, Duration::from_secs(3))
+                    .call(&addr, &req, Duration::from_secs(3))
                     .await
                 {
                     tracing::debug!(addr, group, error = %e, "unregister failed");
@@ -729,16 +729,6 @@ impl Producer {
             }
         }
         self.inner.client.shutdown();
-    }
-}
-
-/// A failure that says the broker cannot be reached at all (not a slow or refusing broker): the
-/// dial failed, or the connection died under the request.
-fn is_unreachable(e: &RemotingError) -> bool {
-    match e {
-        RemotingError::Connect { .. } => true,
-        RemotingError::SendRequest { reason, .. } => reason == "connection closed",
-        _ => false,
     }
 }
 

@@ -4,10 +4,10 @@
 use crate::message::{encode_properties, keys, Message};
 use crate::msg_id::new_unique_id;
 use bytes::{BufMut, Bytes, BytesMut};
+use rmq_model::heartbeat::{HeartbeatData, ProducerData, UnregisterClient};
 use rmq_protocol::codes::request;
 use rmq_protocol::headers::send::SendMessageRequestHeaderV2;
 use rmq_protocol::RemotingCommand;
-use serde::Serialize;
 use std::io::Write;
 
 /// MessageSysFlag bits.
@@ -180,46 +180,35 @@ pub fn batch_body(messages: &[(i32, Bytes, String)]) -> Bytes {
     out.freeze()
 }
 
-#[derive(Serialize)]
-struct GroupData<'a> {
-    #[serde(rename = "groupName")]
-    group_name: &'a str,
-}
-
-/// Field order is fastjson's (alphabetical); names and ids are plain ASCII, so serde_json writes
-/// the same bytes.
-#[derive(Serialize)]
-struct HeartbeatData<'a> {
-    #[serde(rename = "clientID")]
-    client_id: &'a str,
-    #[serde(rename = "consumerDataSet")]
-    consumer_data_set: [(); 0],
-    #[serde(rename = "heartbeatFingerprint")]
-    heartbeat_fingerprint: i32,
-    #[serde(rename = "producerDataSet")]
-    producer_data_set: Vec<GroupData<'a>>,
-    #[serde(rename = "withoutSub")]
-    without_sub: bool,
+/// The heartbeat of a producer-only client (shared model: `rmq_model::heartbeat`).
+pub fn heartbeat_data(client_id: &str, groups: &[&str]) -> HeartbeatData {
+    HeartbeatData {
+        client_id: client_id.to_owned(),
+        producer_data_set: groups
+            .iter()
+            .map(|g| ProducerData {
+                group_name: (*g).to_owned(),
+            })
+            .collect(),
+        ..Default::default()
+    }
 }
 
 /// HEART_BEAT (34) for a producer-only client: empty ext, HeartbeatData JSON body.
 pub fn heartbeat_request(client_id: &str, groups: &[&str]) -> RemotingCommand {
-    let body = HeartbeatData {
-        client_id,
-        consumer_data_set: [],
-        heartbeat_fingerprint: 0,
-        producer_data_set: groups.iter().map(|g| GroupData { group_name: g }).collect(),
-        without_sub: false,
-    };
-    let mut cmd = RemotingCommand::request(request::HEART_BEAT)
-        .with_body(serde_json::to_vec(&body).expect("plain structs serialize"));
-    cmd.ext_fields = Some(Default::default());
-    cmd
+    heartbeat_data(client_id, groups).request()
 }
 
 /// UNREGISTER_CLIENT (35) for one producer group.
+pub fn unregister(client_id: &str, group: &str) -> UnregisterClient {
+    UnregisterClient {
+        client_id: client_id.to_owned(),
+        producer_group: Some(group.to_owned()),
+        consumer_group: None,
+    }
+}
+
+/// The UNREGISTER_CLIENT command for one producer group.
 pub fn unregister_request(client_id: &str, group: &str) -> RemotingCommand {
-    RemotingCommand::request(request::UNREGISTER_CLIENT)
-        .with_ext("clientID", client_id.to_owned())
-        .with_ext("producerGroup", group.to_owned())
+    rmq_model::Call::command(&unregister(client_id, group))
 }

@@ -7,6 +7,7 @@ use std::io;
 /// Each frame-level variant matches one way Java's `NettyDecoder` gives up on a channel, so the
 /// runtime can log precisely why it closed a connection.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ProtocolError {
     /// The length field announces a frame larger than the configured maximum (Java: TooLongFrameException).
     #[error("frame too long: length field {length} + 4 exceeds max frame length {max}")]

@@ -504,9 +504,8 @@ impl RemotingClient {
         }
         let outcome = conn.invoke(request.clone(), left).await;
         match outcome {
-            Ok(resp) if resp.code == response::GO_AWAY => Err(RemotingError::SendRequest {
+            Ok(resp) if resp.code == response::GO_AWAY => Err(RemotingError::GoAway {
                 addr: addr.to_owned(),
-                reason: "Receive GO_AWAY twice in request".into(),
             }),
             outcome => self.settle(&conn, Some(&request), outcome, self.close_on_timeout(sync)),
         }
@@ -538,7 +537,9 @@ impl RemotingClient {
             Err(e) => {
                 match &e {
                     RemotingError::Timeout { .. } if close_on_timeout => conn.close(),
-                    RemotingError::SendRequest { .. } => conn.close(),
+                    RemotingError::SendRequest { .. } | RemotingError::Closed { .. } => {
+                        conn.close()
+                    }
                     _ => {}
                 }
                 Err(e)

@@ -234,15 +234,12 @@ impl Dispatcher {
             None => match entry.processor.process(ctx, request).await {
                 Ok(r) => r,
                 Err(e) => {
-                    let remark = if e.0.is_empty() {
+                    let remark = if e.message.is_empty() {
                         "processor failed".to_owned()
                     } else {
-                        e.0
+                        e.message
                     };
-                    return Some(RemotingCommand::response(
-                        response::SYSTEM_ERROR,
-                        Some(&remark),
-                    ));
+                    return Some(RemotingCommand::response(e.code, Some(&remark)));
                 }
             },
         };

@@ -2,8 +2,11 @@
 
 use rmq_protocol::ProtocolError;
 
-/// Why an invocation or a server operation failed. Every variant names the peer involved.
+/// Why an invocation or a server operation failed, by kind, so callers branch on the variant
+/// (retry elsewhere on `Connect`/`Closed`, back off on `TooManyRequests`...), never on text.
+/// Every variant that involves a peer names it. More kinds may come: match with a wildcard.
 #[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
 pub enum RemotingError {
     /// Could not connect (refused, unreachable, connect timeout, or the connection-table lock wait).
     #[error("connect to {addr} failed: {reason}")]
@@ -21,8 +24,22 @@ pub enum RemotingError {
         /// The timeout that expired.
         timeout_ms: u64,
     },
-    /// The request could not be written, or the connection died before its response arrived
-    /// (Java RemotingSendRequestException).
+    /// The connection closed before the request was written or answered: the peer went away,
+    /// or this side closed it (Java RemotingSendRequestException).
+    #[error("send request to <{addr}> failed: connection closed")]
+    Closed {
+        /// Peer address.
+        addr: String,
+    },
+    /// The server is shutting down gracefully and answered GO_AWAY to the request and to its
+    /// resend on a new connection.
+    #[error("send request to <{addr}> failed: Receive GO_AWAY twice in request")]
+    GoAway {
+        /// Peer address.
+        addr: String,
+    },
+    /// The request could not be sent for another reason (a client hook refused it, its opaque
+    /// was already pending...) (Java RemotingSendRequestException).
     #[error("send request to <{addr}> failed: {reason}")]
     SendRequest {
         /// Peer address.
@@ -69,9 +86,17 @@ impl RemotingError {
     }
 
     pub(crate) fn closed(addr: &str) -> Self {
-        RemotingError::SendRequest {
+        RemotingError::Closed {
             addr: addr.to_owned(),
-            reason: "connection closed".into(),
         }
+    }
+
+    /// True for the failures that say the peer cannot be reached at all (the dial failed, or
+    /// the connection died under the request), as opposed to a slow or refusing peer.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            RemotingError::Connect { .. } | RemotingError::Closed { .. }
+        )
     }
 }

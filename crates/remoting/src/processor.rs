@@ -17,21 +17,38 @@ pub struct RequestContext {
     pub connection: ConnectionHandle,
 }
 
-/// Why a processor failed: the peer gets SYSTEM_ERROR (1) with this text as remark.
+/// Why a processor failed: the peer gets `code` (SYSTEM_ERROR, 1, unless the processor chose
+/// another) with the message as remark.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{0}")]
-pub struct ProcessorError(pub String);
+#[error("{message}")]
+pub struct ProcessorError {
+    /// The response code the peer gets.
+    pub code: i32,
+    /// The remark.
+    pub message: String,
+}
 
 impl ProcessorError {
-    /// Builds an error from anything printable.
+    /// SYSTEM_ERROR with a message from anything printable.
     pub fn new(msg: impl std::fmt::Display) -> Self {
-        ProcessorError(msg.to_string())
+        ProcessorError {
+            code: rmq_protocol::codes::response::SYSTEM_ERROR,
+            message: msg.to_string(),
+        }
+    }
+
+    /// A refusal with its own response code (e.g. TOPIC_NOT_EXIST, NO_PERMISSION).
+    pub fn with_code(code: i32, msg: impl std::fmt::Display) -> Self {
+        ProcessorError {
+            code,
+            message: msg.to_string(),
+        }
     }
 }
 
 impl From<rmq_protocol::ProtocolError> for ProcessorError {
     fn from(e: rmq_protocol::ProtocolError) -> Self {
-        ProcessorError(e.to_string())
+        ProcessorError::new(e)
     }
 }
 

@@ -92,8 +92,14 @@ impl RequestProcessor for Failing {
     async fn process(
         &self,
         _: &RequestContext,
-        _: RemotingCommand,
+        req: RemotingCommand,
     ) -> Result<Option<RemotingCommand>, ProcessorError> {
+        if req.body.as_ref() == b"no such topic" {
+            return Err(ProcessorError::with_code(
+                response::TOPIC_NOT_EXIST,
+                "topic[T] not exist",
+            ));
+        }
         Err(ProcessorError::new("disk on fire"))
     }
 }
@@ -150,6 +156,17 @@ async fn reject_overload_and_processor_error_replies() {
         .unwrap();
     assert_eq!(r.code, response::SYSTEM_ERROR);
     assert_eq!(r.remark.as_deref(), Some("disk on fire"));
+    // A processor error with its own code is answered with that code.
+    let r = client
+        .invoke_sync(
+            &addr,
+            RemotingCommand::request(4).with_body("no such topic"),
+            T,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.code, response::TOPIC_NOT_EXIST);
+    assert_eq!(r.remark.as_deref(), Some("topic[T] not exist"));
     server.shutdown_now();
 }
 

@@ -1,10 +1,11 @@
 //! `rmq clusters` (mqadmin clusterList): clusters, broker groups, members, addresses, and each
 //! broker's version where the broker answers GET_BROKER_RUNTIME_INFO.
 
-use super::{parse_lenient_json, print_json, Admin, Failure, Table};
-use rmq_model::call::GetClusterInfo;
-use rmq_protocol::codes::request;
-use rmq_protocol::RemotingCommand;
+use super::{print_json, Admin, Failure, Table};
+use rmq_model::call::{GetBrokerRuntimeInfo, GetClusterInfo};
+use rmq_model::{CallError, Caller};
+use rmq_protocol::codes::response;
+use rmq_remoting::RemotingError;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -76,24 +77,18 @@ async fn futures_versions(
 ) -> Vec<Result<String, String>> {
     let mut set = tokio::task::JoinSet::new();
     for (i, (_, _, _, addr)) in members.iter().enumerate() {
-        let fut = admin.client.invoke_async(
-            addr,
-            RemotingCommand::request(request::GET_BROKER_RUNTIME_INFO),
-            VERSION_TIMEOUT,
-        );
+        let (client, addr) = (admin.client.clone(), addr.clone());
         set.spawn(async move {
-            let v = match fut.await {
-                Ok(r) if r.code == 0 => parse_lenient_json(&r.body)
-                    .ok()
-                    .and_then(|kv| kv["table"]["brokerVersionDesc"].as_str().map(str::to_owned))
+            let asked = client
+                .call(&addr, &GetBrokerRuntimeInfo, VERSION_TIMEOUT)
+                .await;
+            let v = match asked {
+                Ok(kv) => kv
+                    .table
+                    .get("brokerVersionDesc")
+                    .cloned()
                     .ok_or_else(|| "no version in the answer".to_owned()),
-                Ok(r) if r.code == rmq_protocol::codes::response::NO_PERMISSION => {
-                    Err(NO_PERMISSION.to_owned())
-                }
-                Ok(r) => Err(format!("error {}", r.code)),
-                Err(rmq_remoting::RemotingError::Timeout { .. }) => Err("timeout".to_owned()),
-                Err(rmq_remoting::RemotingError::Connect { .. }) => Err("refused".to_owned()),
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(why_no_version(&e)),
             };
             (i, v)
         });
@@ -105,4 +100,18 @@ async fn futures_versions(
         }
     }
     out
+}
+
+/// The VERSION column's reason for a broker that gave none.
+fn why_no_version(e: &CallError) -> String {
+    match e {
+        CallError::Refused {
+            code: response::NO_PERMISSION,
+            ..
+        } => NO_PERMISSION.to_owned(),
+        CallError::Refused { code, .. } => format!("error {code}"),
+        CallError::Remoting(RemotingError::Timeout { .. }) => "timeout".to_owned(),
+        CallError::Remoting(RemotingError::Connect { .. }) => "refused".to_owned(),
+        other => other.to_string(),
+    }
 }

@@ -21,7 +21,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use rmq_protocol::lenient_json::parse as parse_lenient_json;
 pub use table::Table;
 
 /// Options every admin command takes.
