@@ -132,29 +132,27 @@ impl BrokerHealth {
                 } else {
                     self.policy.initial_backoff
                 };
-                states.insert(
-                    broker.to_owned(),
-                    State::Isolated {
-                        until: Instant::now() + backoff,
-                        backoff,
-                        probing: true,
-                    },
-                );
-                ProbeNeeded::Start
+                Self::isolate(&mut states, broker, backoff)
             }
-            None => {
-                let backoff = self.policy.initial_backoff;
-                states.insert(
-                    broker.to_owned(),
-                    State::Isolated {
-                        until: Instant::now() + backoff,
-                        backoff,
-                        probing: true,
-                    },
-                );
-                ProbeNeeded::Start
-            }
+            None => Self::isolate(&mut states, broker, self.policy.initial_backoff),
         }
+    }
+
+    /// Isolates `broker` for `backoff`, with a probe to start.
+    fn isolate(
+        states: &mut HashMap<String, State>,
+        broker: &str,
+        backoff: Duration,
+    ) -> ProbeNeeded {
+        states.insert(
+            broker.to_owned(),
+            State::Isolated {
+                until: Instant::now() + backoff,
+                backoff,
+                probing: true,
+            },
+        );
+        ProbeNeeded::Start
     }
 
     /// When the running probe of `broker` should dial next (`None`: it is no longer isolated,

@@ -209,27 +209,13 @@ impl Producer {
                     tracing::debug!(topic = %t, error = %e, "route refresh failed");
                 }
             }
-            let present: HashSet<String> = p
-                .inner
-                .routes
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .values()
-                .flat_map(|r| r.masters.values().cloned())
-                .collect();
+            let present = p.route_masters();
             p.inner
                 .health
                 .routes_refreshed(&|addr| present.contains(addr));
         });
         let heartbeat = self.every(c.heartbeat_interval, |p| async move {
-            let masters: HashSet<String> = p
-                .inner
-                .routes
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .values()
-                .flat_map(|r| r.masters.values().cloned())
-                .collect();
+            let masters = p.route_masters();
             // Brokers no route names any more are forgotten (Java's cleanOfflineBroker), so the
             // set does not grow with every broker ever seen.
             p.inner
@@ -253,6 +239,17 @@ impl Producer {
         tasks.push(refresh);
         tasks.push(heartbeat);
         tasks.push(scan);
+    }
+
+    /// The master addresses of every cached route.
+    fn route_masters(&self) -> HashSet<String> {
+        self.inner
+            .routes
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .flat_map(|r| r.masters.values().cloned())
+            .collect()
     }
 
     /// Runs `job` every `period` (first after one period) for as long as the producer exists;

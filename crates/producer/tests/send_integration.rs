@@ -81,6 +81,16 @@ impl RequestProcessor for Broker {
 }
 
 impl Broker {
+    /// A stand-in named `name` that stores every send.
+    fn new(name: &'static str) -> Arc<Broker> {
+        Arc::new(Broker {
+            name,
+            seen: Mutex::default(),
+            answer: Mutex::new(Answer::Ok),
+            offset: AtomicU64::new(0),
+        })
+    }
+
     fn sends(&self) -> Vec<SendMessageRequestHeaderV2> {
         self.seen
             .lock()
@@ -122,12 +132,7 @@ async fn cluster(topics: &[&str]) -> Cluster {
     let mut registrars = Vec::new();
     let mut brokers = Vec::new();
     for name in ["broker-a", "broker-b"] {
-        let b = Arc::new(Broker {
-            name,
-            seen: Mutex::default(),
-            answer: Mutex::new(Answer::Ok),
-            offset: AtomicU64::new(0),
-        });
+        let b = Broker::new(name);
         let mut reg = ProcessorRegistry::new();
         reg.register_default(b.clone(), ExecutorConfig::new(16, 10_000));
         let server = rmq_testkit::serve(reg).await;
@@ -610,12 +615,7 @@ async fn a_dead_broker_is_isolated_and_probed_not_redialled_per_send() {
     let _dead_reg =
         rmq_testkit::register_broker(&ns_addr, "C", "broker-a", &dead_addr, &["Orders", "TBW102"])
             .await;
-    let live = Arc::new(Broker {
-        name: "broker-b",
-        seen: Mutex::default(),
-        answer: Mutex::new(Answer::Ok),
-        offset: AtomicU64::new(0),
-    });
+    let live = Broker::new("broker-b");
     let mut reg = ProcessorRegistry::new();
     reg.register_default(live.clone(), ExecutorConfig::new(16, 10_000));
     let live_server = rmq_testkit::serve(reg).await;
@@ -669,12 +669,7 @@ async fn a_draining_broker_gets_no_new_sends_and_no_new_connections() {
     let mut registrars = Vec::new();
     let connects = Arc::new(Connects(AtomicU64::new(0)));
     for name in ["broker-a", "broker-b"] {
-        let b = Arc::new(Broker {
-            name,
-            seen: Mutex::default(),
-            answer: Mutex::new(Answer::Ok),
-            offset: AtomicU64::new(0),
-        });
+        let b = Broker::new(name);
         let mut reg = ProcessorRegistry::new();
         reg.register_default(b.clone(), ExecutorConfig::new(16, 10_000));
         let mut builder = ServerBuilder::new(ServerConfig {
