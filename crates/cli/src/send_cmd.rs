@@ -64,28 +64,21 @@ impl SendArgs {
     }
 }
 
-/// Runs `rmq send`.
+/// Runs `rmq send`: read the body, start a producer, send in the chosen mode, print the summary.
 pub fn run(a: SendArgs) -> ExitCode {
-    let body: bytes::Bytes = match a.body.strip_prefix('@') {
-        Some(path) => match std::fs::read(path) {
-            Ok(b) => b.into(),
-            Err(e) => {
-                eprintln!("error: body file {path}: {e}");
-                return ExitCode::from(2);
-            }
-        },
-        None => a.body.clone().into_bytes().into(),
+    let body = match load_body(&a.body) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
     };
     if a.batch > 1 && !matches!(a.mode, SendMode::Sync) {
         eprintln!("error: --batch works with --mode sync");
         return ExitCode::from(2);
     }
-    let (addrs, tls, acl) = match a
-        .common
-        .namesrv_addrs()
-        .and_then(|n| Ok((n, a.common.client_tls()?, a.common.acl_hook()?)))
-    {
-        Ok(x) => x,
+    let config = match producer_config(&a) {
+        Ok(c) => c,
         Err(f) => {
             eprintln!("error: {}", f.message);
             return ExitCode::from(f.exit);
@@ -96,12 +89,6 @@ pub fn run(a: SendArgs) -> ExitCode {
         .build()
         .expect("tokio runtime");
     rt.block_on(async move {
-        let mut config = ProducerConfig::new(&a.group, &[]);
-        config.namesrv_addrs = addrs;
-        config.send_timeout = Duration::from_millis(a.common.timeout.max(1));
-        config.client.tls = tls;
-        config.rpc_hooks.0.extend(acl);
-        config.send_latency_fault_enable = a.latency_fault;
         let producer = match Producer::start(config).await {
             Ok(p) => p,
             Err(e) => {
@@ -109,18 +96,7 @@ pub fn run(a: SendArgs) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        let make = |i: u64| {
-            let mut m = Message::new(a.topic.clone(), body.clone());
-            if let Some(t) = &a.tag {
-                m = m.with_tags(t);
-            }
-            if let Some(k) = &a.keys {
-                let keys: Vec<&str> = k.split_whitespace().collect();
-                m = m.with_keys(&keys);
-            }
-            m.set_property("rmqSeq", i.to_string());
-            m
-        };
+        let messages = Messages { args: &a, body };
         let bar = ProgressBar::new(a.count);
         bar.set_style(
             ProgressStyle::with_template("[{bar:30}] {pos}/{len} {per_sec} {msg}")
@@ -130,64 +106,11 @@ pub fn run(a: SendArgs) -> ExitCode {
         let mut t = Tally::new();
         let started = Instant::now();
         match a.mode {
-            SendMode::Sync if a.batch > 1 => {
-                let mut i = 0;
-                while i < a.count {
-                    let n = (a.count - i).min(a.batch as u64);
-                    let batch: Vec<Message> = (i..i + n).map(make).collect();
-                    let t0 = Instant::now();
-                    let r = producer.send_batch(batch).await;
-                    t.record(t0.elapsed(), r.map(Some), n);
-                    bar.inc(n);
-                    i += n;
-                }
-            }
+            SendMode::Sync if a.batch > 1 => send_batches(&producer, &messages, &bar, &mut t).await,
             SendMode::Sync | SendMode::Oneway => {
-                for i in 0..a.count {
-                    let t0 = Instant::now();
-                    let r = match a.mode {
-                        SendMode::Oneway => producer.send_oneway(make(i)).await.map(|_| None),
-                        _ => producer.send(make(i)).await.map(Some),
-                    };
-                    if let (Ok(Some(res)), 1, false) = (&r, a.count, a.common.json) {
-                        bar.suspend(|| {
-                            println!(
-                                "{:?} msgId={} offsetMsgId={} broker={} queue={} offset={}",
-                                res.status,
-                                res.msg_id,
-                                res.offset_msg_id,
-                                res.queue.broker_name,
-                                res.queue.queue_id,
-                                res.queue_offset
-                            )
-                        });
-                    }
-                    t.record(t0.elapsed(), r, 1);
-                    bar.inc(1);
-                }
+                send_one_by_one(&producer, &messages, &bar, &mut t).await
             }
-            SendMode::Async => {
-                let sem = Arc::new(tokio::sync::Semaphore::new(a.inflight.max(1)));
-                let mut set = tokio::task::JoinSet::new();
-                for i in 0..a.count {
-                    let permit = sem.clone().acquire_owned().await.expect("never closed");
-                    let fut = producer.send_async(make(i));
-                    set.spawn(async move {
-                        let t0 = Instant::now();
-                        let r = fut.await;
-                        drop(permit);
-                        (t0.elapsed(), r)
-                    });
-                    while let Some(done) = set.try_join_next() {
-                        t.joined(done);
-                        bar.inc(1);
-                    }
-                }
-                while let Some(done) = set.join_next().await {
-                    t.joined(done);
-                    bar.inc(1);
-                }
-            }
+            SendMode::Async => send_async(&producer, &messages, &bar, &mut t).await,
         }
         bar.finish_and_clear();
         t.print(started.elapsed().as_secs_f64(), a.common.json);
@@ -200,6 +123,116 @@ pub fn run(a: SendArgs) -> ExitCode {
             None => ExitCode::SUCCESS,
         }
     })
+}
+
+/// The body argument: text, or `@FILE` for a file's bytes.
+fn load_body(arg: &str) -> Result<bytes::Bytes, String> {
+    match arg.strip_prefix('@') {
+        Some(path) => std::fs::read(path)
+            .map(Into::into)
+            .map_err(|e| format!("body file {path}: {e}")),
+        None => Ok(arg.to_owned().into_bytes().into()),
+    }
+}
+
+/// The producer's settings from the command line (NameServers, TLS, ACL, timeout).
+fn producer_config(a: &SendArgs) -> Result<ProducerConfig, crate::admin::Failure> {
+    let mut config = ProducerConfig::new(&a.group, &[]);
+    config.namesrv_addrs = a.common.namesrv_addrs()?;
+    config.send_timeout = Duration::from_millis(a.common.timeout.max(1));
+    config.client.tls = a.common.client_tls()?;
+    config.rpc_hooks.0.extend(a.common.acl_hook()?);
+    config.send_latency_fault_enable = a.latency_fault;
+    Ok(config)
+}
+
+/// Builds the numbered messages a run sends.
+struct Messages<'a> {
+    args: &'a SendArgs,
+    body: bytes::Bytes,
+}
+
+impl Messages<'_> {
+    /// Message `i`: topic, body, tag and keys from the arguments, and `rmqSeq` = i.
+    fn make(&self, i: u64) -> Message {
+        let a = self.args;
+        let mut m = Message::new(a.topic.clone(), self.body.clone());
+        if let Some(t) = &a.tag {
+            m = m.with_tags(t);
+        }
+        if let Some(k) = &a.keys {
+            let keys: Vec<&str> = k.split_whitespace().collect();
+            m = m.with_keys(&keys);
+        }
+        m.set_property("rmqSeq", i.to_string());
+        m
+    }
+}
+
+/// `--batch N`: SEND_BATCH_MESSAGE requests of N messages each.
+async fn send_batches(producer: &Producer, m: &Messages<'_>, bar: &ProgressBar, t: &mut Tally) {
+    let (count, size) = (m.args.count, m.args.batch as u64);
+    let mut i = 0;
+    while i < count {
+        let n = (count - i).min(size);
+        let batch: Vec<Message> = (i..i + n).map(|j| m.make(j)).collect();
+        let t0 = Instant::now();
+        let r = producer.send_batch(batch).await;
+        t.record(t0.elapsed(), r.map(Some), n);
+        bar.inc(n);
+        i += n;
+    }
+}
+
+/// Sync or oneway: one message after another (a single sync send prints its result).
+async fn send_one_by_one(producer: &Producer, m: &Messages<'_>, bar: &ProgressBar, t: &mut Tally) {
+    let a = m.args;
+    for i in 0..a.count {
+        let t0 = Instant::now();
+        let r = match a.mode {
+            SendMode::Oneway => producer.send_oneway(m.make(i)).await.map(|_| None),
+            _ => producer.send(m.make(i)).await.map(Some),
+        };
+        if let (Ok(Some(res)), 1, false) = (&r, a.count, a.common.json) {
+            bar.suspend(|| {
+                println!(
+                    "{:?} msgId={} offsetMsgId={} broker={} queue={} offset={}",
+                    res.status,
+                    res.msg_id,
+                    res.offset_msg_id,
+                    res.queue.broker_name,
+                    res.queue.queue_id,
+                    res.queue_offset
+                )
+            });
+        }
+        t.record(t0.elapsed(), r, 1);
+        bar.inc(1);
+    }
+}
+
+/// Async: up to `--inflight` sends outstanding.
+async fn send_async(producer: &Producer, m: &Messages<'_>, bar: &ProgressBar, t: &mut Tally) {
+    let sem = Arc::new(tokio::sync::Semaphore::new(m.args.inflight.max(1)));
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..m.args.count {
+        let permit = sem.clone().acquire_owned().await.expect("never closed");
+        let fut = producer.send_async(m.make(i));
+        set.spawn(async move {
+            let t0 = Instant::now();
+            let r = fut.await;
+            drop(permit);
+            (t0.elapsed(), r)
+        });
+        while let Some(done) = set.try_join_next() {
+            t.joined(done);
+            bar.inc(1);
+        }
+    }
+    while let Some(done) = set.join_next().await {
+        t.joined(done);
+        bar.inc(1);
+    }
 }
 
 /// What a run of sends came to: counts, latencies, and where the messages went.

@@ -16,6 +16,7 @@ pub mod call;
 pub mod fastjson;
 pub mod heartbeat;
 pub mod namesrv_client;
+pub mod register;
 pub mod route;
 
 pub use call::{Call, CallError, Caller};

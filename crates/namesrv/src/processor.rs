@@ -84,79 +84,13 @@ impl RequestProcessor for NamesrvProcessor {
             }
             rc::GET_KV_CONFIG => get_kv(s, &req)?,
             rc::GET_KVLIST_BY_NAMESPACE => kv_list(s, &req)?,
-            rc::REGISTER_BROKER => register_broker(s, ctx, &req)?,
-            rc::UNREGISTER_BROKER => {
-                let h: UnRegisterBrokerRequestHeader = req.decode_header()?;
-                s.route
-                    .unregister(&h.cluster_name, &h.broker_addr, &h.broker_name, h.broker_id);
-                ok()
-            }
-            rc::BROKER_HEARTBEAT => {
-                let h: BrokerHeartbeatRequestHeader = req.decode_header()?;
-                s.route.heartbeat(&h.cluster_name, &h.broker_addr);
-                ok()
-            }
-            rc::QUERY_DATA_VERSION => query_data_version(s, &req)?,
-            rc::GET_ROUTEINFO_BY_TOPIC => route_by_topic(s, &req),
-            rc::GET_BROKER_CLUSTER_INFO => ok().with_body(s.route.cluster_info_json()),
-            rc::WIPE_WRITE_PERM_OF_BROKER | rc::ADD_WRITE_PERM_OF_BROKER => {
-                let name = req
-                    .ext("brokerName")
-                    .ok_or_else(|| ProcessorError::new("missing brokerName"))?;
-                let wipe = req.code == rc::WIPE_WRITE_PERM_OF_BROKER;
-                let n = s.route.update_write_perm(name, wipe);
-                tracing::info!(broker = name, topics = n, wipe, "write permission changed");
-                let key = if wipe {
-                    "wipeTopicCount"
-                } else {
-                    "addTopicCount"
-                };
-                ok_with_header().with_ext(key, n.to_string())
-            }
-            rc::GET_ALL_TOPIC_LIST_FROM_NAMESERVER => {
-                let enabled = s.config().enable_all_topic_list;
-                topic_list(enabled, || s.route.all_topics())
-            }
-            rc::DELETE_TOPIC_IN_NAMESRV => {
-                let h: DeleteTopicFromNamesrvRequestHeader = req.decode_header()?;
-                s.route.delete_topic(&h.topic, h.cluster_name.as_deref());
-                ok()
-            }
-            rc::REGISTER_TOPIC_IN_NAMESRV => register_topic(s, &req)?,
-            rc::GET_TOPICS_BY_CLUSTER => {
-                let h: GetTopicsByClusterRequestHeader = req.decode_header()?;
-                let enabled = s.config().enable_topic_list;
-                topic_list(enabled, || s.route.topics_by_cluster(&h.cluster))
-            }
-            rc::GET_SYSTEM_TOPIC_LIST_FROM_NS => {
-                let (topics, addr) = s.route.system_topics();
-                ok().with_body(model::write_topic_list(
-                    addr.as_deref(),
-                    topics.iter().map(String::as_str),
-                ))
-            }
-            rc::GET_UNIT_TOPIC_LIST
-            | rc::GET_HAS_UNIT_SUB_TOPIC_LIST
-            | rc::GET_HAS_UNIT_SUB_UNUNIT_TOPIC_LIST => {
-                let enabled = s.config().enable_topic_list;
-                topic_list(enabled, || s.route.topics_by_sysflag(unit_filter(req.code)))
-            }
             rc::GET_NAMESRV_CONFIG => ok().with_body(s.config().to_properties_text()),
-            rc::GET_BROKER_MEMBER_GROUP => {
-                let h: GetBrokerMemberGroupRequestHeader = req.decode_header()?;
-                let addrs = s.route.member_group(&h.broker_name);
-                let mut w = crate::fastjson::Writer::new(Style::Default);
-                w.raw("{");
-                w.key("brokerMemberGroup");
-                w.raw("{");
-                model::write_group_fields(&mut w, &addrs, &h.broker_name, &h.cluster_name);
-                w.raw("}}");
-                ok().with_body(w.finish())
-            }
-            other => fail(
-                response::REQUEST_CODE_NOT_SUPPORTED,
-                &response::not_supported_remark(other),
-            ),
+            rc::REGISTER_BROKER
+            | rc::UNREGISTER_BROKER
+            | rc::BROKER_HEARTBEAT
+            | rc::QUERY_DATA_VERSION
+            | rc::GET_BROKER_MEMBER_GROUP => broker_request(s, ctx, &req)?,
+            _ => topic_request(s, &req)?,
         };
         Ok(Some(resp))
     }
@@ -172,6 +106,98 @@ fn topic_list(enabled: bool, topics: impl FnOnce() -> Vec<String>) -> RemotingCo
         None,
         topics.iter().map(String::as_str),
     ))
+}
+
+/// The requests brokers send: registration, unregistration, heartbeat, data version, member group.
+fn broker_request(
+    s: &State,
+    ctx: &RequestContext,
+    req: &RemotingCommand,
+) -> Result<RemotingCommand, ProcessorError> {
+    Ok(match req.code {
+        rc::REGISTER_BROKER => register_broker(s, ctx, req)?,
+        rc::UNREGISTER_BROKER => {
+            let h: UnRegisterBrokerRequestHeader = req.decode_header()?;
+            s.route
+                .unregister(&h.cluster_name, &h.broker_addr, &h.broker_name, h.broker_id);
+            ok()
+        }
+        rc::BROKER_HEARTBEAT => {
+            let h: BrokerHeartbeatRequestHeader = req.decode_header()?;
+            s.route.heartbeat(&h.cluster_name, &h.broker_addr);
+            ok()
+        }
+        rc::QUERY_DATA_VERSION => query_data_version(s, req)?,
+        rc::GET_BROKER_MEMBER_GROUP => {
+            let h: GetBrokerMemberGroupRequestHeader = req.decode_header()?;
+            let addrs = s.route.member_group(&h.broker_name);
+            let mut w = crate::fastjson::Writer::new(Style::Default);
+            w.raw("{");
+            w.key("brokerMemberGroup");
+            w.raw("{");
+            model::write_group_fields(&mut w, &addrs, &h.broker_name, &h.cluster_name);
+            w.raw("}}");
+            ok().with_body(w.finish())
+        }
+        other => fail(
+            response::REQUEST_CODE_NOT_SUPPORTED,
+            &response::not_supported_remark(other),
+        ),
+    })
+}
+
+/// Routes and topic lists (clients, admin tools), write permissions and topic registration.
+fn topic_request(s: &State, req: &RemotingCommand) -> Result<RemotingCommand, ProcessorError> {
+    Ok(match req.code {
+        rc::GET_ROUTEINFO_BY_TOPIC => route_by_topic(s, req),
+        rc::GET_BROKER_CLUSTER_INFO => ok().with_body(s.route.cluster_info_json()),
+        rc::WIPE_WRITE_PERM_OF_BROKER | rc::ADD_WRITE_PERM_OF_BROKER => {
+            let name = req
+                .ext("brokerName")
+                .ok_or_else(|| ProcessorError::new("missing brokerName"))?;
+            let wipe = req.code == rc::WIPE_WRITE_PERM_OF_BROKER;
+            let n = s.route.update_write_perm(name, wipe);
+            tracing::info!(broker = name, topics = n, wipe, "write permission changed");
+            let key = if wipe {
+                "wipeTopicCount"
+            } else {
+                "addTopicCount"
+            };
+            ok_with_header().with_ext(key, n.to_string())
+        }
+        rc::GET_ALL_TOPIC_LIST_FROM_NAMESERVER => {
+            let enabled = s.config().enable_all_topic_list;
+            topic_list(enabled, || s.route.all_topics())
+        }
+        rc::DELETE_TOPIC_IN_NAMESRV => {
+            let h: DeleteTopicFromNamesrvRequestHeader = req.decode_header()?;
+            s.route.delete_topic(&h.topic, h.cluster_name.as_deref());
+            ok()
+        }
+        rc::REGISTER_TOPIC_IN_NAMESRV => register_topic(s, req)?,
+        rc::GET_TOPICS_BY_CLUSTER => {
+            let h: GetTopicsByClusterRequestHeader = req.decode_header()?;
+            let enabled = s.config().enable_topic_list;
+            topic_list(enabled, || s.route.topics_by_cluster(&h.cluster))
+        }
+        rc::GET_SYSTEM_TOPIC_LIST_FROM_NS => {
+            let (topics, addr) = s.route.system_topics();
+            ok().with_body(model::write_topic_list(
+                addr.as_deref(),
+                topics.iter().map(String::as_str),
+            ))
+        }
+        rc::GET_UNIT_TOPIC_LIST
+        | rc::GET_HAS_UNIT_SUB_TOPIC_LIST
+        | rc::GET_HAS_UNIT_SUB_UNUNIT_TOPIC_LIST => {
+            let enabled = s.config().enable_topic_list;
+            topic_list(enabled, || s.route.topics_by_sysflag(unit_filter(req.code)))
+        }
+        other => fail(
+            response::REQUEST_CODE_NOT_SUPPORTED,
+            &response::not_supported_remark(other),
+        ),
+    })
 }
 
 fn put_kv(s: &State, req: &RemotingCommand) -> Result<RemotingCommand, ProcessorError> {

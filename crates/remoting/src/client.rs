@@ -127,6 +127,35 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The limits of one dial: each step has its own (lock wait, connect, TLS handshake), cut short
+/// by the invocation's deadline; errors say which ran out.
+struct DialLimits<'a> {
+    addr: &'a str,
+    deadline: Option<Instant>,
+}
+
+impl DialLimits<'_> {
+    /// When a step with its own `limit` must end, and whether the caller's deadline is why.
+    fn bound(&self, limit: Duration) -> (Instant, bool) {
+        let own = Instant::now() + limit;
+        match self.deadline {
+            Some(d) if d < own => (d, true),
+            _ => (own, false),
+        }
+    }
+
+    fn timed_out(&self, what: &str, by_caller: bool, limit: Duration) -> RemotingError {
+        RemotingError::Connect {
+            addr: self.addr.to_owned(),
+            reason: if by_caller {
+                format!("{what}: the invocation's timeout ran out")
+            } else {
+                format!("{what} ({}ms)", limit.as_millis())
+            },
+        }
+    }
+}
+
 /// The per-address dial lock, held while dialling; on release, the lock's entry leaves the table
 /// when nobody else holds or waits for it, so the table does not grow with every address ever
 /// dialled.
@@ -185,50 +214,17 @@ impl RemotingClient {
         if let Some(c) = self.live(addr) {
             return Ok(c);
         }
+        let limits = DialLimits { addr, deadline };
         let cfg = &self.inner.config;
-        // Each limit is its own, cut short by the caller's deadline; which one ran out is said.
-        let bound = |limit: Duration| -> (Instant, bool) {
-            let own = Instant::now() + limit;
-            match deadline {
-                Some(d) if d < own => (d, true),
-                _ => (own, false),
-            }
-        };
-        let timed_out = |what: &str, by_caller: bool, limit: Duration| RemotingError::Connect {
-            addr: addr.to_owned(),
-            reason: if by_caller {
-                format!("{what}: the invocation's timeout ran out")
-            } else {
-                format!("{what} ({}ms)", limit.as_millis())
-            },
-        };
-        let dial_lock = lock(&self.inner.dial_locks)
-            .entry(addr.to_owned())
-            .or_default()
-            .clone();
-        let (until, by_caller) = bound(cfg.lock_timeout);
-        let held = tokio::time::timeout_at(until, dial_lock.clone().lock_owned()).await;
-        let _held = match held {
-            Ok(h) => DialLock {
-                client: self,
-                addr,
-                lock: Some(h),
-            },
-            Err(_) => {
-                return Err(timed_out(
-                    "timed out waiting for the connection-table lock",
-                    by_caller,
-                    cfg.lock_timeout,
-                ))
-            }
-        };
-        drop(dial_lock);
+        let _held = self.dial_lock(&limits).await?;
         if let Some(c) = self.live(addr) {
             return Ok(c);
         }
-        let (until, by_caller) = bound(cfg.connect_timeout);
+        let (until, by_caller) = limits.bound(cfg.connect_timeout);
         let stream = match tokio::time::timeout_at(until, TcpStream::connect(addr)).await {
-            Err(_) => return Err(timed_out("connect timeout", by_caller, cfg.connect_timeout)),
+            Err(_) => {
+                return Err(limits.timed_out("connect timeout", by_caller, cfg.connect_timeout))
+            }
             Ok(Err(e)) => {
                 return Err(RemotingError::Connect {
                     addr: addr.to_owned(),
@@ -238,6 +234,10 @@ impl RemotingClient {
             Ok(Ok(s)) => s,
         };
         let _ = stream.set_nodelay(true);
+        let io: Box<dyn Io> = match &cfg.tls {
+            None => Box::new(stream),
+            Some(tls) => self.tls_handshake(tls, stream, &limits).await?,
+        };
         let conn_config = ConnectionConfig {
             idle_timeout: cfg.idle_timeout,
             max_frame_length: cfg.max_frame_length,
@@ -249,48 +249,71 @@ impl RemotingClient {
             request_bytes_total: None,
             write_bytes_total: None,
         };
-        let (dispatcher, events) = (self.inner.dispatcher.clone(), self.inner.events.clone());
-        let io: Box<dyn Io> = match &cfg.tls {
-            None => Box::new(stream),
-            Some(tls) => {
-                let tls_err = |reason: String| RemotingError::Connect {
-                    addr: addr.to_owned(),
-                    reason,
-                };
-                let connector = self
-                    .inner
-                    .tls_connector
-                    .get_or_init(|| tls.connector().map_err(|e| e.to_string()))
-                    .clone()
-                    .map_err(tls_err)?;
-                let name = tls.server_name(addr).map_err(|e| tls_err(e.to_string()))?;
-                let (until, by_caller) = bound(cfg.connect_timeout);
-                let stream =
-                    match tokio::time::timeout_at(until, connector.connect(name, stream)).await {
-                        Ok(Ok(s)) => s,
-                        Ok(Err(e)) => return Err(tls_err(format!("TLS handshake failed: {e}"))),
-                        Err(_) => {
-                            return Err(timed_out(
-                                "TLS handshake timed out",
-                                by_caller,
-                                cfg.connect_timeout,
-                            ))
-                        }
-                    };
-                Box::new(stream)
-            }
-        };
         let handle = connection::spawn(
             io,
             addr.to_owned(),
             conn_config,
             None,
-            dispatcher,
-            events,
+            self.inner.dispatcher.clone(),
+            self.inner.events.clone(),
             None,
         );
         lock(&self.inner.connections).insert(addr.to_owned(), handle.clone());
         Ok(handle)
+    }
+
+    /// Takes `addr`'s dial lock, waiting at most `lock_timeout` (or the caller's deadline).
+    async fn dial_lock<'a>(
+        &'a self,
+        limits: &DialLimits<'a>,
+    ) -> Result<DialLock<'a>, RemotingError> {
+        let lock_timeout = self.inner.config.lock_timeout;
+        let dial_lock = lock(&self.inner.dial_locks)
+            .entry(limits.addr.to_owned())
+            .or_default()
+            .clone();
+        let (until, by_caller) = limits.bound(lock_timeout);
+        match tokio::time::timeout_at(until, dial_lock.lock_owned()).await {
+            Ok(h) => Ok(DialLock {
+                client: self,
+                addr: limits.addr,
+                lock: Some(h),
+            }),
+            Err(_) => Err(limits.timed_out(
+                "timed out waiting for the connection-table lock",
+                by_caller,
+                lock_timeout,
+            )),
+        }
+    }
+
+    /// The TLS handshake over a fresh TCP stream, within `connect_timeout` (or the deadline).
+    async fn tls_handshake(
+        &self,
+        tls: &crate::ClientTlsConfig,
+        stream: TcpStream,
+        limits: &DialLimits<'_>,
+    ) -> Result<Box<dyn Io>, RemotingError> {
+        let connect_timeout = self.inner.config.connect_timeout;
+        let tls_err = |reason: String| RemotingError::Connect {
+            addr: limits.addr.to_owned(),
+            reason,
+        };
+        let connector = self
+            .inner
+            .tls_connector
+            .get_or_init(|| tls.connector().map_err(|e| e.to_string()))
+            .clone()
+            .map_err(tls_err)?;
+        let name = tls
+            .server_name(limits.addr)
+            .map_err(|e| tls_err(e.to_string()))?;
+        let (until, by_caller) = limits.bound(connect_timeout);
+        match tokio::time::timeout_at(until, connector.connect(name, stream)).await {
+            Ok(Ok(s)) => Ok(Box::new(s)),
+            Ok(Err(e)) => Err(tls_err(format!("TLS handshake failed: {e}"))),
+            Err(_) => Err(limits.timed_out("TLS handshake timed out", by_caller, connect_timeout)),
+        }
     }
 
     /// Addresses with a dial lock in the table right now (only while a dial is under way).
