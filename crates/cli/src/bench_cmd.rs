@@ -200,7 +200,7 @@ pub fn server_tls(
     }
     match file {
         Some(f) => {
-            let props = rmq_remoting::tls::read_properties(f).map_err(|e| e.to_string())?;
+            let props = rmq_config::read_file(f).map_err(|e| e.to_string())?;
             Ok(Some(ServerTlsConfig::from_properties(&props)))
         }
         None => Ok(None),
@@ -278,7 +278,7 @@ fn client(a: ClientArgs) -> ExitCode {
         serialize: a.serialize.into(),
         timeout: Duration::from_millis(a.timeout_ms.max(1)),
         tls: match (&a.tls_config, a.tls) {
-            (Some(f), _) => match rmq_remoting::tls::read_properties(f) {
+            (Some(f), _) => match rmq_config::read_file(f) {
                 Ok(p) => Some(ClientTlsConfig::from_properties(&p)),
                 Err(e) => return fail(e),
             },

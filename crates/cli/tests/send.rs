@@ -215,12 +215,12 @@ async fn send_in_every_mode() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_signs_requests_for_a_broker_with_acl() {
-    let creds = rmq_remoting::acl::Credentials {
+    let creds = rmq_acl::Credentials {
         access_key: "rocketmq2".into(),
         secret_key: "12345678".into(),
         security_token: None,
     };
-    let hook = Arc::new(rmq_remoting::acl::AclServerHook::new([creds]));
+    let hook = Arc::new(rmq_acl::AclServerHook::new([creds]));
     let (ns, acker, _broker, dir) = cluster(Some(hook)).await;
     let nsaddr = ns.local_addr().to_string();
     let send = [

@@ -150,10 +150,7 @@ impl NamesrvConfig {
 
 /// Parses Java properties text (comments, `=`/`:`/space separators, escapes, continuations).
 pub fn parse_properties(text: &str) -> Result<Vec<(String, String)>, String> {
-    let map = java_properties::read(text.as_bytes()).map_err(|e| e.to_string())?;
-    let mut v: Vec<(String, String)> = map.into_iter().collect();
-    v.sort();
-    Ok(v)
+    rmq_config::parse_sorted(text)
 }
 
 #[cfg(test)]

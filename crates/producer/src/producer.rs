@@ -54,7 +54,7 @@ pub struct ProducerConfig {
     /// The remoting client's settings (TLS, timeouts, permits...).
     pub client: ClientConfig,
     /// RPC hooks every request goes through (Java's `new DefaultMQProducer(group, rpcHook)`),
-    /// e.g. `rmq_remoting::acl::AclClientHook` for a cluster with ACL.
+    /// e.g. `rmq_acl::AclClientHook` for a cluster with ACL.
     pub rpc_hooks: RpcHooks,
 }
 

@@ -35,7 +35,6 @@
 //! # Ok(()) }
 //! ```
 
-pub mod acl;
 mod budget;
 pub mod client;
 pub mod config;

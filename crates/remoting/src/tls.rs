@@ -262,22 +262,6 @@ impl ClientTlsConfig {
     }
 }
 
-/// Reads a properties file of TLS settings (Java's tls.config.file), naming the file on error.
-pub fn read_properties(file: &Path) -> Result<HashMap<String, String>, TlsError> {
-    let f = std::fs::File::open(file).map_err(|e| TlsError::File {
-        path: file.to_owned(),
-        reason: e.to_string(),
-    })?;
-    java_properties_read(f).map_err(|reason| TlsError::File {
-        path: file.to_owned(),
-        reason,
-    })
-}
-
-fn java_properties_read(f: std::fs::File) -> Result<HashMap<String, String>, String> {
-    java_properties::read(std::io::BufReader::new(f)).map_err(|e| e.to_string())
-}
-
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }

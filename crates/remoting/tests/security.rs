@@ -6,7 +6,6 @@ mod support;
 
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
 use rmq_protocol::RemotingCommand;
-use rmq_remoting::acl::{AclClientHook, AclServerHook, Credentials};
 use rmq_remoting::*;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -405,96 +404,6 @@ async fn proxy_protocol_v1_v2_and_malformed() {
         r.code, 3,
         "code 0 is not registered: REQUEST_CODE_NOT_SUPPORTED"
     );
-}
-
-#[tokio::test]
-async fn acl_signs_verifies_and_refuses_forgeries() {
-    let creds = Credentials {
-        access_key: "rocketmq2".into(),
-        secret_key: "12345678".into(),
-        security_token: None,
-    };
-    let (reg, echo) = echo_registry();
-    let server = ServerBuilder::new(local_config())
-        .registry(reg)
-        .hook(Arc::new(AclServerHook::new([creds.clone()])))
-        .bind()
-        .await
-        .unwrap();
-    let addr = server.local_addr().to_string();
-    let signer = ClientBuilder::new(ClientConfig::default())
-        .hook(Arc::new(AclClientHook::new(creds.clone())))
-        .build();
-    let r = signer
-        .invoke_sync(
-            &addr,
-            RemotingCommand::request(1)
-                .with_ext("topic", "TopicTest")
-                .with_body("hello"),
-            Duration::from_secs(2),
-        )
-        .await
-        .unwrap();
-    assert_eq!((r.code, &r.body[..]), (0, &b"hello"[..]));
-    // A forger knows the access key, not the secret.
-    let forger = ClientBuilder::new(ClientConfig::default())
-        .hook(Arc::new(AclClientHook::new(Credentials {
-            secret_key: "guess".into(),
-            ..creds.clone()
-        })))
-        .build();
-    let r = forger
-        .invoke_sync(
-            &addr,
-            RemotingCommand::request(1).with_body("x"),
-            Duration::from_secs(2),
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        (r.code, r.remark_str()),
-        (16, Some("check signature failed."))
-    );
-    // Tampering after signing (body changed) is caught too.
-    let mut raw = Raw::connect(server.local_addr()).await;
-    let mut req = RemotingCommand::request(1).with_body("original");
-    AclClientHook::new(creds.clone())
-        .before_request("", &mut req)
-        .unwrap();
-    req.body = bytes::Bytes::from_static(b"tampered");
-    raw.send(&req).await;
-    assert_eq!(raw.recv(Duration::from_secs(2)).await.unwrap().code, 16);
-    let plain = RemotingClient::new(ClientConfig::default());
-    let r = plain
-        .invoke_sync(&addr, RemotingCommand::request(1), Duration::from_secs(2))
-        .await
-        .unwrap();
-    assert_eq!(
-        (r.code, r.remark_str()),
-        (16, Some("username cannot be null."))
-    );
-    let stranger = ClientBuilder::new(ClientConfig::default())
-        .hook(Arc::new(AclClientHook::new(Credentials {
-            access_key: "nobody".into(),
-            ..creds.clone()
-        })))
-        .build();
-    let r = stranger
-        .invoke_sync(&addr, RemotingCommand::request(1), Duration::from_secs(2))
-        .await
-        .unwrap();
-    assert_eq!(r.remark_str(), Some("User:nobody is not found."));
-    // Refused requests never reached the processor; the signer's connection is unaffected.
-    assert_eq!(echo.seen.load(std::sync::atomic::Ordering::SeqCst), 1);
-    let r = signer
-        .invoke_sync(
-            &addr,
-            RemotingCommand::request(1).with_body("again"),
-            Duration::from_secs(2),
-        )
-        .await
-        .unwrap();
-    assert_eq!(&r.body[..], b"again");
 }
 
 #[tokio::test]

@@ -63,8 +63,7 @@ impl Common {
     pub fn client_tls(&self) -> Result<Option<rmq_remoting::ClientTlsConfig>, Failure> {
         match (&self.tls_config, self.tls) {
             (Some(f), _) => {
-                let props = rmq_remoting::tls::read_properties(f)
-                    .map_err(|e| Failure::usage(e.to_string()))?;
+                let props = rmq_config::read_file(f).map_err(|e| Failure::usage(e.to_string()))?;
                 Ok(Some(rmq_remoting::ClientTlsConfig::from_properties(&props)))
             }
             (None, true) => Ok(Some(rmq_remoting::ClientTlsConfig {
@@ -77,7 +76,7 @@ impl Common {
 
     /// The ACL signing hook from --acl-file or --acl (None: requests go unsigned).
     pub fn acl_hook(&self) -> Result<Option<Arc<dyn rmq_remoting::RpcHook>>, Failure> {
-        use rmq_remoting::acl::{AclClientHook, Credentials};
+        use rmq_acl::{AclClientHook, Credentials};
         let credentials = match (&self.acl_file, self.acl) {
             (Some(f), _) => Credentials::from_file(f),
             (None, true) => Credentials::from_env(),

@@ -1,12 +1,15 @@
-//! ACL (spec §6): the client hook that signs requests like Java's AclClientRPCHook, and a server
-//! hook that verifies them like the 5.3 broker (ACL 2.0: NO_PERMISSION and its messages).
+//! # rmq-acl
+//!
+//! ACL (spec §6), beside the runtime (which keeps only the hook interface): the client hook that
+//! signs requests like Java's AclClientRPCHook, and a server hook that verifies them like the 5.3
+//! broker (ACL 2.0: NO_PERMISSION and its messages).
 //!
 //! Signature = Base64(HMAC-SHA1(secret, ext values sorted by key, minus `Signature`, ++ body)).
 
-use crate::hook::{HookError, RpcHook};
 use base64::Engine;
 use rmq_protocol::codes::response;
 use rmq_protocol::{ExtFields, MqVersion, RemotingCommand};
+use rmq_remoting::{HookError, RpcHook};
 use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
@@ -82,9 +85,7 @@ impl Credentials {
             path: path.display().to_string(),
             reason,
         };
-        let f = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
-        let props =
-            java_properties::read(std::io::BufReader::new(f)).map_err(|e| err(e.to_string()))?;
+        let props = rmq_config::read_file(path).map_err(|e| err(e.reason))?;
         let get = |k: &str| {
             props
                 .get(k)
