@@ -107,6 +107,60 @@ pub fn default_scenarios() -> Vec<Scenario> {
     ]
 }
 
+/// One run of the load against one target, with the server's CPU per request from /proc; for
+/// the raw oneway sink, waits (bounded) until it has counted what was sent.
+fn measure(
+    client_rt: &tokio::runtime::Runtime,
+    target: &str,
+    spec: &LoadSpec,
+    driver: Driver,
+    ops: &Arc<AtomicU64>,
+    raw_sink: Option<&RawEchoServer>,
+) -> std::io::Result<crate::report::Report> {
+    let raw_before = raw_sink.map_or(0, |r| r.frames());
+    let cpu_before = threads_cpu_ns(SERVER_THREAD);
+    let mut report = client_rt
+        .block_on(load::run(target, spec, driver, ops.clone()))
+        .map_err(std::io::Error::other)?;
+    if let Some(sink) = raw_sink {
+        // The last writes may still be in the socket: wait (bounded) for the sink.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while sink.frames() - raw_before < report.sent && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        report.server_received = Some(sink.frames() - raw_before);
+    }
+    let cpu_after = threads_cpu_ns(SERVER_THREAD);
+    if let (Some(a), Some(b)) = (cpu_before, cpu_after) {
+        if report.sent > 0 {
+            report.server_cpu_us_per_op =
+                Some((b.saturating_sub(a)) as f64 / 1000.0 / report.sent as f64);
+        }
+    }
+    Ok(report)
+}
+
+impl Row {
+    /// The row of one scenario x header type from its three runs (raw, ours under the neutral
+    /// client, ours under ours), with the ratios to raw.
+    fn from_runs(scenario: Scenario, mut reports: Vec<crate::report::Report>) -> Row {
+        let ours_full = reports.pop().expect("three runs");
+        let ours_neutral = reports.pop().expect("three runs");
+        let raw = reports.pop().expect("three runs");
+        let metric = scenario.metric();
+        Row {
+            scenario,
+            serialize: raw.serialize.clone(),
+            metric,
+            ratio_neutral: ratio(metric, &ours_neutral, &raw),
+            ratio_full: ratio(metric, &ours_full, &raw),
+            raw,
+            ours_neutral,
+            ours_full,
+        }
+    }
+}
+
 /// Knobs of a compare run.
 #[derive(Debug, Clone)]
 pub struct CompareOptions {
@@ -196,16 +250,15 @@ pub fn run(
     ops: Arc<AtomicU64>,
     mut on_step: impl FnMut(Step<'_>),
 ) -> std::io::Result<Vec<Row>> {
-    let server_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(opts.server_threads.max(1))
-        .thread_name(SERVER_THREAD)
-        .enable_all()
-        .build()?;
-    let client_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(opts.client_threads.max(1))
-        .thread_name(CLIENT_THREAD)
-        .enable_all()
-        .build()?;
+    let runtime = |threads: usize, name: &str| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads.max(1))
+            .thread_name(name)
+            .enable_all()
+            .build()
+    };
+    let server_rt = runtime(opts.server_threads, SERVER_THREAD)?;
+    let client_rt = runtime(opts.client_threads, CLIENT_THREAD)?;
     let ours = server_rt
         .block_on(BenchServer::start(ServerConfig {
             listen_addr: "127.0.0.1:0".into(),
@@ -264,44 +317,10 @@ pub fn run(
                     length: opts.warmup + opts.duration,
                 });
                 index += 1;
-                let raw_before = raw_sink.frames();
-                let cpu_before = threads_cpu_ns(SERVER_THREAD);
-                let mut report = client_rt
-                    .block_on(load::run(target, &spec, driver, ops.clone()))
-                    .map_err(std::io::Error::other)?;
-                if target == "raw" && sc.mode == Mode::Oneway {
-                    // The last writes may still be in the socket: wait (bounded) for the sink.
-                    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-                    while raw_sink.frames() - raw_before < report.sent
-                        && std::time::Instant::now() < deadline
-                    {
-                        std::thread::sleep(Duration::from_millis(10));
-                    }
-                    report.server_received = Some(raw_sink.frames() - raw_before);
-                }
-                let cpu_after = threads_cpu_ns(SERVER_THREAD);
-                if let (Some(a), Some(b)) = (cpu_before, cpu_after) {
-                    if report.sent > 0 {
-                        report.server_cpu_us_per_op =
-                            Some((b.saturating_sub(a)) as f64 / 1000.0 / report.sent as f64);
-                    }
-                }
-                reports.push(report);
+                let sink = (target == "raw" && sc.mode == Mode::Oneway).then_some(&raw_sink);
+                reports.push(measure(&client_rt, target, &spec, driver, &ops, sink)?);
             }
-            let ours_full = reports.pop().expect("three runs");
-            let ours_neutral = reports.pop().expect("three runs");
-            let raw = reports.pop().expect("three runs");
-            let metric = sc.metric();
-            rows.push(Row {
-                scenario: *sc,
-                serialize: raw.serialize.clone(),
-                metric,
-                ratio_neutral: ratio(metric, &ours_neutral, &raw),
-                ratio_full: ratio(metric, &ours_full, &raw),
-                raw,
-                ours_neutral,
-                ours_full,
-            });
+            rows.push(Row::from_runs(*sc, reports));
         }
     }
     ours.shutdown();

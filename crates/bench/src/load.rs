@@ -501,141 +501,188 @@ async fn neutral_conn(
     window: Window,
     progress: Arc<AtomicU64>,
 ) -> Tally {
-    let (mut rd, mut wr) = stream.into_split();
-    let oneway = spec.mode == Mode::Oneway;
-    let slots = Arc::new(Semaphore::new(spec.per_conn_window()));
-    let pending: Arc<Mutex<HashMap<i32, Instant>>> = Arc::default();
-    let writer_done = Arc::new(AtomicBool::new(false));
-
-    let writer = {
-        let (slots, pending, done, progress) = (
-            slots.clone(),
-            pending.clone(),
-            writer_done.clone(),
-            progress.clone(),
-        );
-        tokio::spawn(async move {
-            let mut t = Tally::new(window.from);
-            let mut codec = RemotingCodec::default();
-            let mut buf = BytesMut::with_capacity(64 * 1024);
-            let mut opaque: i32 = 0;
-            loop {
-                let mut n = if oneway {
-                    WRITE_BATCH
-                } else {
-                    match tokio::time::timeout_at(window.end, slots.acquire()).await {
-                        Ok(Ok(p)) => {
-                            p.forget();
-                            1
-                        }
-                        _ => break,
-                    }
-                };
-                while !oneway && n < WRITE_BATCH {
-                    match slots.try_acquire() {
-                        Ok(p) => {
-                            p.forget();
-                            n += 1;
-                        }
-                        Err(_) => break,
-                    }
-                }
-                let begin = Instant::now();
-                if begin >= window.end {
-                    break;
-                }
-                {
-                    let mut map = pending.lock().unwrap_or_else(|p| p.into_inner());
-                    for _ in 0..n {
-                        opaque = opaque.wrapping_add(1);
-                        let mut cmd = template.clone();
-                        cmd.opaque = opaque;
-                        if codec.encode(&cmd, &mut buf).is_err() {
-                            continue;
-                        }
-                        if !oneway {
-                            map.insert(opaque, begin);
-                        }
-                    }
-                }
-                if wr.write_all(&buf.split()).await.is_err() {
-                    t.errors += n as u64;
-                    break;
-                }
-                t.sent += n as u64;
-                if oneway {
-                    let done = Instant::now();
-                    progress.fetch_add(n as u64, Ordering::Relaxed);
-                    if begin >= window.from {
-                        t.ops += n as u64;
-                        let per = ((done - begin).as_nanos() as u64 / n as u64).max(1);
-                        let _ = t.hist.record_n(per, n as u64);
-                        t.last = done;
-                    }
-                }
-            }
-            done.store(true, Ordering::Release);
-            t
-        })
+    let (rd, wr) = stream.into_split();
+    let shared = NeutralShared {
+        slots: Arc::new(Semaphore::new(spec.per_conn_window())),
+        pending: Arc::default(),
+        writer_done: Arc::new(AtomicBool::new(false)),
+        progress,
     };
-
-    let mut t = Tally::new(window.from);
-    if !oneway {
-        let mut codec = RemotingCodec::default();
-        let mut buf = BytesMut::with_capacity(64 * 1024);
-        let give_up = window.end + spec.timeout;
-        'read: loop {
-            if writer_done.load(Ordering::Acquire)
-                && pending.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
-            {
-                break;
-            }
-            // Re-check the writer at least every 50 ms once the window is over.
-            let wake = if Instant::now() >= window.end {
-                (Instant::now() + Duration::from_millis(50)).min(give_up)
-            } else {
-                window.end
-            };
-            if Instant::now() >= give_up {
-                break;
-            }
-            let n = match tokio::time::timeout_at(wake, rd.read_buf(&mut buf)).await {
-                Err(_) => continue,
-                Ok(Ok(0)) | Ok(Err(_)) => break,
-                Ok(Ok(n)) => n,
-            };
-            let _ = n;
-            let done = Instant::now();
-            let mut answered = 0;
-            loop {
-                let cmd = match codec.decode(&mut buf) {
-                    Ok(Some(cmd)) => cmd,
-                    Ok(None) => break,
-                    Err(_) => break 'read,
-                };
-                let sent_at = pending
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&cmd.opaque);
-                let Some(begin) = sent_at else { continue };
-                answered += 1;
-                if begin >= window.from {
-                    if cmd.is_response() && cmd.code != 0 {
-                        t.errors += 1;
-                    } else {
-                        t.ops += 1;
-                        let _ = t.hist.record((done - begin).as_nanos().max(1) as u64);
-                    }
-                    t.last = done;
-                }
-            }
-            progress.fetch_add(answered, Ordering::Relaxed);
-            slots.add_permits(answered as usize);
-        }
-    }
+    let writer = tokio::spawn(neutral_write(
+        wr,
+        spec.mode == Mode::Oneway,
+        template,
+        window,
+        shared.clone(),
+    ));
+    let mut t = if spec.mode == Mode::Oneway {
+        Tally::new(window.from)
+    } else {
+        neutral_read(rd, &spec, window, &shared).await
+    };
     let wt = writer.await.unwrap_or_else(|_| Tally::new(window.from));
     t.merge(wt);
-    t.unanswered = pending.lock().unwrap_or_else(|p| p.into_inner()).len() as u64;
+    t.unanswered = shared
+        .pending
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .len() as u64;
+    t
+}
+
+/// What a neutral connection's writer and reader share: the in-flight window, the send instant
+/// of each pending opaque, whether the writer is done, and the progress counter.
+#[derive(Clone)]
+struct NeutralShared {
+    slots: Arc<Semaphore>,
+    pending: Arc<Mutex<HashMap<i32, Instant>>>,
+    writer_done: Arc<AtomicBool>,
+    progress: Arc<AtomicU64>,
+}
+
+/// The neutral client's writer: frames from `template` with fresh opaques, as many as the window
+/// allows, written in batches until the window ends.
+async fn neutral_write(
+    mut wr: tokio::net::tcp::OwnedWriteHalf,
+    oneway: bool,
+    template: RemotingCommand,
+    window: Window,
+    shared: NeutralShared,
+) -> Tally {
+    let NeutralShared {
+        slots,
+        pending,
+        writer_done: done,
+        progress,
+    } = shared;
+    let mut t = Tally::new(window.from);
+    let mut codec = RemotingCodec::default();
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut opaque: i32 = 0;
+    loop {
+        let mut n = if oneway {
+            WRITE_BATCH
+        } else {
+            match tokio::time::timeout_at(window.end, slots.acquire()).await {
+                Ok(Ok(p)) => {
+                    p.forget();
+                    1
+                }
+                _ => break,
+            }
+        };
+        while !oneway && n < WRITE_BATCH {
+            match slots.try_acquire() {
+                Ok(p) => {
+                    p.forget();
+                    n += 1;
+                }
+                Err(_) => break,
+            }
+        }
+        let begin = Instant::now();
+        if begin >= window.end {
+            break;
+        }
+        {
+            let mut map = pending.lock().unwrap_or_else(|p| p.into_inner());
+            for _ in 0..n {
+                opaque = opaque.wrapping_add(1);
+                let mut cmd = template.clone();
+                cmd.opaque = opaque;
+                if codec.encode(&cmd, &mut buf).is_err() {
+                    continue;
+                }
+                if !oneway {
+                    map.insert(opaque, begin);
+                }
+            }
+        }
+        if wr.write_all(&buf.split()).await.is_err() {
+            t.errors += n as u64;
+            break;
+        }
+        t.sent += n as u64;
+        if oneway {
+            let done = Instant::now();
+            progress.fetch_add(n as u64, Ordering::Relaxed);
+            if begin >= window.from {
+                t.ops += n as u64;
+                let per = ((done - begin).as_nanos() as u64 / n as u64).max(1);
+                let _ = t.hist.record_n(per, n as u64);
+                t.last = done;
+            }
+        }
+    }
+    done.store(true, Ordering::Release);
+    t
+}
+
+/// The neutral client's reader: matches responses to pending opaques and records latencies.
+async fn neutral_read(
+    mut rd: tokio::net::tcp::OwnedReadHalf,
+    spec: &LoadSpec,
+    window: Window,
+    shared: &NeutralShared,
+) -> Tally {
+    let NeutralShared {
+        slots,
+        pending,
+        writer_done,
+        progress,
+    } = shared;
+    let mut t = Tally::new(window.from);
+    let mut codec = RemotingCodec::default();
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let give_up = window.end + spec.timeout;
+    'read: loop {
+        if writer_done.load(Ordering::Acquire)
+            && pending.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
+        {
+            break;
+        }
+        // Re-check the writer at least every 50 ms once the window is over.
+        let wake = if Instant::now() >= window.end {
+            (Instant::now() + Duration::from_millis(50)).min(give_up)
+        } else {
+            window.end
+        };
+        if Instant::now() >= give_up {
+            break;
+        }
+        let n = match tokio::time::timeout_at(wake, rd.read_buf(&mut buf)).await {
+            Err(_) => continue,
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => n,
+        };
+        let _ = n;
+        let done = Instant::now();
+        let mut answered = 0;
+        loop {
+            let cmd = match codec.decode(&mut buf) {
+                Ok(Some(cmd)) => cmd,
+                Ok(None) => break,
+                Err(_) => break 'read,
+            };
+            let sent_at = pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&cmd.opaque);
+            let Some(begin) = sent_at else { continue };
+            answered += 1;
+            if begin >= window.from {
+                if cmd.is_response() && cmd.code != 0 {
+                    t.errors += 1;
+                } else {
+                    t.ops += 1;
+                    let _ = t.hist.record((done - begin).as_nanos().max(1) as u64);
+                }
+                t.last = done;
+            }
+        }
+        progress.fetch_add(answered, Ordering::Relaxed);
+        slots.add_permits(answered as usize);
+    }
     t
 }
 

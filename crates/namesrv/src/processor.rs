@@ -318,6 +318,50 @@ fn query_data_version(s: &State, req: &RemotingCommand) -> Result<RemotingComman
     Ok(resp)
 }
 
+/// The JSON style of a route answer, and the zone filter: with `__ZONE_MODE` and a
+/// `__ZONE_NAME` (Java's ZoneRouteRPCHook) only brokers of that zone (or without a master) stay
+/// and the default style is written; otherwise standard JSON for V4_9_4+ clients or
+/// `acceptStandardJsonOnly`.
+fn route_style(req: &RemotingCommand, route: &mut crate::route::Route) -> Style {
+    let zone_mode = req
+        .ext("__ZONE_MODE")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    let zone = req
+        .ext("__ZONE_NAME")
+        .map(str::trim)
+        .filter(|z| !z.is_empty());
+    if let (true, Some(zone)) = (zone_mode, zone) {
+        route.brokers.retain(|b| {
+            !b.broker_addrs.contains_key(&model::MASTER_ID)
+                || b.zone_name
+                    .as_deref()
+                    .is_some_and(|z| z.eq_ignore_ascii_case(zone))
+        });
+        let kept: Vec<String> = route
+            .brokers
+            .iter()
+            .map(|b| b.broker_name.clone())
+            .collect();
+        route.queues.retain(|q| kept.contains(&q.broker_name));
+        let addrs: Vec<&String> = route
+            .brokers
+            .iter()
+            .flat_map(|b| b.broker_addrs.values())
+            .collect();
+        route.filters.retain(|a, _| addrs.contains(&a));
+        return Style::Default;
+    }
+    let standard = req.version >= MqVersion::V4_9_4
+        || req
+            .ext("acceptStandardJsonOnly")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    if standard {
+        Style::Standard
+    } else {
+        Style::Default
+    }
+}
+
 fn route_by_topic(s: &State, req: &RemotingCommand) -> RemotingCommand {
     let (wait, wait_secs, order_message_enable, support_acting_master) = {
         let c = s.config();
@@ -352,48 +396,7 @@ fn route_by_topic(s: &State, req: &RemotingCommand) -> RemotingCommand {
     } else {
         None
     };
-    let zone_mode = req
-        .ext("__ZONE_MODE")
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-    let zone = req
-        .ext("__ZONE_NAME")
-        .map(str::trim)
-        .filter(|z| !z.is_empty());
-    let style = match (zone_mode, zone) {
-        (true, Some(zone)) => {
-            // ZoneRouteRPCHook: keep brokers without a master or in the zone; default JSON.
-            route.brokers.retain(|b| {
-                !b.broker_addrs.contains_key(&model::MASTER_ID)
-                    || b.zone_name
-                        .as_deref()
-                        .is_some_and(|z| z.eq_ignore_ascii_case(zone))
-            });
-            let kept: Vec<String> = route
-                .brokers
-                .iter()
-                .map(|b| b.broker_name.clone())
-                .collect();
-            route.queues.retain(|q| kept.contains(&q.broker_name));
-            let addrs: Vec<&String> = route
-                .brokers
-                .iter()
-                .flat_map(|b| b.broker_addrs.values())
-                .collect();
-            route.filters.retain(|a, _| addrs.contains(&a));
-            Style::Default
-        }
-        _ => {
-            let standard = req.version >= MqVersion::V4_9_4
-                || req
-                    .ext("acceptStandardJsonOnly")
-                    .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-            if standard {
-                Style::Standard
-            } else {
-                Style::Default
-            }
-        }
-    };
+    let style = route_style(req, &mut route);
     ok().with_body(model::write_route(
         style,
         &route.brokers,

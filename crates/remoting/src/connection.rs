@@ -650,19 +650,10 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     } else {
                         // Back-pressure points: an in-flight slot, then the request's bytes,
                         // before reading on.
-                        let permit = tokio::select! {
-                            p = inflight.clone().acquire_owned() => p.expect("semaphore never closed"),
-                            _ = shared.closed.cancelled() => return ReadOutcome::Closed,
-                        };
-                        let bytes = match reservation {
-                            Some(r) => r,
-                            None => match RequestBudget::try_acquire(&budget, frame_len) {
-                                Some(b) => b,
-                                None => tokio::select! {
-                                    b = RequestBudget::acquire(&budget, frame_len) => b,
-                                    _ = shared.closed.cancelled() => return ReadOutcome::Closed,
-                                },
-                            },
+                        let Some((permit, bytes)) =
+                            admit(&inflight, &budget, shared, frame_len, reservation).await
+                        else {
+                            return ReadOutcome::Closed;
                         };
                         dispatcher.dispatch(cmd, conn, permit, bytes).await;
                     }
@@ -671,26 +662,8 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 Err(e) => return ReadOutcome::Error(format!("malformed frame: {e}")),
             }
         }
-        // Grow by what the next frame needs (its length was checked against the max), in chunks;
-        // a large frame's bytes are reserved from the budgets first (waiting here is the
-        // back-pressure, and nothing is allocated for it meanwhile).
-        let need = match frame::check_length(&buf, config.max_frame_length) {
-            Ok(Some(total)) if total >= RESERVE_BEFORE_READ && total > buf.len() => {
-                if reserved.is_none() {
-                    reserved = Some(tokio::select! {
-                        b = RequestBudget::acquire(&budget, total) => b,
-                        _ = shared.closed.cancelled() => return ReadOutcome::Closed,
-                    });
-                }
-                // Its bytes are accounted for: room for all of it at once (no doubling and
-                // copying on the way up).
-                total - buf.len()
-            }
-            Ok(Some(total)) if total > buf.len() => total - buf.len(),
-            _ => 8 * 1024,
-        };
-        if buf.capacity() - buf.len() < need {
-            buf.reserve(need.max(8 * 1024));
+        if !make_room(&mut buf, config, &budget, shared, &mut reserved).await {
+            return ReadOutcome::Closed;
         }
         let mut idle_deadline = tokio::time::Instant::from_std(
             epoch()
@@ -721,6 +694,63 @@ async fn read_loop<R: AsyncRead + Unpin>(
             _ = shared.closed.cancelled() => return ReadOutcome::Closed,
         }
     }
+}
+
+/// Admits a request of `frame_len` bytes: an in-flight slot of its connection, then its bytes
+/// (already reserved for a large frame, else taken now). `None` when the connection closed while
+/// waiting.
+async fn admit(
+    inflight: &Arc<Semaphore>,
+    budget: &Arc<RequestBudget>,
+    shared: &Shared,
+    frame_len: usize,
+    reservation: Option<RequestBytes>,
+) -> Option<(tokio::sync::OwnedSemaphorePermit, RequestBytes)> {
+    let permit = tokio::select! {
+        p = inflight.clone().acquire_owned() => p.expect("semaphore never closed"),
+        _ = shared.closed.cancelled() => return None,
+    };
+    let bytes = match reservation {
+        Some(r) => r,
+        None => match RequestBudget::try_acquire(budget, frame_len) {
+            Some(b) => b,
+            None => tokio::select! {
+                b = RequestBudget::acquire(budget, frame_len) => b,
+                _ = shared.closed.cancelled() => return None,
+            },
+        },
+    };
+    Some((permit, bytes))
+}
+
+/// Grows the read buffer by what the next frame needs (its length was checked against the
+/// max); a large frame's bytes are first reserved from the budgets (waiting here is the
+/// back-pressure, and nothing is allocated for it meanwhile), then room is made for all of it at
+/// once (no doubling and copying on the way up). `false` when the connection closed meanwhile.
+async fn make_room(
+    buf: &mut BytesMut,
+    config: &ConnectionConfig,
+    budget: &Arc<RequestBudget>,
+    shared: &Shared,
+    reserved: &mut Option<RequestBytes>,
+) -> bool {
+    let need = match frame::check_length(buf, config.max_frame_length) {
+        Ok(Some(total)) if total >= RESERVE_BEFORE_READ && total > buf.len() => {
+            if reserved.is_none() {
+                *reserved = Some(tokio::select! {
+                    b = RequestBudget::acquire(budget, total) => b,
+                    _ = shared.closed.cancelled() => return false,
+                });
+            }
+            total - buf.len()
+        }
+        Ok(Some(total)) if total > buf.len() => total - buf.len(),
+        _ => 8 * 1024,
+    };
+    if buf.capacity() - buf.len() < need {
+        buf.reserve(need.max(8 * 1024));
+    }
+    true
 }
 
 /// The byte budgets requests of one connection are admitted under.

@@ -162,16 +162,7 @@ impl Dispatcher {
                 .await
                 .expect("executor semaphore never closed");
             let resp = if config.blocking {
-                // The slot is taken first, so the blocking pool only ever holds requests that
-                // run, never ones waiting for a slot.
-                let (this, entry) = (this.clone(), entry.clone());
-                let handle = tokio::runtime::Handle::current();
-                let code = request.code;
-                let ran = tokio::task::spawn_blocking(move || {
-                    handle.block_on(async move { this.run_caught(&entry, &ctx, request).await })
-                })
-                .await;
-                ran.unwrap_or_else(|e| Some(panicked_reply(code, &e.to_string())))
+                this.run_blocking(entry, ctx, request).await
             } else {
                 this.run_caught(&entry, &ctx, request).await
             };
@@ -179,6 +170,23 @@ impl Dispatcher {
             reply.send(resp).await;
             drop((inflight, permit));
         });
+    }
+
+    /// Runs a request on the blocking pool. The caller holds the executor slot already, so the
+    /// pool only ever holds requests that run, never ones waiting for a slot.
+    async fn run_blocking(
+        self: Arc<Self>,
+        entry: Arc<Registered>,
+        ctx: RequestContext,
+        request: RemotingCommand,
+    ) -> Option<RemotingCommand> {
+        let handle = tokio::runtime::Handle::current();
+        let code = request.code;
+        let ran = tokio::task::spawn_blocking(move || {
+            handle.block_on(async move { self.run_caught(&entry, &ctx, request).await })
+        })
+        .await;
+        ran.unwrap_or_else(|e| Some(panicked_reply(code, &e.to_string())))
     }
 
     /// [`Dispatcher::run`] with panics caught: a panicking processor or hook fails its request

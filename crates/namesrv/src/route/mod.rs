@@ -272,26 +272,12 @@ impl RouteInfoManager {
         // Slave -> master switch: the address leaves its old id.
         bd.broker_addrs
             .retain(|id, addr| !(addr == r.broker_addr && *id != r.broker_id));
-        // A newer broker (higher stateVersion) holds this id at another address: ignore this one.
-        if let Some(old_addr) = bd.broker_addrs.get(&r.broker_id) {
-            if old_addr != r.broker_addr {
-                let key = (r.cluster.to_owned(), old_addr.clone());
-                if let Some(old) = t.live.get(&key) {
-                    if old.data_version.state_version > r.body.data_version.state_version {
-                        t.live
-                            .remove(&(r.cluster.to_owned(), r.broker_addr.to_owned()));
-                        return (RegisterOutcome::Ignored, None);
-                    }
-                }
+        if let Some(refused) = Self::refusal(bd, &t.live, &r) {
+            if matches!(refused, RegisterOutcome::Ignored) {
+                t.live
+                    .remove(&(r.cluster.to_owned(), r.broker_addr.to_owned()));
             }
-        }
-        if !bd.broker_addrs.contains_key(&r.broker_id) && r.body.topics.len() == 1 {
-            tracing::warn!(
-                broker = r.broker_name,
-                addr = r.broker_addr,
-                "single-topic registration before the broker registered"
-            );
-            return (RegisterOutcome::Failed, None);
+            return (refused, None);
         }
         let old = bd
             .broker_addrs
@@ -302,42 +288,10 @@ impl RouteInfoManager {
         let is_prime_slave =
             !old_version_broker && r.broker_id > MASTER_ID && Some(r.broker_id) == min_id;
         let acting = bd.enable_acting_master;
-        let live_key = (r.cluster.to_owned(), r.broker_addr.to_owned());
         if r.broker_id == MASTER_ID || is_prime_slave {
-            let changed = t
-                .live
-                .get(&live_key)
-                .is_none_or(|l| l.data_version != r.body.data_version);
-            for tc in &r.body.topics {
-                let lacks = t
-                    .topic_queue
-                    .get(&tc.topic_name)
-                    .is_none_or(|m| !m.contains_key(r.broker_name));
-                if register_first || changed || lacks {
-                    let mut qd = queue_data(r.broker_name, tc);
-                    if is_prime_slave && acting {
-                        qd.perm &= !perm::WRITE;
-                    }
-                    t.topic_queue
-                        .entry(tc.topic_name.clone())
-                        .or_default()
-                        .insert(r.broker_name.to_owned(), qd);
-                }
-            }
-            if self.delete_topic_with_broker_registration && r.broker_id == MASTER_ID {
-                let listed: BTreeSet<&str> = r
-                    .body
-                    .topics
-                    .iter()
-                    .map(|t| t.topic_name.as_str())
-                    .collect();
-                t.topic_queue.retain(|topic, m| {
-                    if !listed.contains(topic.as_str()) {
-                        m.remove(r.broker_name);
-                    }
-                    !m.is_empty()
-                });
-            }
+            // A prime slave of an acting-master group serves reads only.
+            let read_only = is_prime_slave && acting;
+            self.update_topic_queues(t, &r, register_first, read_only);
         }
         tracing::info!(
             cluster = r.cluster,
@@ -348,6 +302,119 @@ impl RouteInfoManager {
             first = register_first,
             "broker registered"
         );
+        let result = if r.broker_id == MASTER_ID {
+            RegisterResult::default()
+        } else {
+            Self::master_of(t, &r)
+        };
+        let change = min_id_changed
+            .then(|| t.broker_addr.get(r.broker_name))
+            .flatten()
+            .map(|bd| MinBrokerIdChange {
+                broker_addrs: bd.broker_addrs.clone(),
+                offline_broker_addr: None,
+                ha_broker_addr: Some(r.ha_server_addr.to_owned()),
+            });
+        Self::record_live(t, r);
+        (RegisterOutcome::Registered(result), change)
+    }
+
+    /// Why a registration is not taken: a newer broker (higher stateVersion) holds this id at
+    /// another address (Ignored), or a first registration lists a single topic (Failed).
+    fn refusal(
+        bd: &BrokerData,
+        live: &HashMap<LiveKey, BrokerLive>,
+        r: &Registration<'_>,
+    ) -> Option<RegisterOutcome> {
+        if let Some(old_addr) = bd.broker_addrs.get(&r.broker_id) {
+            if old_addr != r.broker_addr {
+                let key = (r.cluster.to_owned(), old_addr.clone());
+                if let Some(old) = live.get(&key) {
+                    if old.data_version.state_version > r.body.data_version.state_version {
+                        return Some(RegisterOutcome::Ignored);
+                    }
+                }
+            }
+        }
+        if !bd.broker_addrs.contains_key(&r.broker_id) && r.body.topics.len() == 1 {
+            tracing::warn!(
+                broker = r.broker_name,
+                addr = r.broker_addr,
+                "single-topic registration before the broker registered"
+            );
+            return Some(RegisterOutcome::Failed);
+        }
+        None
+    }
+
+    /// Writes the registering broker's queues of each topic it lists (all of them on its first
+    /// registration or a new data version, else only topics that lack it), read-only for a
+    /// prime slave of an acting-master group; with deleteTopicWithBrokerRegistration, a master's
+    /// queues of topics it no longer lists go.
+    fn update_topic_queues(
+        &self,
+        t: &mut Tables,
+        r: &Registration<'_>,
+        register_first: bool,
+        read_only: bool,
+    ) {
+        let live_key = (r.cluster.to_owned(), r.broker_addr.to_owned());
+        let changed = t
+            .live
+            .get(&live_key)
+            .is_none_or(|l| l.data_version != r.body.data_version);
+        for tc in &r.body.topics {
+            let lacks = t
+                .topic_queue
+                .get(&tc.topic_name)
+                .is_none_or(|m| !m.contains_key(r.broker_name));
+            if register_first || changed || lacks {
+                let mut qd = queue_data(r.broker_name, tc);
+                if read_only {
+                    qd.perm &= !perm::WRITE;
+                }
+                t.topic_queue
+                    .entry(tc.topic_name.clone())
+                    .or_default()
+                    .insert(r.broker_name.to_owned(), qd);
+            }
+        }
+        if self.delete_topic_with_broker_registration && r.broker_id == MASTER_ID {
+            let listed: BTreeSet<&str> = r
+                .body
+                .topics
+                .iter()
+                .map(|t| t.topic_name.as_str())
+                .collect();
+            t.topic_queue.retain(|topic, m| {
+                if !listed.contains(topic.as_str()) {
+                    m.remove(r.broker_name);
+                }
+                !m.is_empty()
+            });
+        }
+    }
+
+    /// What a slave is told: its group's master and the master's HA address, when both known.
+    fn master_of(t: &Tables, r: &Registration<'_>) -> RegisterResult {
+        let mut result = RegisterResult::default();
+        let master = t
+            .broker_addr
+            .get(r.broker_name)
+            .and_then(|b| b.broker_addrs.get(&MASTER_ID).cloned());
+        if let Some(master) = master {
+            if let Some(l) = t.live.get(&(r.cluster.to_owned(), master.clone())) {
+                result.ha_server_addr = Some(l.ha_server_addr.clone());
+                result.master_addr = Some(master);
+            }
+        }
+        result
+    }
+
+    /// Records the broker as live (its data version, HA address, connection) and its filter
+    /// servers.
+    fn record_live(t: &mut Tables, r: Registration<'_>) {
+        let live_key = (r.cluster.to_owned(), r.broker_addr.to_owned());
         t.live.insert(
             live_key.clone(),
             BrokerLive {
@@ -367,28 +434,6 @@ impl RouteInfoManager {
             }
             None => {}
         }
-        let mut result = RegisterResult::default();
-        if r.broker_id != MASTER_ID {
-            let master = t
-                .broker_addr
-                .get(r.broker_name)
-                .and_then(|b| b.broker_addrs.get(&MASTER_ID).cloned());
-            if let Some(master) = master {
-                if let Some(l) = t.live.get(&(r.cluster.to_owned(), master.clone())) {
-                    result.ha_server_addr = Some(l.ha_server_addr.clone());
-                    result.master_addr = Some(master);
-                }
-            }
-        }
-        let change = min_id_changed
-            .then(|| t.broker_addr.get(r.broker_name))
-            .flatten()
-            .map(|bd| MinBrokerIdChange {
-                broker_addrs: bd.broker_addrs.clone(),
-                offline_broker_addr: None,
-                ha_broker_addr: Some(r.ha_server_addr.to_owned()),
-            });
-        (RegisterOutcome::Registered(result), change)
     }
 
     /// UNREGISTER_BROKER (and expiry, and a closed channel): spec §7.8's unregister effect.
