@@ -6,6 +6,9 @@
 use crate::route::{ClusterInfo, KvTable, TopicList, TopicRouteData};
 use crate::ModelError;
 use rmq_protocol::codes::{request, response};
+use rmq_protocol::headers::broker::{
+    RegisterBrokerRequestHeader, RegisterBrokerResponseHeader, UnRegisterBrokerRequestHeader,
+};
 use rmq_protocol::headers::kv::{
     GetKvListByNamespaceRequestHeader, KvConfigKeyRequestHeader, PutKvConfigRequestHeader,
 };
@@ -314,3 +317,41 @@ pub struct GetBrokerRuntimeInfo;
 call!(GetBrokerRuntimeInfo => request::GET_BROKER_RUNTIME_INFO, KvTable,
     |_s| RemotingCommand::request(request::GET_BROKER_RUNTIME_INFO),
     |r| Ok(KvTable::decode(&r.body)?));
+
+/// REGISTER_BROKER (103): a broker's registration, header and RegisterBrokerBody (JSON, or the
+/// compressed layout with `compressed`); the answer tells a slave where its master is.
+#[derive(Debug, Clone)]
+pub struct RegisterBroker {
+    /// The header; `body_crc32` is filled in by [`RegisterBroker::new`].
+    pub header: RegisterBrokerRequestHeader,
+    /// The body.
+    pub body: bytes::Bytes,
+}
+
+impl RegisterBroker {
+    /// A registration of `body`, with the body's CRC (masked to 31 bits, as Java) in the header.
+    pub fn new(mut header: RegisterBrokerRequestHeader, body: impl Into<bytes::Bytes>) -> Self {
+        let body = body.into();
+        header.body_crc32 = Some((crc32fast::hash(&body) & 0x7FFF_FFFF) as i32);
+        RegisterBroker { header, body }
+    }
+}
+
+call!(RegisterBroker => request::REGISTER_BROKER, RegisterBrokerResponseHeader,
+|s| RemotingCommand::request_with_header(request::REGISTER_BROKER, &s.header)
+    .with_body(s.body.clone()),
+|r| r.decode_header().map_err(|e| CallError::Decode(ModelError {
+    what: "RegisterBrokerResponseHeader",
+    reason: e.to_string(),
+})));
+
+/// UNREGISTER_BROKER (104).
+#[derive(Debug, Clone)]
+pub struct UnregisterBroker {
+    /// The header.
+    pub header: UnRegisterBrokerRequestHeader,
+}
+
+call!(UnregisterBroker => request::UNREGISTER_BROKER, (),
+    |s| RemotingCommand::request_with_header(request::UNREGISTER_BROKER, &s.header),
+    |_r| Ok(()));

@@ -5,11 +5,11 @@
 //! The end-to-end tests with those clients live in this crate's `tests/` (they need the runtime
 //! and the NameServer both).
 
+use rmq_model::call::RegisterBroker;
+use rmq_model::Caller;
 use rmq_namesrv::config::NamesrvConfig;
 use rmq_namesrv::NameServer;
-use rmq_protocol::codes::request;
 use rmq_protocol::headers::broker::RegisterBrokerRequestHeader;
-use rmq_protocol::RemotingCommand;
 use rmq_remoting::{
     ClientConfig, ProcessorRegistry, RemotingClient, RemotingServer, ServerBuilder, ServerConfig,
 };
@@ -55,7 +55,6 @@ pub async fn register_broker(
     broker_addr: &str,
     topics: &[&str],
 ) -> RemotingClient {
-    let body = register_body(topics);
     let header = RegisterBrokerRequestHeader {
         broker_name: name.into(),
         broker_addr: broker_addr.into(),
@@ -65,18 +64,16 @@ pub async fn register_broker(
         heartbeat_timeout_millis: None,
         enable_acting_master: Some(false),
         compressed: Some(false),
-        body_crc32: Some((crc32fast::hash(body.as_bytes()) & 0x7FFF_FFFF) as i32),
+        body_crc32: None,
     };
     let client = RemotingClient::new(ClientConfig::default());
-    let r = client
-        .invoke_sync(
-            ns_addr,
-            RemotingCommand::request_with_header(request::REGISTER_BROKER, &header).with_body(body),
-            Duration::from_secs(3),
-        )
+    let registration = RegisterBroker::new(header, register_body(topics));
+    if let Err(e) = client
+        .call(ns_addr, &registration, Duration::from_secs(3))
         .await
-        .expect("NameServer answers");
-    assert_eq!(r.code, 0, "registration refused: {:?}", r.remark_str());
+    {
+        panic!("registration refused: {e}");
+    }
     client
 }
 

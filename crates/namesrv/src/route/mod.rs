@@ -152,20 +152,18 @@ impl MinBrokerIdChange {
     /// The oneway request: ext `minBrokerId`, `minBrokerAddr`, and `offlineBrokerAddr` /
     /// `haBrokerAddr` when set (null header fields are not sent, as in Java).
     pub fn request(&self) -> rmq_protocol::RemotingCommand {
-        let mut cmd = rmq_protocol::RemotingCommand::request(
+        use rmq_protocol::headers::broker::NotifyMinBrokerIdChangeRequestHeader;
+        let min = self.broker_addrs.iter().next();
+        let header = NotifyMinBrokerIdChangeRequestHeader {
+            min_broker_id: min.map(|(id, _)| *id),
+            min_broker_addr: min.map(|(_, addr)| addr.clone()),
+            offline_broker_addr: self.offline_broker_addr.clone(),
+            ha_broker_addr: self.ha_broker_addr.clone(),
+        };
+        let mut cmd = rmq_protocol::RemotingCommand::request_with_header(
             rmq_protocol::codes::request::NOTIFY_MIN_BROKER_ID_CHANGE,
+            &header,
         );
-        let ext = cmd.ext_fields_mut();
-        if let Some((id, addr)) = self.broker_addrs.iter().next() {
-            ext.insert_static("minBrokerId", id.to_string());
-            ext.insert_static("minBrokerAddr", addr.clone());
-        }
-        if let Some(a) = &self.offline_broker_addr {
-            ext.insert_static("offlineBrokerAddr", a.clone());
-        }
-        if let Some(a) = &self.ha_broker_addr {
-            ext.insert_static("haBrokerAddr", a.clone());
-        }
         cmd.mark_oneway();
         cmd
     }

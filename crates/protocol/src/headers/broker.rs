@@ -135,3 +135,18 @@ crate::custom_header! {
         broker_name: required String = "brokerName",
     }
 }
+
+crate::custom_header! {
+    /// NOTIFY_MIN_BROKER_ID_CHANGE (905) request, oneway from a NameServer to the brokers of an
+    /// acting-master group (null fields are not sent, as in Java).
+    pub struct NotifyMinBrokerIdChangeRequestHeader {
+        /// The group's lowest broker id now.
+        min_broker_id: optional i64 = "minBrokerId",
+        /// That broker's address.
+        min_broker_addr: optional String = "minBrokerAddr",
+        /// The broker that went offline, if that is why.
+        offline_broker_addr: optional String = "offlineBrokerAddr",
+        /// The HA address of the registering broker, if that is why.
+        ha_broker_addr: optional String = "haBrokerAddr",
+    }
+}
