@@ -664,3 +664,71 @@ async fn the_handshake_timeout_covers_proxy_header_and_first_frame_together() {
     );
     server.shutdown_now();
 }
+
+// ---------------------------------------------------------------- the blocking pool
+
+/// Sleeps on the thread it runs on (a blocking processor).
+struct Blocking;
+
+#[async_trait]
+impl RequestProcessor for Blocking {
+    async fn process(
+        &self,
+        _: &RequestContext,
+        _: RemotingCommand,
+    ) -> Result<Option<RemotingCommand>, ProcessorError> {
+        std::thread::sleep(Duration::from_millis(200));
+        Ok(Some(RemotingCommand::response(0, None)))
+    }
+}
+
+/// Requests waiting for a blocking executor's slot wait on the async side: the blocking pool
+/// holds only the ones that run. Before, each queued request took a blocking thread to wait for
+/// its slot, so ten queued requests on a one-slot executor filled a two-thread pool and
+/// everything else needing it (file writes) waited seconds.
+#[test]
+fn queued_blocking_requests_do_not_occupy_the_blocking_pool() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let server = server_with(
+            local_config(),
+            registry_with(1, Arc::new(Blocking), ExecutorConfig::blocking(1, 100)),
+        )
+        .await;
+        let client = RemotingClient::new(ClientConfig::default());
+        let addr = server.local_addr().to_string();
+        let calls: Vec<_> = (0..10)
+            .map(|_| {
+                tokio::spawn(client.invoke_async(
+                    &addr,
+                    RemotingCommand::request(1),
+                    Duration::from_secs(10),
+                ))
+            })
+            .collect();
+        // Let the requests arrive and queue up behind the one that runs.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while server.inflight_requests() < 10 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(server.inflight_requests(), 10);
+        // Other blocking work still gets a thread at once (well before the 2 s the queue takes).
+        let started = Instant::now();
+        let other = tokio::task::spawn_blocking(|| 42);
+        let got = tokio::time::timeout(Duration::from_secs(1), other).await;
+        assert!(
+            matches!(got, Ok(Ok(42))),
+            "the blocking pool was full of requests waiting for their slot"
+        );
+        assert!(started.elapsed() < Duration::from_millis(900));
+        for c in calls {
+            assert_eq!(c.await.unwrap().unwrap().code, 0);
+        }
+        server.shutdown_now();
+    });
+}
