@@ -1,0 +1,440 @@
+//! The commit-log message record (spec §1.2), exactly as Java's `MessageExtEncoder` writes it and
+//! `CommitLog.checkMessageAndReturnSize` checks it.
+//!
+//! Written by hand because the layout is the on-disk and on-wire format: a PULL_MESSAGE response
+//! body is these records back to back, and Java clients decode them byte by byte.
+
+use bytes::{BufMut, Bytes};
+use std::net::{IpAddr, SocketAddr};
+
+/// MESSAGE_MAGIC_CODE (V1: 1-byte topic length).
+pub const MAGIC_V1: i32 = 0xDAA3_20A7_u32 as i32;
+/// MESSAGE_MAGIC_CODE_V2 (2-byte topic length).
+pub const MAGIC_V2: i32 = 0xDAA3_20AB_u32 as i32;
+/// BLANK_MAGIC_CODE: the end-of-file record.
+pub const BLANK_MAGIC: i32 = 0xCBD4_3194_u32 as i32;
+/// Size of the BLANK record's header (`END_FILE_MIN_BLANK_LENGTH`).
+pub const BLANK_LEN: usize = 8;
+/// sysFlag bit: the born host is IPv6.
+pub const BORNHOST_V6: i32 = 0x10;
+/// sysFlag bit: the store host is IPv6.
+pub const STOREHOST_V6: i32 = 0x20;
+/// Largest properties string a record can carry (an i16 length).
+pub const MAX_PROPERTIES_LEN: usize = i16::MAX as usize;
+
+/// One stored message, as its fields (the record is [`Record::encode`]'s output).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Queue id within the topic.
+    pub queue_id: i32,
+    /// The producer's flag.
+    pub flag: i32,
+    /// Consume-queue offset.
+    pub queue_offset: i64,
+    /// Commit-log offset of the record's first byte.
+    pub physical_offset: i64,
+    /// MessageSysFlag (the host bits are set by [`Record::encode`] from the addresses).
+    pub sys_flag: i32,
+    /// Producer's timestamp (ms).
+    pub born_timestamp: i64,
+    /// The producer's address as the broker saw it.
+    pub born_host: SocketAddr,
+    /// When the broker stored it (ms).
+    pub store_timestamp: i64,
+    /// The broker's address.
+    pub store_host: SocketAddr,
+    /// Deliveries before this one (retries).
+    pub reconsume_times: i32,
+    /// Transaction records only.
+    pub prepared_transaction_offset: i64,
+    /// The body as stored (compressed if the sysFlag says so).
+    pub body: Bytes,
+    /// The topic.
+    pub topic: String,
+    /// The properties string (`name \u{1} value \u{2}` pairs).
+    pub properties: String,
+}
+
+/// Why bytes are not a valid record (what recovery truncates at).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordError {
+    /// Fewer bytes than the record needs (a torn write, or the end of the data).
+    #[error("record cut short: needs {needed} bytes, {available} available")]
+    Short {
+        /// Bytes the record needs.
+        needed: usize,
+        /// Bytes there are.
+        available: usize,
+    },
+    /// Neither magic code (nor BLANK).
+    #[error("bad magic code {0:#010x}")]
+    BadMagic(u32),
+    /// TOTALSIZE disagrees with the lengths inside.
+    #[error("total size {total} does not match the fields ({computed})")]
+    SizeMismatch {
+        /// The TOTALSIZE field.
+        total: i64,
+        /// What the fields add up to.
+        computed: i64,
+    },
+    /// A negative or impossible length field.
+    #[error("bad {field} length {value}")]
+    BadLength {
+        /// Which length.
+        field: &'static str,
+        /// Its value.
+        value: i64,
+    },
+    /// The body's CRC is not the stored one.
+    #[error("body CRC {actual:#x} does not match the stored {stored:#x}")]
+    BadCrc {
+        /// Stored.
+        stored: u32,
+        /// Computed.
+        actual: u32,
+    },
+    /// The topic or properties are not UTF-8, or a field is out of range for its encoding.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// What a read at some position finds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    /// A message record of this many bytes (boxed: a record is large, a BLANK is nothing).
+    Message(Box<Record>, usize),
+    /// The end-of-file BLANK record: the rest of the file is unused.
+    Blank,
+}
+
+/// Java's `UtilAll.crc32`: CRC32 masked to 31 bits.
+pub fn body_crc(body: &[u8]) -> u32 {
+    crc32fast::hash(body) & 0x7FFF_FFFF
+}
+
+fn host_len(addr: &SocketAddr) -> usize {
+    match addr.ip() {
+        IpAddr::V4(_) => 8,
+        IpAddr::V6(_) => 20,
+    }
+}
+
+/// `MessageExtEncoder.calMsgLength`: the record's TOTALSIZE.
+pub fn record_len(
+    born_host_len: usize,
+    store_host_len: usize,
+    body_len: usize,
+    topic_len: usize,
+    topic_len_bytes: usize,
+    properties_len: usize,
+) -> usize {
+    4 + 4
+        + 4
+        + 4
+        + 4
+        + 8
+        + 8
+        + 4
+        + 8
+        + born_host_len
+        + 8
+        + store_host_len
+        + 4
+        + 8
+        + 4
+        + body_len
+        + topic_len_bytes
+        + topic_len
+        + 2
+        + properties_len
+}
+
+impl Record {
+    /// V1 unless the topic needs a 2-byte length (Java's autoMessageVersionOnTopicLen).
+    pub fn magic(&self) -> i32 {
+        if self.topic.len() > 127 {
+            MAGIC_V2
+        } else {
+            MAGIC_V1
+        }
+    }
+
+    /// The record's size in bytes.
+    pub fn encoded_len(&self) -> usize {
+        let topic_len_bytes = if self.magic() == MAGIC_V2 { 2 } else { 1 };
+        record_len(
+            host_len(&self.born_host),
+            host_len(&self.store_host),
+            self.body.len(),
+            self.topic.len(),
+            topic_len_bytes,
+            self.properties.len(),
+        )
+    }
+
+    /// The sysFlag as written: the caller's bits with the host-family bits set from the
+    /// addresses.
+    pub fn stored_sys_flag(&self) -> i32 {
+        let mut f = self.sys_flag & !(BORNHOST_V6 | STOREHOST_V6);
+        if self.born_host.is_ipv6() {
+            f |= BORNHOST_V6;
+        }
+        if self.store_host.is_ipv6() {
+            f |= STOREHOST_V6;
+        }
+        f
+    }
+
+    /// Appends the record to `out` (the body CRC is computed here).
+    pub fn encode(&self, out: &mut impl BufMut) -> Result<(), RecordError> {
+        if self.properties.len() > MAX_PROPERTIES_LEN {
+            return Err(RecordError::Invalid(format!(
+                "properties of {} bytes exceed {MAX_PROPERTIES_LEN}",
+                self.properties.len()
+            )));
+        }
+        if self.topic.len() > i16::MAX as usize {
+            return Err(RecordError::Invalid("topic too long".into()));
+        }
+        let total = self.encoded_len();
+        let total_i32 = i32::try_from(total)
+            .map_err(|_| RecordError::Invalid(format!("record of {total} bytes")))?;
+        out.put_i32(total_i32);
+        out.put_i32(self.magic());
+        out.put_i32(body_crc(&self.body) as i32);
+        out.put_i32(self.queue_id);
+        out.put_i32(self.flag);
+        out.put_i64(self.queue_offset);
+        out.put_i64(self.physical_offset);
+        out.put_i32(self.stored_sys_flag());
+        out.put_i64(self.born_timestamp);
+        put_host(out, &self.born_host);
+        out.put_i64(self.store_timestamp);
+        put_host(out, &self.store_host);
+        out.put_i32(self.reconsume_times);
+        out.put_i64(self.prepared_transaction_offset);
+        out.put_i32(self.body.len() as i32);
+        out.put_slice(&self.body);
+        if self.magic() == MAGIC_V2 {
+            out.put_i16(self.topic.len() as i16);
+        } else {
+            out.put_u8(self.topic.len() as u8);
+        }
+        out.put_slice(self.topic.as_bytes());
+        out.put_i16(self.properties.len() as i16);
+        out.put_slice(self.properties.as_bytes());
+        Ok(())
+    }
+
+    /// The record as bytes.
+    pub fn to_bytes(&self) -> Result<Bytes, RecordError> {
+        let mut out = Vec::with_capacity(self.encoded_len());
+        self.encode(&mut out)?;
+        Ok(out.into())
+    }
+}
+
+fn put_host(out: &mut impl BufMut, addr: &SocketAddr) {
+    match addr.ip() {
+        IpAddr::V4(ip) => out.put_slice(&ip.octets()),
+        IpAddr::V6(ip) => out.put_slice(&ip.octets()),
+    }
+    out.put_i32(i32::from(addr.port()));
+}
+
+/// A bounds-checked reader over one record's bytes: every read checks what is left.
+struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], RecordError> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len());
+        let Some(end) = end else {
+            return Err(RecordError::Short {
+                needed: self.pos.saturating_add(n),
+                available: self.buf.len(),
+            });
+        };
+        let s = &self.buf[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+
+    fn i16(&mut self) -> Result<i16, RecordError> {
+        Ok(i16::from_be_bytes(
+            self.take(2)?.try_into().expect("2 bytes"),
+        ))
+    }
+
+    fn i32(&mut self) -> Result<i32, RecordError> {
+        Ok(i32::from_be_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
+    }
+
+    fn i64(&mut self) -> Result<i64, RecordError> {
+        Ok(i64::from_be_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
+    }
+
+    fn host(&mut self, v6: bool) -> Result<SocketAddr, RecordError> {
+        let ip: IpAddr = if v6 {
+            let b: [u8; 16] = self.take(16)?.try_into().expect("16 bytes");
+            b.into()
+        } else {
+            let b: [u8; 4] = self.take(4)?.try_into().expect("4 bytes");
+            b.into()
+        };
+        let port = self.i32()?;
+        let port = u16::try_from(port).map_err(|_| RecordError::BadLength {
+            field: "port",
+            value: i64::from(port),
+        })?;
+        Ok(SocketAddr::new(ip, port))
+    }
+}
+
+/// Reads the record at the start of `buf`, checking everything recovery checks (magic, the
+/// size formula and, with `check_crc`, the body CRC). `buf` may hold more after it; bytes that
+/// end mid-record are [`RecordError::Short`]. `body` shares `source`'s memory when `buf` is a
+/// slice of it (no copy).
+pub fn decode(source: &Bytes, check_crc: bool) -> Result<Found, RecordError> {
+    let buf: &[u8] = source;
+    let mut c = Cursor { buf, pos: 0 };
+    let total = c.i32()?;
+    let magic = c.i32()?;
+    if magic == BLANK_MAGIC {
+        return Ok(Found::Blank);
+    }
+    if magic != MAGIC_V1 && magic != MAGIC_V2 {
+        return Err(RecordError::BadMagic(magic as u32));
+    }
+    if total < 0 {
+        return Err(RecordError::BadLength {
+            field: "total",
+            value: i64::from(total),
+        });
+    }
+    let total = total as usize;
+    if total > buf.len() {
+        return Err(RecordError::Short {
+            needed: total,
+            available: buf.len(),
+        });
+    }
+    // From here on only this record's bytes are read.
+    let mut c = Cursor {
+        buf: &buf[..total],
+        pos: 8,
+    };
+    let crc = c.i32()? as u32;
+    let queue_id = c.i32()?;
+    let flag = c.i32()?;
+    let queue_offset = c.i64()?;
+    let physical_offset = c.i64()?;
+    let sys_flag = c.i32()?;
+    let born_timestamp = c.i64()?;
+    let born_host = c.host(sys_flag & BORNHOST_V6 != 0)?;
+    let store_timestamp = c.i64()?;
+    let store_host = c.host(sys_flag & STOREHOST_V6 != 0)?;
+    let reconsume_times = c.i32()?;
+    let prepared_transaction_offset = c.i64()?;
+    let body_len = c.i32()?;
+    if body_len < 0 {
+        return Err(RecordError::BadLength {
+            field: "body",
+            value: i64::from(body_len),
+        });
+    }
+    let body_start = c.pos;
+    let body_slice = c.take(body_len as usize)?;
+    let body = source.slice(body_start..body_start + body_slice.len());
+    let (topic_len, topic_len_bytes) = if magic == MAGIC_V2 {
+        (i64::from(c.i16()?), 2)
+    } else {
+        // Java reads V1's length as a signed byte.
+        (i64::from(c.take(1)?[0] as i8), 1)
+    };
+    if topic_len < 0 {
+        return Err(RecordError::BadLength {
+            field: "topic",
+            value: topic_len,
+        });
+    }
+    let topic = std::str::from_utf8(c.take(topic_len as usize)?)
+        .map_err(|_| RecordError::Invalid("topic is not UTF-8".into()))?
+        .to_owned();
+    let props_len = c.i16()?;
+    if props_len < 0 {
+        return Err(RecordError::BadLength {
+            field: "properties",
+            value: i64::from(props_len),
+        });
+    }
+    let properties = std::str::from_utf8(c.take(props_len as usize)?)
+        .map_err(|_| RecordError::Invalid("properties are not UTF-8".into()))?
+        .to_owned();
+    let computed = record_len(
+        if sys_flag & BORNHOST_V6 != 0 { 20 } else { 8 },
+        if sys_flag & STOREHOST_V6 != 0 { 20 } else { 8 },
+        body_len as usize,
+        topic_len as usize,
+        topic_len_bytes,
+        props_len as usize,
+    );
+    if computed != total {
+        return Err(RecordError::SizeMismatch {
+            total: total as i64,
+            computed: computed as i64,
+        });
+    }
+    if check_crc {
+        let actual = body_crc(&body);
+        if actual != crc {
+            return Err(RecordError::BadCrc {
+                stored: crc,
+                actual,
+            });
+        }
+    }
+    Ok(Found::Message(
+        Box::new(Record {
+            queue_id,
+            flag,
+            queue_offset,
+            physical_offset,
+            sys_flag,
+            born_timestamp,
+            born_host,
+            store_timestamp,
+            store_host,
+            reconsume_times,
+            prepared_transaction_offset,
+            body,
+            topic,
+            properties,
+        }),
+        total,
+    ))
+}
+
+/// The 8-byte BLANK record for the `remaining` bytes at the end of a file.
+pub fn blank(remaining: u32) -> [u8; BLANK_LEN] {
+    let mut b = [0u8; BLANK_LEN];
+    b[..4].copy_from_slice(&(remaining as i32).to_be_bytes());
+    b[4..].copy_from_slice(&BLANK_MAGIC.to_be_bytes());
+    b
+}
+
+/// The value of property `name` in a properties string (the last one wins, as Java's map does).
+pub fn property<'a>(properties: &'a str, name: &str) -> Option<&'a str> {
+    properties
+        .split('\u{2}')
+        .filter_map(|pair| pair.split_once('\u{1}'))
+        .rfind(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
