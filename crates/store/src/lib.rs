@@ -13,6 +13,7 @@
 //! Segment files, the append path with group commit, dispatch, recovery, retention and the
 //! index come next (issue 15).
 
+pub mod commit_log;
 pub mod msg_id;
 pub mod queue_entry;
 pub mod record;

@@ -1,0 +1,412 @@
+//! The commit log: fixed-size segment files named by their 20-digit start offset (spec §1.3,
+//! §1.4), records appended one after another, a BLANK record where the next one does not fit.
+//!
+//! Blocking file I/O (positioned writes and reads through `std::os::unix::fs::FileExt`): callers
+//! on an async runtime run it on a dedicated thread or `spawn_blocking`. Recovery on open walks
+//! the segments record by record and keeps exactly the valid prefix: the first record that
+//! is cut, mis-sized, of an unknown magic or fails its CRC ends the log, and everything after it
+//! (the tail of that segment, later segments) is discarded, so a torn write is never served.
+
+use crate::record::{self, Found, Record, RecordError, BLANK_LEN};
+use bytes::Bytes;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+/// Why the commit log failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LogError {
+    /// File I/O failed (disk full, permissions...), naming the file.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The directory holds something the log cannot use.
+    #[error("{path}: {reason}")]
+    Layout {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The record cannot be stored (too large for a segment, bad field).
+    #[error(transparent)]
+    Record(#[from] RecordError),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LogError + '_ {
+    move |source| LogError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// One segment file.
+struct Segment {
+    base: u64,
+    path: PathBuf,
+    file: File,
+}
+
+/// What recovery found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovered {
+    /// Records found valid in the walked segments.
+    pub records: u64,
+    /// The end of the log (the next record's offset).
+    pub end: u64,
+    /// Bytes discarded after the last valid record (a torn or damaged tail), if any.
+    pub discarded_from: Option<u64>,
+}
+
+/// Where an appended record went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// Its physical offset.
+    pub offset: u64,
+    /// Its size in bytes.
+    pub size: u32,
+}
+
+/// An append-only log of records over segment files.
+pub struct CommitLog {
+    dir: PathBuf,
+    segment_size: u64,
+    segments: Vec<Segment>,
+    /// The next record's offset (global).
+    end: u64,
+    /// Segments written since the last flush (their indexes into `segments`).
+    dirty_from: Option<usize>,
+}
+
+/// The 20-digit file name of a segment starting at `base` (Java's `UtilAll.offset2FileName`).
+pub fn segment_name(base: u64) -> String {
+    format!("{base:020}")
+}
+
+impl CommitLog {
+    /// Opens (or creates) the log in `dir` with segments of `segment_size` bytes, recovering
+    /// the valid prefix of what is there.
+    pub fn open(dir: &Path, segment_size: u64) -> Result<(CommitLog, Recovered), LogError> {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let mut log = CommitLog {
+            dir: dir.to_owned(),
+            segment_size,
+            segments: Self::load_segments(dir, segment_size)?,
+            end: 0,
+            dirty_from: None,
+        };
+        let recovered = log.recover()?;
+        Ok((log, recovered))
+    }
+
+    fn load_segments(dir: &Path, segment_size: u64) -> Result<Vec<Segment>, LogError> {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(io(dir))? {
+            let entry = entry.map_err(io(dir))?;
+            let path = entry.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            let Some(base) = (name.len() == 20)
+                .then(|| name.parse::<u64>().ok())
+                .flatten()
+            else {
+                continue;
+            };
+            let len = entry.metadata().map_err(io(&path))?.len();
+            if base % segment_size != 0 {
+                return Err(LogError::Layout {
+                    path,
+                    reason: format!(
+                        "start offset {base} is not a multiple of the segment size {segment_size}"
+                    ),
+                });
+            }
+            if len != segment_size && len != 0 {
+                return Err(LogError::Layout {
+                    path,
+                    reason: format!("{len} bytes, segments are {segment_size}"),
+                });
+            }
+            found.push((base, path, len));
+        }
+        found.sort();
+        let mut segments = Vec::new();
+        for (i, (base, path, len)) in found.iter().enumerate() {
+            if *len == 0 && i + 1 == found.len() {
+                // A last file created and never written (Java deletes it too).
+                std::fs::remove_file(path).map_err(io(path))?;
+                continue;
+            }
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(path)
+                .map_err(io(path))?;
+            segments.push(Segment {
+                base: *base,
+                path: path.clone(),
+                file,
+            });
+        }
+        for pair in segments.windows(2) {
+            if pair[1].base != pair[0].base + segment_size {
+                return Err(LogError::Layout {
+                    path: pair[1].path.clone(),
+                    reason: format!(
+                        "a segment is missing before it (previous starts at {})",
+                        pair[0].base
+                    ),
+                });
+            }
+        }
+        Ok(segments)
+    }
+
+    /// Walks every segment record by record and keeps exactly the valid prefix. (Java walks
+    /// from a checkpointed file on; until the checkpoint lands here, the whole log is checked,
+    /// which costs a read of it at open.)
+    fn recover(&mut self) -> Result<Recovered, LogError> {
+        self.recover_from(0)
+    }
+
+    fn recover_from(&mut self, first: usize) -> Result<Recovered, LogError> {
+        let mut records = 0;
+        let mut end = self.segments.get(first).map_or(0, |s| s.base);
+        let mut damaged = None;
+        'segments: for seg in &self.segments[first.min(self.segments.len())..] {
+            let data = read_all(&seg.file, self.segment_size).map_err(io(&seg.path))?;
+            let data = Bytes::from(data);
+            let mut pos = 0usize;
+            loop {
+                if pos + 8 > data.len() {
+                    // Not even a header fits: the segment ended (the writer rolls before this).
+                    end = seg.base + self.segment_size;
+                    continue 'segments;
+                }
+                match record::decode(&data.slice(pos..), true) {
+                    Ok(Found::Blank) => {
+                        end = seg.base + self.segment_size;
+                        continue 'segments;
+                    }
+                    Ok(Found::Message(r, len))
+                        if r.physical_offset == (seg.base + pos as u64) as i64 =>
+                    {
+                        records += 1;
+                        pos += len;
+                    }
+                    Ok(Found::Message(..)) | Err(_) => {
+                        // An all-zero header is the unwritten rest of the segment, not damage.
+                        if data[pos..pos + 8] != [0u8; 8] {
+                            damaged = Some(seg.base + pos as u64);
+                        }
+                        end = seg.base + pos as u64;
+                        break 'segments;
+                    }
+                }
+            }
+        }
+        self.end = end;
+        self.truncate_after(end)?;
+        Ok(Recovered {
+            records,
+            end,
+            discarded_from: damaged,
+        })
+    }
+
+    /// Discards everything from `end` on: later segments are deleted, the tail of the segment
+    /// holding `end` is zeroed (so that a later walk cannot mistake stale bytes for records).
+    fn truncate_after(&mut self, end: u64) -> Result<(), LogError> {
+        while self.segments.last().is_some_and(|last| last.base > end) {
+            let last = self.segments.pop().expect("checked");
+            drop(last.file);
+            std::fs::remove_file(&last.path).map_err(io(&last.path))?;
+        }
+        if let Some(seg) = self
+            .segments
+            .iter()
+            .find(|s| s.base <= end && end < s.base + self.segment_size)
+        {
+            let from = end - seg.base;
+            let len = self.segment_size - from;
+            if len > 0 {
+                zero_range(&seg.file, from, len).map_err(io(&seg.path))?;
+                seg.file.sync_data().map_err(io(&seg.path))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The next record's offset.
+    pub fn end(&self) -> u64 {
+        self.end
+    }
+
+    /// The first offset still in the log.
+    pub fn start(&self) -> u64 {
+        self.segments.first().map_or(self.end, |s| s.base)
+    }
+
+    /// The segment size.
+    pub fn segment_size(&self) -> u64 {
+        self.segment_size
+    }
+
+    /// Appends `record` (its physical offset is set here); rolls to a new segment, writing a
+    /// BLANK record, when it does not fit in the current one.
+    pub fn append(&mut self, mut record: Record) -> Result<Appended, LogError> {
+        let len = record.encoded_len() as u64;
+        if len + BLANK_LEN as u64 > self.segment_size {
+            return Err(LogError::Record(RecordError::Invalid(format!(
+                "a record of {len} bytes does not fit a segment of {}",
+                self.segment_size
+            ))));
+        }
+        let within = self.end % self.segment_size;
+        // A record always leaves room for a BLANK after it; one that does not fit goes to the
+        // next segment, after a BLANK saying the rest of this one is unused.
+        if within != 0 && within + len + BLANK_LEN as u64 > self.segment_size {
+            let remaining = self.segment_size - within;
+            let seg = self.current_segment()?;
+            let blank = record::blank(remaining as u32);
+            seg.file
+                .write_all_at(&blank, within)
+                .map_err(io(&seg.path))?;
+            self.end += remaining;
+        }
+        record.physical_offset = self.end as i64;
+        let bytes = record.to_bytes()?;
+        let within = self.end % self.segment_size;
+        let idx = self.current_index()?;
+        let seg = &self.segments[idx];
+        seg.file
+            .write_all_at(&bytes, within)
+            .map_err(io(&seg.path))?;
+        self.dirty_from = Some(self.dirty_from.map_or(idx, |d| d.min(idx)));
+        let offset = self.end;
+        self.end += len;
+        Ok(Appended {
+            offset,
+            size: len as u32,
+        })
+    }
+
+    /// Makes every append so far durable (fsync of the segments written since the last flush).
+    pub fn flush(&mut self) -> Result<(), LogError> {
+        if let Some(from) = self.dirty_from.take() {
+            for seg in &self.segments[from..] {
+                seg.file.sync_data().map_err(io(&seg.path))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The record at `offset` (a BLANK there: `Ok(None)`, the reader moves to the next
+    /// segment's start).
+    pub fn read(&self, offset: u64) -> Result<Option<Box<Record>>, LogError> {
+        let Some(seg) = self.segment_at(offset) else {
+            return Err(LogError::Record(RecordError::Invalid(format!(
+                "offset {offset} is outside the log [{}, {})",
+                self.start(),
+                self.end
+            ))));
+        };
+        if offset >= self.end {
+            return Err(LogError::Record(RecordError::Invalid(format!(
+                "offset {offset} is at or past the end {}",
+                self.end
+            ))));
+        }
+        let within = offset - seg.base;
+        let mut head = [0u8; BLANK_LEN];
+        seg.file
+            .read_exact_at(&mut head, within)
+            .map_err(io(&seg.path))?;
+        if i32::from_be_bytes(head[4..].try_into().expect("4 bytes")) == record::BLANK_MAGIC {
+            return Ok(None);
+        }
+        let size = (i32::from_be_bytes(head[..4].try_into().expect("4 bytes")).max(0) as u64)
+            .min(self.end - offset);
+        let mut buf = vec![0u8; size as usize];
+        seg.file
+            .read_exact_at(&mut buf, within)
+            .map_err(io(&seg.path))?;
+        match record::decode(&Bytes::from(buf), false)? {
+            Found::Blank => Ok(None),
+            Found::Message(r, _) => Ok(Some(r)),
+        }
+    }
+
+    /// The start of the segment after the one holding `offset` (where a reader goes on after a
+    /// BLANK).
+    pub fn roll_offset(&self, offset: u64) -> u64 {
+        offset + self.segment_size - offset % self.segment_size
+    }
+
+    fn segment_at(&self, offset: u64) -> Option<&Segment> {
+        self.segments
+            .iter()
+            .find(|s| s.base <= offset && offset < s.base + self.segment_size)
+    }
+
+    fn current_segment(&mut self) -> Result<&Segment, LogError> {
+        let idx = self.current_index()?;
+        self.dirty_from = Some(self.dirty_from.map_or(idx, |d| d.min(idx)));
+        Ok(&self.segments[idx])
+    }
+
+    /// The segment holding `end`, created when it does not exist yet.
+    fn current_index(&mut self) -> Result<usize, LogError> {
+        let base = self.end - self.end % self.segment_size;
+        if let Some(i) = self.segments.iter().position(|s| s.base == base) {
+            return Ok(i);
+        }
+        let path = self.dir.join(segment_name(base));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        file.set_len(self.segment_size).map_err(io(&path))?;
+        // The new name must survive a crash too.
+        if let Ok(d) = File::open(&self.dir) {
+            let _ = d.sync_all();
+        }
+        self.segments.push(Segment { base, path, file });
+        Ok(self.segments.len() - 1)
+    }
+}
+
+fn read_all(file: &File, size: u64) -> std::io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; size as usize];
+    let mut done = 0;
+    while done < buf.len() {
+        let n = file.read_at(&mut buf[done..], done as u64)?;
+        if n == 0 {
+            buf.truncate(done);
+            break;
+        }
+        done += n;
+    }
+    Ok(buf)
+}
+
+fn zero_range(file: &File, from: u64, len: u64) -> std::io::Result<()> {
+    const CHUNK: usize = 64 * 1024;
+    let zeros = [0u8; CHUNK];
+    let mut at = from;
+    let end = from + len;
+    while at < end {
+        let n = ((end - at) as usize).min(CHUNK);
+        file.write_all_at(&zeros[..n], at)?;
+        at += n as u64;
+    }
+    Ok(())
+}
