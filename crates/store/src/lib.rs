@@ -14,6 +14,7 @@
 //! index come next (issue 15).
 
 pub mod commit_log;
+pub mod consume_queue;
 pub mod msg_id;
 pub mod queue_entry;
 pub mod record;

@@ -1,0 +1,277 @@
+//! A consume queue (spec §1.5): the index of one queue of one topic into the commit log, as
+//! fixed 20-byte entries in files of `file_size` bytes named by the 20-digit logical byte offset
+//! they start at (`consumequeue/<topic>/<queueId>/00000000000000000000`...). Entry `n` (queue
+//! offset `n`) lives at logical byte `n * 20`.
+//!
+//! Built from the commit log by dispatch, so it can always be rebuilt from it: appending an
+//! entry that is already there is a no-op (re-dispatch after a crash is idempotent), and
+//! [`ConsumeQueue::truncate_from_physical`] drops entries that point past a truncated log.
+//! Blocking file I/O, like the commit log.
+
+use crate::commit_log::segment_name;
+use crate::queue_entry::{QueueEntry, ENTRY_LEN};
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+/// Java's default file size: 300,000 entries.
+pub const DEFAULT_FILE_SIZE: u64 = 300_000 * ENTRY_LEN as u64;
+
+/// Why a consume queue failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum QueueError {
+    /// File I/O failed, naming the file.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The directory holds something the queue cannot use.
+    #[error("{path}: {reason}")]
+    Layout {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> QueueError + '_ {
+    move |source| QueueError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+struct QueueFile {
+    base: u64,
+    path: PathBuf,
+    file: File,
+}
+
+/// One topic queue's index into the commit log.
+pub struct ConsumeQueue {
+    dir: PathBuf,
+    file_size: u64,
+    files: Vec<QueueFile>,
+    /// The next queue offset to be written (entries, pre-blanks included).
+    max_offset: u64,
+    dirty_from: Option<usize>,
+}
+
+impl ConsumeQueue {
+    /// Opens (or creates) the queue in `dir`, keeping its valid entries: the first entry that is
+    /// not `offset >= 0 && size > 0` (a zero entry, a torn one) ends it.
+    pub fn open(dir: &Path, file_size: u64) -> Result<ConsumeQueue, QueueError> {
+        if file_size == 0 || !file_size.is_multiple_of(ENTRY_LEN as u64) {
+            return Err(QueueError::Layout {
+                path: dir.to_owned(),
+                reason: format!("file size {file_size} is not a positive multiple of {ENTRY_LEN}"),
+            });
+        }
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let mut q = ConsumeQueue {
+            dir: dir.to_owned(),
+            file_size,
+            files: Vec::new(),
+            max_offset: 0,
+            dirty_from: None,
+        };
+        q.load()?;
+        q.recover()?;
+        Ok(q)
+    }
+
+    fn load(&mut self) -> Result<(), QueueError> {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(&self.dir).map_err(io(&self.dir))? {
+            let entry = entry.map_err(io(&self.dir))?;
+            let path = entry.path();
+            let Some(base) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .filter(|n| n.len() == 20)
+                .and_then(|n| n.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            if base % self.file_size != 0 {
+                return Err(QueueError::Layout {
+                    path,
+                    reason: format!(
+                        "start {base} is not a multiple of the file size {}",
+                        self.file_size
+                    ),
+                });
+            }
+            found.push((base, path));
+        }
+        found.sort();
+        for (base, path) in found {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&path)
+                .map_err(io(&path))?;
+            file.set_len(self.file_size).map_err(io(&path))?;
+            self.files.push(QueueFile { base, path, file });
+        }
+        Ok(())
+    }
+
+    /// Finds the end: the first invalid entry after the valid ones.
+    fn recover(&mut self) -> Result<(), QueueError> {
+        let mut end = self.files.first().map_or(0, |f| f.base);
+        'files: for f in &self.files {
+            let mut buf = vec![0u8; self.file_size as usize];
+            f.file.read_exact_at(&mut buf, 0).map_err(io(&f.path))?;
+            for (i, chunk) in buf.chunks_exact(ENTRY_LEN).enumerate() {
+                let e = QueueEntry::decode(chunk.try_into().expect("20 bytes"));
+                if !e.is_valid() {
+                    end = f.base + (i * ENTRY_LEN) as u64;
+                    break 'files;
+                }
+            }
+            end = f.base + self.file_size;
+        }
+        self.set_end(end / ENTRY_LEN as u64)
+    }
+
+    /// Cuts the queue at queue offset `offset`: later files are deleted, the rest of the file
+    /// holding it zeroed.
+    fn set_end(&mut self, offset: u64) -> Result<(), QueueError> {
+        let end = offset * ENTRY_LEN as u64;
+        while self
+            .files
+            .last()
+            .is_some_and(|f| f.base > end || (f.base == end && f.base != 0))
+        {
+            let f = self.files.pop().expect("checked");
+            drop(f.file);
+            std::fs::remove_file(&f.path).map_err(io(&f.path))?;
+        }
+        if let Some(f) = self.files.last() {
+            if end < f.base + self.file_size && end >= f.base {
+                let from = end - f.base;
+                let zeros = vec![0u8; (self.file_size - from) as usize];
+                f.file.write_all_at(&zeros, from).map_err(io(&f.path))?;
+            }
+        }
+        self.max_offset = offset;
+        Ok(())
+    }
+
+    /// The next queue offset to be written.
+    pub fn max_offset(&self) -> u64 {
+        self.max_offset
+    }
+
+    /// The first queue offset still held (the first file's start).
+    pub fn min_offset(&self) -> u64 {
+        self.files
+            .first()
+            .map_or(self.max_offset, |f| f.base / ENTRY_LEN as u64)
+    }
+
+    /// Writes `entry` at queue offset `offset`. An offset already written is left as it is (a
+    /// re-dispatch); a gap before it is filled with pre-blank entries, as Java does for a queue
+    /// that starts past zero.
+    pub fn put(&mut self, offset: u64, entry: QueueEntry) -> Result<(), QueueError> {
+        if offset < self.max_offset {
+            return Ok(());
+        }
+        while self.max_offset < offset {
+            self.write(self.max_offset, QueueEntry::PRE_BLANK)?;
+        }
+        self.write(offset, entry)
+    }
+
+    fn write(&mut self, offset: u64, entry: QueueEntry) -> Result<(), QueueError> {
+        let at = offset * ENTRY_LEN as u64;
+        let idx = self.file_for(at)?;
+        let f = &self.files[idx];
+        f.file
+            .write_all_at(&entry.encode(), at - f.base)
+            .map_err(io(&f.path))?;
+        self.dirty_from = Some(self.dirty_from.map_or(idx, |d| d.min(idx)));
+        self.max_offset = offset + 1;
+        Ok(())
+    }
+
+    /// The entry at queue offset `offset`, if it is in the queue.
+    pub fn get(&self, offset: u64) -> Result<Option<QueueEntry>, QueueError> {
+        if offset < self.min_offset() || offset >= self.max_offset {
+            return Ok(None);
+        }
+        let at = offset * ENTRY_LEN as u64;
+        let Some(f) = self
+            .files
+            .iter()
+            .find(|f| f.base <= at && at < f.base + self.file_size)
+        else {
+            return Ok(None);
+        };
+        let mut b = [0u8; ENTRY_LEN];
+        f.file
+            .read_exact_at(&mut b, at - f.base)
+            .map_err(io(&f.path))?;
+        Ok(Some(QueueEntry::decode(&b)))
+    }
+
+    /// Drops every entry that points at or past `physical_offset` (the commit log was cut there).
+    pub fn truncate_from_physical(&mut self, physical_offset: u64) -> Result<(), QueueError> {
+        let mut keep = self.max_offset;
+        while keep > self.min_offset() {
+            match self.get(keep - 1)? {
+                Some(e)
+                    if e.size != QueueEntry::PRE_BLANK.size
+                        && e.physical_offset as u64 >= physical_offset =>
+                {
+                    keep -= 1
+                }
+                _ => break,
+            }
+        }
+        if keep < self.max_offset {
+            self.set_end(keep)?;
+        }
+        Ok(())
+    }
+
+    /// Makes every entry written so far durable.
+    pub fn flush(&mut self) -> Result<(), QueueError> {
+        if let Some(from) = self.dirty_from.take() {
+            for f in &self.files[from..] {
+                f.file.sync_data().map_err(io(&f.path))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The file holding logical byte `at`, created when needed.
+    fn file_for(&mut self, at: u64) -> Result<usize, QueueError> {
+        let base = at - at % self.file_size;
+        if let Some(i) = self.files.iter().position(|f| f.base == base) {
+            return Ok(i);
+        }
+        let path = self.dir.join(segment_name(base));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io(&path))?;
+        file.set_len(self.file_size).map_err(io(&path))?;
+        self.files.push(QueueFile { base, path, file });
+        self.files.sort_by_key(|f| f.base);
+        Ok(self
+            .files
+            .iter()
+            .position(|f| f.base == base)
+            .expect("just added"))
+    }
+}
