@@ -343,6 +343,34 @@ impl CommitLog {
         }
     }
 
+    /// The `size` stored bytes of the record at `offset`, exactly as on disk (what a pull
+    /// answer carries), checked to be one whole record.
+    pub fn read_raw(&self, offset: u64, size: u32) -> Result<Bytes, LogError> {
+        let Some(seg) = self.segment_at(offset) else {
+            return Err(LogError::Record(RecordError::Invalid(format!(
+                "offset {offset} is outside the log"
+            ))));
+        };
+        if offset + u64::from(size) > self.end
+            || offset - seg.base + u64::from(size) > self.segment_size
+        {
+            return Err(LogError::Record(RecordError::Invalid(format!(
+                "{size} bytes at {offset} run past the log or the segment"
+            ))));
+        }
+        let mut buf = vec![0u8; size as usize];
+        seg.file
+            .read_exact_at(&mut buf, offset - seg.base)
+            .map_err(io(&seg.path))?;
+        let raw = Bytes::from(buf);
+        match record::decode(&raw, false)? {
+            Found::Message(_, len) if len == raw.len() => Ok(raw),
+            _ => Err(LogError::Record(RecordError::Invalid(format!(
+                "no record of {size} bytes at {offset}"
+            )))),
+        }
+    }
+
     /// The start of the segment after the one holding `offset` (where a reader goes on after a
     /// BLANK).
     pub fn roll_offset(&self, offset: u64) -> u64 {

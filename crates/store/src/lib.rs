@@ -18,3 +18,4 @@ pub mod consume_queue;
 pub mod msg_id;
 pub mod queue_entry;
 pub mod record;
+pub mod store;

@@ -1,0 +1,302 @@
+//! The message store: the commit log, the consume queues built from it, and the lock that keeps
+//! a second process out, in Java's directory layout (spec §1.1):
+//!
+//! ```text
+//! <root>/lock
+//! <root>/commitlog/00000000000000000000 ...
+//! <root>/consumequeue/<topic>/<queueId>/00000000000000000000 ...
+//! ```
+//!
+//! A put appends the record to the commit log (assigning its queue offset) and dispatches it to
+//! its consume queue in the same call. At open, consume queues are recovered, entries pointing
+//! past the recovered commit log are dropped, and records the queues lack are dispatched again
+//! (Java's reput), so the queues can always be rebuilt from the log.
+//!
+//! Blocking file I/O: run it on a dedicated thread or `spawn_blocking`.
+
+use crate::commit_log::{CommitLog, LogError, Recovered};
+use crate::consume_queue::{ConsumeQueue, QueueError};
+use crate::queue_entry::{tags_code, QueueEntry};
+use crate::record::{self, Record};
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+/// Store settings (Java's property names in the comments).
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// `storePathRootDir`.
+    pub root: PathBuf,
+    /// `mappedFileSizeCommitLog` (1 GiB in Java).
+    pub commit_log_segment_size: u64,
+    /// `mappedFileSizeConsumeQueue` (300,000 entries x 20 bytes).
+    pub consume_queue_file_size: u64,
+    /// Fsync after every put (SYNC_FLUSH without group commit, for now).
+    pub sync_flush: bool,
+}
+
+impl StoreConfig {
+    /// Java's sizes under `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        StoreConfig {
+            root: root.into(),
+            commit_log_segment_size: 1 << 30,
+            consume_queue_file_size: crate::consume_queue::DEFAULT_FILE_SIZE,
+            sync_flush: false,
+        }
+    }
+}
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The commit log.
+    #[error(transparent)]
+    Log(#[from] LogError),
+    /// A consume queue.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    /// Another process holds the store.
+    #[error("{0}: the store is in use by another process (lock held)")]
+    Locked(PathBuf),
+    /// File I/O outside the log and queues.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// What a put stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PutResult {
+    /// Commit-log offset of the record.
+    pub physical_offset: u64,
+    /// Its size.
+    pub size: u32,
+    /// Its consume-queue offset.
+    pub queue_offset: u64,
+}
+
+/// The message store.
+pub struct MessageStore {
+    config: StoreConfig,
+    log: CommitLog,
+    queues: HashMap<(String, i32), ConsumeQueue>,
+    /// Held for the store's lifetime: the OS lock keeps other processes out.
+    _lock: File,
+    /// What recovery found at open.
+    recovered: Recovered,
+}
+
+impl MessageStore {
+    /// Opens the store under `config.root`, taking its lock, recovering the commit log and the
+    /// consume queues, and dispatching records the queues lack.
+    pub fn open(config: StoreConfig) -> Result<MessageStore, StoreError> {
+        let root = config.root.clone();
+        std::fs::create_dir_all(&root).map_err(|source| StoreError::Io {
+            path: root.clone(),
+            source,
+        })?;
+        let lock_path = root.join("lock");
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|source| StoreError::Io {
+                path: lock_path.clone(),
+                source,
+            })?;
+        if lock.try_lock().is_err() {
+            return Err(StoreError::Locked(root));
+        }
+        let (log, recovered) =
+            CommitLog::open(&root.join("commitlog"), config.commit_log_segment_size)?;
+        let mut store = MessageStore {
+            queues: HashMap::new(),
+            _lock: lock,
+            recovered,
+            log,
+            config,
+        };
+        store.load_queues()?;
+        store.redispatch()?;
+        Ok(store)
+    }
+
+    /// What recovery found in the commit log at open.
+    pub fn recovered(&self) -> &Recovered {
+        &self.recovered
+    }
+
+    fn queue_dir(&self, topic: &str, queue_id: i32) -> PathBuf {
+        self.config
+            .root
+            .join("consumequeue")
+            .join(topic)
+            .join(queue_id.to_string())
+    }
+
+    /// Opens every consume queue on disk and drops entries past the recovered log.
+    fn load_queues(&mut self) -> Result<(), StoreError> {
+        let base = self.config.root.join("consumequeue");
+        let Ok(topics) = std::fs::read_dir(&base) else {
+            return Ok(());
+        };
+        for topic in topics.flatten() {
+            let Some(name) = topic.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            let Ok(ids) = std::fs::read_dir(topic.path()) else {
+                continue;
+            };
+            for id in ids.flatten() {
+                let Some(queue_id) = id.file_name().to_str().and_then(|s| s.parse::<i32>().ok())
+                else {
+                    continue;
+                };
+                let mut q = ConsumeQueue::open(&id.path(), self.config.consume_queue_file_size)?;
+                q.truncate_from_physical(self.log.end())?;
+                self.queues.insert((name.clone(), queue_id), q);
+            }
+        }
+        Ok(())
+    }
+
+    /// Dispatches every record of the log that its consume queue does not have yet (a queue
+    /// entry is written after its record, so after a crash the queues may lag the log).
+    fn redispatch(&mut self) -> Result<(), StoreError> {
+        let mut at = self.log.start();
+        while at < self.log.end() {
+            match self.log.read(at)? {
+                None => at = self.log.roll_offset(at),
+                Some(r) => {
+                    let size = r.encoded_len() as u64;
+                    self.dispatch(&r, at, size as u32)?;
+                    at += size;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn queue(&mut self, topic: &str, queue_id: i32) -> Result<&mut ConsumeQueue, StoreError> {
+        let key = (topic.to_owned(), queue_id);
+        if !self.queues.contains_key(&key) {
+            let q = ConsumeQueue::open(
+                &self.queue_dir(topic, queue_id),
+                self.config.consume_queue_file_size,
+            )?;
+            self.queues.insert(key.clone(), q);
+        }
+        Ok(self.queues.get_mut(&key).expect("just inserted"))
+    }
+
+    fn dispatch(&mut self, r: &Record, physical_offset: u64, size: u32) -> Result<(), StoreError> {
+        let entry = QueueEntry {
+            physical_offset: physical_offset as i64,
+            size: size as i32,
+            tags_code: tags_code(record::property(&r.properties, "TAGS")),
+        };
+        let q = self.queue(&r.topic, r.queue_id)?;
+        q.put(r.queue_offset.max(0) as u64, entry)?;
+        Ok(())
+    }
+
+    /// Stores `record` in its topic queue: the queue offset is assigned here (the next one of
+    /// that queue), the physical offset by the commit log. With `sync_flush`, returns after the
+    /// fsync that covers it.
+    pub fn put(&mut self, mut record: Record) -> Result<PutResult, StoreError> {
+        let queue_offset = self.queue(&record.topic, record.queue_id)?.max_offset();
+        record.queue_offset = queue_offset as i64;
+        let appended = self.log.append(record.clone())?;
+        self.dispatch(&record, appended.offset, appended.size)?;
+        if self.config.sync_flush {
+            self.flush()?;
+        }
+        Ok(PutResult {
+            physical_offset: appended.offset,
+            size: appended.size,
+            queue_offset,
+        })
+    }
+
+    /// Makes everything put so far durable (commit log first, then the queues).
+    pub fn flush(&mut self) -> Result<(), StoreError> {
+        self.log.flush()?;
+        for q in self.queues.values_mut() {
+            q.flush()?;
+        }
+        Ok(())
+    }
+
+    /// The next queue offset of a queue (0 for a queue never written).
+    pub fn max_offset(&self, topic: &str, queue_id: i32) -> u64 {
+        self.queues
+            .get(&(topic.to_owned(), queue_id))
+            .map_or(0, |q| q.max_offset())
+    }
+
+    /// The first queue offset still held.
+    pub fn min_offset(&self, topic: &str, queue_id: i32) -> u64 {
+        self.queues
+            .get(&(topic.to_owned(), queue_id))
+            .map_or(0, |q| q.min_offset())
+    }
+
+    /// Up to `max_msgs` stored records of a queue from queue offset `offset`, and up to
+    /// `max_bytes` in total (at least one record when there is one), each as its exact stored
+    /// bytes (a pull answer's body is these back to back). Entries whose tags code is not in
+    /// `tag_codes` (when given) are skipped, as Java's broker-side filter does.
+    pub fn get(
+        &self,
+        topic: &str,
+        queue_id: i32,
+        offset: u64,
+        max_msgs: usize,
+        max_bytes: usize,
+        tag_codes: Option<&[i64]>,
+    ) -> Result<Vec<(u64, Bytes)>, StoreError> {
+        let Some(q) = self.queues.get(&(topic.to_owned(), queue_id)) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        let mut at = offset.max(q.min_offset());
+        while at < q.max_offset() && out.len() < max_msgs {
+            let Some(e) = q.get(at)? else { break };
+            at += 1;
+            if e.size == QueueEntry::PRE_BLANK.size {
+                continue;
+            }
+            if let Some(codes) = tag_codes {
+                if !codes.contains(&e.tags_code) {
+                    continue;
+                }
+            }
+            if !out.is_empty() && bytes + e.size as usize > max_bytes {
+                break;
+            }
+            let raw = self.log.read_raw(e.physical_offset as u64, e.size as u32)?;
+            bytes += raw.len();
+            out.push((at - 1, raw));
+        }
+        Ok(out)
+    }
+}
+
+impl Drop for MessageStore {
+    fn drop(&mut self) {
+        let _ = self.flush();
+    }
+}
+
+/// True if `root` looks like a store directory (has a commit log).
+pub fn is_store(root: &Path) -> bool {
+    root.join("commitlog").is_dir()
+}
