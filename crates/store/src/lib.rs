@@ -18,4 +18,5 @@ pub mod consume_queue;
 pub mod msg_id;
 pub mod queue_entry;
 pub mod record;
+pub mod service;
 pub mod store;

@@ -91,6 +91,8 @@ pub struct MessageStore {
     _lock: File,
     /// What recovery found at open.
     recovered: Recovered,
+    /// Flushes done (fsync rounds), for group-commit accounting.
+    flushes: u64,
 }
 
 impl MessageStore {
@@ -123,6 +125,7 @@ impl MessageStore {
             recovered,
             log,
             config,
+            flushes: 0,
         };
         store.load_queues()?;
         store.redispatch()?;
@@ -228,11 +231,17 @@ impl MessageStore {
 
     /// Makes everything put so far durable (commit log first, then the queues).
     pub fn flush(&mut self) -> Result<(), StoreError> {
+        self.flushes += 1;
         self.log.flush()?;
         for q in self.queues.values_mut() {
             q.flush()?;
         }
         Ok(())
+    }
+
+    /// Flush rounds so far (each fsyncs what was written since the previous one).
+    pub fn flushes(&self) -> u64 {
+        self.flushes
     }
 
     /// The next queue offset of a queue (0 for a queue never written).

@@ -1,0 +1,243 @@
+//! The store on a thread of its own, for async callers: the runtime never blocks on the disk.
+//!
+//! Requests go to the store thread through a bounded queue (a full queue is back-pressure on
+//! the callers). The thread takes every put that is waiting, appends them all, and with
+//! `sync_flush` makes them durable with **one** fsync before answering any of them: group
+//! commit, so a put is acknowledged after the fsync that covers it and concurrent puts share
+//! it. Without `sync_flush` (ASYNC_FLUSH) a put is answered once appended and the thread
+//! flushes every `flush_interval`.
+
+use crate::record::Record;
+use crate::store::{MessageStore, PutResult, StoreConfig, StoreError};
+use bytes::Bytes;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+
+/// Requests queued for the store thread before callers wait.
+const QUEUE: usize = 4096;
+/// Puts appended between two fsyncs at most (one group).
+const MAX_GROUP: usize = 1024;
+
+/// Where a put's answer goes.
+type PutReply = oneshot::Sender<Result<PutResult, Arc<StoreError>>>;
+/// Stored records by queue offset.
+type Records = Vec<(u64, Bytes)>;
+
+enum Request {
+    Put(
+        Box<Record>,
+        oneshot::Sender<Result<PutResult, Arc<StoreError>>>,
+    ),
+    Get {
+        topic: String,
+        queue_id: i32,
+        offset: u64,
+        max_msgs: usize,
+        max_bytes: usize,
+        reply: oneshot::Sender<Result<Records, Arc<StoreError>>>,
+    },
+    Offsets(String, i32, oneshot::Sender<(u64, u64)>),
+    Flush(oneshot::Sender<Result<(), Arc<StoreError>>>),
+    Flushes(oneshot::Sender<u64>),
+}
+
+/// Why a request to the store thread failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// The store refused or failed (shared: a group's fsync failure fails every put in it).
+    #[error(transparent)]
+    Store(#[from] Arc<StoreError>),
+    /// The store thread is gone (shut down, or it failed).
+    #[error("the store is shut down")]
+    Stopped,
+}
+
+/// A handle to the store thread. Cheap to clone.
+#[derive(Clone)]
+pub struct StoreService {
+    tx: mpsc::Sender<Request>,
+}
+
+impl StoreService {
+    /// Opens the store (on the calling thread: do it from `spawn_blocking` on a runtime) and
+    /// starts its thread. The thread ends, flushing, when every handle is dropped.
+    pub fn start(
+        config: StoreConfig,
+        flush_interval: Duration,
+    ) -> Result<StoreService, StoreError> {
+        let sync = config.sync_flush;
+        let store = MessageStore::open(StoreConfig {
+            sync_flush: false,
+            ..config
+        })?;
+        let (tx, rx) = mpsc::channel(QUEUE);
+        std::thread::Builder::new()
+            .name("rmq-store".into())
+            .spawn(move || run(store, rx, sync, flush_interval))
+            .map_err(|source| StoreError::Io {
+                path: "rmq-store thread".into(),
+                source,
+            })?;
+        Ok(StoreService { tx })
+    }
+
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Request,
+    ) -> Result<T, ServiceError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(make(reply))
+            .await
+            .map_err(|_| ServiceError::Stopped)?;
+        answer.await.map_err(|_| ServiceError::Stopped)
+    }
+
+    /// Stores a record; with `sync_flush`, answers after the fsync that covers it.
+    pub async fn put(&self, record: Record) -> Result<PutResult, ServiceError> {
+        Ok(self.ask(|r| Request::Put(Box::new(record), r)).await??)
+    }
+
+    /// Stored records of a queue from `offset` (see [`MessageStore::get`]).
+    pub async fn get(
+        &self,
+        topic: &str,
+        queue_id: i32,
+        offset: u64,
+        max_msgs: usize,
+        max_bytes: usize,
+    ) -> Result<Records, ServiceError> {
+        let topic = topic.to_owned();
+        Ok(self
+            .ask(|reply| Request::Get {
+                topic,
+                queue_id,
+                offset,
+                max_msgs,
+                max_bytes,
+                reply,
+            })
+            .await??)
+    }
+
+    /// A queue's (min, max) offsets.
+    pub async fn offsets(&self, topic: &str, queue_id: i32) -> Result<(u64, u64), ServiceError> {
+        let topic = topic.to_owned();
+        self.ask(|r| Request::Offsets(topic, queue_id, r)).await
+    }
+
+    /// Flush rounds so far (with `sync_flush`, one per group of puts).
+    pub async fn flushes(&self) -> Result<u64, ServiceError> {
+        self.ask(Request::Flushes).await
+    }
+
+    /// Makes everything stored so far durable.
+    pub async fn flush(&self) -> Result<(), ServiceError> {
+        Ok(self.ask(Request::Flush).await??)
+    }
+}
+
+/// The store thread: groups of puts, one fsync per group with `sync`, periodic flushes without.
+fn run(mut store: MessageStore, mut rx: mpsc::Receiver<Request>, sync: bool, every: Duration) {
+    // A timer for the wait between periodic flushes (this thread's own, no I/O driver).
+    let timer = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a current-thread timer runtime");
+    let mut last_flush = Instant::now();
+    let mut group: Vec<(PutResult, PutReply)> = Vec::new();
+    loop {
+        // Wait for work (up to the next periodic flush), then take everything already waiting.
+        let first = if sync {
+            rx.blocking_recv()
+        } else {
+            let wait = every.saturating_sub(last_flush.elapsed());
+            match timer.block_on(tokio::time::timeout(wait, rx.recv())) {
+                Ok(Some(r)) => Some(r),
+                Ok(None) => None,
+                Err(_) => {
+                    if let Err(e) = store.flush() {
+                        tracing::error!(error = %e, "periodic flush failed");
+                    }
+                    last_flush = Instant::now();
+                    continue;
+                }
+            }
+        };
+        let Some(first) = first else { break };
+        let mut next = Some(first);
+        while let Some(req) = next {
+            match req {
+                Request::Put(record, reply) => match store.put(*record) {
+                    Ok(r) if sync => group.push((r, reply)),
+                    Ok(r) => {
+                        let _ = reply.send(Ok(r));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(Arc::new(e)));
+                    }
+                },
+                other => {
+                    // Reads and flushes see every put before them acknowledged first.
+                    finish_group(&mut store, &mut group);
+                    serve(&mut store, other);
+                }
+            }
+            next = if group.len() < MAX_GROUP {
+                rx.try_recv().ok()
+            } else {
+                None
+            };
+        }
+        finish_group(&mut store, &mut group);
+    }
+    finish_group(&mut store, &mut group);
+    if let Err(e) = store.flush() {
+        tracing::error!(error = %e, "final flush failed");
+    }
+}
+
+/// One fsync for the whole group, then every put in it is answered (with the fsync's error if
+/// it failed: none of them is acknowledged as durable).
+fn finish_group(store: &mut MessageStore, group: &mut Vec<(PutResult, PutReply)>) {
+    if group.is_empty() {
+        return;
+    }
+    let flushed = store.flush().map_err(Arc::new);
+    for (r, reply) in group.drain(..) {
+        let _ = reply.send(flushed.clone().map(|()| r));
+    }
+}
+
+fn serve(store: &mut MessageStore, req: Request) {
+    match req {
+        Request::Put(..) => unreachable!("puts are grouped"),
+        Request::Get {
+            topic,
+            queue_id,
+            offset,
+            max_msgs,
+            max_bytes,
+            reply,
+        } => {
+            let r = store
+                .get(&topic, queue_id, offset, max_msgs, max_bytes, None)
+                .map_err(Arc::new);
+            let _ = reply.send(r);
+        }
+        Request::Offsets(topic, queue_id, reply) => {
+            let _ = reply.send((
+                store.min_offset(&topic, queue_id),
+                store.max_offset(&topic, queue_id),
+            ));
+        }
+        Request::Flush(reply) => {
+            let _ = reply.send(store.flush().map_err(Arc::new));
+        }
+        Request::Flushes(reply) => {
+            let _ = reply.send(store.flushes());
+        }
+    }
+}

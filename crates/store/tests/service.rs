@@ -1,0 +1,142 @@
+//! The store thread: group commit (concurrent SYNC_FLUSH puts share fsyncs, each answered after
+//! the fsync that covers it) and a process killed with SIGKILL while putting keeps every
+//! acknowledged record.
+
+use bytes::Bytes;
+use rmq_store::record::{self, Found, Record};
+use rmq_store::service::StoreService;
+use rmq_store::store::{MessageStore, StoreConfig};
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+fn config(root: &std::path::Path, sync: bool) -> StoreConfig {
+    StoreConfig {
+        commit_log_segment_size: 256 * 1024,
+        consume_queue_file_size: 1000 * 20,
+        sync_flush: sync,
+        ..StoreConfig::new(root)
+    }
+}
+
+fn message(i: u64) -> Record {
+    let host: SocketAddr = "127.0.0.1:10911".parse().unwrap();
+    Record {
+        queue_id: (i % 4) as i32,
+        flag: 0,
+        queue_offset: 0,
+        physical_offset: 0,
+        sys_flag: 0,
+        born_timestamp: 1_700_000_000_000,
+        born_host: host,
+        store_timestamp: 1_700_000_000_000,
+        store_host: host,
+        reconsume_times: 0,
+        prepared_transaction_offset: 0,
+        body: Bytes::from(format!("acked {i}")),
+        topic: "Crash".into(),
+        properties: format!("UNIQ_KEY\u{1}{i:032X}\u{2}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_sync_puts_share_fsyncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = StoreService::start(config(dir.path(), true), Duration::from_millis(500)).unwrap();
+    let puts: Vec<_> = (0..2000)
+        .map(|i| {
+            let svc = svc.clone();
+            tokio::spawn(async move { svc.put(message(i)).await })
+        })
+        .collect();
+    for p in puts {
+        p.await.unwrap().unwrap();
+    }
+    let fsyncs = svc.flushes().await.unwrap();
+    assert!(
+        fsyncs < 2000,
+        "{fsyncs} fsync rounds for 2,000 concurrent puts: no grouping"
+    );
+    let (min, max) = svc.offsets("Crash", 1).await.unwrap();
+    assert_eq!((min, max), (0, 500));
+    let got = svc.get("Crash", 1, 0, 32, 1 << 20).await.unwrap();
+    assert_eq!(got.len(), 32);
+}
+
+/// The child: puts under SYNC_FLUSH and prints the number of each acknowledged put, until killed.
+#[test]
+fn crash_child_writer() {
+    let Some(dir) = std::env::var_os("RMQ_STORE_CRASH_DIR") else {
+        return; // only as the child of the test below
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let svc = StoreService::start(
+            config(std::path::Path::new(&dir), true),
+            Duration::from_millis(500),
+        )
+        .unwrap();
+        let mut out = std::io::stdout().lock();
+        for i in 0.. {
+            svc.put(message(i)).await.unwrap();
+            writeln!(out, "{i}").unwrap();
+            out.flush().unwrap();
+        }
+    });
+}
+
+#[test]
+fn a_kill_9_keeps_every_acknowledged_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "crash_child_writer",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("RMQ_STORE_CRASH_DIR", dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // Kill it at a moment of its own choosing: after a varying number of acknowledgements.
+    let stop_after = 200 + (std::process::id() % 300) as u64;
+    let mut acked = None;
+    for line in lines.by_ref() {
+        let Ok(line) = line else { break };
+        if let Ok(i) = line.trim().parse::<u64>() {
+            acked = Some(i);
+            if i >= stop_after {
+                break;
+            }
+        }
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let acked = acked.expect("the child acknowledged puts");
+    let store = MessageStore::open(config(dir.path(), true)).unwrap();
+    // Every acknowledged put is there, readable, whole.
+    let mut seen = std::collections::HashSet::new();
+    for q in 0..4 {
+        let max = store.max_offset("Crash", q);
+        for (_, raw) in store
+            .get("Crash", q, 0, usize::MAX, usize::MAX, None)
+            .unwrap()
+        {
+            let Found::Message(r, _) = record::decode(&raw, true).unwrap() else {
+                panic!("a record")
+            };
+            let i: u64 = std::str::from_utf8(&r.body).unwrap()[6..].parse().unwrap();
+            seen.insert(i);
+        }
+        assert!(max > 0);
+    }
+    for i in 0..=acked {
+        assert!(
+            seen.contains(&i),
+            "acknowledged put {i} lost (acked up to {acked})"
+        );
+    }
+}
