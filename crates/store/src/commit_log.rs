@@ -7,7 +7,7 @@
 //! is cut, mis-sized, of an unknown magic or fails its CRC ends the log, and everything after it
 //! (the tail of that segment, later segments) is discarded, so a torn write is never served.
 
-use crate::record::{self, Found, Record, RecordError, BLANK_LEN};
+use crate::record::{self, Check, Found, Record, RecordError, BLANK_LEN};
 use bytes::Bytes;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -81,6 +81,9 @@ pub struct CommitLog {
     end: u64,
     /// Segments written since the last flush (their indexes into `segments`).
     dirty_from: Option<usize>,
+    /// Records carry Java's whole-record CRC property (`enabledAppendPropCRC`), and recovery
+    /// requires it.
+    whole_record_crc: bool,
 }
 
 /// The 20-digit file name of a segment starting at `base` (Java's `UtilAll.offset2FileName`).
@@ -90,8 +93,20 @@ pub fn segment_name(base: u64) -> String {
 
 impl CommitLog {
     /// Opens (or creates) the log in `dir` with segments of `segment_size` bytes, recovering
-    /// the valid prefix of what is there.
+    /// the valid prefix of what is there; records as Java writes them by default (no
+    /// whole-record CRC).
     pub fn open(dir: &Path, segment_size: u64) -> Result<(CommitLog, Recovered), LogError> {
+        Self::open_with(dir, segment_size, false)
+    }
+
+    /// [`CommitLog::open`], choosing whether records carry Java's whole-record CRC property
+    /// (`__CRC32#`, Java's `enabledAppendPropCRC`). With it, recovery detects damage anywhere
+    /// in a record (and requires the property); without it, only in the body and the lengths.
+    pub fn open_with(
+        dir: &Path,
+        segment_size: u64,
+        whole_record_crc: bool,
+    ) -> Result<(CommitLog, Recovered), LogError> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let mut log = CommitLog {
             dir: dir.to_owned(),
@@ -99,6 +114,7 @@ impl CommitLog {
             segments: Self::load_segments(dir, segment_size)?,
             end: 0,
             dirty_from: None,
+            whole_record_crc,
         };
         let recovered = log.recover()?;
         Ok((log, recovered))
@@ -178,6 +194,11 @@ impl CommitLog {
     fn recover_from(&mut self, first: usize) -> Result<Recovered, LogError> {
         let mut records = 0;
         let mut end = self.segments.get(first).map_or(0, |s| s.base);
+        let check = if self.whole_record_crc {
+            Check::WholeRecord
+        } else {
+            Check::Crc
+        };
         let mut damaged = None;
         'segments: for seg in &self.segments[first.min(self.segments.len())..] {
             let data = read_all(&seg.file, self.segment_size).map_err(io(&seg.path))?;
@@ -189,7 +210,7 @@ impl CommitLog {
                     end = seg.base + self.segment_size;
                     continue 'segments;
                 }
-                match record::decode(&data.slice(pos..), true) {
+                match record::decode_checked(&data.slice(pos..), check) {
                     Ok(Found::Blank) => {
                         end = seg.base + self.segment_size;
                         continue 'segments;
@@ -260,7 +281,12 @@ impl CommitLog {
 
     /// Appends `record` (its physical offset is set here); rolls to a new segment, writing a
     /// BLANK record, when it does not fit in the current one.
-    pub fn append(&mut self, mut record: Record) -> Result<Appended, LogError> {
+    pub fn append(&mut self, record: Record) -> Result<Appended, LogError> {
+        let mut record = if self.whole_record_crc {
+            record.with_prop_crc_reserved()
+        } else {
+            record
+        };
         let len = record.encoded_len() as u64;
         if len + BLANK_LEN as u64 > self.segment_size {
             return Err(LogError::Record(RecordError::Invalid(format!(
@@ -281,7 +307,11 @@ impl CommitLog {
             self.end += remaining;
         }
         record.physical_offset = self.end as i64;
-        let bytes = record.to_bytes()?;
+        let bytes = if self.whole_record_crc {
+            record.to_bytes_with_prop_crc()?
+        } else {
+            record.to_bytes()?
+        };
         let within = self.end % self.segment_size;
         let idx = self.current_index()?;
         let seg = &self.segments[idx];

@@ -21,6 +21,11 @@ pub const BORNHOST_V6: i32 = 0x10;
 pub const STOREHOST_V6: i32 = 0x20;
 /// Largest properties string a record can carry (an i16 length).
 pub const MAX_PROPERTIES_LEN: usize = i16::MAX as usize;
+/// The whole-record CRC property's name (Java's `MessageConst.PROPERTY_CRC32`).
+pub const PROP_CRC_NAME: &str = "__CRC32#";
+/// Bytes the whole-record CRC property takes at the end of the properties
+/// (`CommitLog.CRC32_RESERVED_LEN`): name, `\u{1}`, 10 digits, `\u{2}`.
+pub const PROP_CRC_LEN: usize = PROP_CRC_NAME.len() + 1 + 10 + 1;
 
 /// One stored message, as its fields (the record is [`Record::encode`]'s output).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,6 +191,29 @@ impl Record {
         f
     }
 
+    /// The record with Java's whole-record CRC property (`enabledAppendPropCRC`): the
+    /// properties get a closing `\u{2}` if they lack one and 20 reserved bytes, which
+    /// [`Record::to_bytes_with_prop_crc`] fills with the CRC of everything before them.
+    pub fn with_prop_crc_reserved(mut self) -> Record {
+        if !self.properties.is_empty() && !self.properties.ends_with('\u{2}') {
+            self.properties.push('\u{2}');
+        }
+        self.properties.push_str(PROP_CRC_NAME);
+        self.properties.push('\u{1}');
+        self.properties.push_str("0000000000\u{2}");
+        self
+    }
+
+    /// Encodes a record made by [`Record::with_prop_crc_reserved`], filling in the CRC of the
+    /// record's bytes before the reserved 20 (Java: masked CRC32, decimal digits least
+    /// significant first, zero-padded to 10).
+    pub fn to_bytes_with_prop_crc(&self) -> Result<Bytes, RecordError> {
+        let mut out = self.to_bytes()?.to_vec();
+        let crc = body_crc(&out[..out.len() - PROP_CRC_LEN]);
+        write_prop_crc(&mut out, crc);
+        Ok(out.into())
+    }
+
     /// Appends the record to `out` (the body CRC is computed here).
     pub fn encode(&self, out: &mut impl BufMut) -> Result<(), RecordError> {
         if self.properties.len() > MAX_PROPERTIES_LEN {
@@ -233,6 +261,45 @@ impl Record {
         self.encode(&mut out)?;
         Ok(out.into())
     }
+}
+
+/// Writes the CRC digits into the reserved property at the end of `record`.
+fn write_prop_crc(record: &mut [u8], mut crc: u32) {
+    let len = record.len();
+    let digits = &mut record[len - 11..len - 1];
+    for d in digits.iter_mut() {
+        *d = b'0' + (crc % 10) as u8;
+        crc /= 10;
+    }
+}
+
+/// The whole-record CRC a record's properties carry, if they end with one.
+fn stored_prop_crc(properties: &str) -> Option<u32> {
+    let tail = properties.get(properties.len().checked_sub(PROP_CRC_LEN)?..)?;
+    let digits = tail
+        .strip_prefix(PROP_CRC_NAME)?
+        .strip_prefix('\u{1}')?
+        .strip_suffix('\u{2}')?;
+    if digits.len() != 10 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(
+        digits
+            .bytes()
+            .rev()
+            .fold(0u64, |acc, b| acc * 10 + u64::from(b - b'0')) as u32,
+    )
+}
+
+/// How much of a record [`decode`] verifies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// Lengths and magic only (reads of records already validated).
+    Layout,
+    /// Also the body CRC, and the whole-record CRC when the record carries one (recovery).
+    Crc,
+    /// Also require the whole-record CRC (a log written with it: recovery of that log).
+    WholeRecord,
 }
 
 fn put_host(out: &mut impl BufMut, addr: &SocketAddr) {
@@ -303,6 +370,12 @@ impl<'a> Cursor<'a> {
 /// end mid-record are [`RecordError::Short`]. `body` shares `source`'s memory when `buf` is a
 /// slice of it (no copy).
 pub fn decode(source: &Bytes, check_crc: bool) -> Result<Found, RecordError> {
+    decode_checked(source, if check_crc { Check::Crc } else { Check::Layout })
+}
+
+/// [`decode`] with the level of checking spelled out.
+pub fn decode_checked(source: &Bytes, check: Check) -> Result<Found, RecordError> {
+    let check_crc = check != Check::Layout;
     let buf: &[u8] = source;
     let mut c = Cursor { buf, pos: 0 };
     let total = c.i32()?;
@@ -399,6 +472,20 @@ pub fn decode(source: &Bytes, check_crc: bool) -> Result<Found, RecordError> {
                 stored: crc,
                 actual,
             });
+        }
+        match stored_prop_crc(&properties) {
+            Some(stored) => {
+                let actual = body_crc(&buf[..total - PROP_CRC_LEN]);
+                if actual != stored {
+                    return Err(RecordError::BadCrc { stored, actual });
+                }
+            }
+            None if check == Check::WholeRecord => {
+                return Err(RecordError::Invalid(
+                    "no whole-record CRC property in a log written with them".into(),
+                ))
+            }
+            None => {}
         }
     }
     Ok(Found::Message(
