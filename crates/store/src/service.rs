@@ -151,10 +151,20 @@ fn run(mut store: MessageStore, mut rx: mpsc::Receiver<Request>, sync: bool, eve
     loop {
         // Wait for work (up to the next periodic flush), then take everything already waiting.
         let first = if sync {
-            rx.blocking_recv()
+            match timer.block_on(async { tokio::time::timeout(every, rx.recv()).await }) {
+                Ok(r) => r,
+                Err(_) => {
+                    // The consume queues are flushed on the same clock (they are rebuilt from
+                    // the log after a crash, so acknowledgements never wait for them).
+                    if let Err(e) = store.flush() {
+                        tracing::error!(error = %e, "periodic flush failed");
+                    }
+                    continue;
+                }
+            }
         } else {
             let wait = every.saturating_sub(last_flush.elapsed());
-            match timer.block_on(tokio::time::timeout(wait, rx.recv())) {
+            match timer.block_on(async { tokio::time::timeout(wait, rx.recv()).await }) {
                 Ok(Some(r)) => Some(r),
                 Ok(None) => None,
                 Err(_) => {
@@ -205,7 +215,7 @@ fn finish_group(store: &mut MessageStore, group: &mut Vec<(PutResult, PutReply)>
     if group.is_empty() {
         return;
     }
-    let flushed = store.flush().map_err(Arc::new);
+    let flushed = store.flush_log().map_err(Arc::new);
     for (r, reply) in group.drain(..) {
         let _ = reply.send(flushed.clone().map(|()| r));
     }

@@ -229,7 +229,7 @@ impl MessageStore {
         let appended = self.log.append(record.clone())?;
         self.dispatch(&record, appended.offset, appended.size)?;
         if self.config.sync_flush {
-            self.flush()?;
+            self.flush_log()?;
         }
         Ok(PutResult {
             physical_offset: appended.offset,
@@ -238,7 +238,15 @@ impl MessageStore {
         })
     }
 
-    /// Makes everything put so far durable (commit log first, then the queues).
+    /// Makes every put so far durable: the commit log alone (Java's SYNC_FLUSH does the same),
+    /// since the consume queues are rebuilt from it at open.
+    pub fn flush_log(&mut self) -> Result<(), StoreError> {
+        self.flushes += 1;
+        self.log.flush()?;
+        Ok(())
+    }
+
+    /// Makes everything durable, the consume queues too (periodic flushes, shutdown).
     pub fn flush(&mut self) -> Result<(), StoreError> {
         self.flushes += 1;
         self.log.flush()?;
@@ -265,6 +273,54 @@ impl MessageStore {
         self.queues
             .get(&(topic.to_owned(), queue_id))
             .map_or(0, |q| q.min_offset())
+    }
+
+    /// The store timestamp of the record at queue offset `offset` (SEARCH_OFFSET_BY_TIMESTAMP
+    /// and GET_EARLIEST_MSG_STORETIME need it).
+    pub fn store_time(
+        &self,
+        topic: &str,
+        queue_id: i32,
+        offset: u64,
+    ) -> Result<Option<i64>, StoreError> {
+        let Some(q) = self.queues.get(&(topic.to_owned(), queue_id)) else {
+            return Ok(None);
+        };
+        let Some(e) = q.get(offset)? else {
+            return Ok(None);
+        };
+        if e.size == QueueEntry::PRE_BLANK.size {
+            return Ok(None);
+        }
+        Ok(self
+            .log
+            .read(e.physical_offset as u64)?
+            .map(|r| r.store_timestamp))
+    }
+
+    /// The first queue offset whose record was stored at or after `timestamp` (binary search
+    /// over the queue, store times being non-decreasing along it); the max offset when none
+    /// is. SEARCH_OFFSET_BY_TIMESTAMP.
+    pub fn offset_by_time(
+        &self,
+        topic: &str,
+        queue_id: i32,
+        timestamp: i64,
+    ) -> Result<u64, StoreError> {
+        let (mut lo, mut hi) = (
+            self.min_offset(topic, queue_id),
+            self.max_offset(topic, queue_id),
+        );
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.store_time(topic, queue_id, mid)? {
+                Some(t) if t < timestamp => lo = mid + 1,
+                Some(_) => hi = mid,
+                // A pre-blank entry (no record): it precedes every real one.
+                None => lo = mid + 1,
+            }
+        }
+        Ok(lo)
     }
 
     /// Up to `max_msgs` stored records of a queue from queue offset `offset`, and up to

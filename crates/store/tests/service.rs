@@ -140,3 +140,19 @@ fn a_kill_9_keeps_every_acknowledged_record() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_flush_puts_are_answered_at_once_and_flushed_on_a_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = StoreService::start(config(dir.path(), false), Duration::from_millis(50)).unwrap();
+    for i in 0..100 {
+        svc.put(message(i)).await.unwrap();
+    }
+    assert_eq!(svc.flushes().await.unwrap(), 0, "no fsync per put");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while svc.flushes().await.unwrap() == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "no periodic flush");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(svc.offsets("Crash", 0).await.unwrap(), (0, 25));
+}

@@ -114,3 +114,21 @@ fn a_second_opener_is_refused_by_the_lock() {
         Ok(_) => panic!("two stores on one directory"),
     }
 }
+
+#[test]
+fn offsets_are_found_by_store_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = MessageStore::open(config(dir.path())).unwrap();
+    for i in 0..100 {
+        let mut m = message("T", 0, i, "TagA");
+        m.store_timestamp = 1_000 + 10 * i as i64;
+        store.put(m).unwrap();
+    }
+    assert_eq!(store.store_time("T", 0, 0).unwrap(), Some(1_000));
+    assert_eq!(store.offset_by_time("T", 0, 0).unwrap(), 0);
+    assert_eq!(store.offset_by_time("T", 0, 1_000).unwrap(), 0);
+    assert_eq!(store.offset_by_time("T", 0, 1_005).unwrap(), 1);
+    assert_eq!(store.offset_by_time("T", 0, 1_500).unwrap(), 50);
+    assert_eq!(store.offset_by_time("T", 0, 9_999).unwrap(), 100);
+    assert_eq!(store.offset_by_time("Nope", 0, 1).unwrap(), 0);
+}

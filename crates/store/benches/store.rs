@@ -1,0 +1,167 @@
+//! `cargo bench -p rmq-store --bench store`: the store's append, group-commit and read numbers,
+//! next to the disk's own limits measured in the same run (the machine is shared and noisy:
+//! compare the ratios). Runs in a temp dir on the filesystem of `$TMPDIR` (or /tmp).
+//!
+//! Prints one table; nothing here is asserted.
+
+use bytes::Bytes;
+use rmq_store::record::Record;
+use rmq_store::service::StoreService;
+use rmq_store::store::{MessageStore, StoreConfig};
+use std::net::SocketAddr;
+use std::os::unix::fs::FileExt;
+use std::time::{Duration, Instant};
+
+fn message(i: u64, body: &Bytes) -> Record {
+    let host: SocketAddr = "127.0.0.1:10911".parse().unwrap();
+    Record {
+        queue_id: (i % 8) as i32,
+        flag: 0,
+        queue_offset: 0,
+        physical_offset: 0,
+        sys_flag: 0,
+        born_timestamp: 1_700_000_000_000,
+        born_host: host,
+        store_timestamp: 1_700_000_000_000,
+        store_host: host,
+        reconsume_times: 0,
+        prepared_transaction_offset: 0,
+        body: body.clone(),
+        topic: "BenchTopic".into(),
+        properties: format!("TAGS\u{1}TagA\u{2}UNIQ_KEY\u{1}{i:032X}\u{2}"),
+    }
+}
+
+fn config(dir: &std::path::Path, sync: bool) -> StoreConfig {
+    StoreConfig {
+        commit_log_segment_size: 256 << 20,
+        sync_flush: sync,
+        ..StoreConfig::new(dir)
+    }
+}
+
+/// The disk alone: `n` writes of `size` bytes, each followed by fdatasync.
+fn disk_fdatasync(size: usize, n: usize) -> (f64, Duration) {
+    let dir = tempfile::tempdir().unwrap();
+    let f = std::fs::File::create(dir.path().join("raw")).unwrap();
+    f.set_len((size * n) as u64).unwrap();
+    let buf = vec![0x5Au8; size];
+    let mut lat = Vec::with_capacity(n);
+    let start = Instant::now();
+    for i in 0..n {
+        let t = Instant::now();
+        f.write_all_at(&buf, (i * size) as u64).unwrap();
+        f.sync_data().unwrap();
+        lat.push(t.elapsed());
+    }
+    let secs = start.elapsed().as_secs_f64();
+    lat.sort();
+    ((size * n) as f64 / secs / 1e6, lat[n / 2])
+}
+
+fn async_append(body: usize, n: u64) -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = MessageStore::open(config(dir.path(), false)).unwrap();
+    let body = Bytes::from(vec![7u8; body]);
+    let start = Instant::now();
+    for i in 0..n {
+        store.put(message(i, &body)).unwrap();
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+fn sync_group_commit(appenders: usize, per: u64, body: usize) -> (f64, Duration, Duration) {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let svc = StoreService::start(config(dir.path(), true), Duration::from_millis(500)).unwrap();
+    let body = Bytes::from(vec![7u8; body]);
+    let start = Instant::now();
+    let mut lat: Vec<Duration> = rt.block_on(async {
+        let tasks: Vec<_> = (0..appenders)
+            .map(|a| {
+                let (svc, body) = (svc.clone(), body.clone());
+                tokio::spawn(async move {
+                    let mut lat = Vec::new();
+                    for i in 0..per {
+                        let t = Instant::now();
+                        svc.put(message(a as u64 * per + i, &body)).await.unwrap();
+                        lat.push(t.elapsed());
+                    }
+                    lat
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.unwrap());
+        }
+        all
+    });
+    let secs = start.elapsed().as_secs_f64();
+    lat.sort();
+    let n = lat.len();
+    (n as f64 / secs, lat[n / 2], lat[n * 99 / 100])
+}
+
+fn sequential_reads(n: u64, body: usize) -> (f64, f64) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = MessageStore::open(config(dir.path(), false)).unwrap();
+    let b = Bytes::from(vec![7u8; body]);
+    for i in 0..n {
+        store.put(message(i, &b)).unwrap();
+    }
+    store.flush().unwrap();
+    let start = Instant::now();
+    let mut msgs = 0u64;
+    let mut bytes = 0u64;
+    for q in 0..8 {
+        let mut at = 0;
+        loop {
+            let got = store
+                .get("BenchTopic", q, at, 32, 256 * 1024, None)
+                .unwrap();
+            if got.is_empty() {
+                break;
+            }
+            at = got.last().unwrap().0 + 1;
+            msgs += got.len() as u64;
+            bytes += got.iter().map(|(_, r)| r.len() as u64).sum::<u64>();
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    (msgs as f64 / secs, bytes as f64 / secs / 1e6)
+}
+
+fn main() {
+    // `cargo bench` passes --bench; `cargo test --benches` passes nothing: run small then.
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let scale = if quick { 1 } else { 20 };
+    println!("rmq-store bench (scale {scale}; quick={quick})");
+    let (disk_mbs, disk_lat) = disk_fdatasync(4096, 200 * scale as usize / 2);
+    let (disk_1k_mbs, _) = disk_fdatasync(1024, 200 * scale as usize / 2);
+    let disk_1k_ops = disk_1k_mbs * 1e6 / 1024.0;
+    println!("| what | result |");
+    println!("|---|---|");
+    println!("| disk: 4 KiB write + fdatasync | {disk_mbs:.1} MB/s, p50 {disk_lat:?} |");
+    println!("| disk: 1 KiB write + fdatasync | {disk_1k_ops:.0} ops/s |");
+    for body in [1024usize, 128] {
+        let rate = async_append(body, 20_000 * scale);
+        println!("| ASYNC_FLUSH append, {body} B, one task | {rate:.0} msgs/s |");
+    }
+    for appenders in [1usize, 16, 256] {
+        let per = ((2_000 * scale) / appenders as u64).max(10);
+        let (rate, p50, p99) = sync_group_commit(appenders, per, 1024);
+        println!(
+            "| SYNC_FLUSH group commit, 1 KiB, {appenders} appenders | {rate:.0} msgs/s ({:.2}x the disk's 1 KiB fdatasync rate), ack p50 {p50:?} p99 {p99:?} |",
+            rate / disk_1k_ops
+        );
+    }
+    let (mps, mbs) = sequential_reads(20_000 * scale, 1024);
+    println!(
+        "| sequential pulls of 32 x 1 KiB (page cache warm) | {mps:.0} msgs/s, {mbs:.0} MB/s |"
+    );
+}
