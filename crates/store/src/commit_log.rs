@@ -7,6 +7,8 @@
 //! is cut, mis-sized, of an unknown magic or fails its CRC ends the log, and everything after it
 //! (the tail of that segment, later segments) is discarded, so a torn write is never served.
 
+pub use crate::files::segment_name;
+use crate::files::{self, FileError};
 use crate::record::{self, Check, Found, Record, RecordError, BLANK_LEN};
 use bytes::Bytes;
 use std::fs::{File, OpenOptions};
@@ -17,32 +19,16 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LogError {
-    /// File I/O failed (disk full, permissions...), naming the file.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file or directory.
-        path: PathBuf,
-        /// The error.
-        source: std::io::Error,
-    },
-    /// The directory holds something the log cannot use.
-    #[error("{path}: {reason}")]
-    Layout {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        reason: String,
-    },
+    /// A segment file failed or cannot be used.
+    #[error(transparent)]
+    File(#[from] FileError),
     /// The record cannot be stored (too large for a segment, bad field).
     #[error(transparent)]
     Record(#[from] RecordError),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LogError + '_ {
-    move |source| LogError::Io {
-        path: path.to_owned(),
-        source,
-    }
+    move |e| LogError::File(files::io(path)(e))
 }
 
 /// One segment file.
@@ -86,11 +72,6 @@ pub struct CommitLog {
     whole_record_crc: bool,
 }
 
-/// The 20-digit file name of a segment starting at `base` (Java's `UtilAll.offset2FileName`).
-pub fn segment_name(base: u64) -> String {
-    format!("{base:020}")
-}
-
 impl CommitLog {
     /// Opens (or creates) the log in `dir` with segments of `segment_size` bytes, recovering
     /// the valid prefix of what is there; records as Java writes them by default (no
@@ -125,29 +106,25 @@ impl CommitLog {
         for entry in std::fs::read_dir(dir).map_err(io(dir))? {
             let entry = entry.map_err(io(dir))?;
             let path = entry.path();
-            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-                continue;
-            };
-            let Some(base) = (name.len() == 20)
-                .then(|| name.parse::<u64>().ok())
-                .flatten()
-            else {
+            let Some(base) = files::parse_segment_name(&path) else {
                 continue;
             };
             let len = entry.metadata().map_err(io(&path))?.len();
             if base % segment_size != 0 {
-                return Err(LogError::Layout {
+                return Err(FileError::Layout {
                     path,
                     reason: format!(
                         "start offset {base} is not a multiple of the segment size {segment_size}"
                     ),
-                });
+                }
+                .into());
             }
             if len != segment_size && len != 0 {
-                return Err(LogError::Layout {
+                return Err(FileError::Layout {
                     path,
                     reason: format!("{len} bytes, segments are {segment_size}"),
-                });
+                }
+                .into());
             }
             found.push((base, path, len));
         }
@@ -172,13 +149,14 @@ impl CommitLog {
         }
         for pair in segments.windows(2) {
             if pair[1].base != pair[0].base + segment_size {
-                return Err(LogError::Layout {
+                return Err(FileError::Layout {
                     path: pair[1].path.clone(),
                     reason: format!(
                         "a segment is missing before it (previous starts at {})",
                         pair[0].base
                     ),
-                });
+                }
+                .into());
             }
         }
         Ok(segments)

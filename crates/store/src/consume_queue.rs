@@ -8,7 +8,7 @@
 //! [`ConsumeQueue::truncate_from_physical`] drops entries that point past a truncated log.
 //! Blocking file I/O, like the commit log.
 
-use crate::commit_log::segment_name;
+use crate::files::{io, parse_segment_name, segment_name, FileError};
 use crate::queue_entry::{QueueEntry, ENTRY_LEN};
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -17,34 +17,8 @@ use std::path::{Path, PathBuf};
 /// Java's default file size: 300,000 entries.
 pub const DEFAULT_FILE_SIZE: u64 = 300_000 * ENTRY_LEN as u64;
 
-/// Why a consume queue failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum QueueError {
-    /// File I/O failed, naming the file.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file or directory.
-        path: PathBuf,
-        /// The error.
-        source: std::io::Error,
-    },
-    /// The directory holds something the queue cannot use.
-    #[error("{path}: {reason}")]
-    Layout {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        reason: String,
-    },
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> QueueError + '_ {
-    move |source| QueueError::Io {
-        path: path.to_owned(),
-        source,
-    }
-}
+/// Why a consume queue failed: one of its files.
+pub type QueueError = FileError;
 
 struct QueueFile {
     base: u64,
@@ -67,7 +41,7 @@ impl ConsumeQueue {
     /// not `offset >= 0 && size > 0` (a zero entry, a torn one) ends it.
     pub fn open(dir: &Path, file_size: u64) -> Result<ConsumeQueue, QueueError> {
         if file_size == 0 || !file_size.is_multiple_of(ENTRY_LEN as u64) {
-            return Err(QueueError::Layout {
+            return Err(FileError::Layout {
                 path: dir.to_owned(),
                 reason: format!("file size {file_size} is not a positive multiple of {ENTRY_LEN}"),
             });
@@ -90,16 +64,11 @@ impl ConsumeQueue {
         for entry in std::fs::read_dir(&self.dir).map_err(io(&self.dir))? {
             let entry = entry.map_err(io(&self.dir))?;
             let path = entry.path();
-            let Some(base) = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .filter(|n| n.len() == 20)
-                .and_then(|n| n.parse::<u64>().ok())
-            else {
+            let Some(base) = parse_segment_name(&path) else {
                 continue;
             };
             if base % self.file_size != 0 {
-                return Err(QueueError::Layout {
+                return Err(FileError::Layout {
                     path,
                     reason: format!(
                         "start {base} is not a multiple of the file size {}",

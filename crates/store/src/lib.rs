@@ -15,6 +15,7 @@
 
 pub mod commit_log;
 pub mod consume_queue;
+pub mod files;
 pub mod msg_id;
 pub mod queue_entry;
 pub mod record;

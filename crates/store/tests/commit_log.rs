@@ -107,6 +107,37 @@ fn a_torn_last_record_is_cut_off_and_appends_go_on_after_the_valid_prefix() {
     assert_eq!(read_all(&log).len(), 6);
 }
 
+/// Damages the log at byte `at`: with `cut`, a crash that lost the rest of that segment and
+/// every later one; otherwise `len` bytes of garbage (never 0) written over it. Whether any
+/// byte changed.
+fn damage(dir: &std::path::Path, at: u64, cut: bool, len: usize, garbage: u8) -> bool {
+    use std::os::unix::fs::FileExt;
+    let seg_base = at - at % SEGMENT;
+    let path = dir.join(segment_name(seg_base));
+    let within = at - seg_base;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    if cut {
+        f.set_len(within).unwrap();
+        f.set_len(SEGMENT).unwrap();
+        let mut next = seg_base + SEGMENT;
+        while dir.join(segment_name(next)).exists() {
+            std::fs::remove_file(dir.join(segment_name(next))).unwrap();
+            next += SEGMENT;
+        }
+        return true;
+    }
+    let len = (len as u64).min(SEGMENT - within) as usize;
+    let fill = if garbage == 0 { 0xA5 } else { garbage };
+    let mut old = vec![0u8; len];
+    f.read_exact_at(&mut old, within).unwrap();
+    f.write_all_at(&vec![fill; len], within).unwrap();
+    old.iter().any(|b| *b != fill)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
 
@@ -131,28 +162,8 @@ proptest! {
         log.flush().unwrap();
         let end = log.end();
         drop(log);
-        // Damage somewhere in the written range.
         let at = damage_at % end;
-        let seg_base = at - at % SEGMENT;
-        let path = dir.path().join(segment_name(seg_base));
-        let within = at - seg_base;
-        if cut {
-            // A crash that lost the rest of this segment and everything after it.
-            let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
-            f.set_len(within).unwrap();
-            f.set_len(SEGMENT).unwrap();
-            let mut next = seg_base + SEGMENT;
-            while dir.path().join(segment_name(next)).exists() {
-                std::fs::remove_file(dir.path().join(segment_name(next))).unwrap();
-                next += SEGMENT;
-            }
-        } else {
-            use std::os::unix::fs::FileExt;
-            let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
-            let len = (damage_len as u64).min(SEGMENT - within) as usize;
-            let fill = if garbage == 0 { 0xA5 } else { garbage };
-            f.write_all_at(&vec![fill; len], within).unwrap();
-        }
+        damage(dir.path(), at, cut, damage_len, garbage);
         let (mut log, _) = CommitLog::open(dir.path(), SEGMENT).unwrap();
         let got = read_all(&log);
         prop_assert!(got.len() <= appended.len());
@@ -248,29 +259,7 @@ proptest! {
         let end = log.end();
         drop(log);
         let at = damage_at % end;
-        let seg_base = at - at % SEGMENT;
-        let path = dir.path().join(segment_name(seg_base));
-        let within = at - seg_base;
-        use std::os::unix::fs::FileExt;
-        let f = std::fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
-        let mut changed = true;
-        if cut {
-            f.set_len(within).unwrap();
-            f.set_len(SEGMENT).unwrap();
-            let mut next = seg_base + SEGMENT;
-            while dir.path().join(segment_name(next)).exists() {
-                std::fs::remove_file(dir.path().join(segment_name(next))).unwrap();
-                next += SEGMENT;
-            }
-        } else {
-            let len = (damage_len as u64).min(SEGMENT - within) as usize;
-            let fill = if garbage == 0 { 0xA5 } else { garbage };
-            let mut old = vec![0u8; len];
-            f.read_exact_at(&mut old, within).unwrap();
-            changed = old.iter().any(|b| *b != fill);
-            f.write_all_at(&vec![fill; len], within).unwrap();
-        }
-        drop(f);
+        let changed = damage(dir.path(), at, cut, damage_len, garbage);
         let (log, _) = CommitLog::open_with(dir.path(), SEGMENT, true).unwrap();
         let got = read_all(&log);
         let before = appended.iter().filter(|(o, s)| o + s <= at).count();
