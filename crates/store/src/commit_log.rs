@@ -88,6 +88,17 @@ impl CommitLog {
         segment_size: u64,
         whole_record_crc: bool,
     ) -> Result<(CommitLog, Recovered), LogError> {
+        Self::open_after(dir, segment_size, whole_record_crc, false)
+    }
+
+    /// [`CommitLog::open_with`] knowing how the last run ended: after a clean stop (everything
+    /// flushed, nothing torn) only the last segment is walked; after a crash, all of them.
+    pub fn open_after(
+        dir: &Path,
+        segment_size: u64,
+        whole_record_crc: bool,
+        clean_stop: bool,
+    ) -> Result<(CommitLog, Recovered), LogError> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let mut log = CommitLog {
             dir: dir.to_owned(),
@@ -97,7 +108,12 @@ impl CommitLog {
             dirty_from: None,
             whole_record_crc,
         };
-        let recovered = log.recover()?;
+        let first = if clean_stop {
+            log.segments.len().saturating_sub(1)
+        } else {
+            0
+        };
+        let recovered = log.recover_from(first)?;
         Ok((log, recovered))
     }
 
@@ -162,13 +178,8 @@ impl CommitLog {
         Ok(segments)
     }
 
-    /// Walks every segment record by record and keeps exactly the valid prefix. (Java walks
-    /// from a checkpointed file on; until the checkpoint lands here, the whole log is checked,
-    /// which costs a read of it at open.)
-    fn recover(&mut self) -> Result<Recovered, LogError> {
-        self.recover_from(0)
-    }
-
+    /// Walks the segments from `first` on record by record and keeps exactly the valid prefix
+    /// (the segments before `first` are taken as they are: whole, flushed).
     fn recover_from(&mut self, first: usize) -> Result<Recovered, LogError> {
         let mut records = 0;
         let mut end = self.segments.get(first).map_or(0, |s| s.base);

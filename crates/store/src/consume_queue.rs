@@ -138,6 +138,17 @@ impl ConsumeQueue {
         self.max_offset
     }
 
+    /// Where the record of the last entry ends in the commit log (how far dispatch got).
+    pub fn last_end(&self) -> Result<Option<u64>, QueueError> {
+        let Some(last) = self.max_offset.checked_sub(1) else {
+            return Ok(None);
+        };
+        Ok(self
+            .get(last)?
+            .filter(|e| e.size != QueueEntry::PRE_BLANK.size)
+            .map(|e| e.physical_offset as u64 + e.size as u64))
+    }
+
     /// The first queue offset still held (the first file's start).
     pub fn min_offset(&self) -> u64 {
         self.files

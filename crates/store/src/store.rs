@@ -99,6 +99,10 @@ pub struct MessageStore {
     recovered: Recovered,
     /// Flushes done (fsync rounds), for group-commit accounting.
     flushes: u64,
+    /// Store time of the last record put (for the checkpoint).
+    last_store_time: i64,
+    /// Whether the last run stopped cleanly (no abort marker at open).
+    clean_stop: bool,
 }
 
 impl MessageStore {
@@ -123,10 +127,21 @@ impl MessageStore {
         if lock.try_lock().is_err() {
             return Err(StoreError::Locked(root));
         }
-        let (log, recovered) = CommitLog::open_with(
+        // Java's abort marker: present while the store runs; still there at open means the last
+        // run did not stop cleanly.
+        let abort = root.join("abort");
+        let clean_stop = !abort.exists();
+        std::fs::write(&abort, std::process::id().to_string()).map_err(|source| {
+            StoreError::Io {
+                path: abort.clone(),
+                source,
+            }
+        })?;
+        let (log, recovered) = CommitLog::open_after(
             &root.join("commitlog"),
             config.commit_log_segment_size,
             config.whole_record_crc,
+            clean_stop,
         )?;
         let mut store = MessageStore {
             queues: HashMap::new(),
@@ -135,6 +150,8 @@ impl MessageStore {
             log,
             config,
             flushes: 0,
+            last_store_time: 0,
+            clean_stop,
         };
         store.load_queues()?;
         store.redispatch()?;
@@ -144,6 +161,11 @@ impl MessageStore {
     /// What recovery found in the commit log at open.
     pub fn recovered(&self) -> &Recovered {
         &self.recovered
+    }
+
+    /// Whether the previous run stopped cleanly (no abort marker was found at open).
+    pub fn last_stop_was_clean(&self) -> bool {
+        self.clean_stop
     }
 
     fn queue_dir(&self, topic: &str, queue_id: i32) -> PathBuf {
@@ -180,10 +202,16 @@ impl MessageStore {
         Ok(())
     }
 
-    /// Dispatches every record of the log that its consume queue does not have yet (a queue
-    /// entry is written after its record, so after a crash the queues may lag the log).
+    /// Dispatches every record of the log that its consume queue does not have yet: from where
+    /// dispatch got (the furthest record any queue points at; records are dispatched in log
+    /// order) to the end of the log (Java's reput). A queue entry is written after its record,
+    /// so after a crash the queues may lag the log.
     fn redispatch(&mut self) -> Result<(), StoreError> {
-        let mut at = self.log.start();
+        let mut dispatched = None;
+        for q in self.queues.values() {
+            dispatched = dispatched.max(q.last_end()?);
+        }
+        let mut at = dispatched.unwrap_or(0).max(self.log.start());
         while at < self.log.end() {
             match self.log.read(at)? {
                 None => at = self.log.roll_offset(at),
@@ -226,6 +254,7 @@ impl MessageStore {
     pub fn put(&mut self, mut record: Record) -> Result<PutResult, StoreError> {
         let queue_offset = self.queue(&record.topic, record.queue_id)?.max_offset();
         record.queue_offset = queue_offset as i64;
+        self.last_store_time = record.store_timestamp;
         let appended = self.log.append(record.clone())?;
         self.dispatch(&record, appended.offset, appended.size)?;
         if self.config.sync_flush {
@@ -246,10 +275,12 @@ impl MessageStore {
         Ok(())
     }
 
-    /// Makes everything durable, the consume queues too (periodic flushes, shutdown).
+    /// Makes everything durable, the consume queues too (periodic flushes, shutdown), and
+    /// records the store time reached in the checkpoint.
     pub fn flush(&mut self) -> Result<(), StoreError> {
         self.flushes += 1;
         self.log.flush()?;
+        self.write_checkpoint()?;
         for q in self.queues.values_mut() {
             q.flush()?;
         }
@@ -364,9 +395,36 @@ impl MessageStore {
     }
 }
 
+impl MessageStore {
+    /// Java's `checkpoint` file (spec §1.8): 4,096 bytes, i64 physicMsgTimestamp, i64
+    /// logicsMsgTimestamp, i64 indexMsgTimestamp, i64 masterFlushedOffset, i64 confirmPhyOffset.
+    fn write_checkpoint(&self) -> Result<(), StoreError> {
+        use std::os::unix::fs::FileExt;
+        let path = self.config.root.join("checkpoint");
+        let io = |source| StoreError::Io {
+            path: path.clone(),
+            source,
+        };
+        let mut page = [0u8; 4096];
+        page[..8].copy_from_slice(&self.last_store_time.to_be_bytes());
+        page[8..16].copy_from_slice(&self.last_store_time.to_be_bytes());
+        let f = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        f.write_all_at(&page, 0).map_err(io)?;
+        f.sync_data().map_err(io)
+    }
+}
+
 impl Drop for MessageStore {
+    /// A clean stop: everything flushed, then the abort marker removed.
     fn drop(&mut self) {
-        let _ = self.flush();
+        if self.flush().is_ok() {
+            let _ = std::fs::remove_file(self.config.root.join("abort"));
+        }
     }
 }
 

@@ -132,3 +132,32 @@ fn offsets_are_found_by_store_time() {
     assert_eq!(store.offset_by_time("T", 0, 9_999).unwrap(), 100);
     assert_eq!(store.offset_by_time("Nope", 0, 1).unwrap(), 0);
 }
+
+#[test]
+fn the_abort_marker_tells_a_clean_stop_from_a_crash_and_the_checkpoint_is_javas() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = MessageStore::open(config(dir.path())).unwrap();
+    assert!(dir.path().join("abort").is_file(), "present while running");
+    let mut m = message("T", 0, 1, "TagA");
+    m.store_timestamp = 1_700_000_123_456;
+    store.put(m).unwrap();
+    drop(store);
+    assert!(
+        !dir.path().join("abort").exists(),
+        "removed by a clean stop"
+    );
+    let cp = std::fs::read(dir.path().join("checkpoint")).unwrap();
+    assert_eq!(cp.len(), 4096);
+    assert_eq!(
+        i64::from_be_bytes(cp[..8].try_into().unwrap()),
+        1_700_000_123_456
+    );
+    let store = MessageStore::open(config(dir.path())).unwrap();
+    assert!(store.last_stop_was_clean());
+    drop(store);
+    // A crash leaves the marker behind (the kill -9 test in tests/service.rs does it for real).
+    std::fs::write(dir.path().join("abort"), "12345").unwrap();
+    let store = MessageStore::open(config(dir.path())).unwrap();
+    assert!(!store.last_stop_was_clean());
+    assert_eq!(store.max_offset("T", 0), 1);
+}
