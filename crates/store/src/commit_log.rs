@@ -263,6 +263,29 @@ impl CommitLog {
         self.segments.first().map_or(self.end, |s| s.base)
     }
 
+    /// Deletes whole segments, oldest first, while `expired` says so of them (Java's
+    /// CleanCommitLogService: by last-modified time); the segment being written is never
+    /// deleted. Returns how many went; [`CommitLog::start`] moves past them.
+    pub fn delete_oldest_segments(
+        &mut self,
+        expired: impl Fn(&std::fs::Metadata) -> bool,
+    ) -> Result<usize, LogError> {
+        let mut deleted = 0;
+        while self.segments.len() > 1 {
+            let first = &self.segments[0];
+            let meta = first.file.metadata().map_err(io(&first.path))?;
+            if !expired(&meta) {
+                break;
+            }
+            let seg = self.segments.remove(0);
+            drop(seg.file);
+            std::fs::remove_file(&seg.path).map_err(io(&seg.path))?;
+            self.dirty_from = self.dirty_from.map(|d| d.saturating_sub(1));
+            deleted += 1;
+        }
+        Ok(deleted)
+    }
+
     /// The segment size.
     pub fn segment_size(&self) -> u64 {
         self.segment_size

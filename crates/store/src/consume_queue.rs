@@ -33,6 +33,8 @@ pub struct ConsumeQueue {
     files: Vec<QueueFile>,
     /// The next queue offset to be written (entries, pre-blanks included).
     max_offset: u64,
+    /// Entries before this point point at deleted commit-log data.
+    min_logic_offset: u64,
     dirty_from: Option<usize>,
 }
 
@@ -52,6 +54,7 @@ impl ConsumeQueue {
             file_size,
             files: Vec::new(),
             max_offset: 0,
+            min_logic_offset: 0,
             dirty_from: None,
         };
         q.load()?;
@@ -149,11 +152,44 @@ impl ConsumeQueue {
             .map(|e| e.physical_offset as u64 + e.size as u64))
     }
 
-    /// The first queue offset still held (the first file's start).
+    /// The first queue offset still held: the first file's start, or past the entries whose
+    /// commit-log data was deleted (see [`ConsumeQueue::drop_before_physical`]).
     pub fn min_offset(&self) -> u64 {
-        self.files
+        let first = self
+            .files
             .first()
-            .map_or(self.max_offset, |f| f.base / ENTRY_LEN as u64)
+            .map_or(self.max_offset, |f| f.base / ENTRY_LEN as u64);
+        first.max(self.min_logic_offset).min(self.max_offset)
+    }
+
+    /// Forgets entries whose records lie before `log_start` (the commit log's oldest segments
+    /// were deleted): whole files whose last entry is older go, and the minimum offset moves
+    /// past the rest (Java's CleanConsumeQueueService and CorrectLogicOffsetService).
+    pub fn drop_before_physical(&mut self, log_start: u64) -> Result<usize, QueueError> {
+        let entries_per_file = self.file_size / ENTRY_LEN as u64;
+        let mut deleted = 0;
+        while self.files.len() > 1 {
+            let last_of_first = self.files[0].base / ENTRY_LEN as u64 + entries_per_file - 1;
+            match self.get(last_of_first)? {
+                Some(e) if (e.physical_offset as u64) < log_start => {
+                    let f = self.files.remove(0);
+                    drop(f.file);
+                    std::fs::remove_file(&f.path).map_err(io(&f.path))?;
+                    self.dirty_from = self.dirty_from.map(|d| d.saturating_sub(1));
+                    deleted += 1;
+                }
+                _ => break,
+            }
+        }
+        let mut min = self.min_offset();
+        while min < self.max_offset {
+            match self.get(min)? {
+                Some(e) if (e.physical_offset as u64) < log_start => min += 1,
+                _ => break,
+            }
+        }
+        self.min_logic_offset = min;
+        Ok(deleted)
     }
 
     /// Writes `entry` at queue offset `offset`. An offset already written is left as it is (a

@@ -196,6 +196,7 @@ impl MessageStore {
                 };
                 let mut q = ConsumeQueue::open(&id.path(), self.config.consume_queue_file_size)?;
                 q.truncate_from_physical(self.log.end())?;
+                q.drop_before_physical(self.log.start())?;
                 self.queues.insert((name.clone(), queue_id), q);
             }
         }
@@ -304,6 +305,32 @@ impl MessageStore {
         self.queues
             .get(&(topic.to_owned(), queue_id))
             .map_or(0, |q| q.min_offset())
+    }
+
+    /// Retention (Java's `fileReservedTime`): deletes the commit log's oldest segments last
+    /// modified more than `reserved` ago (never the one being written), then the consume-queue
+    /// entries that pointed into them; min offsets move past what went. Returns the segments
+    /// deleted.
+    pub fn delete_expired(&mut self, reserved: std::time::Duration) -> Result<usize, StoreError> {
+        let now = std::time::SystemTime::now();
+        let deleted = self.log.delete_oldest_segments(|meta| {
+            meta.modified()
+                .ok()
+                .and_then(|m| now.duration_since(m).ok())
+                .is_some_and(|age| age > reserved)
+        })?;
+        if deleted > 0 {
+            let start = self.log.start();
+            for q in self.queues.values_mut() {
+                q.drop_before_physical(start)?;
+            }
+            tracing::info!(
+                segments = deleted,
+                log_start = start,
+                "expired commit-log segments deleted"
+            );
+        }
+        Ok(deleted)
     }
 
     /// The store timestamp of the record at queue offset `offset` (SEARCH_OFFSET_BY_TIMESTAMP
