@@ -59,9 +59,13 @@ fn disk_fdatasync(size: usize, n: usize) -> (f64, Duration) {
     ((size * n) as f64 / secs / 1e6, lat[n / 2])
 }
 
-fn async_append(body: usize, n: u64) -> f64 {
+fn async_append(body: usize, n: u64, index: bool) -> f64 {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = MessageStore::open(config(dir.path(), false)).unwrap();
+    let mut store = MessageStore::open(StoreConfig {
+        message_index: index,
+        ..config(dir.path(), false)
+    })
+    .unwrap();
     let body = Bytes::from(vec![7u8; body]);
     let start = Instant::now();
     for i in 0..n {
@@ -149,8 +153,12 @@ fn main() {
     println!("| disk: 4 KiB write + fdatasync | {disk_mbs:.1} MB/s, p50 {disk_lat:?} |");
     println!("| disk: 1 KiB write + fdatasync | {disk_1k_ops:.0} ops/s |");
     for body in [1024usize, 128] {
-        let rate = async_append(body, 20_000 * scale);
-        println!("| ASYNC_FLUSH append, {body} B, one task | {rate:.0} msgs/s |");
+        let rate = async_append(body, 20_000 * scale, true);
+        let bare = async_append(body, 20_000 * scale, false);
+        println!(
+            "| ASYNC_FLUSH append, {body} B, one task | {rate:.0} msgs/s (index off: {bare:.0}, {:.2}x) |",
+            rate / bare
+        );
     }
     for appenders in [1usize, 16, 256] {
         let per = ((2_000 * scale) / appenders as u64).max(10);

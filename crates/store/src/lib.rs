@@ -3,19 +3,21 @@
 //! RocketMQ's message store in its own on-disk formats, so that a PULL_MESSAGE answer is a read
 //! of the commit log, not a re-encode (spec: `../shared/docs/broker-spec.md` §1). No networking.
 //!
-//! Built bottom-up. So far the sans-IO layer every part stands on:
-//! - [`record`]: the commit-log message record (both magic codes, 1- or 2-byte topic length,
-//!   IPv4 and IPv6 hosts), its validation as recovery needs it (size formula, magic, body CRC),
-//!   and the 8-byte BLANK end-of-file record;
-//! - [`queue_entry`]: the 20-byte consume-queue entry and the tags hash code it carries;
-//! - [`msg_id`]: offsetMsgId (store host + physical offset) both ways.
+//! Bottom-up, each layer on the one before:
+//! - [`record`], [`queue_entry`], [`msg_id`]: sans-IO codecs of the commit-log record, the
+//!   20-byte consume-queue entry and offsetMsgId;
+//! - [`files`], [`commit_log`], [`consume_queue`], [`index`]: the segment files, their
+//!   recovery, and the key index;
+//! - [`store`]: `MessageStore`, which puts, dispatches, reads, recovers and retains;
+//! - [`service`]: the store on its own thread for async callers, with group commit.
 //!
-//! Segment files, the append path with group commit, dispatch, recovery, retention and the
-//! index come next (issue 15).
+//! Still missing (issue 15): checkpoint-based recovery, retention's schedule and disk trigger,
+//! and the throughput goals; the README's store section says where each stands.
 
 pub mod commit_log;
 pub mod consume_queue;
 pub mod files;
+pub mod index;
 pub mod msg_id;
 pub mod queue_entry;
 pub mod record;

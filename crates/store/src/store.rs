@@ -16,6 +16,7 @@
 
 use crate::commit_log::{CommitLog, LogError, Recovered};
 use crate::consume_queue::{ConsumeQueue, QueueError};
+use crate::index::{self, Indexes};
 use crate::queue_entry::{tags_code, QueueEntry};
 use crate::record::{self, Record};
 use bytes::Bytes;
@@ -39,6 +40,12 @@ pub struct StoreConfig {
     /// lengths. On by default (Java: off); consumers see the extra property, as with a Java
     /// broker that enables it. Off: records byte-identical to a Java broker's defaults.
     pub whole_record_crc: bool,
+    /// `messageIndexEnable`: index records by key and UNIQ_KEY (QUERY_MESSAGE).
+    pub message_index: bool,
+    /// `maxHashSlotNum` of an index file.
+    pub index_slot_num: u32,
+    /// `maxIndexNum`: entries per index file.
+    pub index_num: u32,
 }
 
 impl StoreConfig {
@@ -50,6 +57,9 @@ impl StoreConfig {
             consume_queue_file_size: crate::consume_queue::DEFAULT_FILE_SIZE,
             sync_flush: false,
             whole_record_crc: true,
+            message_index: true,
+            index_slot_num: 5_000_000,
+            index_num: 20_000_000,
         }
     }
 }
@@ -61,7 +71,7 @@ pub enum StoreError {
     /// The commit log.
     #[error(transparent)]
     Log(#[from] LogError),
-    /// A consume queue.
+    /// A consume queue or index file (the error names it).
     #[error(transparent)]
     Queue(#[from] QueueError),
     /// Another process holds the store.
@@ -93,6 +103,8 @@ pub struct MessageStore {
     config: StoreConfig,
     log: CommitLog,
     queues: HashMap<(String, i32), ConsumeQueue>,
+    /// The key index (`None` when `message_index` is off).
+    indexes: Option<Indexes>,
     /// Held for the store's lifetime: the OS lock keeps other processes out.
     _lock: File,
     /// What recovery found at open.
@@ -143,8 +155,18 @@ impl MessageStore {
             config.whole_record_crc,
             clean_stop,
         )?;
+        let indexes = if config.message_index {
+            Some(Indexes::open(
+                &root.join("index"),
+                config.index_slot_num,
+                config.index_num,
+            )?)
+        } else {
+            None
+        };
         let mut store = MessageStore {
             queues: HashMap::new(),
+            indexes,
             _lock: lock,
             recovered,
             log,
@@ -203,22 +225,39 @@ impl MessageStore {
         Ok(())
     }
 
-    /// Dispatches every record of the log that its consume queue does not have yet: from where
-    /// dispatch got (the furthest record any queue points at; records are dispatched in log
-    /// order) to the end of the log (Java's reput). A queue entry is written after its record,
-    /// so after a crash the queues may lag the log.
+    /// Dispatches every record of the log that its consume queue or the index does not have
+    /// yet: from where dispatch got (the furthest record any queue points at; records are
+    /// dispatched in log order) to the end of the log (Java's reput). A queue entry is written
+    /// after its record, so after a crash the queues may lag the log; the index lags it by up
+    /// to a flush interval (its header counts only synced entries). A store without index
+    /// files starts indexing with new records, not the whole log.
     fn redispatch(&mut self) -> Result<(), StoreError> {
         let mut dispatched = None;
         for q in self.queues.values() {
             dispatched = dispatched.max(q.last_end()?);
         }
-        let mut at = dispatched.unwrap_or(0).max(self.log.start());
+        let queued = dispatched.unwrap_or(0).max(self.log.start());
+        // Records at or below `indexed` are in the index; `index_scan` is a record start at
+        // or before the first one that is not.
+        let (index_scan, indexed) = match &self.indexes {
+            Some(ix) if !ix.is_empty() => {
+                let end = ix.end_phy();
+                (end.max(0) as u64, end)
+            }
+            _ => (queued, queued as i64 - 1),
+        };
+        let mut at = queued.min(index_scan).max(self.log.start());
         while at < self.log.end() {
             match self.log.read(at)? {
                 None => at = self.log.roll_offset(at),
                 Some(r) => {
                     let size = r.encoded_len() as u64;
-                    self.dispatch(&r, at, size as u32)?;
+                    if at >= queued {
+                        self.dispatch_queue(&r, at, size as u32)?;
+                    }
+                    if at as i64 > indexed {
+                        self.dispatch_index(&r, at)?;
+                    }
                     at += size;
                 }
             }
@@ -238,7 +277,24 @@ impl MessageStore {
         Ok(self.queues.get_mut(&key).expect("just inserted"))
     }
 
-    fn dispatch(&mut self, r: &Record, physical_offset: u64, size: u32) -> Result<(), StoreError> {
+    fn dispatch_index(&mut self, r: &Record, physical_offset: u64) -> Result<(), StoreError> {
+        if let Some(ix) = &mut self.indexes {
+            let keys = index::record_keys(&r.topic, r.sys_flag, &r.properties);
+            ix.put(
+                keys.iter().map(String::as_str),
+                physical_offset as i64,
+                r.store_timestamp,
+            )?;
+        }
+        Ok(())
+    }
+
+    fn dispatch_queue(
+        &mut self,
+        r: &Record,
+        physical_offset: u64,
+        size: u32,
+    ) -> Result<(), StoreError> {
         let entry = QueueEntry {
             physical_offset: physical_offset as i64,
             size: size as i32,
@@ -257,7 +313,8 @@ impl MessageStore {
         record.queue_offset = queue_offset as i64;
         self.last_store_time = record.store_timestamp;
         let appended = self.log.append(record.clone())?;
-        self.dispatch(&record, appended.offset, appended.size)?;
+        self.dispatch_queue(&record, appended.offset, appended.size)?;
+        self.dispatch_index(&record, appended.offset)?;
         if self.config.sync_flush {
             self.flush_log()?;
         }
@@ -284,6 +341,9 @@ impl MessageStore {
         self.write_checkpoint()?;
         for q in self.queues.values_mut() {
             q.flush()?;
+        }
+        if let Some(ix) = &mut self.indexes {
+            ix.flush()?;
         }
         Ok(())
     }
@@ -323,6 +383,9 @@ impl MessageStore {
             let start = self.log.start();
             for q in self.queues.values_mut() {
                 q.drop_before_physical(start)?;
+            }
+            if let Some(ix) = &mut self.indexes {
+                ix.delete_before(start as i64)?;
             }
             tracing::info!(
                 segments = deleted,
@@ -419,6 +482,82 @@ impl MessageStore {
             out.push((at - 1, raw));
         }
         Ok(out)
+    }
+}
+
+/// What a key query found (QUERY_MESSAGE's answer).
+#[derive(Debug, Clone, Default)]
+pub struct KeyHits {
+    /// The records, newest first, each as its exact stored bytes.
+    pub records: Vec<Bytes>,
+    /// Store time of the last record indexed (`indexLastUpdateTimestamp`).
+    pub index_last_update_timestamp: i64,
+    /// Its physical offset (`indexLastUpdatePhyoffset`).
+    pub index_last_update_phy_offset: i64,
+}
+
+/// Java's cap on a key query's hits (`maxMsgsNumBatch`).
+pub const MAX_KEY_HITS: usize = 64;
+
+impl MessageStore {
+    /// Records of `topic` stored within `[begin, end]` (ms) whose `KEYS` hold `key` or whose
+    /// `UNIQ_KEY` is `key`, newest first, at most `max` (capped at 64, as Java does). Unlike
+    /// Java's store, which leaves hash collisions for the client to drop, only exact matches
+    /// are returned; records retention removed are skipped.
+    pub fn query_by_key(
+        &self,
+        topic: &str,
+        key: &str,
+        max: usize,
+        begin: i64,
+        end: i64,
+    ) -> Result<KeyHits, StoreError> {
+        let Some(ix) = &self.indexes else {
+            return Ok(KeyHits::default());
+        };
+        let (ts, phy) = ix.last_update();
+        let mut hits = KeyHits {
+            records: Vec::new(),
+            index_last_update_timestamp: ts,
+            index_last_update_phy_offset: phy,
+        };
+        let max = max.min(MAX_KEY_HITS);
+        let offsets = ix.query(&index::index_key(topic, key), MAX_KEY_HITS, begin, end)?;
+        for phy in offsets {
+            if hits.records.len() >= max {
+                break;
+            }
+            let phy = phy as u64;
+            if phy < self.log.start() || phy >= self.log.end() {
+                continue;
+            }
+            // An entry can point at a record a crash truncated and a later put replaced:
+            // the record itself decides.
+            let Ok(Some(r)) = self.log.read(phy) else {
+                continue;
+            };
+            let matches = r.topic == topic
+                && (record::property(&r.properties, "UNIQ_KEY") == Some(key)
+                    || record::property(&r.properties, "KEYS")
+                        .is_some_and(|k| k.split(' ').any(|k| k == key)));
+            if matches {
+                hits.records
+                    .push(self.log.read_raw(phy, r.encoded_len() as u32)?);
+            }
+        }
+        Ok(hits)
+    }
+
+    /// The stored bytes of the record at physical offset `offset` (VIEW_MESSAGE_BY_ID: the
+    /// offset comes from an offsetMsgId), `None` when no record starts there.
+    pub fn record_at(&self, offset: u64) -> Result<Option<Bytes>, StoreError> {
+        if offset < self.log.start() || offset >= self.log.end() {
+            return Ok(None);
+        }
+        match self.log.read(offset) {
+            Ok(Some(r)) => Ok(Some(self.log.read_raw(offset, r.encoded_len() as u32)?)),
+            _ => Ok(None),
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! The message store over real files: puts assign queue offsets and read back as the exact stored
 //! records, survive a reopen, consume queues are rebuilt from the commit log when lost, tag
-//! filtering by hash code, and a second opener is refused by the lock.
+//! filtering by hash code, the key index, and a second opener is refused by the lock.
 
 use bytes::Bytes;
 use rmq_store::record::{self, Found, Record};
@@ -11,6 +11,9 @@ fn config(root: &std::path::Path) -> StoreConfig {
     StoreConfig {
         commit_log_segment_size: 64 * 1024,
         consume_queue_file_size: 100 * 20,
+        // Small index files, so that tests roll them.
+        index_slot_num: 64,
+        index_num: 200,
         ..StoreConfig::new(root)
     }
 }
@@ -223,4 +226,122 @@ fn retention_deletes_old_segments_and_min_offsets_follow() {
     let store = MessageStore::open(config(dir.path())).unwrap();
     assert_eq!(store.min_offset("T", 0), min, "after a reopen too");
     assert_eq!(store.max_offset("T", 0), 1000);
+}
+
+#[test]
+fn keys_and_unique_ids_are_found_across_index_files_and_a_lagging_index_catches_up() {
+    use std::os::unix::fs::FileExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut offsets = Vec::new();
+    {
+        let mut store = MessageStore::open(config(dir.path())).unwrap();
+        for i in 0..500 {
+            let mut m = message("TopicTest", (i % 4) as i32, i, "TagA");
+            m.properties
+                .push_str(&format!("KEYS\u{1}order-{} shared\u{2}", i % 50));
+            offsets.push(store.put(m).unwrap().physical_offset);
+        }
+        // 500 records x (UNIQ_KEY + 2 keys) = 1500 entries: 199 per file.
+        let files = std::fs::read_dir(dir.path().join("index")).unwrap().count();
+        assert_eq!(files, 1500usize.div_ceil(199));
+
+        let hits = store
+            .query_by_key("TopicTest", "order-7", 32, 0, i64::MAX)
+            .unwrap();
+        let found: Vec<String> = hits
+            .records
+            .iter()
+            .map(|raw| String::from_utf8(decode(raw).body.to_vec()).unwrap())
+            .collect();
+        let want: Vec<String> = (0..10)
+            .rev()
+            .map(|k| format!("message {}", k * 50 + 7))
+            .collect();
+        assert_eq!(
+            found, want,
+            "newest first, exactly the key's records, across files"
+        );
+        assert_eq!(hits.index_last_update_phy_offset, offsets[499] as i64);
+
+        let uniq = format!("{:032X}", 123);
+        let hits = store
+            .query_by_key("TopicTest", &uniq, 32, 0, i64::MAX)
+            .unwrap();
+        assert_eq!(hits.records.len(), 1);
+        assert_eq!(decode(&hits.records[0]).body, Bytes::from("message 123"));
+        // Java's cap, a time window, another topic, an unknown key.
+        let shared = store
+            .query_by_key("TopicTest", "shared", 1000, 0, i64::MAX)
+            .unwrap();
+        assert_eq!(shared.records.len(), 64);
+        let window = store
+            .query_by_key(
+                "TopicTest",
+                "order-7",
+                32,
+                1_700_000_000_001 + 100,
+                1_700_000_000_001 + 300,
+            )
+            .unwrap();
+        assert!(window.records.len() >= 4, "records 107..=307 at least");
+        assert!(store
+            .query_by_key("Other", "order-7", 32, 0, i64::MAX)
+            .unwrap()
+            .records
+            .is_empty());
+        assert!(store
+            .query_by_key("TopicTest", "nope", 32, 0, i64::MAX)
+            .unwrap()
+            .records
+            .is_empty());
+        // VIEW_MESSAGE_BY_ID reads by physical offset.
+        let raw = store.record_at(offsets[42]).unwrap().unwrap();
+        assert_eq!(decode(&raw).body, Bytes::from("message 42"));
+        assert!(store.record_at(offsets[42] + 1).unwrap().is_none());
+        assert!(store.record_at(u64::MAX / 2).unwrap().is_none());
+    }
+    // A crash before the newest index file's header was synced: it counts only its first
+    // entry. The open re-indexes the records after it, once each.
+    let mut files: Vec<_> = std::fs::read_dir(dir.path().join("index"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let newest = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(files.last().unwrap())
+        .unwrap();
+    let mut h = [0u8; 40];
+    newest.read_exact_at(&mut h, 0).unwrap();
+    let begin_phy = i64::from_be_bytes(h[16..24].try_into().unwrap());
+    h[24..32].copy_from_slice(&begin_phy.to_be_bytes());
+    h[36..40].copy_from_slice(&2i32.to_be_bytes());
+    newest.write_all_at(&h, 0).unwrap();
+    drop(newest);
+    let store = MessageStore::open(config(dir.path())).unwrap();
+    let hits = store
+        .query_by_key("TopicTest", "order-49", 32, 0, i64::MAX)
+        .unwrap();
+    assert_eq!(hits.records.len(), 10, "re-indexed, not duplicated");
+    assert_eq!(decode(&hits.records[0]).body, Bytes::from("message 499"));
+    assert_eq!(hits.index_last_update_phy_offset, offsets[499] as i64);
+}
+
+#[test]
+fn the_index_can_be_turned_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = MessageStore::open(StoreConfig {
+        message_index: false,
+        ..config(dir.path())
+    })
+    .unwrap();
+    store.put(message("T", 0, 1, "a")).unwrap();
+    let uniq = format!("{:032X}", 1);
+    assert!(store
+        .query_by_key("T", &uniq, 32, 0, i64::MAX)
+        .unwrap()
+        .records
+        .is_empty());
+    assert!(!dir.path().join("index").exists());
 }

@@ -1,0 +1,587 @@
+//! The index by message key and unique id (spec §1.7), in Java's `IndexFile` format, so a Java
+//! broker reading the store finds it where it looks (and QUERY_MESSAGE / VIEW_MESSAGE_BY_ID by
+//! UNIQ_KEY have something to search):
+//!
+//! ```text
+//! header (40): i64 beginTimestamp, i64 endTimestamp, i64 beginPhyOffset, i64 endPhyOffset,
+//!              i32 hashSlotCount, i32 indexCount (starts at 1: entry 0 is never used)
+//! slots (slotNum x 4): i32 newest entry number in this bucket, 0 = empty
+//! entries (indexNum x 20): i32 keyHash, i64 phyOffset, i32 timeDiff (s since begin), i32 prev
+//! ```
+//!
+//! A key is `topic#key`; its hash is Java's `String.hashCode`, made non-negative (MIN -> 0);
+//! its slot is `hash % slotNum`. Entries of a bucket are chained newest first. Hash collisions
+//! are returned by queries: callers check the record's keys.
+
+use crate::files::{io, FileError};
+use crate::queue_entry::java_string_hash;
+use memmap2::MmapMut;
+use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
+
+/// Header bytes.
+pub const HEADER_LEN: u64 = 40;
+/// Bytes per entry.
+pub const ENTRY_LEN: u64 = 20;
+
+/// `abs(String.hashCode(key))`, with `Integer.MIN_VALUE` as 0 (Java's `IndexFile.indexKeyHashMethod`).
+pub fn key_hash(key: &str) -> i32 {
+    let h = java_string_hash(key);
+    if h == i32::MIN {
+        0
+    } else {
+        h.abs()
+    }
+}
+
+/// The indexed form of a key (`topic#key`).
+pub fn index_key(topic: &str, key: &str) -> String {
+    format!("{topic}#{key}")
+}
+
+/// One index file, memory-mapped: a put touches a random slot and appends an entry, and as
+/// positioned reads and writes that was three syscalls a key, a third of the append rate (the
+/// store benchmark's index-off row is the comparison).
+pub(crate) struct IndexFile {
+    path: PathBuf,
+    map: MmapMut,
+    slot_num: u32,
+    index_num: u32,
+    begin_timestamp: i64,
+    end_timestamp: i64,
+    begin_phy: i64,
+    end_phy: i64,
+    slot_count: i32,
+    index_count: i32,
+}
+
+impl IndexFile {
+    /// Opens the file at `path` (created with the given sizes when missing); its header says
+    /// how full it is. Only the store opens index files, under its lock.
+    pub(crate) fn open(path: &Path, slot_num: u32, index_num: u32) -> Result<IndexFile, FileError> {
+        let size = HEADER_LEN + u64::from(slot_num) * 4 + u64::from(index_num) * ENTRY_LEN;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(io(path))?;
+        let len = file.metadata().map_err(io(path))?.len();
+        if len != 0 && len != size {
+            return Err(FileError::Layout {
+                path: path.to_owned(),
+                reason: format!("{len} bytes, an index file of these sizes has {size}"),
+            });
+        }
+        file.set_len(size).map_err(io(path))?;
+        // SAFETY: a mapping is sound while no one else truncates or writes the file. Index
+        // files are opened only by `MessageStore`, which holds the store's exclusive lock for
+        // as long as they are open (a second store on the directory is refused), and nothing
+        // in this crate changes a file's length once mapped; the map's length is the file's,
+        // checked above, and every access below is bounds-checked against it.
+        let map = unsafe { MmapMut::map_mut(&file) }.map_err(io(path))?;
+        let h: [u8; HEADER_LEN as usize] = map[..HEADER_LEN as usize].try_into().expect("40 bytes");
+        let i64_at = |o: usize| i64::from_be_bytes(h[o..o + 8].try_into().expect("8 bytes"));
+        let i32_at = |o: usize| i32::from_be_bytes(h[o..o + 4].try_into().expect("4 bytes"));
+        Ok(IndexFile {
+            path: path.to_owned(),
+            map,
+            slot_num,
+            index_num,
+            begin_timestamp: i64_at(0),
+            end_timestamp: i64_at(8),
+            begin_phy: i64_at(16),
+            end_phy: i64_at(24),
+            slot_count: i32_at(32),
+            index_count: i32_at(36).max(1),
+        })
+    }
+
+    /// True when no more entries fit.
+    pub fn is_full(&self) -> bool {
+        self.index_count as u32 >= self.index_num
+    }
+
+    /// The file's time range (store timestamps of its first and last entries).
+    #[cfg(test)]
+    fn time_range(&self) -> (i64, i64) {
+        (self.begin_timestamp, self.end_timestamp)
+    }
+
+    fn slot_pos(&self, hash: i32) -> u64 {
+        HEADER_LEN + (hash as u32 % self.slot_num) as u64 * 4
+    }
+
+    fn entry_pos(&self, n: i32) -> u64 {
+        HEADER_LEN + u64::from(self.slot_num) * 4 + n as u64 * ENTRY_LEN
+    }
+
+    fn bytes(&self, at: u64, len: usize) -> Result<&[u8], FileError> {
+        let at = at as usize;
+        self.map.get(at..at + len).ok_or_else(|| FileError::Layout {
+            path: self.path.clone(),
+            reason: format!("{len} bytes at {at} are past the end"),
+        })
+    }
+
+    fn write(&mut self, at: u64, data: &[u8]) -> Result<(), FileError> {
+        let at = at as usize;
+        let len = self.map.len();
+        match self.map.get_mut(at..at + data.len()) {
+            Some(dst) => {
+                dst.copy_from_slice(data);
+                Ok(())
+            }
+            None => Err(FileError::Layout {
+                path: self.path.clone(),
+                reason: format!("{} bytes at {at} are past the end ({len})", data.len()),
+            }),
+        }
+    }
+
+    fn read_i32(&self, at: u64) -> Result<i32, FileError> {
+        let b = self.bytes(at, 4)?;
+        Ok(i32::from_be_bytes(b.try_into().expect("4 bytes")))
+    }
+
+    /// Adds `key` (already `topic#key`) for the record at `phy_offset` stored at `store_time`.
+    /// `false` when the file is full.
+    pub fn put(&mut self, key: &str, phy_offset: i64, store_time: i64) -> Result<bool, FileError> {
+        if self.is_full() {
+            return Ok(false);
+        }
+        let hash = key_hash(key);
+        let slot_pos = self.slot_pos(hash);
+        let prev = self.read_i32(slot_pos)?;
+        let prev = if prev < 0 || prev > self.index_count {
+            0
+        } else {
+            prev
+        };
+        if self.index_count <= 1 {
+            self.begin_timestamp = store_time;
+            self.begin_phy = phy_offset;
+        }
+        let diff =
+            ((store_time - self.begin_timestamp) / 1000).clamp(0, i64::from(i32::MAX)) as i32;
+        let mut e = [0u8; ENTRY_LEN as usize];
+        e[..4].copy_from_slice(&hash.to_be_bytes());
+        e[4..12].copy_from_slice(&phy_offset.to_be_bytes());
+        e[12..16].copy_from_slice(&diff.to_be_bytes());
+        e[16..].copy_from_slice(&prev.to_be_bytes());
+        let n = self.index_count;
+        self.write(self.entry_pos(n), &e)?;
+        self.write(slot_pos, &n.to_be_bytes())?;
+        if prev == 0 {
+            self.slot_count += 1;
+        }
+        self.index_count += 1;
+        self.end_timestamp = store_time;
+        self.end_phy = phy_offset;
+        Ok(true)
+    }
+
+    fn write_header(&mut self) -> Result<(), FileError> {
+        let mut h = [0u8; HEADER_LEN as usize];
+        h[..8].copy_from_slice(&self.begin_timestamp.to_be_bytes());
+        h[8..16].copy_from_slice(&self.end_timestamp.to_be_bytes());
+        h[16..24].copy_from_slice(&self.begin_phy.to_be_bytes());
+        h[24..32].copy_from_slice(&self.end_phy.to_be_bytes());
+        h[32..36].copy_from_slice(&self.slot_count.to_be_bytes());
+        h[36..40].copy_from_slice(&self.index_count.to_be_bytes());
+        self.write(0, &h)
+    }
+
+    /// Physical offsets of records indexed under `key` (newest first, hash collisions
+    /// included), stored within `[begin, end]`, at most `max`.
+    pub fn query(
+        &self,
+        key: &str,
+        max: usize,
+        begin: i64,
+        end: i64,
+    ) -> Result<Vec<i64>, FileError> {
+        let hash = key_hash(key);
+        let mut out = Vec::new();
+        let mut n = self.read_i32(self.slot_pos(hash))?;
+        let mut steps = 0;
+        while n > 0 && n < self.index_count && out.len() < max && steps < self.index_count {
+            steps += 1;
+            let e = self.bytes(self.entry_pos(n), ENTRY_LEN as usize)?;
+            let h = i32::from_be_bytes(e[..4].try_into().expect("4 bytes"));
+            let phy = i64::from_be_bytes(e[4..12].try_into().expect("8 bytes"));
+            let diff = i32::from_be_bytes(e[12..16].try_into().expect("4 bytes"));
+            let prev = i32::from_be_bytes(e[16..].try_into().expect("4 bytes"));
+            let t = self.begin_timestamp + i64::from(diff) * 1000;
+            if h == hash && t >= begin - 1000 && t <= end {
+                out.push(phy);
+            }
+            if prev >= n {
+                break; // a chain only goes back; anything else is damage
+            }
+            n = prev;
+        }
+        Ok(out)
+    }
+
+    /// Makes the file durable. The header, which says how many entries count, is written
+    /// only here, after the entries and slots it covers are synced: after a crash the header
+    /// never counts an entry that did not reach the disk (entries past it are re-indexed from
+    /// the commit log at open).
+    pub(crate) fn flush(&mut self) -> Result<(), FileError> {
+        self.map.flush().map_err(io(&self.path))?;
+        self.write_header()?;
+        self.map
+            .flush_range(0, HEADER_LEN as usize)
+            .map_err(io(&self.path))
+    }
+
+    /// Physical offset of the last record indexed here (-1 when none counts).
+    pub fn end_phy(&self) -> i64 {
+        if self.index_count <= 1 {
+            -1
+        } else {
+            self.end_phy
+        }
+    }
+
+    /// Continues where a full predecessor stopped (Java: a new file's header begins with the
+    /// previous file's end values).
+    fn continue_from(&mut self, prev: &IndexFile) {
+        if self.index_count <= 1 {
+            self.begin_timestamp = prev.end_timestamp;
+            self.begin_phy = prev.end_phy;
+            self.end_timestamp = prev.end_timestamp;
+            self.end_phy = prev.end_phy;
+        }
+    }
+
+    /// Whether the file's time range meets `[begin, end]` (Java's `isTimeMatched`).
+    fn meets(&self, begin: i64, end: i64) -> bool {
+        (begin < self.begin_timestamp && end > self.end_timestamp)
+            || (begin >= self.begin_timestamp && begin <= self.end_timestamp)
+            || (end >= self.begin_timestamp && end <= self.end_timestamp)
+    }
+}
+
+/// The index files of a store (`<root>/index/`), oldest first; keys go to the newest, a new
+/// one starts when it is full.
+pub(crate) struct Indexes {
+    dir: PathBuf,
+    slot_num: u32,
+    index_num: u32,
+    files: Vec<IndexFile>,
+}
+
+impl Indexes {
+    /// Opens every index file under `dir` (names are creation times, so name order is age).
+    pub(crate) fn open(dir: &Path, slot_num: u32, index_num: u32) -> Result<Indexes, FileError> {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(io(dir))?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_file())
+            .collect();
+        names.sort();
+        let mut files = Vec::with_capacity(names.len());
+        for path in names {
+            files.push(IndexFile::open(&path, slot_num, index_num)?);
+        }
+        Ok(Indexes {
+            dir: dir.to_owned(),
+            slot_num,
+            index_num,
+            files,
+        })
+    }
+
+    /// Whether any index file exists.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// Physical offset of the last record indexed (-1 when none): records after it are not.
+    pub fn end_phy(&self) -> i64 {
+        self.files
+            .iter()
+            .rev()
+            .map(IndexFile::end_phy)
+            .find(|&e| e >= 0)
+            .unwrap_or(-1)
+    }
+
+    /// Store time and physical offset of the last record indexed (QUERY_MESSAGE's
+    /// `indexLastUpdateTimestamp` / `indexLastUpdatePhyoffset`).
+    pub fn last_update(&self) -> (i64, i64) {
+        self.files
+            .last()
+            .map_or((0, 0), |f| (f.end_timestamp, f.end_phy))
+    }
+
+    /// Indexes every key of `keys` (each already `topic#key`) for the record at `phy_offset`.
+    pub fn put<'k>(
+        &mut self,
+        keys: impl IntoIterator<Item = &'k str>,
+        phy_offset: i64,
+        store_time: i64,
+    ) -> Result<(), FileError> {
+        for key in keys {
+            if self.files.last().is_none_or(IndexFile::is_full) {
+                self.roll(store_time)?;
+            }
+            let file = self.files.last_mut().expect("rolled");
+            if !file.put(key, phy_offset, store_time)? {
+                return Err(FileError::Layout {
+                    path: file.path.clone(),
+                    reason: "a new index file is already full".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts a new file, named by `now` as Java names them, after syncing the full one.
+    fn roll(&mut self, now: i64) -> Result<(), FileError> {
+        if let Some(full) = self.files.last_mut() {
+            full.flush()?;
+        }
+        let mut at = now;
+        let mut path = self.dir.join(file_name(at));
+        while path.exists() || self.files.last().is_some_and(|f| f.path >= path) {
+            at += 1;
+            path = self.dir.join(file_name(at));
+        }
+        let mut file = IndexFile::open(&path, self.slot_num, self.index_num)?;
+        if let Some(prev) = self.files.last() {
+            file.continue_from(prev);
+        }
+        self.files.push(file);
+        Ok(())
+    }
+
+    /// Physical offsets indexed under `key` (`topic#key`) stored within `[begin, end]`: newest
+    /// file first, newest entry first, at most `max`; hash collisions included.
+    pub fn query(
+        &self,
+        key: &str,
+        max: usize,
+        begin: i64,
+        end: i64,
+    ) -> Result<Vec<i64>, FileError> {
+        let mut out = Vec::new();
+        for f in self.files.iter().rev() {
+            if out.len() >= max {
+                break;
+            }
+            if f.meets(begin, end) {
+                out.extend(f.query(key, max - out.len(), begin, end)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes files (never the newest) whose every entry points below `phy_offset`: retention
+    /// removed the records they index. Returns how many went.
+    pub fn delete_before(&mut self, phy_offset: i64) -> Result<usize, FileError> {
+        let mut deleted = 0;
+        while self.files.len() > 1 && self.files[0].end_phy < phy_offset {
+            let f = self.files.remove(0);
+            std::fs::remove_file(&f.path).map_err(io(&f.path))?;
+            deleted += 1;
+        }
+        Ok(deleted)
+    }
+
+    /// Makes the newest file durable (older ones were synced when they filled).
+    pub fn flush(&mut self) -> Result<(), FileError> {
+        match self.files.last_mut() {
+            Some(f) => f.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Java's index file name for a time: `yyyyMMddHHmmssSSS` (UTC here; Java uses local time,
+/// and only the order of names matters when reading them).
+pub fn file_name(ms: i64) -> String {
+    let days = ms.div_euclid(86_400_000);
+    let in_day = ms.rem_euclid(86_400_000);
+    let (y, m, d) = civil_from_days(days);
+    let (h, min, s, milli) = (
+        in_day / 3_600_000,
+        in_day / 60_000 % 60,
+        in_day / 1000 % 60,
+        in_day % 1000,
+    );
+    format!("{y:04}{m:02}{d:02}{h:02}{min:02}{s:02}{milli:03}")
+}
+
+/// (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's `civil_from_days`;
+/// the store has no date crate, and this is all it needs of one).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// The keys a record is indexed under (Java's `IndexService.buildIndex`): its `UNIQ_KEY` and
+/// each non-empty element of `KEYS` split on a space, as `topic#key`; none for a transaction
+/// rollback.
+pub fn record_keys(topic: &str, sys_flag: i32, properties: &str) -> Vec<String> {
+    const TRANSACTION_ROLLBACK: i32 = 0x3 << 2;
+    if sys_flag & TRANSACTION_ROLLBACK == TRANSACTION_ROLLBACK {
+        return Vec::new();
+    }
+    let mut keys = Vec::new();
+    if let Some(u) = crate::record::property(properties, "UNIQ_KEY").filter(|u| !u.is_empty()) {
+        keys.push(index_key(topic, u));
+    }
+    if let Some(k) = crate::record::property(properties, "KEYS") {
+        keys.extend(
+            k.split(' ')
+                .filter(|k| !k.is_empty())
+                .map(|k| index_key(topic, k)),
+        );
+    }
+    keys
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_chain_per_bucket_and_queries_find_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("20260101000000000");
+        // Four slots: many keys share buckets, so chains and collisions are exercised.
+        let mut f = IndexFile::open(&path, 4, 100).unwrap();
+        for i in 0..50i64 {
+            let key = index_key("T", &format!("k{}", i % 10));
+            assert!(f.put(&key, i * 100, 1_700_000_000_000 + i * 1000).unwrap());
+        }
+        let hits = f.query(&index_key("T", "k3"), 64, 0, i64::MAX).unwrap();
+        assert_eq!(
+            hits,
+            vec![4300, 3300, 2300, 1300, 300],
+            "newest first, exactly k3's"
+        );
+        // A time window.
+        let hits = f
+            .query(
+                &index_key("T", "k3"),
+                64,
+                1_700_000_013_000,
+                1_700_000_033_000,
+            )
+            .unwrap();
+        assert_eq!(hits, vec![3300, 2300, 1300]);
+        assert_eq!(
+            f.query(&index_key("T", "k3"), 2, 0, i64::MAX)
+                .unwrap()
+                .len(),
+            2
+        );
+        f.flush().unwrap();
+        drop(f);
+        // Reopened: the header carries the counts.
+        let f = IndexFile::open(&path, 4, 100).unwrap();
+        assert_eq!(
+            f.query(&index_key("T", "k9"), 64, 0, i64::MAX)
+                .unwrap()
+                .len(),
+            5
+        );
+        assert_eq!(f.time_range(), (1_700_000_000_000, 1_700_000_049_000));
+        // Java's hash: abs(hashCode), MIN_VALUE -> 0.
+        assert_eq!(key_hash("TagA"), 2598919);
+        assert!(
+            IndexFile::open(&path, 8, 100).is_err(),
+            "sizes that do not match the file"
+        );
+    }
+
+    #[test]
+    fn names_are_java_times() {
+        assert_eq!(file_name(0), "19700101000000000");
+        assert_eq!(file_name(1_798_848_000_123), "20270102000000123");
+        assert_eq!(file_name(1_709_210_096_789), "20240229123456789");
+    }
+
+    #[test]
+    fn keys_follow_java_rules() {
+        let props = "KEYS\u{1}k1  k2\u{2}UNIQ_KEY\u{1}U1\u{2}";
+        assert_eq!(record_keys("T", 0, props), ["T#U1", "T#k1", "T#k2"]);
+        assert!(
+            record_keys("T", 0x3 << 2, props).is_empty(),
+            "rollback: not indexed"
+        );
+        assert!(record_keys("T", 0, "TAGS\u{1}a\u{2}").is_empty());
+    }
+
+    #[test]
+    fn files_roll_when_full_and_queries_span_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ix = Indexes::open(dir.path(), 8, 5).unwrap();
+        for i in 0..10i64 {
+            ix.put(["T#same"], i * 10, 1_000_000 + i * 1000).unwrap();
+        }
+        assert_eq!(ix.files.len(), 3, "4 entries per file");
+        assert_eq!(ix.end_phy(), 90);
+        let all = ix.query("T#same", 64, 0, i64::MAX).unwrap();
+        assert_eq!(all, (0..10).rev().map(|i| i * 10).collect::<Vec<_>>());
+        ix.flush().unwrap();
+        drop(ix);
+        let mut ix = Indexes::open(dir.path(), 8, 5).unwrap();
+        assert_eq!(ix.end_phy(), 90, "headers survive a reopen");
+        assert_eq!(ix.query("T#same", 3, 0, i64::MAX).unwrap(), [90, 80, 70]);
+        assert_eq!(
+            ix.delete_before(45).unwrap(),
+            1,
+            "only the first file ends below 45"
+        );
+        assert_eq!(ix.query("T#same", 64, 0, i64::MAX).unwrap().len(), 6);
+    }
+
+    #[test]
+    fn an_unflushed_header_counts_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ix = Indexes::open(dir.path(), 8, 100).unwrap();
+        ix.put(["T#a"], 0, 1).unwrap();
+        ix.flush().unwrap();
+        ix.put(["T#b"], 100, 2).unwrap();
+        // A crash now: the entry for b is written but the header does not count it.
+        std::mem::forget(ix);
+        let mut ix = Indexes::open(dir.path(), 8, 100).unwrap();
+        assert_eq!(
+            ix.end_phy(),
+            0,
+            "re-indexing resumes after the last counted record"
+        );
+        assert!(ix.query("T#b", 64, 0, i64::MAX).unwrap().is_empty());
+        ix.put(["T#b"], 100, 2).unwrap();
+        assert_eq!(ix.query("T#b", 64, 0, i64::MAX).unwrap(), [100]);
+        assert_eq!(ix.query("T#a", 64, 0, i64::MAX).unwrap(), [0]);
+    }
+
+    #[test]
+    fn a_full_file_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = IndexFile::open(&dir.path().join("x"), 4, 3).unwrap();
+        assert!(f.put("T#a", 0, 1).unwrap());
+        assert!(f.put("T#b", 1, 2).unwrap());
+        assert!(
+            !f.put("T#c", 2, 3).unwrap(),
+            "entry 0 is never used: 2 fit in 3"
+        );
+        assert!(f.is_full());
+    }
+}
