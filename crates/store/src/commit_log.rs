@@ -58,6 +58,24 @@ pub struct Appended {
     pub size: u32,
 }
 
+/// How the last run of the log's owner ended, which decides where recovery starts walking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LastStop {
+    /// Everything flushed, nothing torn: only the last segment is walked.
+    Clean,
+    /// A crash. With the checkpoint's store time (the time of the last record known flushed;
+    /// Java's `StoreCheckpoint.getMinTimestamp`), the walk starts at the newest segment whose
+    /// first record was stored at or before it minus 3 s (Java's margin): those before it
+    /// were flushed whole. Without one, every segment is walked.
+    Crash {
+        /// Store time (ms) up to which records were flushed.
+        checkpoint: Option<i64>,
+    },
+}
+
+/// Java's margin under the checkpoint's time when choosing where a crash recovery starts.
+const CHECKPOINT_MARGIN_MS: i64 = 3_000;
+
 /// An append-only log of records over segment files.
 pub struct CommitLog {
     dir: PathBuf,
@@ -88,16 +106,21 @@ impl CommitLog {
         segment_size: u64,
         whole_record_crc: bool,
     ) -> Result<(CommitLog, Recovered), LogError> {
-        Self::open_after(dir, segment_size, whole_record_crc, false)
+        Self::open_after(
+            dir,
+            segment_size,
+            whole_record_crc,
+            LastStop::Crash { checkpoint: None },
+        )
     }
 
-    /// [`CommitLog::open_with`] knowing how the last run ended: after a clean stop (everything
-    /// flushed, nothing torn) only the last segment is walked; after a crash, all of them.
+    /// [`CommitLog::open_with`] knowing how the last run ended ([`LastStop`] says which
+    /// segments are walked).
     pub fn open_after(
         dir: &Path,
         segment_size: u64,
         whole_record_crc: bool,
-        clean_stop: bool,
+        last_stop: LastStop,
     ) -> Result<(CommitLog, Recovered), LogError> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let mut log = CommitLog {
@@ -108,13 +131,45 @@ impl CommitLog {
             dirty_from: None,
             whole_record_crc,
         };
-        let first = if clean_stop {
-            log.segments.len().saturating_sub(1)
-        } else {
-            0
+        let first = match last_stop {
+            LastStop::Clean => log.segments.len().saturating_sub(1),
+            LastStop::Crash { checkpoint: None } => 0,
+            LastStop::Crash {
+                checkpoint: Some(t),
+            } => log.newest_segment_started_by(t - CHECKPOINT_MARGIN_MS),
         };
         let recovered = log.recover_from(first)?;
         Ok((log, recovered))
+    }
+
+    /// The newest segment whose first record is valid and was stored at or before `time`
+    /// (0 when none is: walk them all).
+    fn newest_segment_started_by(&self, time: i64) -> usize {
+        let check = if self.whole_record_crc {
+            Check::WholeRecord
+        } else {
+            Check::Crc
+        };
+        for (i, seg) in self.segments.iter().enumerate().rev() {
+            let mut len = [0u8; 4];
+            if seg.file.read_exact_at(&mut len, 0).is_err() {
+                continue;
+            }
+            let len = u32::from_be_bytes(len) as u64;
+            if !(8..=self.segment_size).contains(&len) {
+                continue;
+            }
+            let mut buf = vec![0u8; len as usize];
+            if seg.file.read_exact_at(&mut buf, 0).is_err() {
+                continue;
+            }
+            if let Ok(Found::Message(r, _)) = record::decode_checked(&Bytes::from(buf), check) {
+                if r.physical_offset == seg.base as i64 && r.store_timestamp <= time {
+                    return i;
+                }
+            }
+        }
+        0
     }
 
     fn load_segments(dir: &Path, segment_size: u64) -> Result<Vec<Segment>, LogError> {

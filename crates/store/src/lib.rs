@@ -11,7 +11,7 @@
 //! - [`store`]: `MessageStore`, which puts, dispatches, reads, recovers and retains;
 //! - [`service`]: the store on its own thread for async callers, with group commit.
 //!
-//! Still missing (issue 15): checkpoint-based recovery, retention's schedule and disk trigger,
+//! Still missing (issue 15): retention's schedule and disk trigger,
 //! and the throughput goals; the README's store section says where each stands.
 
 pub mod commit_log;

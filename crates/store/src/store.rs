@@ -14,7 +14,7 @@
 //!
 //! Blocking file I/O: run it on a dedicated thread or `spawn_blocking`.
 
-use crate::commit_log::{CommitLog, LogError, Recovered};
+use crate::commit_log::{CommitLog, LastStop, LogError, Recovered};
 use crate::consume_queue::{ConsumeQueue, QueueError};
 use crate::index::{self, Indexes};
 use crate::queue_entry::{tags_code, QueueEntry};
@@ -149,11 +149,17 @@ impl MessageStore {
                 source,
             }
         })?;
+        let checkpoint = read_checkpoint(&root.join("checkpoint"));
+        let last_stop = if clean_stop {
+            LastStop::Clean
+        } else {
+            LastStop::Crash { checkpoint }
+        };
         let (log, recovered) = CommitLog::open_after(
             &root.join("commitlog"),
             config.commit_log_segment_size,
             config.whole_record_crc,
-            clean_stop,
+            last_stop,
         )?;
         let indexes = if config.message_index {
             Some(Indexes::open(
@@ -172,7 +178,9 @@ impl MessageStore {
             log,
             config,
             flushes: 0,
-            last_store_time: 0,
+            // Until a put, flushes keep the checkpoint's time (not 0, which would make the
+            // next crash recovery walk every segment).
+            last_store_time: checkpoint.unwrap_or(0),
             clean_stop,
         };
         store.load_queues()?;
@@ -592,6 +600,16 @@ impl Drop for MessageStore {
             let _ = std::fs::remove_file(self.config.root.join("abort"));
         }
     }
+}
+
+/// The store time up to which the checkpoint says records were flushed: the smaller of its
+/// physic and logics timestamps (Java's `getMinTimestamp` without the margin, which the commit
+/// log applies). `None` when there is no usable checkpoint.
+fn read_checkpoint(path: &Path) -> Option<i64> {
+    let page = std::fs::read(path).ok()?;
+    let at = |o: usize| Some(i64::from_be_bytes(page.get(o..o + 8)?.try_into().ok()?));
+    let t = at(0)?.min(at(8)?);
+    (t > 0).then_some(t)
 }
 
 /// True if `root` looks like a store directory (has a commit log).

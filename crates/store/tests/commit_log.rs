@@ -1,10 +1,11 @@
 //! The commit log over real files in a temp dir: appends across segment rolls read back, a
 //! reopen after a clean stop keeps everything, and recovery after a cut or a damaged range keeps
-//! exactly a prefix of what was appended (property test), never a torn record.
+//! exactly a prefix of what was appended (property test), never a torn record; after a crash
+//! the walk starts where the checkpoint says (Java's rule).
 
 use bytes::Bytes;
 use proptest::prelude::*;
-use rmq_store::commit_log::{segment_name, CommitLog};
+use rmq_store::commit_log::{segment_name, CommitLog, LastStop};
 use rmq_store::record::{self, Record};
 use std::net::SocketAddr;
 
@@ -275,4 +276,62 @@ proptest! {
             prop_assert_eq!(g.physical_offset as u64, *o);
         }
     }
+}
+
+#[test]
+fn after_a_crash_the_walk_starts_at_the_newest_segment_the_checkpoint_covers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut firsts = Vec::new(); // (segment base, store time of its first record)
+    let end;
+    {
+        let (mut log, _) = CommitLog::open(dir.path(), SEGMENT).unwrap();
+        for i in 0..60 {
+            let mut r = record(i, 300);
+            r.store_timestamp = 1_700_000_000_000 + i as i64 * 1000;
+            let a = log.append(r).unwrap();
+            if a.offset % SEGMENT == 0 {
+                firsts.push((a.offset, 1_700_000_000_000 + i as i64 * 1000));
+            }
+        }
+        log.flush().unwrap();
+        end = log.end();
+    }
+    assert!(firsts.len() >= 4, "several segments: {firsts:?}");
+    // Damage inside the first segment: only a walk that reaches it sees it.
+    assert!(damage(dir.path(), 100, false, 4, 0xEE));
+    let open = |stop| {
+        CommitLog::open_after(dir.path(), SEGMENT, false, stop)
+            .unwrap()
+            .1
+    };
+
+    // The checkpoint covers the third segment's first record (with Java's 3 s margin): the walk
+    // starts there, the first segment is taken as flushed.
+    let (base, t) = firsts[2];
+    let rec = open(LastStop::Crash {
+        checkpoint: Some(t + 3_000),
+    });
+    assert_eq!(rec.end, end);
+    assert_eq!(rec.discarded_from, None);
+    let walked = open(LastStop::Crash {
+        checkpoint: Some(t + 2_999),
+    });
+    assert!(
+        walked.records > rec.records,
+        "1 ms less: the walk starts a segment earlier"
+    );
+    let (log, _) = CommitLog::open_after(dir.path(), SEGMENT, false, LastStop::Clean).unwrap();
+    let from_third = read_all(&log)
+        .iter()
+        .filter(|r| r.physical_offset >= base as i64)
+        .count();
+    drop(log);
+    assert_eq!(rec.records, from_third as u64);
+
+    // A checkpoint older than every segment: everything is walked, and the damage (in the
+    // first record's body) ends the log there.
+    let rec = open(LastStop::Crash {
+        checkpoint: Some(1_000),
+    });
+    assert_eq!((rec.end, rec.discarded_from), (0, Some(0)));
 }

@@ -345,3 +345,34 @@ fn the_index_can_be_turned_off() {
         .is_empty());
     assert!(!dir.path().join("index").exists());
 }
+
+#[test]
+fn a_crash_recovery_starts_where_the_checkpoint_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = MessageStore::open(config(dir.path())).unwrap();
+    for i in 0..1500 {
+        let mut m = message("T", 0, i, "TagA");
+        m.store_timestamp = 1_700_000_000_000 + i as i64 * 1000;
+        store.put(m).unwrap();
+    }
+    drop(store); // the checkpoint now holds the last record's store time
+    let segments = std::fs::read_dir(dir.path().join("commitlog"))
+        .unwrap()
+        .count();
+    assert!(segments >= 3, "{segments} segments");
+    std::fs::write(dir.path().join("abort"), "12345").unwrap();
+    let store = MessageStore::open(config(dir.path())).unwrap();
+    assert!(!store.last_stop_was_clean());
+    let walked = store.recovered().records;
+    assert!(
+        walked > 0 && walked < 1500 / segments as u64 + 50,
+        "only the newest segment is walked: {walked} records"
+    );
+    assert_eq!(store.max_offset("T", 0), 1500);
+    drop(store);
+    // Without a checkpoint, a crash walks everything.
+    std::fs::remove_file(dir.path().join("checkpoint")).unwrap();
+    std::fs::write(dir.path().join("abort"), "12345").unwrap();
+    let store = MessageStore::open(config(dir.path())).unwrap();
+    assert_eq!(store.recovered().records, 1500);
+}
