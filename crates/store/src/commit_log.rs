@@ -323,7 +323,7 @@ impl CommitLog {
     /// deleted. Returns how many went; [`CommitLog::start`] moves past them.
     pub fn delete_oldest_segments(
         &mut self,
-        expired: impl Fn(&std::fs::Metadata) -> bool,
+        mut expired: impl FnMut(&std::fs::Metadata) -> bool,
     ) -> Result<usize, LogError> {
         let mut deleted = 0;
         while self.segments.len() > 1 {

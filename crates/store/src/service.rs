@@ -140,6 +140,23 @@ impl StoreService {
 }
 
 /// The store thread: groups of puts, one fsync per group with `sync`, periodic flushes without.
+/// One retention round on the clock: the UTC hour and the store disk's usage decide it.
+fn clean_round(store: &mut MessageStore) {
+    let used = match crate::store::disk_used_ratio(store.root()) {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::warn!(error = %e, "disk usage unknown: retention round skipped");
+            return;
+        }
+    };
+    let hour = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| (d.as_secs() / 3600 % 24) as u32);
+    if let Err(e) = store.clean(hour, used) {
+        tracing::error!(error = %e, "retention round failed");
+    }
+}
+
 fn run(mut store: MessageStore, mut rx: mpsc::Receiver<Request>, sync: bool, every: Duration) {
     // A timer for the wait between periodic flushes (this thread's own, no I/O driver).
     let timer = tokio::runtime::Builder::new_current_thread()
@@ -147,8 +164,14 @@ fn run(mut store: MessageStore, mut rx: mpsc::Receiver<Request>, sync: bool, eve
         .build()
         .expect("a current-thread timer runtime");
     let mut last_flush = Instant::now();
+    let mut last_clean = Instant::now();
     let mut group: Vec<(PutResult, PutReply)> = Vec::new();
     loop {
+        if last_clean.elapsed() >= store.retention_interval() {
+            last_clean = Instant::now();
+            finish_group(&mut store, &mut group);
+            clean_round(&mut store);
+        }
         // Wait for work (up to the next periodic flush), then take everything already waiting.
         let first = if sync {
             match timer.block_on(async { tokio::time::timeout(every, rx.recv()).await }) {

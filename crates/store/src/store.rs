@@ -46,6 +46,73 @@ pub struct StoreConfig {
     pub index_slot_num: u32,
     /// `maxIndexNum`: entries per index file.
     pub index_num: u32,
+    /// When and what retention deletes (Java's `CleanCommitLogService` settings).
+    pub retention: Retention,
+}
+
+/// Retention settings (spec §1.14), Java's names and defaults.
+#[derive(Debug, Clone)]
+pub struct Retention {
+    /// `fileReservedTime` (72 h): a commit-log segment last modified longer ago is expired.
+    pub file_reserved: std::time::Duration,
+    /// `deleteWhen` (`"04"`): the hours (UTC here; Java: local time) at which expired
+    /// segments are deleted.
+    pub delete_when: Vec<u32>,
+    /// `diskMaxUsedSpaceRatio` (0.75): above it, expired segments are deleted at any hour.
+    pub disk_max_used_ratio: f64,
+    /// `diskSpaceCleanForciblyRatio` (0.85): above it, the oldest segments are deleted even
+    /// when not expired.
+    pub clean_forcibly_ratio: f64,
+    /// `diskSpaceWarningLevelRatio` (0.90): above it, puts are refused
+    /// ([`StoreError::DiskFull`]) until usage drops.
+    pub disk_full_ratio: f64,
+    /// `deleteFileBatchMax` (10): segments deleted per round at most.
+    pub batch_max: usize,
+    /// `cleanResourceInterval` (10 s): how often `StoreService` runs a round.
+    pub interval: std::time::Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            file_reserved: std::time::Duration::from_secs(72 * 3600),
+            delete_when: vec![4],
+            disk_max_used_ratio: 0.75,
+            clean_forcibly_ratio: 0.85,
+            disk_full_ratio: 0.90,
+            batch_max: 10,
+            interval: std::time::Duration::from_secs(10),
+        }
+    }
+}
+
+/// Parses Java's `deleteWhen` (`;`-separated hours, e.g. `"04"` or `"01;13"`); parts that
+/// are not hours are ignored, as Java's `isItTimeToDo` ignores them.
+pub fn parse_delete_when(s: &str) -> Vec<u32> {
+    s.split(';')
+        .filter_map(|h| h.trim().parse().ok())
+        .filter(|h| *h < 24)
+        .collect()
+}
+
+/// What a retention round did.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct CleanReport {
+    /// Commit-log segments deleted.
+    pub deleted: usize,
+    /// The disk usage the round was decided on.
+    pub disk_used: f64,
+    /// Whether puts are refused now.
+    pub disk_full: bool,
+}
+
+/// The used fraction of the filesystem holding `path` (Java: `(total - free) / total`).
+pub fn disk_used_ratio(path: &Path) -> std::io::Result<f64> {
+    let st = rustix::fs::statvfs(path).map_err(std::io::Error::from)?;
+    if st.f_blocks == 0 {
+        return Ok(0.0);
+    }
+    Ok((st.f_blocks - st.f_bfree.min(st.f_blocks)) as f64 / st.f_blocks as f64)
 }
 
 impl StoreConfig {
@@ -60,6 +127,7 @@ impl StoreConfig {
             message_index: true,
             index_slot_num: 5_000_000,
             index_num: 20_000_000,
+            retention: Retention::default(),
         }
     }
 }
@@ -74,6 +142,10 @@ pub enum StoreError {
     /// A consume queue or index file (the error names it).
     #[error(transparent)]
     Queue(#[from] QueueError),
+    /// The disk is above `disk_full_ratio`: puts are refused until retention frees space
+    /// (a broker answers SERVICE_NOT_AVAILABLE, 14).
+    #[error("the disk is full ({:.0}% used): puts are refused until space is freed", .0 * 100.0)]
+    DiskFull(f64),
     /// Another process holds the store.
     #[error("{0}: the store is in use by another process (lock held)")]
     Locked(PathBuf),
@@ -115,6 +187,8 @@ pub struct MessageStore {
     last_store_time: i64,
     /// Whether the last run stopped cleanly (no abort marker at open).
     clean_stop: bool,
+    /// Set by a retention round that found the disk above `disk_full_ratio`: the usage.
+    disk_full: Option<f64>,
 }
 
 impl MessageStore {
@@ -182,10 +256,21 @@ impl MessageStore {
             // next crash recovery walk every segment).
             last_store_time: checkpoint.unwrap_or(0),
             clean_stop,
+            disk_full: None,
         };
         store.load_queues()?;
         store.redispatch()?;
         Ok(store)
+    }
+
+    /// The store's root directory.
+    pub fn root(&self) -> &Path {
+        &self.config.root
+    }
+
+    /// How often the store thread runs a retention round.
+    pub fn retention_interval(&self) -> std::time::Duration {
+        self.config.retention.interval
     }
 
     /// What recovery found in the commit log at open.
@@ -317,6 +402,9 @@ impl MessageStore {
     /// that queue), the physical offset by the commit log. With `sync_flush`, returns after the
     /// fsync that covers it.
     pub fn put(&mut self, mut record: Record) -> Result<PutResult, StoreError> {
+        if let Some(used) = self.disk_full {
+            return Err(StoreError::DiskFull(used));
+        }
         let queue_offset = self.queue(&record.topic, record.queue_id)?.max_offset();
         record.queue_offset = queue_offset as i64;
         self.last_store_time = record.store_timestamp;
@@ -380,12 +468,57 @@ impl MessageStore {
     /// entries that pointed into them; min offsets move past what went. Returns the segments
     /// deleted.
     pub fn delete_expired(&mut self, reserved: std::time::Duration) -> Result<usize, StoreError> {
+        self.delete_segments(reserved, false, usize::MAX)
+    }
+
+    /// One retention round (spec §1.14), decided on the UTC `hour` and the disk's `disk_used`
+    /// fraction: expired segments go when the hour is in `delete_when` or the disk is above
+    /// `disk_max_used_ratio`; above `clean_forcibly_ratio` the oldest go even when young; at
+    /// most `batch_max`. Above `disk_full_ratio`, puts are refused until a round finds less.
+    pub fn clean(&mut self, hour: u32, disk_used: f64) -> Result<CleanReport, StoreError> {
+        let r = self.config.retention.clone();
+        let full = disk_used > r.disk_full_ratio;
+        if full && self.disk_full.is_none() {
+            tracing::error!(used = disk_used, "disk full: puts refused");
+        } else if !full && self.disk_full.is_some() {
+            tracing::warn!(
+                used = disk_used,
+                "disk usage back under the limit: puts accepted"
+            );
+        }
+        self.disk_full = full.then_some(disk_used);
+        let forcibly = disk_used > r.clean_forcibly_ratio;
+        let due = r.delete_when.contains(&hour) || disk_used > r.disk_max_used_ratio;
+        let deleted = if due || forcibly {
+            self.delete_segments(r.file_reserved, forcibly, r.batch_max)?
+        } else {
+            0
+        };
+        Ok(CleanReport {
+            deleted,
+            disk_used,
+            disk_full: full,
+        })
+    }
+
+    fn delete_segments(
+        &mut self,
+        reserved: std::time::Duration,
+        forcibly: bool,
+        max: usize,
+    ) -> Result<usize, StoreError> {
         let now = std::time::SystemTime::now();
+        let mut budget = max;
         let deleted = self.log.delete_oldest_segments(|meta| {
-            meta.modified()
-                .ok()
-                .and_then(|m| now.duration_since(m).ok())
-                .is_some_and(|age| age > reserved)
+            let go = budget > 0
+                && (forcibly
+                    || meta
+                        .modified()
+                        .ok()
+                        .and_then(|m| now.duration_since(m).ok())
+                        .is_some_and(|age| age > reserved));
+            budget = budget.saturating_sub(usize::from(go));
+            go
         })?;
         if deleted > 0 {
             let start = self.log.start();

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use rmq_store::record::{self, Found, Record};
 use rmq_store::service::StoreService;
-use rmq_store::store::{MessageStore, StoreConfig};
+use rmq_store::store::{MessageStore, Retention, StoreConfig};
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -155,4 +155,43 @@ async fn async_flush_puts_are_answered_at_once_and_flushed_on_a_clock() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(svc.offsets("Crash", 0).await.unwrap(), (0, 25));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_runs_on_the_store_threads_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig {
+        commit_log_segment_size: 8 * 1024,
+        retention: Retention {
+            file_reserved: Duration::ZERO,
+            delete_when: (0..24).collect(),
+            interval: Duration::from_millis(50),
+            // Whatever this machine's disk holds, never refuse puts here.
+            disk_full_ratio: 2.0,
+            clean_forcibly_ratio: 2.0,
+            ..Retention::default()
+        },
+        ..config(dir.path(), false)
+    };
+    let svc = StoreService::start(config, Duration::from_millis(50)).unwrap();
+    for i in 0..400 {
+        svc.put(message(i)).await.unwrap();
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let (min, max) = svc.offsets("Crash", 0).await.unwrap();
+        assert_eq!(max, 100);
+        if min > 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no retention round deleted anything"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let left = std::fs::read_dir(dir.path().join("commitlog"))
+        .unwrap()
+        .count();
+    assert!(left >= 1, "the segment being written stays");
 }

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use rmq_store::record::{self, Found, Record};
-use rmq_store::store::{MessageStore, StoreConfig, StoreError};
+use rmq_store::store::{parse_delete_when, MessageStore, Retention, StoreConfig, StoreError};
 use std::net::SocketAddr;
 
 fn config(root: &std::path::Path) -> StoreConfig {
@@ -375,4 +375,70 @@ fn a_crash_recovery_starts_where_the_checkpoint_says() {
     std::fs::write(dir.path().join("abort"), "12345").unwrap();
     let store = MessageStore::open(config(dir.path())).unwrap();
     assert_eq!(store.recovered().records, 1500);
+}
+
+#[test]
+fn retention_rounds_follow_the_hour_and_the_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = MessageStore::open(StoreConfig {
+        retention: Retention {
+            file_reserved: std::time::Duration::from_secs(3600),
+            delete_when: parse_delete_when("04;x;25; 13"),
+            batch_max: 2,
+            ..Retention::default()
+        },
+        ..config(dir.path())
+    })
+    .unwrap();
+    for i in 0..3000 {
+        store.put(message("T", 0, i, "TagA")).unwrap();
+    }
+    store.flush().unwrap();
+    let count = || {
+        std::fs::read_dir(dir.path().join("commitlog"))
+            .unwrap()
+            .count()
+    };
+    let total = count();
+    assert!(total >= 5, "{total} segments");
+    // Age the three oldest past fileReservedTime.
+    let mut all: Vec<_> = std::fs::read_dir(dir.path().join("commitlog"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    all.sort();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    for seg in &all[..3] {
+        let f = std::fs::File::options().write(true).open(seg).unwrap();
+        f.set_modified(old).unwrap();
+    }
+    // Not the hour, disk below 75%: nothing.
+    assert_eq!(store.clean(5, 0.5).unwrap().deleted, 0);
+    // The hour (13 from "04;x;25; 13"): expired ones, at most batch_max a round.
+    assert_eq!(store.clean(13, 0.5).unwrap().deleted, 2);
+    // Another hour, but the disk above 75%: the third expired one, and no young one.
+    assert_eq!(store.clean(7, 0.80).unwrap().deleted, 1);
+    assert_eq!(store.clean(7, 0.80).unwrap().deleted, 0);
+    assert_eq!(count(), total - 3);
+    // Above 85%: young segments go too (never the one being written).
+    assert_eq!(store.clean(7, 0.86).unwrap().deleted, 2);
+    assert_eq!(count(), total - 5);
+    assert!(store.min_offset("T", 0) > 0);
+    // Above 90%: puts refused, and accepted again once a round finds less.
+    let report = store.clean(7, 0.95).unwrap();
+    assert!(report.disk_full);
+    let err = store.put(message("T", 0, 9999, "TagA")).unwrap_err();
+    assert!(matches!(err, StoreError::DiskFull(_)), "{err}");
+    assert!(err.to_string().contains("95% used"), "{err}");
+    assert!(!store.clean(7, 0.5).unwrap().disk_full);
+    assert_eq!(
+        store
+            .put(message("T", 0, 9999, "TagA"))
+            .unwrap()
+            .queue_offset,
+        3000
+    );
+    // The real disk's usage is a fraction.
+    let used = rmq_store::store::disk_used_ratio(dir.path()).unwrap();
+    assert!((0.0..=1.0).contains(&used), "{used}");
 }
