@@ -524,6 +524,14 @@ fn read_all(file: &File, size: u64) -> std::io::Result<Vec<u8>> {
 }
 
 fn zero_range(file: &File, from: u64, len: u64) -> std::io::Result<()> {
+    // Punching a hole reads back as zeros and frees blocks instead of needing them: the one way
+    // to recover a store on a full disk (writing zeros there fails with ENOSPC).
+    let punch = rustix::fs::FallocateFlags::PUNCH_HOLE | rustix::fs::FallocateFlags::KEEP_SIZE;
+    match rustix::fs::fallocate(file, punch, from, len) {
+        Ok(()) => return Ok(()),
+        Err(rustix::io::Errno::OPNOTSUPP) => {} // no holes here: write the zeros
+        Err(e) => return Err(e.into()),
+    }
     const CHUNK: usize = 64 * 1024;
     let zeros = [0u8; CHUNK];
     let mut at = from;

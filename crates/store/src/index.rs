@@ -45,6 +45,10 @@ pub fn index_key(topic: &str, key: &str) -> String {
 pub(crate) struct IndexFile {
     path: PathBuf,
     map: MmapMut,
+    /// The file, for reserving disk blocks ahead of writes through the map.
+    file: std::fs::File,
+    /// Bytes from the start known to have disk blocks reserved (see [`IndexFile::reserve`]).
+    reserved: u64,
     slot_num: u32,
     index_num: u32,
     begin_timestamp: i64,
@@ -81,12 +85,15 @@ impl IndexFile {
         // in this crate changes a file's length once mapped; the map's length is the file's,
         // checked above, and every access below is bounds-checked against it.
         let map = unsafe { MmapMut::map_mut(&file) }.map_err(io(path))?;
+        let slots_end = HEADER_LEN + u64::from(slot_num) * 4;
         let h: [u8; HEADER_LEN as usize] = map[..HEADER_LEN as usize].try_into().expect("40 bytes");
         let i64_at = |o: usize| i64::from_be_bytes(h[o..o + 8].try_into().expect("8 bytes"));
         let i32_at = |o: usize| i32::from_be_bytes(h[o..o + 4].try_into().expect("4 bytes"));
-        Ok(IndexFile {
+        let mut f = IndexFile {
             path: path.to_owned(),
             map,
+            file,
+            reserved: 0,
             slot_num,
             index_num,
             begin_timestamp: i64_at(0),
@@ -95,7 +102,36 @@ impl IndexFile {
             end_phy: i64_at(24),
             slot_count: i32_at(32),
             index_count: i32_at(36).max(1),
-        })
+        };
+        // Header and slots are written anywhere at any time: all of them now; entries as
+        // they are reached.
+        let counted = f.entry_pos(f.index_count);
+        f.reserve(slots_end.max(counted))?;
+        Ok(f)
+    }
+
+    /// Makes sure the first `upto` bytes have disk blocks (`fallocate`), a chunk ahead. The
+    /// file is sparse and written through a map: a store into a hole when the disk is full
+    /// would be a SIGBUS that kills the process; reserved first, the disk-full case is an
+    /// error from here instead. Filesystems without `fallocate` keep the sparse behaviour.
+    fn reserve(&mut self, upto: u64) -> Result<(), FileError> {
+        const CHUNK: u64 = 1 << 20;
+        if upto <= self.reserved {
+            return Ok(());
+        }
+        let size = self.map.len() as u64;
+        let to = (upto + CHUNK).min(size);
+        match rustix::fs::fallocate(
+            &self.file,
+            rustix::fs::FallocateFlags::empty(),
+            self.reserved,
+            to - self.reserved,
+        ) {
+            Ok(()) => self.reserved = to,
+            Err(rustix::io::Errno::OPNOTSUPP) => self.reserved = size,
+            Err(e) => return Err(io(&self.path)(e.into())),
+        }
+        Ok(())
     }
 
     /// True when no more entries fit.
@@ -171,6 +207,7 @@ impl IndexFile {
         e[12..16].copy_from_slice(&diff.to_be_bytes());
         e[16..].copy_from_slice(&prev.to_be_bytes());
         let n = self.index_count;
+        self.reserve(self.entry_pos(n) + ENTRY_LEN)?;
         self.write(self.entry_pos(n), &e)?;
         self.write(slot_pos, &n.to_be_bytes())?;
         if prev == 0 {

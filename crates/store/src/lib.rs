@@ -11,7 +11,7 @@
 //! - [`store`]: `MessageStore`, which puts, dispatches, reads, recovers and retains;
 //! - [`service`]: the store on its own thread for async callers, with group commit.
 //!
-//! Still missing (issue 15): a real disk-full (ENOSPC) test, the recovery and large-read
+//! Still missing (issue 15): the recovery and large-read
 //! benchmarks, and the throughput goals; the README's store section says where each stands.
 
 pub mod commit_log;

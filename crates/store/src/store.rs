@@ -189,6 +189,17 @@ pub struct MessageStore {
     clean_stop: bool,
     /// Set by a retention round that found the disk above `disk_full_ratio`: the usage.
     disk_full: Option<f64>,
+    /// The last appended record while its dispatch has not completed.
+    undispatched: Option<Undispatched>,
+}
+
+/// A record in the commit log whose consume-queue entry or index keys failed to be written.
+struct Undispatched {
+    record: Box<Record>,
+    offset: u64,
+    size: u32,
+    /// The queue entry is written (only the index is left).
+    queued: bool,
 }
 
 impl MessageStore {
@@ -257,6 +268,7 @@ impl MessageStore {
             last_store_time: checkpoint.unwrap_or(0),
             clean_stop,
             disk_full: None,
+            undispatched: None,
         };
         store.load_queues()?;
         store.redispatch()?;
@@ -370,6 +382,26 @@ impl MessageStore {
         Ok(self.queues.get_mut(&key).expect("just inserted"))
     }
 
+    /// Dispatches the record appended last if a failure (a full disk...) left it undispatched:
+    /// until that succeeds no other put is taken, since the next one would get the same queue
+    /// offset. Each step runs once: the queue entry (idempotent anyway), then the index.
+    fn finish_dispatch(&mut self) -> Result<(), StoreError> {
+        let Some(mut u) = self.undispatched.take() else {
+            return Ok(());
+        };
+        let result = (|| {
+            if !u.queued {
+                self.dispatch_queue(&u.record, u.offset, u.size)?;
+                u.queued = true;
+            }
+            self.dispatch_index(&u.record, u.offset)
+        })();
+        if result.is_err() {
+            self.undispatched = Some(u);
+        }
+        result
+    }
+
     fn dispatch_index(&mut self, r: &Record, physical_offset: u64) -> Result<(), StoreError> {
         if let Some(ix) = &mut self.indexes {
             let keys = index::record_keys(&r.topic, r.sys_flag, &r.properties);
@@ -405,12 +437,23 @@ impl MessageStore {
         if let Some(used) = self.disk_full {
             return Err(StoreError::DiskFull(used));
         }
+        self.finish_dispatch()?;
         let queue_offset = self.queue(&record.topic, record.queue_id)?.max_offset();
         record.queue_offset = queue_offset as i64;
         self.last_store_time = record.store_timestamp;
         let appended = self.log.append(record.clone())?;
-        self.dispatch_queue(&record, appended.offset, appended.size)?;
-        self.dispatch_index(&record, appended.offset)?;
+        self.undispatched = Some(Undispatched {
+            record: Box::new(record),
+            offset: appended.offset,
+            size: appended.size,
+            queued: false,
+        });
+        // The record is in the log: the put succeeded (as in Java, where dispatch runs behind
+        // the append). A dispatch failure is retried by the next put or flush, and refuses
+        // puts until it succeeds.
+        if let Err(e) = self.finish_dispatch() {
+            tracing::warn!(error = %e, offset = appended.offset, "dispatch failed; retried on the next put or flush");
+        }
         if self.config.sync_flush {
             self.flush_log()?;
         }
@@ -432,6 +475,9 @@ impl MessageStore {
     /// Makes everything durable, the consume queues too (periodic flushes, shutdown), and
     /// records the store time reached in the checkpoint.
     pub fn flush(&mut self) -> Result<(), StoreError> {
+        if let Err(e) = self.finish_dispatch() {
+            tracing::warn!(error = %e, "dispatch still failing");
+        }
         self.flushes += 1;
         self.log.flush()?;
         self.write_checkpoint()?;
