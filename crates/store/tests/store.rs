@@ -442,3 +442,39 @@ fn retention_rounds_follow_the_hour_and_the_disk() {
     let used = rmq_store::store::disk_used_ratio(dir.path()).unwrap();
     assert!((0.0..=1.0).contains(&used), "{used}");
 }
+
+#[test]
+fn a_dispatch_that_fails_after_the_append_is_retried_and_no_queue_offset_is_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = MessageStore::open(config(dir.path())).unwrap();
+    for i in 0..100 {
+        store.put(message("T", 0, i, "TagA")).unwrap();
+    }
+    // The queue's next file (entries 100..200) cannot be created: a directory is in the way.
+    let blocker = dir
+        .path()
+        .join("consumequeue/T/0")
+        .join(rmq_store::commit_log::segment_name(100 * 20));
+    std::fs::create_dir_all(&blocker).unwrap();
+    // Put 100 reaches the log: it succeeds, its queue entry is pending.
+    let r = store.put(message("T", 0, 100, "TagA")).unwrap();
+    assert_eq!(r.queue_offset, 100);
+    assert_eq!(store.max_offset("T", 0), 100, "not in the queue yet");
+    // While the entry cannot be written, puts are refused (not given offset 100 again).
+    assert!(store.put(message("T", 0, 101, "TagA")).is_err());
+    assert!(
+        store.put(message("T", 1, 101, "TagA")).is_err(),
+        "any queue"
+    );
+    std::fs::remove_dir(&blocker).unwrap();
+    let r = store.put(message("T", 0, 101, "TagA")).unwrap();
+    assert_eq!(r.queue_offset, 101);
+    drop(store);
+    let store = MessageStore::open(config(dir.path())).unwrap();
+    let got = store.get("T", 0, 0, usize::MAX, usize::MAX, None).unwrap();
+    let bodies: Vec<_> = got.iter().map(|(_, raw)| decode(raw).body).collect();
+    let want: Vec<_> = (0..102)
+        .map(|i| Bytes::from(format!("message {i}")))
+        .collect();
+    assert_eq!(bodies, want, "each record once, in order");
+}
