@@ -140,6 +140,50 @@ fn sequential_reads(n: u64, body: usize) -> (f64, f64) {
     (msgs as f64 / secs, bytes as f64 / secs / 1e6)
 }
 
+/// Reopen times over a store of about `bytes` of 1 KiB records: after a clean stop (the last
+/// segment walked), after a crash with a checkpoint (from the newest segment it covers), and
+/// after a crash without one (every segment walked).
+fn recovery(bytes: u64) -> [(&'static str, Duration, u64); 3] {
+    let dir = tempfile::tempdir().unwrap();
+    let body = Bytes::from(vec![7u8; 1024]);
+    let n = bytes / 1100;
+    {
+        let mut store = MessageStore::open(StoreConfig {
+            commit_log_segment_size: 64 << 20,
+            ..config(dir.path(), false)
+        })
+        .unwrap();
+        for i in 0..n {
+            let mut m = message(i, &body);
+            m.store_timestamp = 1_700_000_000_000 + i as i64; // 1 ms apart
+            store.put(m).unwrap();
+        }
+    }
+    let open = || {
+        let t = Instant::now();
+        let store = MessageStore::open(StoreConfig {
+            commit_log_segment_size: 64 << 20,
+            ..config(dir.path(), false)
+        })
+        .unwrap();
+        let walked = store.recovered().records;
+        let took = t.elapsed();
+        drop(store);
+        (took, walked)
+    };
+    let (clean, clean_n) = open();
+    std::fs::write(dir.path().join("abort"), "1").unwrap();
+    let (cp, cp_n) = open();
+    std::fs::write(dir.path().join("abort"), "1").unwrap();
+    std::fs::remove_file(dir.path().join("checkpoint")).unwrap();
+    let (all, all_n) = open();
+    [
+        ("clean stop", clean, clean_n),
+        ("crash, checkpoint", cp, cp_n),
+        ("crash, no checkpoint", all, all_n),
+    ]
+}
+
 fn main() {
     // `cargo bench` passes --bench; `cargo test --benches` passes nothing: run small then.
     let quick = !std::env::args().any(|a| a == "--bench");
@@ -168,7 +212,15 @@ fn main() {
             rate / disk_1k_ops
         );
     }
-    let (mps, mbs) = sequential_reads(20_000 * scale, 1024);
+    let store_bytes: u64 = if quick { 32 << 20 } else { 1 << 30 };
+    for (what, took, walked) in recovery(store_bytes) {
+        println!(
+            "| reopen of {} MiB, {what} | {took:?}, {walked} records walked ({:.0} MB/s of log) |",
+            store_bytes >> 20,
+            walked as f64 * 1100.0 / took.as_secs_f64() / 1e6
+        );
+    }
+    let (mps, mbs) = sequential_reads(if quick { 20_000 } else { (1 << 30) / 1100 }, 1024);
     println!(
         "| sequential pulls of 32 x 1 KiB (page cache warm) | {mps:.0} msgs/s, {mbs:.0} MB/s |"
     );

@@ -11,8 +11,8 @@
 //! - [`store`]: `MessageStore`, which puts, dispatches, reads, recovers and retains;
 //! - [`service`]: the store on its own thread for async callers, with group commit.
 //!
-//! Still missing (issue 15): the recovery and large-read
-//! benchmarks, and the throughput goals; the README's store section says where each stands.
+//! Still missing (issue 15): cold-cache recovery and read numbers, mmap vs pread reads,
+//! and the throughput goals; the README's store section says where each stands.
 
 pub mod commit_log;
 pub mod consume_queue;
