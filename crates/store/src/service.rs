@@ -172,32 +172,22 @@ fn run(mut store: MessageStore, mut rx: mpsc::Receiver<Request>, sync: bool, eve
             finish_group(&mut store, &mut group);
             clean_round(&mut store);
         }
+        // Everything on the clock, under load too (a wait that never times out must not
+        // postpone it): the commit log under ASYNC_FLUSH, and in both modes the consume
+        // queues, the index and the checkpoint (acknowledgements never wait for those: they
+        // are rebuilt from the log after a crash).
+        if last_flush.elapsed() >= every {
+            finish_group(&mut store, &mut group);
+            if let Err(e) = store.flush() {
+                tracing::error!(error = %e, "periodic flush failed");
+            }
+            last_flush = Instant::now();
+        }
         // Wait for work (up to the next periodic flush), then take everything already waiting.
-        let first = if sync {
-            match timer.block_on(async { tokio::time::timeout(every, rx.recv()).await }) {
-                Ok(r) => r,
-                Err(_) => {
-                    // The consume queues are flushed on the same clock (they are rebuilt from
-                    // the log after a crash, so acknowledgements never wait for them).
-                    if let Err(e) = store.flush() {
-                        tracing::error!(error = %e, "periodic flush failed");
-                    }
-                    continue;
-                }
-            }
-        } else {
-            let wait = every.saturating_sub(last_flush.elapsed());
-            match timer.block_on(async { tokio::time::timeout(wait, rx.recv()).await }) {
-                Ok(Some(r)) => Some(r),
-                Ok(None) => None,
-                Err(_) => {
-                    if let Err(e) = store.flush() {
-                        tracing::error!(error = %e, "periodic flush failed");
-                    }
-                    last_flush = Instant::now();
-                    continue;
-                }
-            }
+        let wait = every.saturating_sub(last_flush.elapsed());
+        let first = match timer.block_on(async { tokio::time::timeout(wait, rx.recv()).await }) {
+            Ok(r) => r,
+            Err(_) => continue, // the flush is due: at the top
         };
         let Some(first) = first else { break };
         let mut next = Some(first);

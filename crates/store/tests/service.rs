@@ -195,3 +195,42 @@ async fn retention_runs_on_the_store_threads_clock() {
         .count();
     assert!(left >= 1, "the segment being written stays");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_periodic_flush_runs_under_constant_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = StoreService::start(config(dir.path(), true), Duration::from_millis(100)).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let putters: Vec<_> = (0..16u64)
+        .map(|t| {
+            let (svc, stop) = (svc.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut i = t * 1_000_000;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    svc.put(message(i)).await.unwrap();
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    // The checkpoint is written by the full flush on the clock: it must appear while the
+    // putters never let the store thread idle.
+    let checkpoint = dir.path().join("checkpoint");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let written = loop {
+        if let Ok(page) = std::fs::read(&checkpoint) {
+            if page.len() >= 8 && page[..8] != [0u8; 8] {
+                break true;
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for p in putters {
+        p.await.unwrap();
+    }
+    assert!(written, "no periodic flush in 5 s of constant load");
+}
