@@ -11,7 +11,7 @@
 //! - [`store`]: `MessageStore`, which puts, dispatches, reads, recovers and retains;
 //! - [`service`]: the store on its own thread for async callers, with group commit.
 //!
-//! Still missing (issue 15): cold-cache recovery and read numbers, mmap vs pread reads,
+//! Still missing (issue 15): cold-cache numbers, reads from mapped segments,
 //! and the throughput goals; the README's store section says where each stands.
 
 pub mod commit_log;
