@@ -142,14 +142,19 @@ impl CommitLog {
         Ok((log, recovered))
     }
 
-    /// The newest segment whose first record is valid and was stored at or before `time`
-    /// (0 when none is: walk them all).
-    fn newest_segment_started_by(&self, time: i64) -> usize {
-        let check = if self.whole_record_crc {
+    /// How recovery checks a record: with the whole-record CRC when records carry it.
+    fn check(&self) -> Check {
+        if self.whole_record_crc {
             Check::WholeRecord
         } else {
             Check::Crc
-        };
+        }
+    }
+
+    /// The newest segment whose first record is valid and was stored at or before `time`
+    /// (0 when none is: walk them all).
+    fn newest_segment_started_by(&self, time: i64) -> usize {
+        let check = self.check();
         for (i, seg) in self.segments.iter().enumerate().rev() {
             let mut len = [0u8; 4];
             if seg.file.read_exact_at(&mut len, 0).is_err() {
@@ -238,11 +243,7 @@ impl CommitLog {
     fn recover_from(&mut self, first: usize) -> Result<Recovered, LogError> {
         let mut records = 0;
         let mut end = self.segments.get(first).map_or(0, |s| s.base);
-        let check = if self.whole_record_crc {
-            Check::WholeRecord
-        } else {
-            Check::Crc
-        };
+        let check = self.check();
         let mut damaged = None;
         'segments: for seg in &self.segments[first.min(self.segments.len())..] {
             let data = read_all(&seg.file, self.segment_size).map_err(io(&seg.path))?;

@@ -709,7 +709,8 @@ impl MessageStore {
             index_last_update_phy_offset: phy,
         };
         let max = max.min(MAX_KEY_HITS);
-        let offsets = ix.query(&index::index_key(topic, key), MAX_KEY_HITS, begin, end)?;
+        let wanted = index::index_key(topic, key);
+        let offsets = ix.query(&wanted, MAX_KEY_HITS, begin, end)?;
         for phy in offsets {
             if hits.records.len() >= max {
                 break;
@@ -723,11 +724,10 @@ impl MessageStore {
             let Ok(Some(r)) = self.log.read(phy) else {
                 continue;
             };
-            let matches = r.topic == topic
-                && (record::property(&r.properties, "UNIQ_KEY") == Some(key)
-                    || record::property(&r.properties, "KEYS")
-                        .is_some_and(|k| k.split(' ').any(|k| k == key)));
-            if matches {
+            // The keys it was indexed under, by the index's own rule.
+            if r.topic == topic
+                && index::record_keys(&r.topic, r.sys_flag, &r.properties).contains(&wanted)
+            {
                 hits.records
                     .push(self.log.read_raw(phy, r.encoded_len() as u32)?);
             }
