@@ -15,9 +15,32 @@
 pub mod call;
 pub mod fastjson;
 pub mod heartbeat;
+pub mod message;
+pub mod msg_id;
 pub mod namesrv_client;
 pub mod register;
 pub mod route;
+
+/// This host's IPv4 address as Java's UtilAll.getIP would report it: the address of the
+/// interface that routes outward (found with an unconnected UDP socket: no packet is sent),
+/// or 127.0.0.1.
+pub fn local_ip() -> std::net::Ipv4Addr {
+    use std::net::{IpAddr, Ipv4Addr, UdpSocket};
+    static IP: std::sync::OnceLock<Ipv4Addr> = std::sync::OnceLock::new();
+    *IP.get_or_init(|| {
+        UdpSocket::bind("0.0.0.0:0")
+            .and_then(|s| {
+                s.connect("192.0.2.1:9")?;
+                s.local_addr()
+            })
+            .ok()
+            .and_then(|a| match a.ip() {
+                IpAddr::V4(v4) if !v4.is_unspecified() => Some(v4),
+                _ => None,
+            })
+            .unwrap_or(Ipv4Addr::LOCALHOST)
+    })
+}
 
 pub use call::{Call, CallError, Caller};
 pub use namesrv_client::NamesrvClient;

@@ -117,7 +117,7 @@ pub fn write_group_fields(
 }
 
 /// A broker's data version: registrations carry it, QUERY_DATA_VERSION compares it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct DataVersion {
     /// Change counter.

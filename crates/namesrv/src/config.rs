@@ -5,55 +5,13 @@
 //! environment variables (the property name upper-cased, e.g. `RMQ_NAMESRV_LISTENPORT`), then
 //! command-line `--set name=value`.
 
-use std::collections::BTreeMap;
-
-macro_rules! config {
-    ($( $(#[$doc:meta])* $field:ident : $ty:ty = $name:literal, $default:expr; )*) => {
-        /// The NameServer's settings (spec §7.1), Java property names in the field docs.
-        #[derive(Debug, Clone, PartialEq)]
-        pub struct NamesrvConfig {
-            $( $(#[$doc])* pub $field: $ty, )*
-        }
-
-        impl Default for NamesrvConfig {
-            fn default() -> Self {
-                NamesrvConfig { $( $field: $default, )* }
-            }
-        }
-
-        impl NamesrvConfig {
-            /// Every property name.
-            pub const NAMES: &'static [&'static str] = &[$($name),*];
-
-            /// Sets one property by its Java name. `Ok(false)` for a name we do not know (Java
-            /// ignores those too); `Err` for a value that does not parse.
-            pub fn set(&mut self, name: &str, value: &str) -> Result<bool, String> {
-                match name {
-                    $( $name => {
-                        self.$field = value.trim().parse::<$ty>().map_err(|e| {
-                            format!("property {name}={value:?}: {e}")
-                        })?;
-                        Ok(true)
-                    } )*
-                    _ => Ok(false),
-                }
-            }
-
-            /// Every property as (name, value), sorted by name (GET_NAMESRV_CONFIG's body).
-            pub fn properties(&self) -> BTreeMap<&'static str, String> {
-                let mut m = BTreeMap::new();
-                $( m.insert($name, self.$field.to_string()); )*
-                m
-            }
-        }
-    };
-}
-
 fn home() -> String {
     std::env::var("HOME").unwrap_or_else(|_| ".".into())
 }
 
-config! {
+rmq_config::settings! {
+    /// The NameServer's settings (spec §7.1), Java property names in the field docs.
+    pub struct NamesrvConfig (env = "RMQ_NAMESRV_") {
     /// listenPort: TCP port (Java default 9876).
     listen_port: u16 = "listenPort", 9876;
     /// bindAddress: address to bind. rmq defaults to 127.0.0.1 (Java: 0.0.0.0); set 0.0.0.0 to
@@ -103,48 +61,13 @@ config! {
     server_channel_max_idle_time_seconds: u64 = "serverChannelMaxIdleTimeSeconds", 120;
     /// configBlackList: properties UPDATE_NAMESRV_CONFIG may not change.
     config_black_list: String = "configBlackList", "configBlackList;configStorePath;kvConfigPath".into();
+    }
 }
 
 impl NamesrvConfig {
-    /// Applies a Java properties text; unknown names are ignored. Returns the names applied.
-    pub fn apply_properties(&mut self, text: &str) -> Result<Vec<String>, String> {
-        let props = parse_properties(text)?;
-        let mut applied = Vec::new();
-        for (k, v) in props {
-            if self.set(&k, &v)? {
-                applied.push(k);
-            }
-        }
-        Ok(applied)
-    }
-
-    /// Applies `RMQ_NAMESRV_<NAME>` variables from `vars`.
-    pub fn apply_env(
-        &mut self,
-        vars: impl Iterator<Item = (String, String)>,
-    ) -> Result<(), String> {
-        for (k, v) in vars {
-            let Some(upper) = k.strip_prefix("RMQ_NAMESRV_") else {
-                continue;
-            };
-            if let Some(name) = Self::NAMES.iter().find(|n| n.to_uppercase() == upper) {
-                self.set(name, &v)?;
-            }
-        }
-        Ok(())
-    }
-
     /// Whether UPDATE_NAMESRV_CONFIG may change `name` (rocketmqHome never may).
     pub fn is_blacklisted(&self, name: &str) -> bool {
         name == "rocketmqHome" || self.config_black_list.split(';').any(|b| b.trim() == name)
-    }
-
-    /// The properties text of GET_NAMESRV_CONFIG: `name=value` lines sorted by name.
-    pub fn to_properties_text(&self) -> String {
-        self.properties()
-            .into_iter()
-            .map(|(k, v)| format!("{k}={v}\n"))
-            .collect()
     }
 }
 

@@ -8,7 +8,7 @@
 pub mod config;
 pub mod fastjson;
 pub mod kv;
-pub mod persist;
+pub use rmq_config::persist;
 pub mod processor;
 pub mod route;
 

@@ -131,25 +131,7 @@ impl Message {
     }
 }
 
-/// `key \x01 value \x02` for each property (no escaping exists in the format).
-pub fn encode_properties(props: &[(String, String)]) -> String {
-    let mut s = String::new();
-    for (k, v) in props {
-        s.push_str(k);
-        s.push('\u{1}');
-        s.push_str(v);
-        s.push('\u{2}');
-    }
-    s
-}
-
-/// Splits on 0x02 then on the first 0x01, skipping malformed items (as Java's decoder does).
-pub fn decode_properties(s: &str) -> Vec<(String, String)> {
-    s.split('\u{2}')
-        .filter_map(|item| item.split_once('\u{1}'))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
-}
+pub use rmq_model::message::{decode_properties, encode_properties};
 
 #[cfg(test)]
 mod tests {

@@ -3,7 +3,7 @@
 
 use crate::message::{encode_properties, keys, Message};
 use crate::msg_id::new_unique_id;
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use rmq_model::heartbeat::{HeartbeatData, ProducerData, UnregisterClient};
 use rmq_protocol::codes::request;
 use rmq_protocol::headers::send::SendMessageRequestHeaderV2;
@@ -162,23 +162,7 @@ pub fn send_request(t: &Target<'_>, flag: i32, p: &Prepared, batch: bool) -> Rem
     RemotingCommand::request_with_header(code, &header).with_body(p.body.clone())
 }
 
-/// The body of SEND_BATCH_MESSAGE: per message totalSize, magic 0, bodyCRC 0, flag, bodyLen,
-/// body, propertiesLen (i16), properties.
-pub fn batch_body(messages: &[(i32, Bytes, String)]) -> Bytes {
-    let mut out = BytesMut::new();
-    for (flag, body, props) in messages {
-        let total = 4 + 4 + 4 + 4 + 4 + body.len() + 2 + props.len();
-        out.put_i32(total as i32);
-        out.put_i32(0);
-        out.put_i32(0);
-        out.put_i32(*flag);
-        out.put_i32(body.len() as i32);
-        out.put_slice(body);
-        out.put_i16(props.len() as i16);
-        out.put_slice(props.as_bytes());
-    }
-    out.freeze()
-}
+pub use rmq_model::message::batch_body;
 
 /// The heartbeat of a producer-only client (shared model: `rmq_model::heartbeat`).
 pub fn heartbeat_data(client_id: &str, groups: &[&str]) -> HeartbeatData {

@@ -19,16 +19,18 @@ const QUEUE: usize = 4096;
 /// Puts appended between two fsyncs at most (one group).
 const MAX_GROUP: usize = 1024;
 
-/// Where a put's answer goes.
-type PutReply = oneshot::Sender<Result<PutResult, Arc<StoreError>>>;
+/// Where a put's answer goes (one result per record of the put).
+type PutReply = oneshot::Sender<Result<Vec<PutResult>, Arc<StoreError>>>;
+/// Work run on the store thread with the store in hand.
+type Job = Box<dyn FnOnce(&mut MessageStore) + Send>;
 /// Stored records by queue offset.
 type Records = Vec<(u64, Bytes)>;
 
 enum Request {
-    Put(
-        Box<Record>,
-        oneshot::Sender<Result<PutResult, Arc<StoreError>>>,
-    ),
+    /// Records appended back to back (a batch send's messages are contiguous in the log and
+    /// in their queue), acknowledged together.
+    Put(Vec<Record>, PutReply),
+    Run(Job),
     Get {
         topic: String,
         queue_id: i32,
@@ -97,7 +99,31 @@ impl StoreService {
 
     /// Stores a record; with `sync_flush`, answers after the fsync that covers it.
     pub async fn put(&self, record: Record) -> Result<PutResult, ServiceError> {
-        Ok(self.ask(|r| Request::Put(Box::new(record), r)).await??)
+        let mut r = self.put_all(vec![record]).await?;
+        r.pop()
+            .ok_or_else(|| ServiceError::Store(Arc::new(StoreError::Empty)))
+    }
+
+    /// Stores records back to back, none of another put between them (a batch); answered as
+    /// one, after the fsync that covers them all with `sync_flush`. If one fails, those before
+    /// it stay stored and the error is returned.
+    pub async fn put_all(&self, records: Vec<Record>) -> Result<Vec<PutResult>, ServiceError> {
+        Ok(self.ask(|r| Request::Put(records, r)).await??)
+    }
+
+    /// Runs `job` on the store thread with the store in hand, after every put before it is
+    /// acknowledged: the broker's queries (offsets by time, key lookups, stats) without a
+    /// request type per query. Keep it short: puts wait behind it.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut MessageStore) -> T + Send + 'static,
+    ) -> Result<T, ServiceError> {
+        self.ask(|reply: oneshot::Sender<T>| {
+            Request::Run(Box::new(move |store: &mut MessageStore| {
+                let _ = reply.send(job(store));
+            }))
+        })
+        .await
     }
 
     /// Stored records of a queue from `offset` (see [`MessageStore::get`]).
@@ -165,7 +191,7 @@ fn run(mut store: MessageStore, mut rx: mpsc::Receiver<Request>, sync: bool, eve
         .expect("a current-thread timer runtime");
     let mut last_flush = Instant::now();
     let mut last_clean = Instant::now();
-    let mut group: Vec<(PutResult, PutReply)> = Vec::new();
+    let mut group: Vec<(Vec<PutResult>, PutReply)> = Vec::new();
     loop {
         if last_clean.elapsed() >= store.retention_interval() {
             last_clean = Instant::now();
@@ -192,15 +218,26 @@ fn run(mut store: MessageStore, mut rx: mpsc::Receiver<Request>, sync: bool, eve
         let mut next = Some(first);
         while let Some(req) = next {
             match req {
-                Request::Put(record, reply) => match store.put(*record) {
-                    Ok(r) if sync => group.push((r, reply)),
-                    Ok(r) => {
-                        let _ = reply.send(Ok(r));
+                Request::Put(records, reply) => {
+                    match records
+                        .into_iter()
+                        .map(|r| store.put(r))
+                        .collect::<Result<Vec<_>, _>>()
+                    {
+                        Ok(r) if sync => group.push((r, reply)),
+                        Ok(r) => {
+                            let _ = reply.send(Ok(r));
+                        }
+                        Err(e) => {
+                            // Those appended before the failure are in the log: make them as
+                            // durable as acknowledged ones before answering.
+                            if sync {
+                                let _ = store.flush_log();
+                            }
+                            let _ = reply.send(Err(Arc::new(e)));
+                        }
                     }
-                    Err(e) => {
-                        let _ = reply.send(Err(Arc::new(e)));
-                    }
-                },
+                }
                 other => {
                     // Reads and flushes see every put before them acknowledged first.
                     finish_group(&mut store, &mut group);
@@ -223,7 +260,7 @@ fn run(mut store: MessageStore, mut rx: mpsc::Receiver<Request>, sync: bool, eve
 
 /// One fsync for the whole group, then every put in it is answered (with the fsync's error if
 /// it failed: none of them is acknowledged as durable).
-fn finish_group(store: &mut MessageStore, group: &mut Vec<(PutResult, PutReply)>) {
+fn finish_group(store: &mut MessageStore, group: &mut Vec<(Vec<PutResult>, PutReply)>) {
     if group.is_empty() {
         return;
     }
@@ -236,6 +273,7 @@ fn finish_group(store: &mut MessageStore, group: &mut Vec<(PutResult, PutReply)>
 fn serve(store: &mut MessageStore, req: Request) {
     match req {
         Request::Put(..) => unreachable!("puts are grouped"),
+        Request::Run(job) => job(store),
         Request::Get {
             topic,
             queue_id,

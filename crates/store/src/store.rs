@@ -48,6 +48,32 @@ pub struct StoreConfig {
     pub index_num: u32,
     /// When and what retention deletes (Java's `CleanCommitLogService` settings).
     pub retention: Retention,
+    /// The delay of each level in ms (`messageDelayLevel`): SCHEDULE_TOPIC_XXXX entries carry
+    /// `store time + delay` as their tags code.
+    pub delay_levels_ms: Vec<i64>,
+}
+
+/// The topic delayed messages wait in, one queue per level.
+pub const SCHEDULE_TOPIC: &str = "SCHEDULE_TOPIC_XXXX";
+
+/// Java's default `messageDelayLevel`.
+pub const DEFAULT_DELAY_LEVELS: &str = "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h";
+
+/// Parses a `messageDelayLevel` value (`1s 5s 1m 2h 1d`) into ms per level; `None` if a level
+/// does not parse.
+pub fn parse_delay_levels(s: &str) -> Option<Vec<i64>> {
+    s.split_whitespace()
+        .map(|l| {
+            let unit = match l.chars().last()? {
+                's' => 1000,
+                'm' => 60_000,
+                'h' => 3_600_000,
+                'd' => 86_400_000,
+                _ => return None,
+            };
+            l[..l.len() - 1].parse::<i64>().ok().map(|n| n * unit)
+        })
+        .collect()
 }
 
 /// Retention settings (spec §1.14), Java's names and defaults.
@@ -128,6 +154,7 @@ impl StoreConfig {
             index_slot_num: 5_000_000,
             index_num: 20_000_000,
             retention: Retention::default(),
+            delay_levels_ms: parse_delay_levels(DEFAULT_DELAY_LEVELS).unwrap_or_default(),
         }
     }
 }
@@ -146,6 +173,9 @@ pub enum StoreError {
     /// (a broker answers SERVICE_NOT_AVAILABLE, 14).
     #[error("the disk is full ({:.0}% used): puts are refused until space is freed", .0 * 100.0)]
     DiskFull(f64),
+    /// A put of no records.
+    #[error("nothing to store")]
+    Empty,
     /// Another process holds the store.
     #[error("{0}: the store is in use by another process (lock held)")]
     Locked(PathBuf),
@@ -414,6 +444,20 @@ impl MessageStore {
         Ok(())
     }
 
+    /// When a delayed record in SCHEDULE_TOPIC_XXXX is due: its store time plus its level's
+    /// delay (`DELAY` clamped to the table, as Java's `computeDeliverTimestamp`).
+    fn deliver_time(&self, r: &Record) -> i64 {
+        let levels = &self.config.delay_levels_ms;
+        let level = record::property(&r.properties, "DELAY")
+            .and_then(|d| d.parse::<usize>().ok())
+            .unwrap_or(0)
+            .min(levels.len());
+        match level {
+            0 => r.store_timestamp,
+            l => r.store_timestamp + levels[l - 1],
+        }
+    }
+
     fn dispatch_queue(
         &mut self,
         r: &Record,
@@ -423,7 +467,12 @@ impl MessageStore {
         let entry = QueueEntry {
             physical_offset: physical_offset as i64,
             size: size as i32,
-            tags_code: tags_code(record::property(&r.properties, "TAGS")),
+            tags_code: if r.topic == SCHEDULE_TOPIC {
+                // Java's schedule queue entries carry the delivery time instead (spec §1.5).
+                self.deliver_time(r)
+            } else {
+                tags_code(record::property(&r.properties, "TAGS"))
+            },
         };
         let q = self.queue(&r.topic, r.queue_id)?;
         q.put(r.queue_offset.max(0) as u64, entry)?;
@@ -669,6 +718,146 @@ impl MessageStore {
             out.push((at - 1, raw));
         }
         Ok(out)
+    }
+}
+
+/// Why a read found what it found (Java's `GetMessageStatus`, spec §1.15); the broker maps it
+/// to a pull response code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GetStatus {
+    /// At least one record.
+    Found,
+    /// Entries were examined, none passed the tag filter.
+    NoMatchedMessage,
+    /// The queue is empty (max offset 0).
+    NoMessageInQueue,
+    /// The offset is below the queue's min offset.
+    OffsetTooSmall,
+    /// The offset is the max offset: nothing new yet.
+    OffsetOverflowOne,
+    /// The offset is beyond the max offset.
+    OffsetOverflowBadly,
+    /// An entry points at commit-log data retention removed.
+    MessageWasRemoving,
+}
+
+impl GetStatus {
+    /// Java's name (a pull response's remark).
+    pub fn name(self) -> &'static str {
+        match self {
+            GetStatus::Found => "FOUND",
+            GetStatus::NoMatchedMessage => "NO_MATCHED_MESSAGE",
+            GetStatus::NoMessageInQueue => "NO_MESSAGE_IN_QUEUE",
+            GetStatus::OffsetTooSmall => "OFFSET_TOO_SMALL",
+            GetStatus::OffsetOverflowOne => "OFFSET_OVERFLOW_ONE",
+            GetStatus::OffsetOverflowBadly => "OFFSET_OVERFLOW_BADLY",
+            GetStatus::MessageWasRemoving => "MESSAGE_WAS_REMOVING",
+        }
+    }
+}
+
+/// A read of one queue (Java's `GetMessageResult`).
+#[derive(Debug, Clone)]
+pub struct GetMessage {
+    /// What the read found.
+    pub status: GetStatus,
+    /// Where the next read of this queue starts.
+    pub next_begin_offset: u64,
+    /// The queue's min offset.
+    pub min_offset: u64,
+    /// The queue's max offset.
+    pub max_offset: u64,
+    /// The records, each as its exact stored bytes, with its queue offset.
+    pub records: Vec<(u64, Bytes)>,
+    /// Their total size.
+    pub bytes: usize,
+}
+
+/// Entries a read examines at most when a filter skips them (Java: `maxFilterMessageSize`
+/// 16000 bytes of consume queue = 800 entries).
+const MAX_FILTERED_ENTRIES: u64 = 800;
+
+impl MessageStore {
+    /// A pull's read (Java's `getMessage`, spec §1.15): the status rules on the queue's min
+    /// and max, then up to `max_msgs` records and `max_bytes` (the first record always), tag
+    /// filtered by `tag_codes` when given, examining at most 800 entries.
+    pub fn get_message(
+        &self,
+        topic: &str,
+        queue_id: i32,
+        offset: u64,
+        max_msgs: usize,
+        max_bytes: usize,
+        tag_codes: Option<&[i64]>,
+    ) -> Result<GetMessage, StoreError> {
+        let (min, max) = (
+            self.min_offset(topic, queue_id),
+            self.max_offset(topic, queue_id),
+        );
+        let mut r = GetMessage {
+            status: GetStatus::NoMessageInQueue,
+            next_begin_offset: 0,
+            min_offset: min,
+            max_offset: max,
+            records: Vec::new(),
+            bytes: 0,
+        };
+        let q = match self.queues.get(&(topic.to_owned(), queue_id)) {
+            Some(q) if max > 0 => q,
+            _ => return Ok(r),
+        };
+        if offset < min {
+            r.status = GetStatus::OffsetTooSmall;
+            r.next_begin_offset = min;
+            return Ok(r);
+        }
+        if offset == max {
+            r.status = GetStatus::OffsetOverflowOne;
+            r.next_begin_offset = offset;
+            return Ok(r);
+        }
+        if offset > max {
+            r.status = GetStatus::OffsetOverflowBadly;
+            r.next_begin_offset = max;
+            return Ok(r);
+        }
+        let limit = offset + MAX_FILTERED_ENTRIES.max(max_msgs as u64);
+        let mut at = offset;
+        let mut removed = false;
+        while at < max && at < limit && r.records.len() < max_msgs {
+            let Some(e) = q.get(at)? else { break };
+            if e.size == QueueEntry::PRE_BLANK.size {
+                at += 1;
+                continue;
+            }
+            if let Some(codes) = tag_codes {
+                if !codes.contains(&e.tags_code) {
+                    at += 1;
+                    continue;
+                }
+            }
+            if !r.records.is_empty() && r.bytes + e.size as usize > max_bytes {
+                break;
+            }
+            if (e.physical_offset as u64) < self.log.start() {
+                removed = true;
+                at += 1;
+                continue;
+            }
+            let raw = self.log.read_raw(e.physical_offset as u64, e.size as u32)?;
+            r.bytes += raw.len();
+            r.records.push((at, raw));
+            at += 1;
+        }
+        r.next_begin_offset = at;
+        r.status = if !r.records.is_empty() {
+            GetStatus::Found
+        } else if removed {
+            GetStatus::MessageWasRemoving
+        } else {
+            GetStatus::NoMatchedMessage
+        };
+        Ok(r)
     }
 }
 

@@ -32,6 +32,36 @@ code_table! {
     GET_ALL_TOPIC_CONFIG = 21,
     /// Broker: runtime statistics as a KV table (brokerVersionDesc, ...): mqadmin clusterList.
     GET_BROKER_RUNTIME_INFO = 28,
+    /// Broker: change its configuration (properties body).
+    UPDATE_BROKER_CONFIG = 25,
+    /// Broker: its configuration as properties text.
+    GET_BROKER_CONFIG = 26,
+    /// Broker: a queue's offset by store time.
+    SEARCH_OFFSET_BY_TIMESTAMP = 29,
+    /// Broker: store time of a queue's first message.
+    GET_EARLIEST_MSG_STORETIME = 32,
+    /// Broker: every consumer offset (consumerOffset.json's body).
+    GET_ALL_CONSUMER_OFFSET = 43,
+    /// Broker: every delay-level offset (delayOffset.json's body).
+    GET_ALL_DELAY_OFFSET = 45,
+    /// Broker: check a consumer's subscription before start (non-TAG filters).
+    CHECK_CLIENT_CONFIG = 46,
+    /// Broker: every subscription group config.
+    GET_ALL_SUBSCRIPTIONGROUP_CONFIG = 201,
+    /// Broker: per-queue min/max offsets of a topic.
+    GET_TOPIC_STATS_INFO = 202,
+    /// Broker: the connections of a consumer group.
+    GET_CONSUMER_CONNECTION_LIST = 203,
+    /// Broker: the connections of a producer group.
+    GET_PRODUCER_CONNECTION_LIST = 204,
+    /// Broker: delete a subscription group.
+    DELETE_SUBSCRIPTIONGROUP = 207,
+    /// Broker: a consumer group's progress per queue.
+    GET_CONSUME_STATS = 208,
+    /// Broker: delete a topic.
+    DELETE_TOPIC_IN_BROKER = 215,
+    /// Broker: one topic's config.
+    GET_TOPIC_CONFIG = 351,
     /// Broker: max offset of a queue.
     GET_MAX_OFFSET = 30,
     /// Broker: min offset of a queue.

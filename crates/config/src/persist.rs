@@ -1,4 +1,5 @@
-//! Crash-safe replacement of a small file (kvConfig.json, namesrv.properties).
+//! Crash-safe replacement of a small file (kvConfig.json, namesrv.properties, the broker's
+//! topics.json and offsets).
 //!
 //! Write to a temporary file beside the target, fsync it, rename it over the target, fsync the
 //! directory: after a crash the target holds either the old or the new content, whole, and the

@@ -1,0 +1,169 @@
+//! What a message is on the wire, shared by producers, the broker and consumers: the
+//! properties string (`key \x01 value \x02`), the SEND_BATCH_MESSAGE body, and the order in
+//! which a Java broker writes properties back (a `HashMap`'s iteration order), so a record we
+//! store is byte-identical to the one a Java broker stores for the same send.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+/// `key \x01 value \x02` for each property (no escaping exists in the format).
+pub fn encode_properties(props: &[(String, String)]) -> String {
+    let mut s = String::new();
+    for (k, v) in props {
+        s.push_str(k);
+        s.push('\u{1}');
+        s.push_str(v);
+        s.push('\u{2}');
+    }
+    s
+}
+
+/// Splits on 0x02 then on the first 0x01, skipping malformed items (as Java's decoder does).
+pub fn decode_properties(s: &str) -> Vec<(String, String)> {
+    s.split('\u{2}')
+        .filter_map(|item| item.split_once('\u{1}'))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// Java's `String.hashCode` (UTF-16 code units).
+pub fn java_string_hash(s: &str) -> i32 {
+    let mut h: i32 = 0;
+    let mut units = [0u16; 2];
+    for c in s.chars() {
+        for u in c.encode_utf16(&mut units) {
+            h = h.wrapping_mul(31).wrapping_add(i32::from(*u));
+        }
+    }
+    h
+}
+
+/// Properties as a Java broker re-serialises them: parsed into `new HashMap<>(128)` in the
+/// producer's order (a repeated key keeps its first position and its last value), the broker's
+/// own keys put after, then iterated bucket by bucket (`(h ^ h >>> 16) & (capacity - 1)`,
+/// insertion order within a bucket; the table doubles past 75 % load).
+pub fn java_hash_map_order(pairs: Vec<(String, String)>) -> Vec<(String, String)> {
+    let mut unique: Vec<(String, String)> = Vec::with_capacity(pairs.len());
+    for (k, v) in pairs {
+        match unique.iter_mut().find(|(uk, _)| *uk == k) {
+            Some(slot) => slot.1 = v,
+            None => unique.push((k, v)),
+        }
+    }
+    let mut capacity = 128usize;
+    while unique.len() * 4 > capacity * 3 {
+        capacity *= 2;
+    }
+    let bucket = |k: &str| {
+        let h = java_string_hash(k) as u32;
+        ((h ^ (h >> 16)) as usize) & (capacity - 1)
+    };
+    unique.sort_by_key(|(k, _)| bucket(k));
+    unique
+}
+
+/// One message of a batch body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchItem {
+    /// User flag.
+    pub flag: i32,
+    /// Body as sent (compressed or not, as the producer chose).
+    pub body: Bytes,
+    /// Properties string.
+    pub properties: String,
+}
+
+/// The body of SEND_BATCH_MESSAGE: per message totalSize, magic 0, bodyCRC 0, flag, bodyLen,
+/// body, propertiesLen (i16), properties.
+pub fn batch_body(messages: &[(i32, Bytes, String)]) -> Bytes {
+    let mut out = BytesMut::new();
+    for (flag, body, props) in messages {
+        let total = 4 + 4 + 4 + 4 + 4 + body.len() + 2 + props.len();
+        out.put_i32(total as i32);
+        out.put_i32(0);
+        out.put_i32(0);
+        out.put_i32(*flag);
+        out.put_i32(body.len() as i32);
+        out.put_slice(body);
+        out.put_i16(props.len() as i16);
+        out.put_slice(props.as_bytes());
+    }
+    out.freeze()
+}
+
+/// Decodes a batch body; every length is checked against what remains (a lying length is an
+/// error, never an allocation).
+pub fn decode_batch(mut body: Bytes) -> Result<Vec<BatchItem>, String> {
+    let mut items = Vec::new();
+    while body.has_remaining() {
+        if body.remaining() < 20 {
+            return Err(format!("batch item cut short: {} bytes left", body.remaining()));
+        }
+        let total = body.get_i32();
+        let _magic = body.get_i32();
+        let _crc = body.get_i32();
+        let flag = body.get_i32();
+        let body_len = body.get_i32();
+        if body_len < 0 || body_len as usize + 2 > body.remaining() {
+            return Err(format!("batch item body length {body_len} beyond the body"));
+        }
+        let msg = body.split_to(body_len as usize);
+        let props_len = body.get_i16();
+        if props_len < 0 || props_len as usize > body.remaining() {
+            return Err(format!("batch item properties length {props_len} beyond the body"));
+        }
+        let props = body.split_to(props_len as usize);
+        let expect = 20 + body_len as i64 + 2 + props_len as i64;
+        if i64::from(total) != expect {
+            return Err(format!("batch item total size {total}, fields add up to {expect}"));
+        }
+        let properties = String::from_utf8(props.to_vec())
+            .map_err(|_| "batch item properties are not UTF-8".to_owned())?;
+        items.push(BatchItem {
+            flag,
+            body: msg,
+            properties,
+        });
+    }
+    Ok(items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_round_trip_and_lies() {
+        let body = batch_body(&[
+            (1, Bytes::from_static(b"a"), "K\u{1}v\u{2}".into()),
+            (0, Bytes::new(), String::new()),
+        ]);
+        let items = decode_batch(body.clone()).unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!((items[0].flag, &items[0].body[..]), (1, &b"a"[..]));
+        assert!(decode_batch(body.slice(..body.len() - 1)).is_err());
+        let mut lie = body.to_vec();
+        lie[16..20].copy_from_slice(&i32::MAX.to_be_bytes());
+        assert!(decode_batch(Bytes::from(lie)).is_err());
+    }
+
+    /// Capture 061: the producer sent KEYS, UNIQ_KEY, WAIT, TAGS; the broker added MSG_REGION,
+    /// TRACE_ON, CLUSTER; the record holds them in this order.
+    #[test]
+    fn java_hash_map_order_matches_a_stored_record() {
+        let kv = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        let ordered = java_hash_map_order(vec![
+            kv("KEYS", "key-0"),
+            kv("UNIQ_KEY", "C000020216E75FFD2B276931188F0000"),
+            kv("WAIT", "true"),
+            kv("TAGS", "run1795256024545"),
+            kv("MSG_REGION", "DefaultRegion"),
+            kv("TRACE_ON", "true"),
+            kv("CLUSTER", "DefaultCluster"),
+        ]);
+        let keys: Vec<&str> = ordered.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["MSG_REGION", "UNIQ_KEY", "CLUSTER", "TAGS", "KEYS", "WAIT", "TRACE_ON"]
+        );
+    }
+}
