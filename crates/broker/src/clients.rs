@@ -42,7 +42,7 @@ pub struct ConsumerGroup {
 }
 
 /// A queue (`MessageQueue` JSON).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct MessageQueue {
     /// Broker group.
@@ -53,25 +53,18 @@ pub struct MessageQueue {
     pub topic: String,
 }
 
-impl Default for MessageQueue {
-    fn default() -> Self {
-        MessageQueue {
-            broker_name: String::new(),
-            queue_id: 0,
-            topic: String::new(),
-        }
-    }
-}
-
 /// How long an orderly lock lives without renewal (`rocketmq.broker.rebalance.lockMaxLiveTime`).
 pub const LOCK_MAX_LIVE: Duration = Duration::from_secs(60);
+
+/// Per group, each locked queue's holder and last renewal.
+type LockTable = HashMap<String, HashMap<MessageQueue, (String, Instant)>>;
 
 /// The broker's client tables.
 #[derive(Default)]
 pub struct ClientManager {
     consumers: Mutex<HashMap<String, ConsumerGroup>>,
     producers: Mutex<HashMap<String, BTreeMap<u64, ClientChannel>>>,
-    locks: Mutex<HashMap<String, HashMap<MessageQueue, (String, Instant)>>>,
+    locks: Mutex<LockTable>,
 }
 
 impl ClientManager {
@@ -79,7 +72,9 @@ impl ClientManager {
         self.consumers.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn producers(&self) -> std::sync::MutexGuard<'_, HashMap<String, BTreeMap<u64, ClientChannel>>> {
+    fn producers(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, BTreeMap<u64, ClientChannel>>> {
         self.producers.lock().unwrap_or_else(|p| p.into_inner())
     }
 

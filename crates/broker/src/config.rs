@@ -126,6 +126,11 @@ rmq_config::settings! {
         start_accept_send_request_time_stamp: i64 = "startAcceptSendRequestTimeStamp", 0;
         /// serverChannelMaxIdleTimeSeconds: idle connections are closed after this.
         server_channel_max_idle_time_seconds: u64 = "serverChannelMaxIdleTimeSeconds", 120;
+        /// enableShutdownGracefully: on stop, answer new requests of 5.3.1+ clients with
+        /// GO_AWAY for shutdownWaitTimeSeconds first (Java's default: off).
+        enable_shutdown_gracefully: bool = "enableShutdownGracefully", false;
+        /// shutdownWaitTimeSeconds.
+        shutdown_wait_time_seconds: u64 = "shutdownWaitTimeSeconds", 30;
         /// sendMessageThreadPoolNums: sends processed at once.
         send_message_thread_pool_nums: usize = "sendMessageThreadPoolNums", 64;
         /// sendThreadPoolQueueCapacity.
@@ -194,12 +199,22 @@ impl BrokerConfig {
         match self.broker_role.as_str() {
             "ASYNC_MASTER" | "SYNC_MASTER" => {}
             "SLAVE" => {
-                return Err("brokerRole=SLAVE: rmq brokers run as masters only (no HA replication yet)".into())
+                return Err(
+                    "brokerRole=SLAVE: rmq brokers run as masters only (no HA replication yet)"
+                        .into(),
+                )
             }
-            r => return Err(format!("brokerRole={r}: expected ASYNC_MASTER or SYNC_MASTER")),
+            r => {
+                return Err(format!(
+                    "brokerRole={r}: expected ASYNC_MASTER or SYNC_MASTER"
+                ))
+            }
         }
         if self.broker_id != 0 {
-            return Err(format!("brokerId={}: a master has brokerId 0", self.broker_id));
+            return Err(format!(
+                "brokerId={}: a master has brokerId 0",
+                self.broker_id
+            ));
         }
         if !self.flush_disk_type.eq_ignore_ascii_case("ASYNC_FLUSH") && !self.sync_flush() {
             return Err(format!(
@@ -213,7 +228,9 @@ impl BrokerConfig {
                 self.message_delay_level
             ));
         }
-        if self.mapped_file_size_consume_queue % 20 != 0 || self.mapped_file_size_consume_queue == 0 {
+        if !self.mapped_file_size_consume_queue.is_multiple_of(20)
+            || self.mapped_file_size_consume_queue == 0
+        {
             return Err("mappedFileSizeConsumeQueue must be a positive multiple of 20".into());
         }
         Ok(())
@@ -240,6 +257,8 @@ mod tests {
         c.broker_role = "SLAVE".into();
         assert!(c.validate().unwrap_err().contains("masters only"));
         assert!(c.set("listenPort", "x").is_err());
-        assert!(c.to_properties_text().contains("mappedFileSizeCommitLog=65536\n"));
+        assert!(c
+            .to_properties_text()
+            .contains("mappedFileSizeCommitLog=65536\n"));
     }
 }

@@ -94,9 +94,16 @@ fn valid_group(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"%|_-".contains(&b))
 }
 
+/// Data version, groups by name, and the forbidden table (kept as read).
+type GroupTable = (
+    DataVersion,
+    BTreeMap<String, GroupConfig>,
+    serde_json::Map<String, serde_json::Value>,
+);
+
 /// The broker's subscription groups.
 pub struct GroupManager {
-    table: RwLock<(DataVersion, BTreeMap<String, GroupConfig>, serde_json::Map<String, serde_json::Value>)>,
+    table: RwLock<GroupTable>,
     path: PathBuf,
     persisting: Mutex<()>,
     auto_create: bool,
@@ -104,13 +111,28 @@ pub struct GroupManager {
 
 impl GroupManager {
     /// The groups a 5.3.3 broker creates at start, then `subscriptionGroup.json` over them.
-    pub fn load(root: &std::path::Path, auto_create: bool) -> Result<GroupManager, json_file::ConfigFileError> {
+    pub fn load(
+        root: &std::path::Path,
+        auto_create: bool,
+    ) -> Result<GroupManager, json_file::ConfigFileError> {
         let mut t = BTreeMap::new();
-        for g in ["TOOLS_CONSUMER", "FILTERSRV_CONSUMER", "SELF_TEST_C_GROUP", "CID_ONS-HTTP-PROXY", "CID_ONSAPI_PULL", "CID_ONSAPI_PERMISSION", "CID_ONSAPI_OWNER", "CID_RMQ_SYS_TRANS"] {
+        for g in [
+            "TOOLS_CONSUMER",
+            "FILTERSRV_CONSUMER",
+            "SELF_TEST_C_GROUP",
+            "CID_ONS-HTTP-PROXY",
+            "CID_ONSAPI_PULL",
+            "CID_ONSAPI_PERMISSION",
+            "CID_ONSAPI_OWNER",
+            "CID_RMQ_SYS_TRANS",
+        ] {
             t.insert(g.to_owned(), GroupConfig::new(g));
         }
         let path = root.join("config").join("subscriptionGroup.json");
-        let mut version = DataVersion { timestamp: crate::now_ms(), ..Default::default() };
+        let mut version = DataVersion {
+            timestamp: crate::now_ms(),
+            ..Default::default()
+        };
         let mut forbidden = serde_json::Map::new();
         if let Some(f) = json_file::load::<GroupsFile>(&path)? {
             version = f.data_version;
@@ -151,12 +173,23 @@ impl GroupManager {
 
     /// A group's config, never created.
     pub fn get(&self, group: &str) -> Option<GroupConfig> {
-        self.table.read().unwrap_or_else(|p| p.into_inner()).1.get(group).cloned()
+        self.table
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .1
+            .get(group)
+            .cloned()
     }
 
     /// Every group name.
     pub fn names(&self) -> Vec<String> {
-        self.table.read().unwrap_or_else(|p| p.into_inner()).1.keys().cloned().collect()
+        self.table
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .1
+            .keys()
+            .cloned()
+            .collect()
     }
 
     /// Creates or replaces a group (UPDATE_AND_CREATE_SUBSCRIPTIONGROUP).
@@ -208,7 +241,9 @@ mod tests {
         let (g, created) = m.find_or_create("CG").unwrap();
         assert!(created && g.retry_max_times == 16 && g.retry_queue_nums == 1);
         assert!(m.find_or_create("bad group").is_none());
-        let mut custom: GroupConfig = serde_json::from_str(r#"{"groupName":"CG2","retryMaxTimes":3,"futureField":1}"#).unwrap();
+        let mut custom: GroupConfig =
+            serde_json::from_str(r#"{"groupName":"CG2","retryMaxTimes":3,"futureField":1}"#)
+                .unwrap();
         custom.consume_enable = false;
         m.update(custom);
         m.persist().unwrap();

@@ -84,6 +84,9 @@ mod tests {
         let m: BTreeMap<String, i64> = load(&p).unwrap().unwrap();
         assert_eq!(m["1"], 5, "the .bak holds the version before");
         std::fs::write(bak(&p), b"{garbage").unwrap();
-        assert!(load::<BTreeMap<String, i64>>(&p).unwrap_err().to_string().contains("delayOffset.json"));
+        assert!(load::<BTreeMap<String, i64>>(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("delayOffset.json"));
     }
 }

@@ -79,18 +79,26 @@ impl ConsumerOffsets {
     /// Stores a commit (any value: Java never validates it).
     pub fn commit(&self, group: &str, topic: &str, queue_id: i32, offset: i64) {
         let mut c = self.committed();
-        c.1.entry(key(topic, group)).or_default().insert(queue_id, offset);
+        c.1.entry(key(topic, group))
+            .or_default()
+            .insert(queue_id, offset);
     }
 
     /// The committed offset of a queue.
     pub fn query(&self, group: &str, topic: &str, queue_id: i32) -> Option<i64> {
-        self.committed().1.get(&key(topic, group))?.get(&queue_id).copied()
+        self.committed()
+            .1
+            .get(&key(topic, group))?
+            .get(&queue_id)
+            .copied()
     }
 
     /// Records where a group's last pull of a queue ended.
     pub fn commit_pull(&self, group: &str, topic: &str, queue_id: i32, offset: i64) {
         let mut p = self.pulled.lock().unwrap_or_else(|p| p.into_inner());
-        p.entry(key(topic, group)).or_default().insert(queue_id, offset);
+        p.entry(key(topic, group))
+            .or_default()
+            .insert(queue_id, offset);
     }
 
     /// Where a group's last pull of a queue ended.
@@ -245,8 +253,14 @@ mod tests {
         assert_eq!(o.query("CG", "T", 1), Some(9));
         assert_eq!(o.topics_of("CG"), ["%RETRY%CG", "T"]);
         let text = o.to_json();
-        assert!(text.contains(r#""offsetTable":{"%RETRY%CG@CG":{0:0},"T@CG":{0:12,1:9}}"#), "{text}");
-        assert!(text.contains(r#""groupTopicMap":{"CG":["%RETRY%CG","T"]}"#), "{text}");
+        assert!(
+            text.contains(r#""offsetTable":{"%RETRY%CG@CG":{0:0},"T@CG":{0:12,1:9}}"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#""groupTopicMap":{"CG":["%RETRY%CG","T"]}"#),
+            "{text}"
+        );
         o.persist().unwrap();
         let again = ConsumerOffsets::load(dir.path()).unwrap();
         assert_eq!(again.query("CG", "T", 0), Some(12));

@@ -81,8 +81,16 @@ impl TopicConfig {
         let perm = format!(
             "{}{}{}",
             if self.perm & PERM_READ != 0 { "R" } else { "-" },
-            if self.perm & PERM_WRITE != 0 { "W" } else { "-" },
-            if self.perm & PERM_INHERIT != 0 { "X" } else { "-" },
+            if self.perm & PERM_WRITE != 0 {
+                "W"
+            } else {
+                "-"
+            },
+            if self.perm & PERM_INHERIT != 0 {
+                "X"
+            } else {
+                "-"
+            },
         );
         let attrs: Vec<String> = self
             .attributes
@@ -119,7 +127,10 @@ pub fn validate_topic(topic: &str) -> Result<(), String> {
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"%|_-".contains(&b))
     {
-        return Err("The specified topic contains illegal characters, allowing only ^[%|a-zA-Z0-9_-]+$".into());
+        return Err(
+            "The specified topic contains illegal characters, allowing only ^[%|a-zA-Z0-9_-]+$"
+                .into(),
+        );
     }
     if topic.len() > 127 {
         return Err("The specified topic is longer than topic max length.".into());
@@ -168,13 +179,33 @@ impl TopicManager {
         let rw = PERM_READ | PERM_WRITE;
         add("SELF_TEST_TOPIC", 1, rw);
         if config.auto_create_topic_enable {
-            add(AUTO_CREATE_TOPIC, config.default_topic_queue_nums, rw | PERM_INHERIT);
+            add(
+                AUTO_CREATE_TOPIC,
+                config.default_topic_queue_nums,
+                rw | PERM_INHERIT,
+            );
         }
         add("BenchmarkTest", 1024, rw);
         let cluster = &config.broker_cluster_name;
         let name = &config.broker_name;
-        add(cluster, 16, if config.cluster_topic_enable { rw | PERM_INHERIT } else { PERM_INHERIT });
-        add(name, 1, if config.broker_topic_enable { rw | PERM_INHERIT } else { PERM_INHERIT });
+        add(
+            cluster,
+            16,
+            if config.cluster_topic_enable {
+                rw | PERM_INHERIT
+            } else {
+                PERM_INHERIT
+            },
+        );
+        add(
+            name,
+            1,
+            if config.broker_topic_enable {
+                rw | PERM_INHERIT
+            } else {
+                PERM_INHERIT
+            },
+        );
         add("OFFSET_MOVED_EVENT", 1, rw);
         add("SCHEDULE_TOPIC_XXXX", 18, rw);
         if config.trace_topic_enable {
@@ -182,7 +213,11 @@ impl TopicManager {
         }
         add(&format!("{cluster}_REPLY_TOPIC"), 1, rw);
         add(&format!("rmq_sys_REVIVE_LOG_{cluster}"), 8, rw);
-        add(&format!("rmq_sys_SYNC_BROKER_MEMBER_{name}"), 1, PERM_INHERIT);
+        add(
+            &format!("rmq_sys_SYNC_BROKER_MEMBER_{name}"),
+            1,
+            PERM_INHERIT,
+        );
         add("RMQ_SYS_TRANS_HALF_TOPIC", 1, rw);
         add("RMQ_SYS_TRANS_OP_HALF_TOPIC", 1, rw);
         if config.timer_wheel_enable {
@@ -190,8 +225,12 @@ impl TopicManager {
         }
         let mut system: Vec<String> = t.keys().cloned().collect();
         system.extend(
-            ["TRANS_CHECK_MAX_TIME_TOPIC", "CHECKPOINT_TOPIC", "RMQ_SYS_TRACE_TOPIC"]
-                .map(String::from),
+            [
+                "TRANS_CHECK_MAX_TIME_TOPIC",
+                "CHECKPOINT_TOPIC",
+                "RMQ_SYS_TRACE_TOPIC",
+            ]
+            .map(String::from),
         );
         let path = config.store_root().join("config").join("topics.json");
         let mut version = DataVersion {
@@ -219,7 +258,9 @@ impl TopicManager {
         self.table.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, (DataVersion, BTreeMap<String, TopicConfig>)> {
+    fn write(
+        &self,
+    ) -> std::sync::RwLockWriteGuard<'_, (DataVersion, BTreeMap<String, TopicConfig>)> {
         self.table.write().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -309,17 +350,16 @@ impl TopicManager {
     /// topics without it, spec §3.1), for registration.
     pub fn snapshot(&self, broker_perm: i32) -> (DataVersion, Vec<TopicConfig>) {
         let g = self.read();
-        let topics = g
-            .1
-            .values()
-            .map(|t| {
-                let mut t = t.clone();
-                if broker_perm & (PERM_READ | PERM_WRITE) != PERM_READ | PERM_WRITE {
-                    t.perm &= broker_perm;
-                }
-                t
-            })
-            .collect();
+        let topics =
+            g.1.values()
+                .map(|t| {
+                    let mut t = t.clone();
+                    if broker_perm & (PERM_READ | PERM_WRITE) != PERM_READ | PERM_WRITE {
+                        t.perm &= broker_perm;
+                    }
+                    t
+                })
+                .collect();
         (g.0, topics)
     }
 
@@ -327,7 +367,12 @@ impl TopicManager {
     pub fn wrapper_json(version: &DataVersion, topics: &[TopicConfig]) -> serde_json::Value {
         let table: serde_json::Map<String, serde_json::Value> = topics
             .iter()
-            .map(|t| (t.topic_name.clone(), serde_json::to_value(t).unwrap_or_default()))
+            .map(|t| {
+                (
+                    t.topic_name.clone(),
+                    serde_json::to_value(t).unwrap_or_default(),
+                )
+            })
             .collect();
         serde_json::json!({
             "dataVersion": version,
@@ -370,17 +415,25 @@ mod tests {
         let m = TopicManager::load(&config(dir.path())).unwrap();
         assert_eq!(m.get("TBW102").unwrap().perm, 7);
         assert_eq!(m.get("SCHEDULE_TOPIC_XXXX").unwrap().read_queue_nums, 18);
-        assert_eq!(m.get("rmq_sys_SYNC_BROKER_MEMBER_broker-a").unwrap().perm, 1);
+        assert_eq!(
+            m.get("rmq_sys_SYNC_BROKER_MEMBER_broker-a").unwrap().perm,
+            1
+        );
         assert!(m.is_system("DefaultCluster") && !m.is_system("T"));
         let (tc, created) = m.create_on_send("T", "TBW102", 4, true).unwrap();
         assert!(created);
-        assert_eq!((tc.read_queue_nums, tc.write_queue_nums, tc.perm), (4, 4, 6));
+        assert_eq!(
+            (tc.read_queue_nums, tc.write_queue_nums, tc.perm),
+            (4, 4, 6)
+        );
         assert!(m.create_on_send("U", "NoSuchTopic", 4, true).is_none());
         m.persist().unwrap();
         let again = TopicManager::load(&config(dir.path())).unwrap();
         assert_eq!(again.get("T"), Some(tc));
         assert_eq!(again.data_version(), m.data_version());
         assert!(validate_topic("a b").is_err() && validate_topic("%RETRY%g").is_ok());
-        assert!(TopicConfig::new("T", 4, 6).java_string().contains("perm=RW-"));
+        assert!(TopicConfig::new("T", 4, 6)
+            .java_string()
+            .contains("perm=RW-"));
     }
 }

@@ -3,6 +3,7 @@
 
 mod admin;
 mod bench_cmd;
+mod broker_cmd;
 mod namesrv_cmd;
 mod send_cmd;
 
@@ -20,6 +21,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a NameServer and a broker in one process (127.0.0.1:9876 and :10911, store ~/store).
+    Standalone(broker_cmd::StandaloneArgs),
+    /// Run a broker registering with NameServers (127.0.0.1:10911, store ~/store).
+    Broker(broker_cmd::BrokerArgs),
     /// Run a NameServer (127.0.0.1:9876 by default).
     Namesrv(namesrv_cmd::NamesrvArgs),
     /// Brokers and queues of a topic (mqadmin topicRoute).
@@ -130,6 +135,14 @@ fn main() -> ExitCode {
         Command::Send(args) => {
             init_tracing(if args.verbose() { "debug" } else { "error" });
             send_cmd::run(args)
+        }
+        Command::Standalone(args) => {
+            init_tracing("info");
+            broker_cmd::run_standalone(args)
+        }
+        Command::Broker(args) => {
+            init_tracing("info");
+            broker_cmd::run_broker(args)
         }
         Command::Namesrv(args) => {
             init_tracing("info");

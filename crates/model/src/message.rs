@@ -96,7 +96,10 @@ pub fn decode_batch(mut body: Bytes) -> Result<Vec<BatchItem>, String> {
     let mut items = Vec::new();
     while body.has_remaining() {
         if body.remaining() < 20 {
-            return Err(format!("batch item cut short: {} bytes left", body.remaining()));
+            return Err(format!(
+                "batch item cut short: {} bytes left",
+                body.remaining()
+            ));
         }
         let total = body.get_i32();
         let _magic = body.get_i32();
@@ -109,12 +112,16 @@ pub fn decode_batch(mut body: Bytes) -> Result<Vec<BatchItem>, String> {
         let msg = body.split_to(body_len as usize);
         let props_len = body.get_i16();
         if props_len < 0 || props_len as usize > body.remaining() {
-            return Err(format!("batch item properties length {props_len} beyond the body"));
+            return Err(format!(
+                "batch item properties length {props_len} beyond the body"
+            ));
         }
         let props = body.split_to(props_len as usize);
         let expect = 20 + body_len as i64 + 2 + props_len as i64;
         if i64::from(total) != expect {
-            return Err(format!("batch item total size {total}, fields add up to {expect}"));
+            return Err(format!(
+                "batch item total size {total}, fields add up to {expect}"
+            ));
         }
         let properties = String::from_utf8(props.to_vec())
             .map_err(|_| "batch item properties are not UTF-8".to_owned())?;
@@ -163,7 +170,15 @@ mod tests {
         let keys: Vec<&str> = ordered.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
             keys,
-            ["MSG_REGION", "UNIQ_KEY", "CLUSTER", "TAGS", "KEYS", "WAIT", "TRACE_ON"]
+            [
+                "MSG_REGION",
+                "UNIQ_KEY",
+                "CLUSTER",
+                "TAGS",
+                "KEYS",
+                "WAIT",
+                "TRACE_ON"
+            ]
         );
     }
 }

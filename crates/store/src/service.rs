@@ -42,6 +42,8 @@ enum Request {
     Offsets(String, i32, oneshot::Sender<(u64, u64)>),
     Flush(oneshot::Sender<Result<(), Arc<StoreError>>>),
     Flushes(oneshot::Sender<u64>),
+    /// Flush, close the store (clean-stop marker) and end the thread, then answer.
+    Close(oneshot::Sender<()>),
 }
 
 /// Why a request to the store thread failed.
@@ -159,6 +161,13 @@ impl StoreService {
         self.ask(Request::Flushes).await
     }
 
+    /// Stops the store thread after everything queued before: the store is flushed and closed
+    /// cleanly (the abort marker removed) before this returns. Later requests from any handle
+    /// fail with [`ServiceError::Stopped`].
+    pub async fn close(&self) {
+        let _ = self.ask(Request::Close).await;
+    }
+
     /// Makes everything stored so far durable.
     pub async fn flush(&self) -> Result<(), ServiceError> {
         Ok(self.ask(Request::Flush).await??)
@@ -238,6 +247,15 @@ fn run(mut store: MessageStore, mut rx: mpsc::Receiver<Request>, sync: bool, eve
                         }
                     }
                 }
+                Request::Close(reply) => {
+                    finish_group(&mut store, &mut group);
+                    if let Err(e) = store.flush() {
+                        tracing::error!(error = %e, "final flush failed");
+                    }
+                    drop(store);
+                    let _ = reply.send(());
+                    return;
+                }
                 other => {
                     // Reads and flushes see every put before them acknowledged first.
                     finish_group(&mut store, &mut group);
@@ -274,6 +292,7 @@ fn serve(store: &mut MessageStore, req: Request) {
     match req {
         Request::Put(..) => unreachable!("puts are grouped"),
         Request::Run(job) => job(store),
+        Request::Close(_) => unreachable!("handled in the loop"),
         Request::Get {
             topic,
             queue_id,

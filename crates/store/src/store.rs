@@ -632,6 +632,37 @@ impl MessageStore {
         Ok(deleted)
     }
 
+    /// Drops a topic's consume queues, files included (DELETE_TOPIC_IN_BROKER); its records
+    /// stay in the commit log until retention removes them. Returns the queues dropped.
+    pub fn delete_topic(&mut self, topic: &str) -> Result<usize, StoreError> {
+        let before = self.queues.len();
+        self.queues.retain(|(t, _), _| t != topic);
+        let dir = self.config.root.join("consumequeue").join(topic);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(StoreError::Io { path: dir, source }),
+        }
+        Ok(before - self.queues.len())
+    }
+
+    /// The topics that have consume queues, and their queue ids.
+    pub fn queue_ids(&self, topic: &str) -> Vec<i32> {
+        let mut v: Vec<i32> = self
+            .queues
+            .keys()
+            .filter(|(t, _)| t == topic)
+            .map(|(_, q)| *q)
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Commit-log (start, end) offsets.
+    pub fn log_range(&self) -> (u64, u64) {
+        (self.log.start(), self.log.end())
+    }
+
     /// The store timestamp of the record at queue offset `offset` (SEARCH_OFFSET_BY_TIMESTAMP
     /// and GET_EARLIEST_MSG_STORETIME need it).
     pub fn store_time(

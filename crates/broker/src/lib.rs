@@ -1,0 +1,399 @@
+//! # rmq-broker
+//!
+//! A RocketMQ 5.x broker (master) on rmq-remoting and rmq-store: Java, C++, Go and Node.js
+//! producers and consumers and Java's mqadmin talk to it as to a Java broker
+//! (`../shared/docs/broker-spec.md` §2, §3).
+//!
+//! The store ([`rmq_store::service::StoreService`]) runs on its own thread; this crate holds
+//! the broker's tables and wires them to requests:
+//! - [`config`]: settings under Java's property names;
+//! - [`topics`], [`groups`], [`offsets`]: topic and group configs and consumer and delay
+//!   offsets, in Java's JSON files;
+//! - [`clients`]: connected producers and consumers, orderly locks;
+//! - [`send`], [`pull`], [`manage`], [`admin`]: request handling, one module per processor of
+//!   the Java broker; [`long_poll`] holds pulls until a message arrives;
+//! - [`schedule`]: delay levels (SCHEDULE_TOPIC_XXXX) and their delivery;
+//! - [`register`]: registration with the NameServers.
+
+pub mod admin;
+pub mod clients;
+pub mod config;
+pub mod groups;
+pub mod json_file;
+pub mod long_poll;
+pub mod manage;
+pub mod offsets;
+pub mod processor;
+pub mod pull;
+pub mod register;
+pub mod schedule;
+pub mod send;
+pub mod stats;
+pub mod topics;
+
+use config::BrokerConfig;
+use rmq_protocol::{LanguageCode, MqVersion, RemotingCommand};
+use rmq_remoting::{ProcessorRegistry, RemotingServer, ServerBuilder, ServerConfig};
+use rmq_store::service::StoreService;
+use rmq_store::store::{Retention, StoreConfig};
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Why the broker could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A setting Java would refuse too.
+    #[error("bad configuration: {0}")]
+    Config(String),
+    /// The store would not open (locked by another process, unreadable, ...).
+    #[error(transparent)]
+    Store(#[from] rmq_store::store::StoreError),
+    /// A config file (topics.json, ...) that neither it nor its backup parses.
+    #[error(transparent)]
+    ConfigFile(#[from] json_file::ConfigFileError),
+    /// Could not listen.
+    #[error(transparent)]
+    Remoting(#[from] rmq_remoting::RemotingError),
+}
+
+/// Everything the request handlers and background tasks share.
+pub struct BrokerState {
+    /// Live settings (UPDATE_BROKER_CONFIG changes some).
+    pub config: RwLock<BrokerConfig>,
+    /// The message store.
+    pub store: StoreService,
+    /// Topics.
+    pub topics: topics::TopicManager,
+    /// Subscription groups.
+    pub groups: groups::GroupManager,
+    /// Consumer offsets.
+    pub offsets: offsets::ConsumerOffsets,
+    /// Delay-level offsets.
+    pub delay_offsets: offsets::DelayOffsets,
+    /// Connected clients.
+    pub clients: clients::ClientManager,
+    /// Held pulls.
+    pub notifier: long_poll::PullNotifier,
+    /// Counters.
+    pub stats: stats::Stats,
+    /// `brokerIP1:listenPort` as a socket address: the store host of every record.
+    pub store_host: SocketAddr,
+    /// Delay of each level (ms).
+    pub delay_levels_ms: Vec<i64>,
+    /// Start time (ms).
+    pub boot_ms: i64,
+    /// Registration with the NameServers.
+    pub registrar: register::Registrar,
+}
+
+impl BrokerState {
+    /// The live settings (read under their lock; request paths read a field or two).
+    pub fn config(&self) -> std::sync::RwLockReadGuard<'_, BrokerConfig> {
+        self.config.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs blocking file work (config persistence) off the runtime's threads.
+    pub async fn blocking<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&BrokerState) -> T + Send + 'static,
+    ) -> Option<T> {
+        let s = self.clone();
+        tokio::task::spawn_blocking(move || f(&s)).await.ok()
+    }
+
+    /// Writes topics.json (off the runtime), logging a failure.
+    pub async fn persist_topics(self: &Arc<Self>) {
+        if let Some(Err(e)) = self.blocking(|s| s.topics.persist()).await {
+            tracing::error!(error = %e, "topics.json not written");
+        }
+    }
+
+    /// Writes subscriptionGroup.json (off the runtime), logging a failure.
+    pub async fn persist_groups(self: &Arc<Self>) {
+        if let Some(Err(e)) = self.blocking(|s| s.groups.persist()).await {
+            tracing::error!(error = %e, "subscriptionGroup.json not written");
+        }
+    }
+
+    /// A topic was created or changed: persist it and register at once (Java's
+    /// `registerIncrementBrokerData`, here a full registration, which NameServers accept alike).
+    pub async fn topics_changed(self: &Arc<Self>) {
+        self.persist_topics().await;
+        self.registrar.register_all(self).await;
+    }
+
+    /// Tells every member of `group` that its membership changed (oneway
+    /// NOTIFY_CONSUMER_IDS_CHANGED, 10 ms write timeout each, as Java), unless the group or
+    /// the broker turned it off or it consumes by broadcasting.
+    pub fn notify_consumer_ids_changed(&self, group: &str) {
+        if !self.config().notify_consumer_ids_changed_enable {
+            return;
+        }
+        if self
+            .groups
+            .get(group)
+            .is_some_and(|g| !g.notify_consumer_ids_changed_enable)
+        {
+            return;
+        }
+        let Some(g) = self.clients.consumer_group(group) else {
+            return;
+        };
+        if g.message_model.eq_ignore_ascii_case("BROADCASTING") {
+            return;
+        }
+        for ch in g.channels.into_values() {
+            let cmd =
+                RemotingCommand::request(rmq_protocol::codes::request::NOTIFY_CONSUMER_IDS_CHANGED)
+                    .with_ext("consumerGroup", group.to_owned());
+            tokio::spawn(async move {
+                if let Err(e) = ch.conn.invoke_oneway(cmd, Duration::from_millis(10)).await {
+                    tracing::debug!(peer = ch.conn.peer(), error = %e, "NOTIFY_CONSUMER_IDS_CHANGED not sent");
+                }
+            });
+        }
+    }
+}
+
+/// A running broker.
+pub struct Broker {
+    server: RemotingServer,
+    state: Arc<BrokerState>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Broker {
+    /// Opens the store (recovering it if the last stop was not clean), loads the config
+    /// files, listens on `bindAddress:listenPort`, registers with the NameServers and starts
+    /// the background work (registration, offset persistence, delayed delivery, expiry).
+    pub async fn start(mut config: BrokerConfig) -> Result<Broker, StartError> {
+        config.validate().map_err(StartError::Config)?;
+        // Port 0 (tests): bind first, then advertise the port we got.
+        let listener_addr = format!("{}:{}", config.bind_address, config.listen_port);
+        let delay_levels_ms = rmq_store::store::parse_delay_levels(&config.message_delay_level)
+            .ok_or_else(|| StartError::Config("messageDelayLevel".into()))?;
+        let mut store_config = StoreConfig::new(config.store_root());
+        store_config.commit_log_segment_size = config.mapped_file_size_commit_log;
+        store_config.consume_queue_file_size = config.mapped_file_size_consume_queue;
+        store_config.sync_flush = config.sync_flush();
+        store_config.message_index = config.message_index_enable;
+        store_config.index_slot_num = config.max_hash_slot_num;
+        store_config.index_num = config.max_index_num;
+        store_config.delay_levels_ms = delay_levels_ms.clone();
+        store_config.retention = Retention {
+            file_reserved: Duration::from_secs(config.file_reserved_time * 3600),
+            delete_when: rmq_store::store::parse_delete_when(&config.delete_when),
+            disk_max_used_ratio: f64::from(config.disk_max_used_space_ratio.clamp(10, 95)) / 100.0,
+            ..Retention::default()
+        };
+        let flush_every = Duration::from_millis(config.flush_interval_commit_log.max(1));
+        let store =
+            tokio::task::spawn_blocking(move || StoreService::start(store_config, flush_every))
+                .await
+                .map_err(|e| StartError::Config(format!("store open panicked: {e}")))??;
+        let root = config.store_root();
+        let topics = topics::TopicManager::load(&config)?;
+        let groups = groups::GroupManager::load(&root, config.auto_create_subscription_group)?;
+        let offsets = offsets::ConsumerOffsets::load(&root)?;
+        let delay_offsets = offsets::DelayOffsets::load(&root)?;
+
+        let mut registry = ProcessorRegistry::new();
+        let server_config = ServerConfig {
+            listen_addr: listener_addr,
+            idle_timeout: Duration::from_secs(config.server_channel_max_idle_time_seconds.max(1)),
+            language: LanguageCode::JAVA,
+            version: MqVersion::CURRENT,
+            shutdown_grace: if config.enable_shutdown_gracefully {
+                Duration::from_secs(config.shutdown_wait_time_seconds)
+            } else {
+                Duration::ZERO
+            },
+            ..Default::default()
+        };
+        // The processor needs the state, the state needs the bound port: a cell filled below.
+        let cell: Arc<std::sync::OnceLock<Arc<BrokerState>>> = Arc::new(std::sync::OnceLock::new());
+        let processor = Arc::new(processor::BrokerProcessor(cell.clone()));
+        processor::register(&mut registry, processor, &config);
+        let listener = Arc::new(processor::LateListener(cell.clone()));
+        let server = ServerBuilder::new(server_config)
+            .registry(registry)
+            .event_listener(listener)
+            .bind()
+            .await?;
+        if config.listen_port == 0 {
+            config.listen_port = server.local_addr().port();
+        }
+        let store_host: SocketAddr = config.broker_addr().parse().map_err(|_| {
+            StartError::Config(format!(
+                "brokerIP1 {:?} is not an IP address",
+                config.broker_ip1
+            ))
+        })?;
+        let registrar = register::Registrar::new(&config);
+        let state = Arc::new(BrokerState {
+            config: RwLock::new(config),
+            store,
+            topics,
+            groups,
+            offsets,
+            delay_offsets,
+            clients: clients::ClientManager::default(),
+            notifier: long_poll::PullNotifier::default(),
+            stats: stats::Stats::default(),
+            store_host,
+            delay_levels_ms,
+            boot_ms: now_ms(),
+            registrar,
+        });
+        let _ = cell.set(state.clone());
+        state.persist_topics().await;
+        state.persist_groups().await;
+        state.registrar.register_all(&state).await;
+        let (stop, stop_rx) = watch::channel(false);
+        let tasks = background(&state, stop_rx);
+        tracing::info!(addr = %server.local_addr(), broker = %state.config().broker_name, "broker started");
+        Ok(Broker {
+            server,
+            state,
+            stop,
+            tasks,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+
+    /// The shared state (tests and embedding).
+    pub fn state(&self) -> &Arc<BrokerState> {
+        &self.state
+    }
+
+    /// Graceful stop: held pulls answered, UNREGISTER_BROKER to every NameServer, GO_AWAY and
+    /// in-flight requests drained, offsets written, the store flushed and closed cleanly.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        self.state.notifier.close();
+        self.state.registrar.unregister_all(&self.state).await;
+        self.server.shutdown().await;
+        for t in &self.tasks {
+            t.abort();
+        }
+        persist_offsets(&self.state).await;
+        self.state.store.close().await;
+        tracing::info!("broker stopped");
+    }
+}
+
+async fn persist_offsets(state: &Arc<BrokerState>) {
+    if let Some(Err(e)) = state.blocking(|s| s.offsets.persist()).await {
+        tracing::error!(error = %e, "consumerOffset.json not written");
+    }
+    if let Some(Err(e)) = state.blocking(|s| s.delay_offsets.persist()).await {
+        tracing::error!(error = %e, "delayOffset.json not written");
+    }
+}
+
+/// Spawns a loop running `tick` every `every` until the stop signal.
+fn every<F, Fut>(
+    stop: &watch::Receiver<bool>,
+    first: Duration,
+    every: Duration,
+    mut tick: F,
+) -> tokio::task::JoinHandle<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let mut stop = stop.clone();
+    tokio::spawn(async move {
+        let mut t = tokio::time::interval_at(tokio::time::Instant::now() + first, every);
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = t.tick() => tick().await,
+                _ = stop.changed() => return,
+            }
+        }
+    })
+}
+
+fn background(
+    state: &Arc<BrokerState>,
+    stop: watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let c = state.config().clone();
+    let mut tasks = Vec::new();
+    let period = Duration::from_millis(c.register_name_server_period.clamp(10_000, 60_000));
+    let s = state.clone();
+    tasks.push(every(&stop, Duration::from_secs(10), period, move || {
+        let s = s.clone();
+        async move { s.registrar.register_all(&s).await }
+    }));
+    let s = state.clone();
+    tasks.push(every(
+        &stop,
+        Duration::from_secs(10),
+        Duration::from_millis(c.flush_consumer_offset_interval.max(100)),
+        move || {
+            let s = s.clone();
+            async move {
+                if let Some(Err(e)) = s.blocking(|s| s.offsets.persist()).await {
+                    tracing::error!(error = %e, "consumerOffset.json not written");
+                }
+            }
+        },
+    ));
+    let s = state.clone();
+    tasks.push(every(
+        &stop,
+        Duration::from_secs(10),
+        Duration::from_millis(c.flush_delay_offset_interval.max(100)),
+        move || {
+            let s = s.clone();
+            async move {
+                if let Some(Err(e)) = s.blocking(|s| s.delay_offsets.persist()).await {
+                    tracing::error!(error = %e, "delayOffset.json not written");
+                }
+            }
+        },
+    ));
+    let s = state.clone();
+    let expiry = Duration::from_millis(c.channel_expired_timeout);
+    tasks.push(every(
+        &stop,
+        Duration::from_secs(10),
+        Duration::from_secs(10),
+        move || {
+            let s = s.clone();
+            async move {
+                for group in s.clients.expire(expiry) {
+                    s.notify_consumer_ids_changed(&group);
+                }
+            }
+        },
+    ));
+    let s = state.clone();
+    tasks.push(every(
+        &stop,
+        Duration::from_secs(1),
+        Duration::from_secs(1),
+        move || {
+            let s = s.clone();
+            async move { s.stats.sample() }
+        },
+    ));
+    tasks.push(schedule::start(state.clone(), stop));
+    tasks
+}

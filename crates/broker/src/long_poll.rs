@@ -1,0 +1,67 @@
+//! Long polling (spec §2.3.4): a pull that finds nothing waits for its queue to grow, and is
+//! answered as soon as a put lands in that queue, not on a polling tick.
+//!
+//! One [`tokio::sync::Notify`] per queue that has ever been waited on; every put (sends,
+//! retries, delayed deliveries) wakes that queue's waiters, which re-read the store and
+//! answer or wait again. A waiter registers before it reads, so a put between its read and its
+//! wait is never missed. Shutdown wakes everyone at once, so no held pull delays a stop.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
+
+/// The queues pulls are waiting on.
+#[derive(Default)]
+pub struct PullNotifier {
+    queues: Mutex<HashMap<(String, i32), Arc<Notify>>>,
+    closing: AtomicBool,
+    closed: Notify,
+}
+
+impl PullNotifier {
+    /// The queue's notifier, to wait on (create the `notified()` future and `enable` it before
+    /// reading the store).
+    pub fn listen(&self, topic: &str, queue_id: i32) -> Arc<Notify> {
+        let mut q = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+        q.entry((topic.to_owned(), queue_id))
+            .or_insert_with(|| Arc::new(Notify::new()))
+            .clone()
+    }
+
+    /// A put landed in this queue: wake its waiters (no cost beyond a lookup when none wait).
+    pub fn arrived(&self, topic: &str, queue_id: i32) {
+        let q = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+        // The key is built only to look up; most puts find a waiter-less queue or none.
+        if let Some(n) = q.get(&(topic.to_owned(), queue_id)) {
+            n.notify_waiters();
+        }
+    }
+
+    /// Forgets a deleted topic's queues.
+    pub fn remove_topic(&self, topic: &str) {
+        let mut q = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+        q.retain(|(t, _), n| {
+            if t == topic {
+                n.notify_waiters();
+            }
+            t != topic
+        });
+    }
+
+    /// The broker is stopping: every held pull answers now.
+    pub fn close(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+        self.closed.notify_waiters();
+    }
+
+    /// Stopping?
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::SeqCst)
+    }
+
+    /// Resolves when [`close`](Self::close) is called (register before checking `is_closing`).
+    pub fn closed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.closed.notified()
+    }
+}

@@ -1,0 +1,149 @@
+//! The broker's request table (spec §2.0): which codes run on which executor, and the
+//! dispatch to the handler modules. Unknown codes get Java's REQUEST_CODE_NOT_SUPPORTED.
+
+use crate::config::BrokerConfig;
+use crate::{admin, manage, pull, send, BrokerState};
+use async_trait::async_trait;
+use rmq_protocol::codes::{request as rc, response};
+use rmq_protocol::{ExtFields, RemotingCommand};
+use rmq_remoting::{
+    ChannelEvent, ChannelEventListener, ExecutorConfig, ProcessorError, ProcessorRegistry,
+    RequestContext, RequestProcessor,
+};
+use std::sync::{Arc, OnceLock};
+
+/// FAQ link Java appends to several refusals.
+pub const FAQ_URL: &str = "https://rocketmq.apache.org/docs/bestPractice/06FAQ";
+
+/// The one processor of the broker; the state arrives once the server is bound.
+pub struct BrokerProcessor(pub Arc<OnceLock<Arc<BrokerState>>>);
+
+/// Channel events before the state exists are of no interest (no client registered yet).
+pub struct LateListener(pub Arc<OnceLock<Arc<BrokerState>>>);
+
+impl ChannelEventListener for LateListener {
+    fn on_event(&self, event: ChannelEvent) {
+        let Some(state) = self.0.get() else { return };
+        match event {
+            ChannelEvent::Close(c) | ChannelEvent::Exception(c, _) | ChannelEvent::Idle(c) => {
+                for group in state.clients.channel_closed(c.id) {
+                    state.notify_consumer_ids_changed(&group);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Registers the executors: sends on their own bounded pool, pulls on one wide enough for
+/// every held pull (a held pull is a parked future, not a thread), the rest on the default.
+pub fn register(registry: &mut ProcessorRegistry, p: Arc<BrokerProcessor>, c: &BrokerConfig) {
+    registry.register_many(
+        &[
+            rc::SEND_MESSAGE,
+            rc::SEND_MESSAGE_V2,
+            rc::SEND_BATCH_MESSAGE,
+            rc::CONSUMER_SEND_MSG_BACK,
+        ],
+        p.clone(),
+        ExecutorConfig::new(
+            c.send_message_thread_pool_nums,
+            c.send_thread_pool_queue_capacity,
+        ),
+    );
+    registry.register_many(
+        &[rc::PULL_MESSAGE, rc::LITE_PULL_MESSAGE],
+        p.clone(),
+        ExecutorConfig::new(c.pull_thread_pool_queue_capacity.max(1), 1000),
+    );
+    registry.register_many(
+        &[
+            rc::HEART_BEAT,
+            rc::UNREGISTER_CLIENT,
+            rc::GET_CONSUMER_LIST_BY_GROUP,
+            rc::QUERY_CONSUMER_OFFSET,
+            rc::UPDATE_CONSUMER_OFFSET,
+        ],
+        p.clone(),
+        ExecutorConfig::new(32, 50_000),
+    );
+    registry.register_default(p, ExecutorConfig::new(16, 10_000));
+}
+
+/// A success with no header class (no ext fields on the wire).
+pub fn ok() -> RemotingCommand {
+    RemotingCommand::response(response::SUCCESS, None)
+}
+
+/// A success whose Java response has a header class: `"extFields":{}` even when empty.
+pub fn ok_with_header() -> RemotingCommand {
+    let mut r = ok();
+    r.ext_fields = Some(ExtFields::new());
+    r
+}
+
+/// A refusal.
+pub fn fail(code: i32, remark: impl AsRef<str>) -> RemotingCommand {
+    RemotingCommand::response(code, Some(remark.as_ref()))
+}
+
+/// A required ext field, or the refusal Java's header decoding gives.
+pub fn required<'a>(
+    req: &'a RemotingCommand,
+    name: &'static str,
+) -> Result<&'a str, ProcessorError> {
+    req.ext(name).ok_or_else(|| {
+        ProcessorError::with_code(
+            response::SYSTEM_ERROR,
+            format!("the custom field <{name}> is null"),
+        )
+    })
+}
+
+/// A required numeric ext field.
+pub fn required_num<T: std::str::FromStr>(
+    req: &RemotingCommand,
+    name: &'static str,
+) -> Result<T, ProcessorError> {
+    let v = required(req, name)?;
+    v.trim().parse().map_err(|_| {
+        ProcessorError::with_code(
+            response::SYSTEM_ERROR,
+            format!("the custom field <{name}> is not a number: {v}"),
+        )
+    })
+}
+
+#[async_trait]
+impl RequestProcessor for BrokerProcessor {
+    async fn process(
+        &self,
+        ctx: &RequestContext,
+        req: RemotingCommand,
+    ) -> Result<Option<RemotingCommand>, ProcessorError> {
+        let Some(s) = self.0.get() else {
+            return Ok(Some(fail(response::SYSTEM_BUSY, "broker starting")));
+        };
+        let resp = match req.code {
+            rc::SEND_MESSAGE | rc::SEND_MESSAGE_V2 | rc::SEND_BATCH_MESSAGE => {
+                send::send(s, ctx, &req).await?
+            }
+            rc::CONSUMER_SEND_MSG_BACK => send::send_back(s, &req).await?,
+            rc::PULL_MESSAGE | rc::LITE_PULL_MESSAGE => pull::pull(s, ctx, &req).await?,
+            rc::HEART_BEAT => manage::heartbeat(s, ctx, &req).await?,
+            rc::UNREGISTER_CLIENT => manage::unregister_client(s, ctx, &req)?,
+            rc::GET_CONSUMER_LIST_BY_GROUP => manage::consumer_list(s, &req)?,
+            rc::QUERY_CONSUMER_OFFSET => manage::query_offset(s, &req).await?,
+            rc::UPDATE_CONSUMER_OFFSET => manage::update_offset(s, &req)?,
+            rc::GET_MAX_OFFSET
+            | rc::GET_MIN_OFFSET
+            | rc::GET_EARLIEST_MSG_STORETIME
+            | rc::SEARCH_OFFSET_BY_TIMESTAMP => manage::queue_offsets(s, &req).await?,
+            rc::LOCK_BATCH_MQ => manage::lock(s, &req)?,
+            rc::UNLOCK_BATCH_MQ => manage::unlock(s, &req)?,
+            rc::CHECK_CLIENT_CONFIG => manage::check_client_config(s, &req)?,
+            _ => admin::admin(s, ctx, &req).await?,
+        };
+        Ok(Some(resp))
+    }
+}

@@ -1,0 +1,566 @@
+//! SEND_MESSAGE / SEND_MESSAGE_V2 / SEND_BATCH_MESSAGE and CONSUMER_SEND_MSG_BACK (spec §2.1,
+//! §2.2): the checks in Java's order with Java's codes and remarks, the stored record as a Java
+//! broker builds it (properties in its order, retry/DLQ and delay rewriting), and the answer.
+
+use crate::processor::{fail, ok, required, required_num, FAQ_URL};
+use crate::topics::{self, DLQ_PREFIX, PERM_READ, PERM_WRITE, RETRY_PREFIX};
+use crate::BrokerState;
+use bytes::Bytes;
+use rmq_model::message::{decode_batch, decode_properties, encode_properties, java_hash_map_order};
+use rmq_protocol::codes::{request as rc, response};
+use rmq_protocol::headers::send::{
+    SendMessageRequestHeader, SendMessageRequestHeaderV2, SendMessageResponseHeader,
+};
+use rmq_protocol::RemotingCommand;
+use rmq_remoting::{ProcessorError, RequestContext};
+use rmq_store::msg_id::offset_msg_id;
+use rmq_store::record::Record;
+use rmq_store::service::ServiceError;
+use rmq_store::store::{PutResult, StoreError, SCHEDULE_TOPIC};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// MessageSysFlag: the topic is MULTI_TAG.
+const MULTI_TAGS_FLAG: i32 = 0x2;
+/// MessageSysFlag transaction type bits.
+const TRANSACTION_MASK: i32 = 0xC;
+/// TRANSACTION_PREPARED_TYPE.
+const TRANSACTION_PREPARED: i32 = 0x4;
+/// TRANSACTION_ROLLBACK_TYPE.
+const TRANSACTION_ROLLBACK: i32 = 0xC;
+/// Requests from clients at least this new may carry maxReconsumeTimes (Java gates on
+/// V3_4_9; every 4.x and 5.x client is past it).
+const MAX_RECONSUME_HEADER_VERSION: i32 = rmq_protocol::MqVersion::V4_0_0;
+
+/// The peer as a socket address (the born host of what it sends).
+pub fn peer_addr(ctx: &RequestContext) -> SocketAddr {
+    ctx.peer
+        .trim_start_matches('/')
+        .parse()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+}
+
+/// A pseudo-random number for queue choice (Java: ThreadLocalRandom); uniformity is all
+/// that matters.
+fn random_u32() -> u32 {
+    static SEED: AtomicU32 = AtomicU32::new(0x9E37_79B9);
+    let mut x = SEED.fetch_add(0x6D2B_79F5, Ordering::Relaxed);
+    x = (x ^ (x >> 15)).wrapping_mul(x | 1);
+    x ^= x.wrapping_add((x ^ (x >> 7)).wrapping_mul(x | 61));
+    x ^ (x >> 14)
+}
+
+/// The remark of MESSAGE_ILLEGAL.
+fn illegal_remark(max_body: usize) -> String {
+    format!("the message is illegal, maybe msg body or properties length not matched. msg body length limit {max_body}B, msg properties length limit 32KB.")
+}
+
+/// Every send answer from the checks on carries MSG_REGION and TRACE_ON (spec §2.1.1).
+fn with_region(s: &BrokerState, mut r: RemotingCommand) -> RemotingCommand {
+    let c = s.config();
+    r = r.with_ext("MSG_REGION", c.region_id.clone());
+    r.with_ext("TRACE_ON", c.trace_on.to_string())
+}
+
+/// The properties string a Java broker stores for a send: the producer's, with MSG_REGION,
+/// TRACE_ON, CLUSTER (and a UNIQ_KEY if none) added, POP_CK removed, in HashMap order.
+pub fn stored_properties(
+    s: &BrokerState,
+    producer: &str,
+    extra: &[(&str, String)],
+    add_uniq: bool,
+) -> (Vec<(String, String)>, String) {
+    let mut pairs = decode_properties(producer);
+    pairs.retain(|(k, _)| k != "POP_CK");
+    {
+        let c = s.config();
+        pairs.push(("MSG_REGION".into(), c.region_id.clone()));
+        pairs.push(("TRACE_ON".into(), c.trace_on.to_string()));
+        pairs.push(("CLUSTER".into(), c.broker_cluster_name.clone()));
+    }
+    if add_uniq && !pairs.iter().any(|(k, _)| k == "UNIQ_KEY") {
+        pairs.push(("UNIQ_KEY".into(), rmq_model::msg_id::new_unique_id()));
+    }
+    for (k, v) in extra {
+        pairs.push(((*k).to_owned(), v.clone()));
+    }
+    let pairs = java_hash_map_order(pairs);
+    let text = encode_properties(&pairs);
+    (pairs, text)
+}
+
+fn prop<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .rev()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Java's put hook for delay levels (spec §1.17): a record with DELAY > 0 goes to
+/// SCHEDULE_TOPIC_XXXX queue `level - 1`, remembering its topic and queue in REAL_TOPIC and
+/// REAL_QID (the properties are rebuilt in HashMap order with them).
+pub fn apply_delay(s: &BrokerState, record: &mut Record) {
+    let tx = record.sys_flag & TRANSACTION_MASK;
+    if tx == TRANSACTION_PREPARED || tx == TRANSACTION_ROLLBACK {
+        return;
+    }
+    let mut pairs = decode_properties(&record.properties);
+    let Some(level) = prop(&pairs, "DELAY").and_then(|d| d.trim().parse::<i64>().ok()) else {
+        return;
+    };
+    if level <= 0 {
+        return;
+    }
+    let max = s.delay_levels_ms.len() as i64;
+    let level = level.min(max);
+    for (k, v) in pairs.iter_mut() {
+        if k == "DELAY" {
+            *v = level.to_string();
+        }
+    }
+    pairs.push(("REAL_TOPIC".into(), record.topic.clone()));
+    pairs.push(("REAL_QID".into(), record.queue_id.to_string()));
+    record.properties = encode_properties(&java_hash_map_order(pairs));
+    record.topic = SCHEDULE_TOPIC.to_owned();
+    record.queue_id = (level - 1) as i32;
+}
+
+/// Stores records (one put, contiguous), counts them and wakes held pulls of their queues.
+pub async fn put_records(
+    s: &BrokerState,
+    records: Vec<Record>,
+) -> Result<Vec<PutResult>, ServiceError> {
+    let started = Instant::now();
+    let keys: Vec<(String, i32, usize)> = records
+        .iter()
+        .map(|r| (r.topic.clone(), r.queue_id, r.body.len()))
+        .collect();
+    let r = s.store.put_all(records).await;
+    match &r {
+        Ok(_) => {
+            let micros = started.elapsed().as_micros() as u64;
+            for (topic, q, len) in &keys {
+                s.stats.put(*len, micros);
+                s.notifier.arrived(topic, *q);
+            }
+        }
+        Err(_) => {
+            s.stats.put_failures.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    r
+}
+
+/// A store failure as Java answers it (spec §2.1.5).
+fn put_error(s: &BrokerState, e: &ServiceError) -> RemotingCommand {
+    let max = s.config().max_message_size;
+    match e {
+        ServiceError::Store(inner) => match &**inner {
+            StoreError::Log(rmq_store::commit_log::LogError::Record(_)) => {
+                fail(response::MESSAGE_ILLEGAL, illegal_remark(max))
+            }
+            StoreError::DiskFull(_) => fail(
+                response::SERVICE_NOT_AVAILABLE,
+                "service not available now. It may be caused by one of the following reasons: the broker's disk is full [CL:  0.00 CQ:  0.00 INDEX:  0.00], messages are put to the slave, message store has been shut down, etc.",
+            ),
+            other => {
+                tracing::error!(error = %other, "put failed");
+                fail(response::SYSTEM_ERROR, format!("UNKNOWN_ERROR: {other}"))
+            }
+        },
+        ServiceError::Stopped => fail(
+            response::SERVICE_NOT_AVAILABLE,
+            "service not available now. It may be caused by one of the following reasons: the broker's disk is full, messages are put to the slave, message store has been shut down, etc.",
+        ),
+        other => fail(response::SYSTEM_ERROR, format!("UNKNOWN_ERROR: {other}")),
+    }
+}
+
+/// SEND_MESSAGE (10), SEND_MESSAGE_V2 (310), SEND_BATCH_MESSAGE (320).
+pub async fn send(
+    s: &Arc<BrokerState>,
+    ctx: &RequestContext,
+    req: &RemotingCommand,
+) -> Result<RemotingCommand, ProcessorError> {
+    let h: SendMessageRequestHeader = if req.code == rc::SEND_MESSAGE {
+        req.decode_header()?
+    } else {
+        req.decode_header::<SendMessageRequestHeaderV2>()?.into()
+    };
+    let refuse = |code: i32, remark: String| Ok(with_region(s, fail(code, remark)));
+    let (start_accept, broker_perm, broker_ip, max_body, auto_create) = {
+        let c = s.config();
+        (
+            c.start_accept_send_request_time_stamp,
+            c.broker_permission,
+            c.broker_ip1.clone(),
+            c.max_message_size,
+            c.auto_create_topic_enable,
+        )
+    };
+    if crate::now_ms() < start_accept {
+        return refuse(
+            response::SYSTEM_ERROR,
+            format!("broker unable to service, until {start_accept}"),
+        );
+    }
+    let topic = h.topic.clone();
+    if broker_perm & PERM_WRITE == 0 && s.topics.get(&topic).is_some_and(|t| t.order) {
+        return refuse(
+            response::NO_PERMISSION,
+            format!("the broker[{broker_ip}] sending message is forbidden"),
+        );
+    }
+    if let Err(remark) = topics::validate_topic(&topic) {
+        return refuse(response::INVALID_PARAMETER, remark);
+    }
+    if topics::is_not_allowed_send_topic(&topic) {
+        return refuse(
+            response::NO_PERMISSION,
+            format!("Sending message to topic[{topic}] is forbidden."),
+        );
+    }
+    let tc = match s.topics.get(&topic) {
+        Some(tc) => tc,
+        None => {
+            let created = if topic.starts_with(RETRY_PREFIX) {
+                Some(s.topics.get_or_create(&topic, 1, PERM_READ | PERM_WRITE))
+            } else {
+                s.topics.create_on_send(
+                    &topic,
+                    &h.default_topic,
+                    h.default_topic_queue_nums,
+                    auto_create,
+                )
+            };
+            match created {
+                Some((tc, was_created)) => {
+                    if was_created {
+                        tracing::info!(topic, queues = tc.write_queue_nums, "topic auto-created");
+                        s.topics_changed().await;
+                    }
+                    tc
+                }
+                None => {
+                    return refuse(
+                        response::TOPIC_NOT_EXIST,
+                        format!("topic[{topic}] not exist, apply first please!\nSee {FAQ_URL} for further details."),
+                    )
+                }
+            }
+        }
+    };
+    let queue_nums = tc.write_queue_nums.max(tc.read_queue_nums);
+    if h.queue_id >= queue_nums {
+        return refuse(
+            response::INVALID_PARAMETER,
+            format!(
+                "request queueId[{}] is illegal, {} Producer: {}",
+                h.queue_id,
+                tc.java_string(),
+                ctx.peer
+            ),
+        );
+    }
+    let queue_id = if h.queue_id < 0 {
+        (random_u32() % tc.write_queue_nums.max(1) as u32) as i32
+    } else {
+        h.queue_id
+    };
+    let batch = h.batch == Some(true);
+    let mut sys_flag = h.sys_flag;
+    if tc.topic_filter_type == "MULTI_TAG" && !batch {
+        sys_flag |= MULTI_TAGS_FLAG;
+    }
+    let producer_props = h.properties.clone().unwrap_or_default();
+    let born_host = peer_addr(ctx);
+    let now = crate::now_ms();
+    let base = Record {
+        queue_id,
+        flag: h.flag,
+        queue_offset: 0,
+        physical_offset: 0,
+        sys_flag,
+        born_timestamp: h.born_timestamp,
+        born_host,
+        store_timestamp: now,
+        store_host: s.store_host,
+        reconsume_times: h.reconsume_times.unwrap_or(0),
+        prepared_transaction_offset: 0,
+        body: Bytes::new(),
+        topic: topic.clone(),
+        properties: String::new(),
+    };
+    let records = if batch {
+        if topic.starts_with(RETRY_PREFIX) {
+            return refuse(
+                response::MESSAGE_ILLEGAL,
+                format!("batch request does not support retry group {topic}"),
+            );
+        }
+        if req.body.len() > max_body {
+            return refuse(response::SYSTEM_ERROR, "message body size exceeded".into());
+        }
+        let (env_pairs, envelope) = stored_properties(s, &producer_props, &[], false);
+        if prop(&env_pairs, "DELAY")
+            .and_then(|d| d.parse::<i64>().ok())
+            .unwrap_or(0)
+            > 0
+            || sys_flag & TRANSACTION_MASK != 0
+        {
+            return refuse(response::MESSAGE_ILLEGAL, illegal_remark(max_body));
+        }
+        let items = match decode_batch(req.body.clone()) {
+            Ok(items) if !items.is_empty() => items,
+            _ => return refuse(response::MESSAGE_ILLEGAL, illegal_remark(max_body)),
+        };
+        items
+            .into_iter()
+            .map(|item| {
+                let mut props = item.properties;
+                if !props.is_empty() && !props.ends_with('\u{2}') {
+                    props.push('\u{2}');
+                }
+                props.push_str(&envelope);
+                Record {
+                    flag: item.flag,
+                    body: item.body,
+                    properties: props,
+                    ..base.clone()
+                }
+            })
+            .collect::<Vec<_>>()
+    } else {
+        if req.body.len() > max_body {
+            return refuse(response::MESSAGE_ILLEGAL, illegal_remark(max_body));
+        }
+        let (pairs, props) = stored_properties(s, &producer_props, &[], true);
+        if prop(&pairs, "TRAN_MSG") == Some("true") && s.config().reject_transaction_message {
+            return refuse(
+                response::NO_PERMISSION,
+                format!("the broker[{broker_ip}] sending transaction message is forbidden"),
+            );
+        }
+        let mut r = Record {
+            body: req.body.clone(),
+            properties: props,
+            ..base
+        };
+        if topic.starts_with(RETRY_PREFIX) {
+            if let Some(resp) = retry_or_dlq(s, &h, req.version, &mut r).await {
+                return Ok(with_region(s, resp));
+            }
+        }
+        apply_delay(s, &mut r);
+        vec![r]
+    };
+    if records
+        .iter()
+        .any(|r| r.properties.len() > i16::MAX as usize)
+    {
+        return refuse(response::MESSAGE_ILLEGAL, illegal_remark(max_body));
+    }
+    let uniq = records
+        .first()
+        .and_then(|r| rmq_store::record::property(&r.properties, "UNIQ_KEY").map(str::to_owned));
+    // A batch stores every item with the envelope's properties last: its UNIQ_KEY wins.
+    let uniq = if batch {
+        records.first().and_then(|r| {
+            decode_properties(&r.properties)
+                .into_iter()
+                .rev()
+                .find(|(k, _)| k == "UNIQ_KEY")
+                .map(|(_, v)| v)
+        })
+    } else {
+        uniq
+    };
+    match put_records(s, records).await {
+        Ok(results) => {
+            let msg_id = results
+                .iter()
+                .map(|p| offset_msg_id(s.store_host, p.physical_offset as i64))
+                .collect::<Vec<_>>()
+                .join(",");
+            let header = SendMessageResponseHeader {
+                msg_id,
+                queue_id,
+                queue_offset: results.first().map_or(0, |p| p.queue_offset as i64),
+                transaction_id: uniq,
+                batch_uniq_id: None,
+                recall_handle: None,
+            };
+            let mut resp = ok();
+            resp.set_header(&header);
+            Ok(with_region(s, resp))
+        }
+        Err(e) => Ok(with_region(s, put_error(s, &e))),
+    }
+}
+
+/// The %RETRY% rule of a single send (spec §2.1.3): past maxReconsumeTimes, or while the group
+/// holds an orderly lock, the message goes to %DLQ%group. `Some(answer)` refuses the send.
+async fn retry_or_dlq(
+    s: &Arc<BrokerState>,
+    h: &SendMessageRequestHeader,
+    version: i32,
+    r: &mut Record,
+) -> Option<RemotingCommand> {
+    let group = h.topic[RETRY_PREFIX.len()..].to_owned();
+    let Some((gc, created)) = s.groups.find_or_create(&group) else {
+        return Some(fail(
+            response::SUBSCRIPTION_GROUP_NOT_EXIST,
+            format!("subscription group not exist, {group} \nSee {FAQ_URL} for further details."),
+        ));
+    };
+    if created {
+        s.persist_groups().await;
+    }
+    let mut max = gc.retry_max_times;
+    if version >= MAX_RECONSUME_HEADER_VERSION {
+        if let Some(l) = h.max_reconsume_times {
+            max = l;
+        }
+    }
+    let times = h.reconsume_times.unwrap_or(0);
+    if times > max || s.clients.has_live_lock(&group) {
+        let dlq = format!("{DLQ_PREFIX}{group}");
+        let (_, created) = s.topics.get_or_create(&dlq, 1, PERM_READ | PERM_WRITE);
+        if created {
+            s.topics_changed().await;
+        }
+        let mut pairs = decode_properties(&r.properties);
+        pairs.push(("DELAY".into(), "-1".into()));
+        r.properties = encode_properties(&java_hash_map_order(pairs));
+        r.topic = dlq;
+        r.queue_id = 0;
+    }
+    None
+}
+
+/// CONSUMER_SEND_MSG_BACK (36): a consumer gives a message back for redelivery (spec §2.2).
+pub async fn send_back(
+    s: &Arc<BrokerState>,
+    req: &RemotingCommand,
+) -> Result<RemotingCommand, ProcessorError> {
+    let offset: i64 = required_num(req, "offset")?;
+    let group = required(req, "group")?.to_owned();
+    let delay_level: i32 = required_num(req, "delayLevel")?;
+    let header_max: Option<i32> = req
+        .ext("maxReconsumeTimes")
+        .and_then(|v| v.trim().parse().ok());
+    let (broker_ip, broker_perm) = {
+        let c = s.config();
+        (c.broker_ip1.clone(), c.broker_permission)
+    };
+    let Some((gc, created)) = s.groups.find_or_create(&group) else {
+        return Ok(fail(
+            response::SUBSCRIPTION_GROUP_NOT_EXIST,
+            format!("subscription group not exist, {group} \nSee {FAQ_URL} for further details."),
+        ));
+    };
+    if created {
+        s.persist_groups().await;
+    }
+    if broker_perm & PERM_WRITE == 0 {
+        return Ok(fail(
+            response::NO_PERMISSION,
+            format!("the broker[{broker_ip}] sending message is forbidden"),
+        ));
+    }
+    if gc.retry_queue_nums <= 0 {
+        return Ok(ok());
+    }
+    let retry_topic = format!("{RETRY_PREFIX}{group}");
+    let (rtc, created) =
+        s.topics
+            .get_or_create(&retry_topic, gc.retry_queue_nums, PERM_READ | PERM_WRITE);
+    if created {
+        s.topics_changed().await;
+    }
+    if rtc.perm & PERM_WRITE == 0 {
+        return Ok(fail(
+            response::NO_PERMISSION,
+            format!("the topic[{retry_topic}] sending message is forbidden"),
+        ));
+    }
+    let original = s
+        .store
+        .run(move |st| st.record_at(offset.max(0) as u64))
+        .await
+        .ok()
+        .and_then(|r| r.ok())
+        .flatten()
+        .and_then(|raw| match rmq_store::record::decode(&raw, false) {
+            Ok(rmq_store::record::Found::Message(r, _)) => Some(r),
+            _ => None,
+        });
+    let Some(orig) = original else {
+        return Ok(fail(
+            response::SYSTEM_ERROR,
+            format!("look message by offset failed, {offset}"),
+        ));
+    };
+    let mut pairs = decode_properties(&orig.properties);
+    if prop(&pairs, "RETRY_TOPIC").is_none() {
+        pairs.push(("RETRY_TOPIC".into(), orig.topic.clone()));
+    }
+    pairs.push(("WAIT".into(), "false".into()));
+    let mut max = gc.retry_max_times;
+    if req.version >= MAX_RECONSUME_HEADER_VERSION {
+        if let Some(m) = header_max {
+            max = m;
+        }
+    }
+    let (topic, queue_id) = if orig.reconsume_times >= max || delay_level < 0 {
+        let dlq = format!("{DLQ_PREFIX}{group}");
+        let (_, created) = s.topics.get_or_create(&dlq, 1, PERM_READ | PERM_WRITE);
+        if created {
+            s.topics_changed().await;
+        }
+        pairs.push(("DELAY".into(), "0".into()));
+        (dlq, 0)
+    } else {
+        let level = if delay_level == 0 {
+            3 + orig.reconsume_times
+        } else {
+            delay_level
+        };
+        pairs.push(("DELAY".into(), level.to_string()));
+        (
+            retry_topic,
+            (random_u32() % gc.retry_queue_nums.max(1) as u32) as i32,
+        )
+    };
+    if prop(&pairs, "ORIGIN_MESSAGE_ID").is_none() {
+        pairs.push((
+            "ORIGIN_MESSAGE_ID".into(),
+            offset_msg_id(orig.store_host, orig.physical_offset),
+        ));
+    }
+    // Keep the first position of a repeated key, its last value (Java's map put).
+    let mut r = Record {
+        queue_id,
+        flag: orig.flag,
+        queue_offset: 0,
+        physical_offset: 0,
+        sys_flag: orig.sys_flag,
+        born_timestamp: orig.born_timestamp,
+        born_host: orig.born_host,
+        store_timestamp: crate::now_ms(),
+        store_host: s.store_host,
+        reconsume_times: orig.reconsume_times + 1,
+        prepared_transaction_offset: 0,
+        body: orig.body.clone(),
+        topic,
+        properties: encode_properties(&java_hash_map_order(pairs)),
+    };
+    apply_delay(s, &mut r);
+    match put_records(s, vec![r]).await {
+        Ok(_) => Ok(ok()),
+        Err(e) => Ok(fail(response::SYSTEM_ERROR, format!("{e}"))),
+    }
+}

@@ -1,0 +1,206 @@
+//! `rmq broker` (a broker registering with NameServers) and `rmq standalone` (a NameServer and
+//! a broker in one process: the one-command way to run RocketMQ).
+
+use clap::Args;
+use rmq_broker::config::BrokerConfig;
+use rmq_broker::Broker;
+use rmq_namesrv::config::NamesrvConfig;
+use rmq_namesrv::NameServer;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Settings shared by `rmq broker` and `rmq standalone`. Java property names (brokerName,
+/// brokerClusterName, listenPort, storePathRootDir, brokerIP1, autoCreateTopicEnable,
+/// flushDiskType, fileReservedTime, deleteWhen, mappedFileSizeCommitLog, maxMessageSize,
+/// longPollingEnable, ...); later sources win: embedded defaults, `-c FILE`,
+/// `RMQ_BROKER_<NAME>` environment variables (name upper-cased), then the flags.
+#[derive(Args)]
+pub struct BrokerSettings {
+    /// Java properties file (broker.conf).
+    #[arg(short = 'c', long = "config")]
+    config_file: Option<PathBuf>,
+    /// storePathRootDir (default ~/store).
+    #[arg(long)]
+    store: Option<PathBuf>,
+    /// Any property, as name=value (repeatable).
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    set: Vec<String>,
+    /// Print the effective broker configuration and exit.
+    #[arg(short = 'p', long = "print-config")]
+    print_config: bool,
+}
+
+/// Arguments of `rmq broker`.
+#[derive(Args)]
+pub struct BrokerArgs {
+    /// namesrvAddr: NameServer addresses, `host:port;host:port`.
+    #[arg(short = 'n', long = "namesrv")]
+    namesrv: Option<String>,
+    /// listenPort (default 10911).
+    #[arg(long)]
+    listen_port: Option<u16>,
+    #[command(flatten)]
+    settings: BrokerSettings,
+}
+
+/// Arguments of `rmq standalone`.
+#[derive(Args)]
+pub struct StandaloneArgs {
+    /// The NameServer's port (default 9876).
+    #[arg(long, default_value_t = 9876)]
+    namesrv_port: u16,
+    /// The broker's listenPort (default 10911).
+    #[arg(long, default_value_t = 10911)]
+    broker_port: u16,
+    #[command(flatten)]
+    settings: BrokerSettings,
+}
+
+fn broker_config(s: &BrokerSettings) -> Result<BrokerConfig, String> {
+    let mut c = BrokerConfig::default();
+    if let Some(path) = &s.config_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("config file {}: {e}", path.display()))?;
+        c.apply_properties(&text)
+            .map_err(|e| format!("config file {}: {e}", path.display()))?;
+        c.broker_config_path = path.display().to_string();
+    }
+    c.apply_env(std::env::vars())?;
+    if let Some(dir) = &s.store {
+        c.store_path_root_dir = dir.display().to_string();
+    }
+    for kv in &s.set {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| format!("--set {kv:?}: expected NAME=VALUE"))?;
+        if !c.set(k.trim(), v)? {
+            return Err(format!("--set: unknown property {k:?}"));
+        }
+    }
+    c.validate()?;
+    Ok(c)
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// Runs `rmq broker` until SIGINT/SIGTERM, then stops gracefully.
+pub fn run_broker(a: BrokerArgs) -> ExitCode {
+    let mut config = match broker_config(&a.settings) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(n) = &a.namesrv {
+        config.namesrv_addr = n.clone();
+    } else if config.namesrv_addr.is_empty() {
+        if let Ok(n) = std::env::var("NAMESRV_ADDR") {
+            config.namesrv_addr = n;
+        }
+    }
+    if let Some(p) = a.listen_port {
+        config.listen_port = p;
+    }
+    if a.settings.print_config {
+        print!("{}", config.to_properties_text());
+        return ExitCode::SUCCESS;
+    }
+    runtime().block_on(async {
+        let broker = match Broker::start(config).await {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        {
+            let c = broker.state().config();
+            println!(
+                "The broker[{}, {}] boot success. serializeType=JSON and name server is {}",
+                c.broker_name,
+                broker.local_addr(),
+                if c.namesrv_addr.is_empty() {
+                    "(none)"
+                } else {
+                    &c.namesrv_addr
+                }
+            );
+        }
+        crate::namesrv_cmd::stop_signal().await;
+        broker.shutdown().await;
+        ExitCode::SUCCESS
+    })
+}
+
+/// Runs `rmq standalone`: a NameServer and a broker registered with it, until SIGINT/SIGTERM.
+pub fn run_standalone(a: StandaloneArgs) -> ExitCode {
+    let mut config = match broker_config(&a.settings) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    config.listen_port = a.broker_port;
+    if a.settings.print_config {
+        print!("{}", config.to_properties_text());
+        return ExitCode::SUCCESS;
+    }
+    let ns_config = NamesrvConfig {
+        listen_port: a.namesrv_port,
+        bind_address: config.bind_address.clone(),
+        kv_config_path: config
+            .store_root()
+            .join("namesrv")
+            .join("kvConfig.json")
+            .display()
+            .to_string(),
+        config_store_path: config
+            .store_root()
+            .join("namesrv")
+            .join("namesrv.properties")
+            .display()
+            .to_string(),
+        ..NamesrvConfig::default()
+    };
+    runtime().block_on(async {
+        let ns = match NameServer::start(ns_config).await {
+            Ok(ns) => ns,
+            Err(e) => {
+                eprintln!("error: name server: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        config.namesrv_addr = format!("{}:{}", config.broker_ip1, ns.local_addr().port());
+        let store = config.store_path_root_dir.clone();
+        let broker = match Broker::start(config).await {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("error: broker: {e}");
+                ns.shutdown_now();
+                return ExitCode::FAILURE;
+            }
+        };
+        println!("name server listening on {}", ns.local_addr());
+        println!(
+            "broker {} listening on {} (store {store})",
+            broker.state().config().broker_name,
+            broker.local_addr()
+        );
+        println!(
+            "ready: rmq send -n {} --topic TopicTest --body hello",
+            ns.local_addr()
+        );
+        crate::namesrv_cmd::stop_signal().await;
+        broker.shutdown().await;
+        // The broker, the NameServer's only registrant, is gone: nothing to drain.
+        ns.shutdown_now();
+        ExitCode::SUCCESS
+    })
+}
