@@ -72,6 +72,10 @@ rmq_config::settings! {
         flush_interval_commit_log: u64 = "flushIntervalCommitLog", 500;
         /// syncFlushTimeout: ms a SYNC_FLUSH send waits for its fsync.
         sync_flush_timeout: u64 = "syncFlushTimeout", 5000;
+        /// enabledAppendPropCRC: end each record's properties with a CRC of the whole record
+        /// (`__CRC32#`), so recovery also catches damage outside the body. Off by default, as
+        /// in Java: records are then byte-identical to a Java broker's.
+        enabled_append_prop_crc: bool = "enabledAppendPropCRC", false;
         /// messageIndexEnable: the key index (QUERY_MESSAGE).
         message_index_enable: bool = "messageIndexEnable", true;
         /// maxHashSlotNum: index slots per index file.

@@ -187,6 +187,7 @@ impl Broker {
         store_config.consume_queue_file_size = config.mapped_file_size_consume_queue;
         store_config.sync_flush = config.sync_flush();
         store_config.message_index = config.message_index_enable;
+        store_config.whole_record_crc = config.enabled_append_prop_crc;
         store_config.index_slot_num = config.max_hash_slot_num;
         store_config.index_num = config.max_index_num;
         store_config.delay_levels_ms = delay_levels_ms.clone();

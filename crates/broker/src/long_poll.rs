@@ -7,7 +7,7 @@
 //! wait is never missed. Shutdown wakes everyone at once, so no held pull delays a stop.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
@@ -17,6 +17,16 @@ pub struct PullNotifier {
     queues: Mutex<HashMap<(String, i32), Arc<Notify>>>,
     closing: AtomicBool,
     closed: Notify,
+    held: AtomicUsize,
+}
+
+/// Counts a pull as held while it lives.
+pub struct Held<'a>(&'a AtomicUsize);
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl PullNotifier {
@@ -27,6 +37,17 @@ impl PullNotifier {
         q.entry((topic.to_owned(), queue_id))
             .or_insert_with(|| Arc::new(Notify::new()))
             .clone()
+    }
+
+    /// Marks a pull as held until the guard drops.
+    pub fn hold(&self) -> Held<'_> {
+        self.held.fetch_add(1, Ordering::SeqCst);
+        Held(&self.held)
+    }
+
+    /// Pulls held right now.
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::SeqCst)
     }
 
     /// A put landed in this queue: wake its waiters (no cost beyond a lookup when none wait).

@@ -208,9 +208,11 @@ pub async fn pull(
     };
     let deadline = tokio::time::Instant::now() + hold;
     let mut result = read(codes.clone()).await?;
-    if suspend && result.status == GetStatus::OffsetOverflowOne && !hold.is_zero() {
+    let not_found = |r: &GetMessage| code_of(r.status, h.queue_offset) == response::PULL_NOT_FOUND;
+    if suspend && not_found(&result) && !hold.is_zero() {
         // Held: answered when the queue grows past the offset, or at the deadline.
         let notify = s.notifier.listen(&h.topic, h.queue_id);
+        let _held = s.notifier.hold();
         loop {
             let arrived = notify.notified();
             tokio::pin!(arrived);
@@ -219,7 +221,7 @@ pub async fn pull(
             tokio::pin!(closed);
             closed.as_mut().enable();
             result = read(codes.clone()).await?;
-            if result.status == GetStatus::Found || s.notifier.is_closing() {
+            if !not_found(&result) || s.notifier.is_closing() {
                 break;
             }
             let waited = tokio::select! {
@@ -241,6 +243,19 @@ pub async fn pull(
     ))
 }
 
+/// The response code of a read's status (spec §2.3.3).
+fn code_of(status: GetStatus, requested: i64) -> i32 {
+    match status {
+        GetStatus::Found => response::SUCCESS,
+        GetStatus::NoMatchedMessage | GetStatus::MessageWasRemoving => {
+            response::PULL_RETRY_IMMEDIATELY
+        }
+        GetStatus::NoMessageInQueue if requested != 0 => response::PULL_OFFSET_MOVED,
+        GetStatus::NoMessageInQueue | GetStatus::OffsetOverflowOne => response::PULL_NOT_FOUND,
+        GetStatus::OffsetOverflowBadly | GetStatus::OffsetTooSmall => response::PULL_OFFSET_MOVED,
+    }
+}
+
 /// The response of a read (spec §2.3.3).
 fn answer(
     s: &BrokerState,
@@ -248,21 +263,7 @@ fn answer(
     (topic_sys_flag, group_sys_flag): (i32, i32),
     r: GetMessage,
 ) -> RemotingCommand {
-    let code = match r.status {
-        GetStatus::Found => response::SUCCESS,
-        GetStatus::NoMatchedMessage | GetStatus::MessageWasRemoving => {
-            response::PULL_RETRY_IMMEDIATELY
-        }
-        GetStatus::NoMessageInQueue => {
-            if h.queue_offset != 0 {
-                response::PULL_OFFSET_MOVED
-            } else {
-                response::PULL_NOT_FOUND
-            }
-        }
-        GetStatus::OffsetOverflowOne => response::PULL_NOT_FOUND,
-        GetStatus::OffsetOverflowBadly | GetStatus::OffsetTooSmall => response::PULL_OFFSET_MOVED,
-    };
+    let code = code_of(r.status, h.queue_offset);
     s.offsets.commit_pull(
         &h.consumer_group,
         &h.topic,

@@ -115,3 +115,82 @@ pub async fn create_topic(c: &RemotingClient, addr: &str, topic: &str, queues: i
     let r = call(c, addr, cmd).await;
     assert_eq!(r.code, 0, "create topic: {:?}", r.remark);
 }
+
+/// A SEND_MESSAGE_V2 of `body` to `topic` queue `queue` with extra properties.
+pub fn send_request(
+    topic: &str,
+    queue: i32,
+    body: &str,
+    props: &[(&str, &str)],
+) -> RemotingCommand {
+    let mut p = vec![
+        ("UNIQ_KEY".to_owned(), rmq_model::msg_id::new_unique_id()),
+        ("WAIT".to_owned(), "true".to_owned()),
+    ];
+    p.extend(
+        props
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    let h = rmq_protocol::headers::send::SendMessageRequestHeaderV2 {
+        a: "PG_test".into(),
+        b: topic.into(),
+        c: "TBW102".into(),
+        d: 4,
+        e: queue,
+        f: 0,
+        g: rmq_broker::now_ms(),
+        h: 0,
+        i: Some(rmq_model::message::encode_properties(&p)),
+        j: Some(0),
+        k: Some(false),
+        l: None,
+        m: Some(false),
+        n: Some("broker-a".into()),
+    };
+    RemotingCommand::request_with_header(request::SEND_MESSAGE_V2, &h).with_body(body.to_owned())
+}
+
+/// A PULL_MESSAGE carrying its subscription (no heartbeat needed), suspending up to
+/// `suspend_ms`.
+pub fn pull_request(
+    group: &str,
+    topic: &str,
+    queue: i32,
+    offset: i64,
+    suspend_ms: i64,
+) -> RemotingCommand {
+    let h = rmq_protocol::headers::pull::PullMessageRequestHeader {
+        consumer_group: group.into(),
+        topic: topic.into(),
+        queue_id: queue,
+        queue_offset: offset,
+        max_msg_nums: 32,
+        sys_flag: 0x2 | 0x4,
+        commit_offset: 0,
+        suspend_timeout_millis: suspend_ms,
+        subscription: Some("*".into()),
+        sub_version: 0,
+        expression_type: Some("TAG".into()),
+        max_msg_bytes: None,
+        request_source: None,
+        proxy_froward_client_id: None,
+    };
+    RemotingCommand::request_with_header(request::PULL_MESSAGE, &h)
+}
+
+/// The records of a pull answer's body.
+pub fn records(body: &bytes::Bytes) -> Vec<rmq_store::record::Record> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < body.len() {
+        match rmq_store::record::decode(&body.slice(at..), true).expect("valid record") {
+            rmq_store::record::Found::Message(r, size) => {
+                out.push(*r);
+                at += size;
+            }
+            rmq_store::record::Found::Blank => break,
+        }
+    }
+    out
+}
