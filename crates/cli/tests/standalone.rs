@@ -1,0 +1,353 @@
+//! `rmq standalone` as a process: start, `rmq send` in every mode into our own broker, pull it
+//! back, stop with SIGTERM (clean-stop marker); and kill -9 under SYNC_FLUSH load, after which
+//! every acknowledged message is still there and consumer offsets never run ahead.
+
+use rmq_protocol::codes::request;
+use rmq_protocol::RemotingCommand;
+use rmq_remoting::{ClientConfig, RemotingClient};
+use rmq_store::record::{self, Found, Record};
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// Two free ports (bound then released: the process binds them right after).
+fn free_ports() -> (u16, u16) {
+    let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let b = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    (
+        a.local_addr().unwrap().port(),
+        b.local_addr().unwrap().port(),
+    )
+}
+
+struct Proc {
+    child: tokio::process::Child,
+    ns: String,
+    broker: String,
+}
+
+/// Starts `rmq standalone` on `store` and waits for its "ready" line.
+async fn standalone(store: &Path, ports: (u16, u16), extra: &[&str]) -> Proc {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rmq"))
+        .arg("standalone")
+        .args(["--namesrv-port", &ports.0.to_string()])
+        .args(["--broker-port", &ports.1.to_string()])
+        .arg("--store")
+        .arg(store)
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("rmq runs");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(l) = lines.next_line().await.unwrap() {
+            if l.starts_with("ready:") {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .expect("standalone ready in time");
+    assert!(ready, "standalone exited before ready");
+    // Keep draining stdout so the process never blocks on it.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Proc {
+        child,
+        ns: format!("127.0.0.1:{}", ports.0),
+        broker: format!("127.0.0.1:{}", ports.1),
+    }
+}
+
+async fn rmq_send(ns: &str, args: &[&str]) -> String {
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_rmq"))
+            .arg("send")
+            .args(args)
+            .args(["-n", ns])
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("rmq send in time")
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "rmq send {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn client() -> RemotingClient {
+    RemotingClient::new(ClientConfig::default())
+}
+
+/// Every record of `topic` queue `queue` from offset 0, by plain pulls.
+async fn pull_all(c: &RemotingClient, broker: &str, topic: &str, queue: i32) -> Vec<Record> {
+    pull_all_as(c, broker, "CG_check", topic, queue).await
+}
+
+/// Same, as consumer group `group` (which a pull creates on the broker).
+async fn pull_all_as(
+    c: &RemotingClient,
+    broker: &str,
+    group: &str,
+    topic: &str,
+    queue: i32,
+) -> Vec<Record> {
+    let mut out = Vec::new();
+    let mut offset = 0i64;
+    loop {
+        let req = RemotingCommand::request(request::PULL_MESSAGE)
+            .with_ext("consumerGroup", group.to_owned())
+            .with_ext("topic", topic.to_owned())
+            .with_ext("queueId", queue.to_string())
+            .with_ext("queueOffset", offset.to_string())
+            .with_ext("maxMsgNums", "32")
+            .with_ext("sysFlag", "4")
+            .with_ext("commitOffset", "0")
+            .with_ext("suspendTimeoutMillis", "0")
+            .with_ext("subscription", "*")
+            .with_ext("subVersion", "0");
+        let r = c
+            .invoke_sync(broker, req, Duration::from_secs(10))
+            .await
+            .expect("pull answered");
+        if r.code != 0 {
+            return out;
+        }
+        let mut at = 0;
+        while at < r.body.len() {
+            match record::decode(&r.body.slice(at..), true).expect("valid record") {
+                Found::Message(m, size) => {
+                    out.push(*m);
+                    at += size;
+                }
+                Found::Blank => break,
+            }
+        }
+        offset = r.ext("nextBeginOffset").unwrap().parse().unwrap();
+    }
+}
+
+async fn sigterm_and_wait(mut p: Proc) -> std::process::ExitStatus {
+    let pid = p.child.id().expect("running") as i32;
+    // SAFETY-free: `kill` from the coreutils, not libc.
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(20), p.child.wait())
+        .await
+        .expect("stops within 20 s of SIGTERM")
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standalone_serves_every_send_mode_and_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let p = standalone(&store, free_ports(), &[]).await;
+    let ns = p.ns.clone();
+    let body_file = dir.path().join("big.txt");
+    std::fs::write(&body_file, "compressible ".repeat(1000)).unwrap();
+    let body_arg = format!("@{}", body_file.display());
+    let runs: [&[&str]; 5] = [
+        &[
+            "--topic", "Modes", "--body", "sync", "--count", "20", "--tag", "TagS",
+        ],
+        &[
+            "--topic", "Modes", "--body", "async", "--count", "200", "--mode", "async",
+        ],
+        &[
+            "--topic", "Modes", "--body", "oneway", "--count", "20", "--mode", "oneway",
+        ],
+        &[
+            "--topic", "Modes", "--body", "batch", "--count", "40", "--batch", "10",
+        ],
+        &[
+            "--topic", "Modes", "--body", &body_arg, "--count", "3", "--keys", "big-key",
+        ],
+    ];
+    for args in runs {
+        let out = rmq_send(&ns, args).await;
+        assert!(out.contains("failed=0"), "{out}");
+    }
+    let c = client();
+    // Oneway sends are not acknowledged: wait for them to land.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut all = Vec::new();
+    while Instant::now() < deadline {
+        all.clear();
+        for q in 0..4 {
+            all.extend(pull_all(&c, &p.broker, "Modes", q).await);
+        }
+        if all.len() >= 283 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let count = |b: &[u8]| all.iter().filter(|r| &r.body[..] == b).count();
+    assert_eq!(count(b"sync"), 20);
+    assert_eq!(count(b"async"), 200);
+    assert_eq!(count(b"oneway"), 20);
+    assert_eq!(count(b"batch"), 40);
+    let big: Vec<&Record> = all.iter().filter(|r| r.sys_flag & 0x1 != 0).collect();
+    assert_eq!(big.len(), 3, "the 13 KB body is stored compressed");
+    let mut inflated = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::ZlibDecoder::new(&big[0].body[..]),
+        &mut inflated,
+    )
+    .unwrap();
+    assert_eq!(inflated, std::fs::read(&body_file).unwrap());
+    assert_eq!(
+        record::property(&big[0].properties, "KEYS"),
+        Some("big-key")
+    );
+    let uniq: HashSet<&str> = all
+        .iter()
+        .filter_map(|r| record::property(&r.properties, "UNIQ_KEY"))
+        .collect();
+    assert_eq!(
+        uniq.len(),
+        20 + 200 + 20 + 4 + 3,
+        "every send but a batch's items has its own id"
+    );
+    assert!(all
+        .iter()
+        .filter(|r| &r.body[..] == b"sync")
+        .all(|r| record::property(&r.properties, "TAGS") == Some("TagS")));
+
+    let status = sigterm_and_wait(p).await;
+    assert!(status.success(), "{status:?}");
+    assert!(
+        !store.join("abort").exists(),
+        "a clean stop removes the abort marker"
+    );
+    for f in [
+        "topics.json",
+        "subscriptionGroup.json",
+        "consumerOffset.json",
+        "delayOffset.json",
+    ] {
+        assert!(store.join("config").join(f).is_file(), "{f} written");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_under_sync_flush_load_keeps_every_acknowledged_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let ports = free_ports();
+    let flags = ["--set", "flushDiskType=SYNC_FLUSH"];
+    let mut p = standalone(&store, ports, &flags).await;
+    let producer =
+        rmq_producer::Producer::start(rmq_producer::ProducerConfig::new("PG_kill", &[&p.ns]))
+            .await
+            .unwrap();
+    // Create the topic with a first send, then load it from 8 tasks until the kill.
+    producer
+        .send(rmq_producer::message::Message::new("Crash", "warm"))
+        .await
+        .unwrap();
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for t in 0..8 {
+        let (producer, acked, stop) = (producer.clone(), acked.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut i = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let body = format!("t{t}-{i}");
+                i += 1;
+                let msg = rmq_producer::message::Message::new("Crash", body.clone().into_bytes());
+                if let Ok(r) = producer.send(msg).await {
+                    if r.status == rmq_producer::result::SendStatus::SendOk {
+                        acked.lock().unwrap().push(body);
+                    }
+                }
+            }
+        }));
+    }
+    // Commit consumer offsets as a consumer would, remembering the last one acknowledged.
+    let c = client();
+    let mut last_committed = 0i64;
+    let kill_after = Duration::from_millis(700 + (std::process::id() as u64 % 600));
+    let started = Instant::now();
+    // The group exists once a pull named it (UPDATE_CONSUMER_OFFSET never creates one).
+    let _ = pull_all_as(&c, &p.broker, "CG_kill", "Crash", 3).await;
+    while started.elapsed() < kill_after {
+        let next = last_committed + 1;
+        let req = RemotingCommand::request(request::UPDATE_CONSUMER_OFFSET)
+            .with_ext("consumerGroup", "CG_kill")
+            .with_ext("topic", "Crash")
+            .with_ext("queueId", "0")
+            .with_ext("commitOffset", next.to_string());
+        if let Ok(r) = c.invoke_sync(&p.broker, req, Duration::from_secs(2)).await {
+            if r.code == 0 {
+                last_committed = next;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    p.child.start_kill().unwrap();
+    p.child.wait().await.unwrap();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    producer.shutdown().await;
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() > 100,
+        "load before the kill: {} acknowledged",
+        acked.len()
+    );
+    assert!(
+        store.join("abort").exists(),
+        "kill -9 leaves the abort marker"
+    );
+
+    let p = standalone(&store, ports, &flags).await;
+    let c = client();
+    let mut stored = HashSet::new();
+    for q in 0..4 {
+        for r in pull_all(&c, &p.broker, "Crash", q).await {
+            stored.insert(String::from_utf8_lossy(&r.body).into_owned());
+        }
+    }
+    let lost: Vec<&String> = acked.iter().filter(|b| !stored.contains(*b)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged sends lost, e.g. {:?}",
+        lost.len(),
+        acked.len(),
+        &lost[..lost.len().min(5)]
+    );
+    let q = RemotingCommand::request(request::QUERY_CONSUMER_OFFSET)
+        .with_ext("consumerGroup", "CG_kill")
+        .with_ext("topic", "Crash")
+        .with_ext("queueId", "0");
+    let r = c
+        .invoke_sync(&p.broker, q, Duration::from_secs(5))
+        .await
+        .unwrap();
+    if r.code == 0 {
+        let o: i64 = r.ext("offset").unwrap().parse().unwrap();
+        assert!(
+            o <= last_committed,
+            "offset {o} ahead of the last commit {last_committed}"
+        );
+    }
+    eprintln!("kill -9 after {kill_after:?}: {} acknowledged, all {} stored; offset committed {last_committed}", acked.len(), stored.len());
+    let status = sigterm_and_wait(p).await;
+    assert!(status.success());
+}
