@@ -396,6 +396,18 @@ impl CommitLog {
     }
 
     /// Makes every append so far durable (fsync of the segments written since the last flush).
+    /// The segments written since the last flush, marked clean: the caller makes them
+    /// durable (a flusher thread fsyncs them by path while appends go on).
+    pub fn take_dirty(&mut self) -> Vec<PathBuf> {
+        match self.dirty_from.take() {
+            Some(from) => self.segments[from..]
+                .iter()
+                .map(|s| s.path.clone())
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
     pub fn flush(&mut self) -> Result<(), LogError> {
         if let Some(from) = self.dirty_from.take() {
             for seg in &self.segments[from..] {

@@ -258,6 +258,14 @@ impl ConsumeQueue {
     }
 
     /// Makes every entry written so far durable.
+    /// The files written since the last flush, marked clean (see `CommitLog::take_dirty`).
+    pub fn take_dirty(&mut self) -> Vec<PathBuf> {
+        match self.dirty_from.take() {
+            Some(from) => self.files[from..].iter().map(|f| f.path.clone()).collect(),
+            None => Vec::new(),
+        }
+    }
+
     pub fn flush(&mut self) -> Result<(), QueueError> {
         if let Some(from) = self.dirty_from.take() {
             for f in &self.files[from..] {

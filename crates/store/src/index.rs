@@ -432,6 +432,18 @@ impl Indexes {
     }
 
     /// Makes the newest file durable (older ones were synced when they filled).
+    /// Writes the newest file's header into its map and returns its path: an fsync of that
+    /// path (from any thread) then makes its entries and header durable.
+    pub(crate) fn prepare_flush(&mut self) -> Result<Option<PathBuf>, FileError> {
+        match self.files.last_mut() {
+            Some(f) => {
+                f.write_header()?;
+                Ok(Some(f.path.clone()))
+            }
+            None => Ok(None),
+        }
+    }
+
     pub fn flush(&mut self) -> Result<(), FileError> {
         match self.files.last_mut() {
             Some(f) => f.flush(),

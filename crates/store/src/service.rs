@@ -8,9 +8,9 @@
 //! flushes every `flush_interval`.
 
 use crate::record::Record;
-use crate::store::{MessageStore, PutResult, StoreConfig, StoreError};
+use crate::store::{FlushJob, MessageStore, PutResult, StoreConfig, StoreError};
 use bytes::Bytes;
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
@@ -174,6 +174,92 @@ impl StoreService {
     }
 }
 
+/// The periodic flush's own thread: the store thread hands it the files to fsync and goes on
+/// appending, so an ASYNC_FLUSH fsync of many megabytes never stalls puts and reads. One job
+/// at a time; a job due while one runs is skipped (the next one covers its files).
+/// (busy, the first failure), and the condition a waiter for "not busy" waits on.
+type FlusherState = Arc<(Mutex<(bool, Option<String>)>, Condvar)>;
+
+struct Flusher {
+    jobs: Option<std::sync::mpsc::SyncSender<FlushJob>>,
+    state: FlusherState,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Flusher {
+    fn start() -> Flusher {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<FlushJob>(1);
+        let state: FlusherState = Arc::default();
+        let st = state.clone();
+        let thread = std::thread::Builder::new()
+            .name("rmq-store-flush".into())
+            .spawn(move || {
+                for job in rx {
+                    let r = job.run();
+                    let (lock, cv) = &*st;
+                    let mut g = lock.lock().unwrap_or_else(|p| p.into_inner());
+                    if let Err(e) = r {
+                        tracing::error!(error = %e, "flush failed: the store refuses writes");
+                        g.1.get_or_insert(e.to_string());
+                    }
+                    g.0 = false;
+                    cv.notify_all();
+                }
+            })
+            .ok();
+        Flusher {
+            jobs: Some(tx),
+            state,
+            thread,
+        }
+    }
+
+    /// Starts a flush of everything written so far, unless one is running.
+    fn submit(&self, store: &mut MessageStore) {
+        let Some(jobs) = &self.jobs else { return };
+        let (lock, _) = &*self.state;
+        let mut g = lock.lock().unwrap_or_else(|p| p.into_inner());
+        if g.0 {
+            return;
+        }
+        match store.flush_job() {
+            Ok(job) => {
+                g.0 = true;
+                if jobs.send(job).is_err() {
+                    g.0 = false;
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "flush failed: the store refuses writes");
+                g.1.get_or_insert(e.to_string());
+            }
+        }
+    }
+
+    /// Waits for the running job, if any.
+    fn wait_idle(&self) {
+        let (lock, cv) = &*self.state;
+        let mut g = lock.lock().unwrap_or_else(|p| p.into_inner());
+        while g.0 {
+            g = cv.wait(g).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    fn failed(&self) -> Option<String> {
+        let (lock, _) = &*self.state;
+        lock.lock().unwrap_or_else(|p| p.into_inner()).1.clone()
+    }
+}
+
+impl Drop for Flusher {
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// The store thread: groups of puts, one fsync per group with `sync`, periodic flushes without.
 /// One retention round on the clock: the UTC hour and the store disk's usage decide it.
 fn clean_round(store: &mut MessageStore) {
@@ -201,6 +287,7 @@ fn run(mut store: MessageStore, mut rx: mpsc::Receiver<Request>, sync: bool, eve
     let mut last_flush = Instant::now();
     let mut last_clean = Instant::now();
     let mut group: Vec<(Vec<PutResult>, PutReply)> = Vec::new();
+    let flusher = Flusher::start();
     loop {
         if last_clean.elapsed() >= store.retention_interval() {
             last_clean = Instant::now();
@@ -212,9 +299,7 @@ fn run(mut store: MessageStore, mut rx: mpsc::Receiver<Request>, sync: bool, eve
         // are rebuilt from the log after a crash).
         // (The group is empty here: every batch below ends by answering it.)
         if last_flush.elapsed() >= every {
-            if let Err(e) = store.flush() {
-                tracing::error!(error = %e, "periodic flush failed");
-            }
+            flusher.submit(&mut store);
             last_flush = Instant::now();
         }
         // Wait for work (up to the next periodic flush), then take everything already waiting.
@@ -228,6 +313,11 @@ fn run(mut store: MessageStore, mut rx: mpsc::Receiver<Request>, sync: bool, eve
         while let Some(req) = next {
             match req {
                 Request::Put(records, reply) => {
+                    if let Some(e) = flusher.failed() {
+                        let _ = reply.send(Err(Arc::new(StoreError::FlushFailed(e))));
+                        next = rx.try_recv().ok();
+                        continue;
+                    }
                     match records
                         .into_iter()
                         .map(|r| store.put(r))
@@ -249,6 +339,7 @@ fn run(mut store: MessageStore, mut rx: mpsc::Receiver<Request>, sync: bool, eve
                 }
                 Request::Close(reply) => {
                     finish_group(&mut store, &mut group);
+                    flusher.wait_idle();
                     if let Err(e) = store.flush() {
                         tracing::error!(error = %e, "final flush failed");
                     }
@@ -259,6 +350,10 @@ fn run(mut store: MessageStore, mut rx: mpsc::Receiver<Request>, sync: bool, eve
                 other => {
                     // Reads and flushes see every put before them acknowledged first.
                     finish_group(&mut store, &mut group);
+                    if matches!(other, Request::Flush(_)) {
+                        // What a running job took is durable only when it ends.
+                        flusher.wait_idle();
+                    }
                     serve(&mut store, other);
                 }
             }
@@ -271,6 +366,7 @@ fn run(mut store: MessageStore, mut rx: mpsc::Receiver<Request>, sync: bool, eve
         finish_group(&mut store, &mut group);
     }
     finish_group(&mut store, &mut group);
+    flusher.wait_idle();
     if let Err(e) = store.flush() {
         tracing::error!(error = %e, "final flush failed");
     }

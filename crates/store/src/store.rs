@@ -173,6 +173,10 @@ pub enum StoreError {
     /// (a broker answers SERVICE_NOT_AVAILABLE, 14).
     #[error("the disk is full ({:.0}% used): puts are refused until space is freed", .0 * 100.0)]
     DiskFull(f64),
+    /// A background flush failed: what was acknowledged may not be durable, so the store
+    /// takes no more writes until it is reopened (and recovery checks the log).
+    #[error("a flush failed, writes are refused until the store is reopened: {0}")]
+    FlushFailed(String),
     /// A put of no records.
     #[error("nothing to store")]
     Empty,
@@ -537,6 +541,29 @@ impl MessageStore {
             ix.flush()?;
         }
         Ok(())
+    }
+
+    /// What a flush would fsync, handed out so another thread can do it (the store thread
+    /// goes on appending): every file written since the last flush (commit log, consume
+    /// queues, the newest index file) and the checkpoint to write after them. Those files
+    /// count as clean from here on: run the job, and treat its failure as fatal for writes.
+    pub fn flush_job(&mut self) -> Result<FlushJob, StoreError> {
+        if let Err(e) = self.finish_dispatch() {
+            tracing::warn!(error = %e, "dispatch still failing");
+        }
+        self.flushes += 1;
+        let mut files = self.log.take_dirty();
+        for q in self.queues.values_mut() {
+            files.extend(q.take_dirty());
+        }
+        if let Some(ix) = &mut self.indexes {
+            files.extend(ix.prepare_flush()?);
+        }
+        Ok(FlushJob {
+            files,
+            checkpoint: self.config.root.join("checkpoint"),
+            store_time: self.last_store_time,
+        })
     }
 
     /// Flush rounds so far (each fsyncs what was written since the previous one).
@@ -969,26 +996,61 @@ impl MessageStore {
 }
 
 impl MessageStore {
-    /// Java's `checkpoint` file (spec §1.8): 4,096 bytes, i64 physicMsgTimestamp, i64
-    /// logicsMsgTimestamp, i64 indexMsgTimestamp, i64 masterFlushedOffset, i64 confirmPhyOffset.
     fn write_checkpoint(&self) -> Result<(), StoreError> {
-        use std::os::unix::fs::FileExt;
-        let path = self.config.root.join("checkpoint");
-        let io = |source| StoreError::Io {
-            path: path.clone(),
-            source,
-        };
-        let mut page = [0u8; 4096];
-        page[..8].copy_from_slice(&self.last_store_time.to_be_bytes());
-        page[8..16].copy_from_slice(&self.last_store_time.to_be_bytes());
-        let f = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io)?;
-        f.write_all_at(&page, 0).map_err(io)?;
-        f.sync_data().map_err(io)
+        write_checkpoint(&self.config.root.join("checkpoint"), self.last_store_time)
+    }
+}
+
+/// Java's `checkpoint` file (spec §1.8): 4,096 bytes, i64 physicMsgTimestamp, i64
+/// logicsMsgTimestamp, i64 indexMsgTimestamp, i64 masterFlushedOffset, i64 confirmPhyOffset.
+fn write_checkpoint(path: &Path, store_time: i64) -> Result<(), StoreError> {
+    use std::os::unix::fs::FileExt;
+    let io = |source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut page = [0u8; 4096];
+    page[..8].copy_from_slice(&store_time.to_be_bytes());
+    page[8..16].copy_from_slice(&store_time.to_be_bytes());
+    let f = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(io)?;
+    f.write_all_at(&page, 0).map_err(io)?;
+    f.sync_data().map_err(io)
+}
+
+/// A flush to run off the store thread (see [`MessageStore::flush_job`]).
+#[derive(Debug)]
+pub struct FlushJob {
+    files: Vec<PathBuf>,
+    checkpoint: PathBuf,
+    store_time: i64,
+}
+
+impl FlushJob {
+    /// Fsyncs every file (one deleted since, by retention, needs nothing), then writes the
+    /// checkpoint: it never claims more than is durable.
+    pub fn run(self) -> Result<(), StoreError> {
+        for path in &self.files {
+            let f = match File::open(path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(source) => {
+                    return Err(StoreError::Io {
+                        path: path.clone(),
+                        source,
+                    })
+                }
+            };
+            f.sync_data().map_err(|source| StoreError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        write_checkpoint(&self.checkpoint, self.store_time)
     }
 }
 

@@ -478,3 +478,41 @@ fn a_dispatch_that_fails_after_the_append_is_retried_and_no_queue_offset_is_reus
         .collect();
     assert_eq!(bodies, want, "each record once, in order");
 }
+
+#[test]
+fn a_flush_job_names_every_written_file_once_and_ends_with_the_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = MessageStore::open(config(dir.path())).unwrap();
+    for i in 0..10 {
+        let mut m = message("T", i % 2, i as usize, "TagA");
+        m.store_timestamp = 1_700_000_000_000 + i as i64;
+        store.put(m).unwrap();
+    }
+    let job = store.flush_job().unwrap();
+    let text = format!("{job:?}");
+    for part in [
+        "commitlog",
+        "consumequeue/T/0",
+        "consumequeue/T/1",
+        "index",
+        "checkpoint",
+    ] {
+        assert!(text.contains(part), "{part} missing from {text}");
+    }
+    // Run it on another thread while the store takes more puts (as the service does).
+    let worker = std::thread::spawn(move || job.run());
+    let mut m = message("T", 0, 99, "TagA");
+    m.store_timestamp = 1_700_000_000_099;
+    store.put(m).unwrap();
+    worker.join().unwrap().unwrap();
+    let cp = std::fs::read(dir.path().join("checkpoint")).unwrap();
+    assert_eq!(
+        i64::from_be_bytes(cp[..8].try_into().unwrap()),
+        1_700_000_000_009,
+        "the checkpoint claims what the job covered, not the put after it"
+    );
+    // Nothing written since the job except that one put: the next job has only its files.
+    let next = format!("{:?}", store.flush_job().unwrap());
+    assert!(!next.contains("consumequeue/T/1"), "{next}");
+    assert!(next.contains("consumequeue/T/0"), "{next}");
+}
