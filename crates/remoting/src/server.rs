@@ -119,10 +119,16 @@ impl ServerBuilder {
             shutdown,
             config: self.config,
         });
-        tokio::spawn(accept_loop(listener, inner.clone()));
         if let Some(tls) = inner.config.tls.as_ref().filter(|t| !t.test_mode) {
-            tokio::spawn(watch_tls_files(Arc::downgrade(&inner), tls.clone()));
+            // The contents served from now on, read before `bind` returns: a change made right
+            // after (however loaded the machine) is a change the watcher sees.
+            let files = tls.clone();
+            let seen = tokio::task::spawn_blocking(move || tls_files_fingerprint(&files))
+                .await
+                .unwrap_or_default();
+            tokio::spawn(watch_tls_files(Arc::downgrade(&inner), tls.clone(), seen));
         }
+        tokio::spawn(accept_loop(listener, inner.clone()));
         tracing::info!(%local_addr, "remoting server listening");
         Ok(RemotingServer { local_addr, inner })
     }
@@ -439,12 +445,11 @@ fn tls_files_fingerprint(tls: &crate::ServerTlsConfig) -> u64 {
 /// trust files change, a new acceptor serves new connections (live ones keep theirs). A change
 /// that does not load (a half-written file, a key that does not match) is logged and the old
 /// acceptor stays. Ends with the server.
-async fn watch_tls_files(inner: std::sync::Weak<ServerInner>, tls: crate::ServerTlsConfig) {
-    let files = tls.clone();
-    let Ok(mut seen) = tokio::task::spawn_blocking(move || tls_files_fingerprint(&files)).await
-    else {
-        return;
-    };
+async fn watch_tls_files(
+    inner: std::sync::Weak<ServerInner>,
+    tls: crate::ServerTlsConfig,
+    mut seen: u64,
+) {
     loop {
         tokio::time::sleep(TLS_WATCH_INTERVAL).await;
         let Some(inner) = inner.upgrade() else { break };
