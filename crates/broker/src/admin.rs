@@ -280,6 +280,16 @@ async fn delete_topic(
     Ok(ok())
 }
 
+/// Java's `UtilAll.humanReadableByteCount(bytes, false)`: `12.35 GiB`.
+fn human_bytes(bytes: u64) -> String {
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let exp = ((bytes as f64).ln() / 1024f64.ln()) as i32;
+    let unit = ["K", "M", "G", "T", "P", "E"][(exp as usize - 1).min(5)];
+    format!("{:.2} {unit}iB", bytes as f64 / 1024f64.powi(exp))
+}
+
 /// `[ D days, H hours, M minutes, S seconds ]`.
 fn runtime_text(ms: i64) -> String {
     let secs = ms.max(0) / 1000;
@@ -297,6 +307,14 @@ async fn runtime_info(s: &BrokerState) -> RemotingCommand {
     let root = s.config().store_root();
     let (log_start, log_end) = s.store.run(|st| st.log_range()).await.unwrap_or((0, 0));
     let disk = rmq_store::store::disk_used_ratio(&root).unwrap_or(-1.0);
+    let capacity = match rmq_store::store::disk_space(&root) {
+        Ok((total, free)) => format!(
+            "Total : {}, Free : {}.",
+            human_bytes(total),
+            human_bytes(free)
+        ),
+        Err(_) => "Total : -1, Free : -1.".into(),
+    };
     let (put_tps, get_tps) = s.stats.tps();
     let put_total = s.stats.put_messages.load(Ordering::Relaxed);
     let get_total = s.stats.got_messages.load(Ordering::Relaxed);
@@ -346,6 +364,11 @@ async fn runtime_info(s: &BrokerState) -> RemotingCommand {
         ("commitLogMinOffset".into(), log_start.to_string()),
         ("commitLogMaxOffset".into(), log_end.to_string()),
         ("dispatchBehindBytes".into(), "0".into()),
+        ("dispatchMaxBuffer".into(), "0".into()),
+        ("putMessageDistributeTime".into(), "[<=0ms]:0 [0~10ms]:0 [10~50ms]:0 [50~100ms]:0 [100~200ms]:0 [200~500ms]:0 [500ms~1s]:0 [1~2s]:0 [2~3s]:0 [3~4s]:0 [4~5s]:0 [5~10s]:0 [10s~]:0 ".into()),
+        ("putLatency99".into(), "0.0".into()),
+        ("putLatency999".into(), "0.0".into()),
+        ("commitLogDirCapacity".into(), capacity),
         ("pageCacheLockTimeMills".into(), "0".into()),
         ("earliestMessageTimeStamp".into(), s.boot_ms.to_string()),
         (

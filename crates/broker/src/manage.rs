@@ -239,7 +239,12 @@ pub async fn queue_offsets(
         .await
         .map_err(|e| ProcessorError::new(e.to_string()))?
         .map_err(ProcessorError::new)?;
-    Ok(ok_with_header().with_ext(key, value.to_string()))
+    let mut r = ok_with_header().with_ext(key, value.to_string());
+    if code == rc::GET_MIN_OFFSET {
+        // Java's answer carries an empty remark here (capture broker-java-2 232), and only here.
+        r = r.with_remark("");
+    }
+    Ok(r)
 }
 
 #[derive(Deserialize, Serialize, Default)]

@@ -141,6 +141,12 @@ pub fn disk_used_ratio(path: &Path) -> std::io::Result<f64> {
     Ok((st.f_blocks - st.f_bfree.min(st.f_blocks)) as f64 / st.f_blocks as f64)
 }
 
+/// (total, free) bytes of the filesystem holding `path` (`commitLogDirCapacity`).
+pub fn disk_space(path: &Path) -> std::io::Result<(u64, u64)> {
+    let st = rustix::fs::statvfs(path).map_err(std::io::Error::from)?;
+    Ok((st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize))
+}
+
 impl StoreConfig {
     /// Java's sizes under `root`.
     pub fn new(root: impl Into<PathBuf>) -> Self {

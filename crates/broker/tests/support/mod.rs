@@ -2,6 +2,8 @@
 //! standalone` runs), restartable on the same store and port, plus wire helpers.
 #![allow(dead_code)]
 
+pub mod capture;
+
 use rmq_broker::config::BrokerConfig;
 use rmq_broker::Broker;
 use rmq_namesrv::NameServer;
