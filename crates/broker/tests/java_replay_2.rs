@@ -4,7 +4,7 @@
 mod support;
 
 use std::time::Duration;
-use support::capture::{capture, ext};
+use support::capture::{capture, ext, without_port};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pull_api_through_every_outcome() {
@@ -161,4 +161,106 @@ async fn mqadmin_broker_commands() {
         assert_eq!(keys(&ours), keys(java), "seq {seq} header fields");
     }
     assert!(sa.broker().state().groups.get("CG_admin2").is_some());
+}
+
+/// The offsetMsgId in ORIGIN_MESSAGE_ID names the broker's port: zero it.
+fn normalise(props: &str) -> String {
+    rmq_model::message::decode_properties(props)
+        .into_iter()
+        .map(|(k, v)| {
+            let v = if k == "ORIGIN_MESSAGE_ID" && v.len() == 32 {
+                format!("{}00000000{}", &v[..8], &v[16..])
+            } else {
+                v
+            };
+            format!("{k}={v}")
+        })
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn give_backs_build_the_retry_records_java_delivers_and_orderly_locks_answer_as_java() {
+    let cap = capture("broker-java-2");
+    let sa = support::Standalone::start(|_| {}).await;
+    let addr = sa.broker_addr();
+    let c = support::client();
+    // updateTopic, the retry consumer's heartbeat (creates %RETRY%CG_retry2), three sends at
+    // Java's offsets 0, 272, 544, then the three give-backs of those offsets.
+    assert_eq!(support::call(&c, &addr, cap.req(1)).await.code, 0);
+    assert_eq!(support::call(&c, &addr, cap.req(3)).await.code, 0);
+    for seq in [26u64, 30, 33] {
+        let ours = support::call(&c, &addr, cap.req(seq)).await;
+        let java = cap.java_answer(seq);
+        assert_eq!(
+            without_port(&ext(&ours, "msgId").unwrap()),
+            without_port(&ext(java, "msgId").unwrap()),
+            "seq {seq}"
+        );
+    }
+    for seq in [44u64, 45, 46] {
+        let ours = support::call(&c, &addr, cap.req(seq)).await;
+        let java = cap.java_answer(seq);
+        assert_eq!(
+            (ours.code, &ours.remark, &ours.ext_fields),
+            (java.code, &java.remark, &java.ext_fields),
+            "seq {seq}"
+        );
+    }
+    // They wait at level 3 (10 s); Java delivered them to %RETRY%CG_retry2 (077) with the
+    // properties they were scheduled with: ours are those, key for key, in the same order.
+    let scheduled = sa
+        .broker()
+        .state()
+        .store
+        .run(|st| {
+            st.get_message("SCHEDULE_TOPIC_XXXX", 2, 0, 32, 1 << 20, None)
+                .unwrap()
+        })
+        .await
+        .unwrap();
+    let ours: Vec<_> = scheduled
+        .records
+        .iter()
+        .flat_map(|(_, b)| support::records(b))
+        .collect();
+    let java = support::records(&cap.frames[&77].body);
+    assert_eq!(ours.len(), 3);
+    for j in &java {
+        let o = ours
+            .iter()
+            .find(|o| o.body == j.body)
+            .unwrap_or_else(|| panic!("no retry record for {:?}", j.body));
+        assert_eq!(normalise(&o.properties), normalise(&j.properties));
+        assert_eq!(
+            (o.reconsume_times, o.flag, o.born_timestamp),
+            (j.reconsume_times, j.flag, j.born_timestamp)
+        );
+    }
+
+    // The orderly consumer: heartbeat, five LOCK_BATCH_MQ, UNLOCK_BATCH_MQ; bodies as Java's.
+    let orderly = support::client();
+    for seq in [132u64, 139, 143, 145, 149, 155, 179] {
+        let ours = support::call(&orderly, &addr, cap.req(seq)).await;
+        let java = cap.java_answer(seq);
+        assert_eq!(
+            (ours.code, &ours.remark),
+            (java.code, &java.remark),
+            "seq {seq}"
+        );
+        assert_eq!(ours.body, java.body, "seq {seq} body");
+    }
+    // After the unlock another client may take the queues at once.
+    let state = sa.broker().state();
+    let mq = rmq_broker::clients::MessageQueue {
+        broker_name: "broker-a".into(),
+        queue_id: 1,
+        topic: "CapTopic2".into(),
+    };
+    assert_eq!(
+        state
+            .clients
+            .lock("CG_orderly2", "other", std::slice::from_ref(&mq)),
+        vec![mq]
+    );
 }
