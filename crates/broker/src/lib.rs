@@ -164,6 +164,15 @@ impl BrokerState {
     }
 }
 
+/// What a broker runs with besides its settings.
+#[derive(Default, Clone)]
+pub struct BrokerOptions {
+    /// A server hook run before every request (ACL verification: `rmq_acl::AclServerHook`).
+    pub hook: Option<Arc<dyn rmq_remoting::RpcHook>>,
+    /// TLS for the listener (modes, certificates, client auth, rotation).
+    pub tls: Option<rmq_remoting::ServerTlsConfig>,
+}
+
 /// A running broker.
 pub struct Broker {
     server: RemotingServer,
@@ -176,7 +185,15 @@ impl Broker {
     /// Opens the store (recovering it if the last stop was not clean), loads the config
     /// files, listens on `bindAddress:listenPort`, registers with the NameServers and starts
     /// the background work (registration, offset persistence, delayed delivery, expiry).
-    pub async fn start(mut config: BrokerConfig) -> Result<Broker, StartError> {
+    pub async fn start(config: BrokerConfig) -> Result<Broker, StartError> {
+        Self::start_with(config, BrokerOptions::default()).await
+    }
+
+    /// Same, with a request hook (ACL) and TLS.
+    pub async fn start_with(
+        mut config: BrokerConfig,
+        options: BrokerOptions,
+    ) -> Result<Broker, StartError> {
         config.validate().map_err(StartError::Config)?;
         // Port 0 (tests): bind first, then advertise the port we got.
         let listener_addr = format!("{}:{}", config.bind_address, config.listen_port);
@@ -219,6 +236,7 @@ impl Broker {
             } else {
                 Duration::ZERO
             },
+            tls: options.tls,
             ..Default::default()
         };
         // The processor needs the state, the state needs the bound port: a cell filled below.
@@ -226,11 +244,13 @@ impl Broker {
         let processor = Arc::new(processor::BrokerProcessor(cell.clone()));
         processor::register(&mut registry, processor, &config);
         let listener = Arc::new(processor::LateListener(cell.clone()));
-        let server = ServerBuilder::new(server_config)
+        let mut builder = ServerBuilder::new(server_config)
             .registry(registry)
-            .event_listener(listener)
-            .bind()
-            .await?;
+            .event_listener(listener);
+        if let Some(hook) = options.hook {
+            builder = builder.hook(hook);
+        }
+        let server = builder.bind().await?;
         if config.listen_port == 0 {
             config.listen_port = server.local_addr().port();
         }
@@ -372,19 +392,16 @@ fn background(
     ));
     let s = state.clone();
     let expiry = Duration::from_millis(c.channel_expired_timeout);
-    tasks.push(every(
-        &stop,
-        Duration::from_secs(10),
-        Duration::from_secs(10),
-        move || {
-            let s = s.clone();
-            async move {
-                for group in s.clients.expire(expiry) {
-                    s.notify_consumer_ids_changed(&group);
-                }
+    // Java scans every 10 s; a shorter timeout is scanned for at half its length.
+    let scan = (expiry / 2).clamp(Duration::from_millis(50), Duration::from_secs(10));
+    tasks.push(every(&stop, scan, scan, move || {
+        let s = s.clone();
+        async move {
+            for group in s.clients.expire(expiry) {
+                s.notify_consumer_ids_changed(&group);
             }
-        },
-    ));
+        }
+    }));
     let s = state.clone();
     tasks.push(every(
         &stop,

@@ -184,3 +184,80 @@ async fn members_are_told_when_the_group_changes_and_a_stop_unregisters() {
         .unwrap();
     assert!(!info.broker_addr_table.contains_key("broker-a"), "{info:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_client_expires_and_its_group_is_told() {
+    let sa = support::Standalone::start(|c| c.channel_expired_timeout = 600).await;
+    let addr = sa.broker_addr();
+    let (a, mut a_rx) = consumer_client();
+    let (b, _b_rx) = consumer_client();
+    assert_eq!(
+        support::call(&a, &addr, heartbeat("10.0.0.1@a")).await.code,
+        0
+    );
+    next_notify(&mut a_rx).await;
+    // b joins and then says nothing; a keeps beating.
+    assert_eq!(
+        support::call(&b, &addr, heartbeat("10.0.0.2@b")).await.code,
+        0
+    );
+    next_notify(&mut a_rx).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        assert_eq!(
+            support::call(&a, &addr, heartbeat("10.0.0.1@a")).await.code,
+            0
+        );
+        if members(&support::client(), &addr).await == ["10.0.0.1@a"] {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "b never expired");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // a was told b left.
+    next_notify(&mut a_rx).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acl_refuses_unsigned_requests_and_serves_signed_ones() {
+    let account = rmq_acl::Credentials {
+        access_key: "rmq-ak".into(),
+        secret_key: "rmq-secret".into(),
+        security_token: None,
+    };
+    let (ns, _ns_dir) = rmq_testkit::namesrv().await;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = rmq_broker::Broker::start_with(
+        rmq_broker::config::BrokerConfig {
+            broker_name: "broker-acl".into(),
+            listen_port: 0,
+            namesrv_addr: ns.local_addr().to_string(),
+            store_path_root_dir: dir.path().display().to_string(),
+            mapped_file_size_commit_log: 1 << 20,
+            max_hash_slot_num: 100,
+            max_index_num: 400,
+            ..Default::default()
+        },
+        rmq_broker::BrokerOptions {
+            hook: Some(Arc::new(rmq_acl::AclServerHook::new([account.clone()]))),
+            tls: None,
+        },
+    )
+    .await
+    .unwrap();
+    let addr = broker.local_addr().to_string();
+    let open = support::client();
+    let refused = support::call(&open, &addr, support::send_request("TBW102", 0, "x", &[])).await;
+    assert_eq!(refused.code, rmq_protocol::codes::response::NO_PERMISSION);
+    let signed = ClientBuilder::new(ClientConfig::default())
+        .hook(Arc::new(rmq_acl::AclClientHook::new(account)))
+        .build();
+    let r = support::call(
+        &signed,
+        &addr,
+        support::send_request("AclTopic", 0, "x", &[]),
+    )
+    .await;
+    assert_eq!(r.code, 0, "{:?}", r.remark);
+    broker.shutdown().await;
+}

@@ -3,7 +3,7 @@
 
 use clap::Args;
 use rmq_broker::config::BrokerConfig;
-use rmq_broker::Broker;
+use rmq_broker::{Broker, BrokerOptions};
 use rmq_namesrv::config::NamesrvConfig;
 use rmq_namesrv::NameServer;
 use std::path::PathBuf;
@@ -28,6 +28,29 @@ pub struct BrokerSettings {
     /// Print the effective broker configuration and exit.
     #[arg(short = 'p', long = "print-config")]
     print_config: bool,
+    /// Verify every request's ACL signature (Java's 4.x scheme) against the account in this
+    /// properties file (accessKey, secretKey); repeatable for several accounts.
+    #[arg(long = "acl-credentials", value_name = "FILE")]
+    acl_credentials: Vec<PathBuf>,
+    /// TLS for the broker's listener, a settings file with the Java keys (tls.server.mode,
+    /// tls.server.certPath, tls.server.keyPath, tls.server.need.client.auth, ...).
+    #[arg(long)]
+    tls_config: Option<PathBuf>,
+}
+
+/// The ACL hook and TLS settings the flags name.
+fn broker_options(s: &BrokerSettings) -> Result<BrokerOptions, String> {
+    let mut options = BrokerOptions::default();
+    if !s.acl_credentials.is_empty() {
+        let accounts = s
+            .acl_credentials
+            .iter()
+            .map(|p| rmq_acl::Credentials::from_file(p).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
+        options.hook = Some(std::sync::Arc::new(rmq_acl::AclServerHook::new(accounts)));
+    }
+    options.tls = crate::bench_cmd::server_tls(s.tls_config.as_deref(), false)?;
+    Ok(options)
 }
 
 /// Arguments of `rmq broker`.
@@ -111,8 +134,15 @@ pub fn run_broker(a: BrokerArgs) -> ExitCode {
         print!("{}", config.to_properties_text());
         return ExitCode::SUCCESS;
     }
+    let options = match broker_options(&a.settings) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     runtime().block_on(async {
-        let broker = match Broker::start(config).await {
+        let broker = match Broker::start_with(config, options).await {
             Ok(b) => b,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -152,6 +182,13 @@ pub fn run_standalone(a: StandaloneArgs) -> ExitCode {
         print!("{}", config.to_properties_text());
         return ExitCode::SUCCESS;
     }
+    let options = match broker_options(&a.settings) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let ns_config = NamesrvConfig {
         listen_port: a.namesrv_port,
         bind_address: config.bind_address.clone(),
@@ -179,7 +216,7 @@ pub fn run_standalone(a: StandaloneArgs) -> ExitCode {
         };
         config.namesrv_addr = format!("{}:{}", config.broker_ip1, ns.local_addr().port());
         let store = config.store_path_root_dir.clone();
-        let broker = match Broker::start(config).await {
+        let broker = match Broker::start_with(config, options).await {
             Ok(b) => b,
             Err(e) => {
                 eprintln!("error: broker: {e}");
