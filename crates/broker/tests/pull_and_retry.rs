@@ -212,3 +212,38 @@ async fn delayed_messages_arrive_after_their_level_and_the_seventeenth_give_back
     assert_eq!(again.reconsume_times, delivered.reconsume_times + 1);
     assert_eq!(&again.body[..], b"later");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delayed_message_survives_a_restart_and_is_delivered_once() {
+    let mut sa = support::Standalone::start(|_| {}).await;
+    let c = support::client();
+    support::create_topic(&c, &sa.broker_addr(), "Later", 1).await;
+    let r = support::call(
+        &c,
+        &sa.broker_addr(),
+        support::send_request("Later", 0, "across", &[("DELAY", "2")]),
+    )
+    .await;
+    assert_eq!(r.code, 0);
+    // Stop before it is due (level 2 = 5 s), start again on the same store.
+    sa.stop_broker().await;
+    sa.start_broker().await;
+    let addr = sa.broker_addr();
+    let got = support::call(
+        &c,
+        &addr,
+        support::pull_request("CG_later", "Later", 0, 0, 10_000),
+    )
+    .await;
+    assert_eq!(got.code, 0, "{:?}", got.remark);
+    assert_eq!(&support::records(&got.body)[0].body[..], b"across");
+    // Once: nothing more arrives (the level's offset moved on and was kept).
+    let next = support::call(
+        &c,
+        &addr,
+        support::pull_request("CG_later", "Later", 0, 1, 1_500),
+    )
+    .await;
+    assert_eq!(next.code, response::PULL_NOT_FOUND);
+    assert_eq!(sa.broker().state().delay_offsets.get(2), 1);
+}
