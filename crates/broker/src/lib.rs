@@ -93,9 +93,37 @@ pub struct BrokerState {
     pub boot_ms: i64,
     /// Registration with the NameServers.
     pub registrar: register::Registrar,
+    /// Per connection, its share of the store thread's queue (see [`STORE_SHARE`]).
+    store_shares: std::sync::Mutex<std::collections::HashMap<u64, Arc<tokio::sync::Semaphore>>>,
 }
 
+/// Store requests (puts, reads) one connection may have queued for the store thread at once.
+/// The store thread serves requests in order from a queue of 4,096: without a share one client
+/// pipelining sends faster than they are processed could fill it and put every other client's
+/// request behind all of its own; with it, another client waits behind at most this many per
+/// busy connection. More than a well-behaved producer keeps in flight (`rmq send` keeps 64).
+pub const STORE_SHARE: usize = 128;
+
 impl BrokerState {
+    /// Waits for a turn of `conn`'s share of the store queue (released when dropped).
+    pub async fn store_turn(&self, conn: u64) -> tokio::sync::OwnedSemaphorePermit {
+        let sem = {
+            let mut m = self.store_shares.lock().unwrap_or_else(|p| p.into_inner());
+            m.entry(conn)
+                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(STORE_SHARE)))
+                .clone()
+        };
+        sem.acquire_owned()
+            .await
+            .expect("a connection's store share is never closed")
+    }
+
+    /// A connection closed: forget its share.
+    pub fn connection_closed(&self, conn: u64) {
+        let mut m = self.store_shares.lock().unwrap_or_else(|p| p.into_inner());
+        m.remove(&conn);
+    }
+
     /// The live settings (read under their lock; request paths read a field or two).
     pub fn config(&self) -> std::sync::RwLockReadGuard<'_, BrokerConfig> {
         self.config.read().unwrap_or_else(|p| p.into_inner())
@@ -275,6 +303,7 @@ impl Broker {
             delay_levels_ms,
             boot_ms: now_ms(),
             registrar,
+            store_shares: Default::default(),
         });
         let _ = cell.set(state.clone());
         state.persist_topics().await;

@@ -26,6 +26,7 @@ impl ChannelEventListener for LateListener {
         let Some(state) = self.0.get() else { return };
         match event {
             ChannelEvent::Close(c) | ChannelEvent::Exception(c, _) | ChannelEvent::Idle(c) => {
+                state.connection_closed(c.id);
                 for group in state.clients.channel_closed(c.id) {
                     state.notify_consumer_ids_changed(&group);
                 }
@@ -35,8 +36,10 @@ impl ChannelEventListener for LateListener {
     }
 }
 
-/// Registers the executors: sends on their own bounded pool, pulls on one wide enough for
-/// every held pull (a held pull is a parked future, not a thread), the rest on the default.
+/// Registers the executors. Sends and pulls are async all the way down (a held pull or a put
+/// waiting for its fsync is a parked future, not a thread), so their executors are wide; what
+/// bounds a client is the runtime's per-connection in-flight limit and the broker's share of
+/// the store queue per connection (`STORE_SHARE`), never a slot other clients need.
 pub fn register(registry: &mut ProcessorRegistry, p: Arc<BrokerProcessor>, c: &BrokerConfig) {
     registry.register_many(
         &[
@@ -126,6 +129,7 @@ impl RequestProcessor for BrokerProcessor {
         };
         let resp = match req.code {
             rc::SEND_MESSAGE | rc::SEND_MESSAGE_V2 | rc::SEND_BATCH_MESSAGE => {
+                let _turn = s.store_turn(ctx.connection.id()).await;
                 send::send(s, ctx, &req).await?
             }
             rc::CONSUMER_SEND_MSG_BACK => send::send_back(s, &req).await?,

@@ -180,10 +180,12 @@ pub async fn pull(
     }
     let max_msgs = (h.max_msg_nums.max(1) as usize).min(max_count.max(1));
     let offset = h.queue_offset.max(0) as u64;
+    let conn = ctx.connection.id();
     let read = |codes: Option<Vec<i64>>| {
         let topic = h.topic.clone();
         let queue_id = h.queue_id;
         async move {
+            let _turn = s.store_turn(conn).await;
             s.store
                 .run(move |st| {
                     st.get_message(
