@@ -601,6 +601,8 @@ async fn update_config(s: &Arc<BrokerState>, req: &RemotingCommand) -> RemotingC
         }
     }
     if s.config().broker_permission != perm_before {
+        s.topics.bump_version();
+        s.persist_topics().await;
         s.registrar.register_all(s).await;
     }
     ok()

@@ -346,6 +346,12 @@ impl TopicManager {
         removed
     }
 
+    /// Moves the data version on with no topic changed (a broker permission change: the
+    /// NameServers take a registration's topics only from a newer version).
+    pub fn bump_version(&self) {
+        next_version(&mut self.write().0);
+    }
+
     /// Every topic with the broker permission applied (a broker without R or W registers its
     /// topics without it, spec §3.1), for registration.
     pub fn snapshot(&self, broker_perm: i32) -> (DataVersion, Vec<TopicConfig>) {

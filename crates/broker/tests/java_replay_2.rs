@@ -264,3 +264,101 @@ async fn give_backs_build_the_retry_records_java_delivers_and_orderly_locks_answ
         vec![mq]
     );
 }
+
+/// The entries of a fastjson map keyed by MessageQueue objects (`{{"brokerName":..}:{..}}`),
+/// by (topic, queue id).
+fn mq_entries(body: &[u8]) -> std::collections::BTreeMap<(String, i64), serde_json::Value> {
+    let text = std::str::from_utf8(body).unwrap();
+    let mut out = std::collections::BTreeMap::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("{\"brokerName\"") {
+        rest = &rest[i..];
+        let key_end = rest.find('}').unwrap() + 1;
+        let key: serde_json::Value = serde_json::from_str(&rest[..key_end]).unwrap();
+        let after = &rest[key_end + 1..];
+        let val_end = after.find('}').unwrap() + 1;
+        let val: serde_json::Value = serde_json::from_str(&after[..val_end]).unwrap();
+        out.insert(
+            (
+                key["topic"].as_str().unwrap().to_owned(),
+                key["queueId"].as_i64().unwrap(),
+            ),
+            val,
+        );
+        rest = &after[val_end..];
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_progress_topic_status_and_connections_as_mqadmin_reads_them() {
+    let cap = capture("broker-java-2");
+    let sa = support::Standalone::start(|_| {}).await;
+    let addr = sa.broker_addr();
+    let c = support::client();
+    assert_eq!(support::call(&c, &addr, cap.req(1)).await.code, 0);
+    let consumer = support::client();
+    assert_eq!(support::call(&consumer, &addr, cap.req(3)).await.code, 0);
+    for seq in [26u64, 30, 33] {
+        assert_eq!(support::call(&c, &addr, cap.req(seq)).await.code, 0);
+    }
+    // The consumer consumed and committed each of the three queues' message.
+    for q in 0..3 {
+        let commit = rmq_protocol::RemotingCommand::request(
+            rmq_protocol::codes::request::UPDATE_CONSUMER_OFFSET,
+        )
+        .with_ext("consumerGroup", "CG_retry2")
+        .with_ext("topic", "CapTopic2")
+        .with_ext("queueId", q.to_string())
+        .with_ext("commitOffset", "1");
+        assert_eq!(support::call(&consumer, &addr, commit).await.code, 0);
+    }
+    // consumerProgress (208): the CapTopic2 rows are Java's.
+    let ours = support::call(&c, &addr, cap.req(98)).await;
+    let java = cap.java_answer(98);
+    assert_eq!((ours.code, &ours.remark), (java.code, &java.remark));
+    let (o, j) = (mq_entries(&ours.body), mq_entries(&java.body));
+    for q in 0..4 {
+        let k = ("CapTopic2".to_owned(), q);
+        for f in ["brokerOffset", "consumerOffset"] {
+            assert_eq!(o[&k][f], j[&k][f], "queue {q} {f}");
+        }
+        assert_eq!(
+            o[&k]["lastTimestamp"].as_i64() > Some(0),
+            j[&k]["lastTimestamp"].as_i64() > Some(0),
+            "queue {q}"
+        );
+    }
+    assert!(String::from_utf8_lossy(&ours.body).starts_with("{\"consumeTps\":"));
+    // topicStatus (202): min/max per queue as Java's.
+    let ours = support::call(&c, &addr, cap.req(194)).await;
+    let java = cap.java_answer(194);
+    let (o, j) = (mq_entries(&ours.body), mq_entries(&java.body));
+    assert_eq!(o.keys().collect::<Vec<_>>(), j.keys().collect::<Vec<_>>());
+    for (k, jv) in &j {
+        assert_eq!(
+            (&o[k]["minOffset"], &o[k]["maxOffset"]),
+            (&jv["minOffset"], &jv["maxOffset"]),
+            "{k:?}"
+        );
+    }
+    // consumerConnection (203) while the consumer is online.
+    let ours = support::call(&c, &addr, cap.req(91)).await;
+    let java = cap.java_answer(91);
+    assert_eq!(ours.code, java.code);
+    let (o, j): (serde_json::Value, serde_json::Value) = (
+        serde_json::from_slice(&ours.body).unwrap(),
+        serde_json::from_slice(&java.body).unwrap(),
+    );
+    for f in ["consumeFromWhere", "consumeType", "messageModel"] {
+        assert_eq!(o[f], j[f], "{f}");
+    }
+    let conn = &o["connectionSet"][0];
+    let jconn = &j["connectionSet"][0];
+    for f in ["clientId", "language", "version"] {
+        assert_eq!(conn[f], jconn[f], "{f}");
+    }
+    let keys = |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&o["subscriptionTable"]), keys(&j["subscriptionTable"]));
+    assert_eq!(o["subscriptionTable"]["CapTopic2"]["subString"], "*");
+}

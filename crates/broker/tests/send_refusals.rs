@@ -179,3 +179,54 @@ async fn an_exhausted_retry_send_goes_to_the_dlq() {
         1
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_broker_config_applies_persists_and_re_registers() {
+    use rmq_model::Caller;
+    use rmq_protocol::codes::request;
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("broker.conf");
+    std::fs::write(&conf, "brokerName=broker-a\n").unwrap();
+    let sa =
+        support::Standalone::start(|c| c.broker_config_path = conf.display().to_string()).await;
+    let addr = sa.broker_addr();
+    let c = support::client();
+    support::create_topic(&c, &addr, "Perm", 2).await;
+    let update = |body: &str| {
+        RemotingCommand::request(request::UPDATE_BROKER_CONFIG).with_body(body.to_owned())
+    };
+    let r = support::call(&c, &addr, update("brokerConfigPath=/etc/passwd\n")).await;
+    assert_eq!(
+        (r.code, r.remark_str()),
+        (
+            response::NO_PERMISSION,
+            Some("Can not update config in black list.")
+        )
+    );
+    // Read-only broker: the registration that follows carries the topics without write.
+    let r = support::call(&c, &addr, update("brokerPermission=4\n")).await;
+    assert_eq!(r.code, 0, "{:?}", r.remark);
+    let route = c
+        .call(
+            &sa.ns_addr(),
+            &rmq_model::call::GetRouteInfo::new("Perm"),
+            std::time::Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(route.queue_datas[0].perm, 4);
+    let cfg = support::call(
+        &c,
+        &addr,
+        RemotingCommand::request(request::GET_BROKER_CONFIG),
+    )
+    .await;
+    assert!(String::from_utf8_lossy(&cfg.body).contains("brokerPermission=4\n"));
+    assert!(cfg.ext("version").is_some());
+    assert!(
+        std::fs::read_to_string(&conf)
+            .unwrap()
+            .contains("brokerPermission=4"),
+        "the -c file is rewritten"
+    );
+}
