@@ -4,7 +4,6 @@
 
 use rmq_model::heartbeat::{ConsumerData, SubscriptionData};
 use rmq_remoting::ConnectionHandle;
-use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -41,17 +40,7 @@ pub struct ConsumerGroup {
     pub fingerprint: i32,
 }
 
-/// A queue (`MessageQueue` JSON).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct MessageQueue {
-    /// Broker group.
-    pub broker_name: String,
-    /// Queue id.
-    pub queue_id: i32,
-    /// Topic.
-    pub topic: String,
-}
+pub use rmq_model::MessageQueue;
 
 /// How long an orderly lock lives without renewal (`rocketmq.broker.rebalance.lockMaxLiveTime`).
 pub const LOCK_MAX_LIVE: Duration = Duration::from_secs(60);

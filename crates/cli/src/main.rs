@@ -4,6 +4,7 @@
 mod admin;
 mod bench_cmd;
 mod broker_cmd;
+mod consume_cmd;
 mod namesrv_cmd;
 mod send_cmd;
 
@@ -99,6 +100,8 @@ enum Command {
     },
     /// Send messages to a topic (sync, async or oneway) with a summary.
     Send(send_cmd::SendArgs),
+    /// Consume a topic as a group: messages as they arrive, then a summary.
+    Consume(consume_cmd::ConsumeArgs),
     /// Benchmark any remoting server (code 1 echo, code 2 oneway), or compare ours with raw TCP.
     Bench(bench_cmd::BenchArgs),
 }
@@ -137,6 +140,10 @@ fn main() -> ExitCode {
         Command::Bench(args) => {
             init_tracing("warn");
             bench_cmd::run(args)
+        }
+        Command::Consume(args) => {
+            init_tracing(if args.verbose() { "debug" } else { "error" });
+            consume_cmd::run(args)
         }
         Command::Send(args) => {
             init_tracing(if args.verbose() { "debug" } else { "error" });

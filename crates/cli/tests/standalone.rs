@@ -226,6 +226,41 @@ async fn standalone_serves_every_send_mode_and_stops_cleanly() {
         .filter(|r| &r.body[..] == b"sync")
         .all(|r| record::property(&r.properties, "TAGS") == Some("TagS")));
 
+    // rmq consume reads them all back, once, and exits at --count.
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_rmq"))
+            .args([
+                "consume", "--topic", "Modes", "--group", "CG_cli", "--from", "first", "--count",
+                "283", "--print", "json",
+            ])
+            .args(["-n", &ns])
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("rmq consume ends at --count")
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 283);
+    let ids: HashSet<String> = lines
+        .iter()
+        .map(|v| v["offsetMsgId"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 283, "each message once");
+    assert!(lines.iter().any(|v| v["tags"] == "TagS"));
+    let summary = String::from_utf8_lossy(&out.stderr);
+    assert!(summary.contains("consumed=283"), "{summary}");
+    assert!(summary.contains("e2e_p99_ms="), "{summary}");
+
     let status = sigterm_and_wait(p).await;
     assert!(status.success(), "{status:?}");
     assert!(

@@ -44,7 +44,9 @@ pub fn local_ip() -> std::net::Ipv4Addr {
 
 pub use call::{Call, CallError, Caller};
 pub use namesrv_client::NamesrvClient;
-pub use route::{BrokerData, ClusterInfo, KvTable, QueueData, TopicList, TopicRouteData};
+pub use route::{
+    BrokerData, ClusterInfo, KvTable, MessageQueue, QueueData, TopicList, TopicRouteData,
+};
 
 /// A body that does not decode as the type it should be.
 #[derive(Debug, Clone, thiserror::Error)]

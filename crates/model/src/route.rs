@@ -27,6 +27,36 @@ pub mod sysflag {
 /// The master's broker id.
 pub const MASTER_ID: i64 = 0;
 
+/// One queue of a topic on one broker group (`MessageQueue`). Its JSON is fastjson's
+/// (`{"brokerName":..,"queueId":..,"topic":..}`); it orders as Java's `compareTo`: topic, then
+/// broker name, then queue id (rebalancing sorts by it, so every member sees the same list).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct MessageQueue {
+    /// Broker group.
+    pub broker_name: String,
+    /// Queue id.
+    pub queue_id: i32,
+    /// Topic.
+    pub topic: String,
+}
+
+impl Ord for MessageQueue {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (&self.topic, &self.broker_name, self.queue_id).cmp(&(
+            &other.topic,
+            &other.broker_name,
+            other.queue_id,
+        ))
+    }
+}
+
+impl PartialOrd for MessageQueue {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
 /// One broker's queues of a topic.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", default)]

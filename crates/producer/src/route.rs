@@ -5,16 +5,7 @@ use rmq_model::route::{QueueData, TopicRouteData, MASTER_ID};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// One queue of a topic on one broker.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct MessageQueue {
-    /// Topic.
-    pub topic: String,
-    /// Broker group.
-    pub broker_name: String,
-    /// Queue id.
-    pub queue_id: i32,
-}
+pub use rmq_model::MessageQueue;
 
 /// What a producer needs of a route: the queues it may write, and each broker's master.
 #[derive(Debug)]

@@ -1,0 +1,873 @@
+//! The push consumer (Java's DefaultMQPushConsumer, spec §4.2-4.11), concurrent consumption.
+//!
+//! Tasks: a rebalance loop (every 20 s and at once on NOTIFY_CONSUMER_IDS_CHANGED), a route
+//! and heartbeat loop (30 s), an offset persister (5 s), one pull task per owned queue (long
+//! polling, flow control), and consumption tasks bounded by a semaphore.
+
+use crate::allocate::{Allocate, Averagely};
+use crate::message::{decode_body, MessageExt};
+use crate::process_queue::ProcessQueue;
+use crate::{subscription, MessageQueue};
+use async_trait::async_trait;
+use rmq_model::call::GetRouteInfo;
+use rmq_model::heartbeat::{ConsumerData, HeartbeatData, SubscriptionData, UnregisterClient};
+use rmq_model::{Call, NamesrvClient, TopicRouteData};
+use rmq_protocol::codes::{request, response};
+use rmq_protocol::headers::pull::PullMessageRequestHeader;
+use rmq_protocol::RemotingCommand;
+use rmq_remoting::{
+    ClientBuilder, ClientConfig, ExecutorConfig, ProcessorError, ProcessorRegistry, RemotingClient,
+    RequestContext, RequestProcessor,
+};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Notify, Semaphore};
+
+/// Where a group with no committed offset starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsumeFrom {
+    /// The queue's end (messages sent from now on).
+    LastOffset,
+    /// The queue's start.
+    FirstOffset,
+    /// The first message stored at or after this time (ms).
+    Timestamp(i64),
+}
+
+impl ConsumeFrom {
+    fn java_name(self) -> &'static str {
+        match self {
+            ConsumeFrom::LastOffset => "CONSUME_FROM_LAST_OFFSET",
+            ConsumeFrom::FirstOffset => "CONSUME_FROM_FIRST_OFFSET",
+            ConsumeFrom::Timestamp(_) => "CONSUME_FROM_TIMESTAMP",
+        }
+    }
+}
+
+/// A listener's verdict on a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsumeResult {
+    /// Consumed: its offset may be committed.
+    Success,
+    /// Deliver again later (CONSUMER_SEND_MSG_BACK, delay level 3 + reconsumeTimes).
+    ReconsumeLater,
+}
+
+/// What consumes the messages. A panic in it counts as [`ConsumeResult::ReconsumeLater`].
+#[async_trait]
+pub trait MessageListener: Send + Sync + 'static {
+    /// Consumes a batch (`consume_batch_max_size` messages at most, one by default).
+    async fn consume(&self, msgs: Vec<MessageExt>) -> ConsumeResult;
+}
+
+struct FnListener<F>(F);
+
+#[async_trait]
+impl<F, Fut> MessageListener for FnListener<F>
+where
+    F: Fn(Vec<MessageExt>) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ConsumeResult> + Send + 'static,
+{
+    async fn consume(&self, msgs: Vec<MessageExt>) -> ConsumeResult {
+        (self.0)(msgs).await
+    }
+}
+
+/// A listener from an async closure.
+pub fn listener<F, Fut>(f: F) -> Arc<dyn MessageListener>
+where
+    F: Fn(Vec<MessageExt>) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ConsumeResult> + Send + 'static,
+{
+    Arc::new(FnListener(f))
+}
+
+/// Settings, Java's defaults.
+#[derive(Clone)]
+pub struct ConsumerConfig {
+    /// The consumer group.
+    pub group: String,
+    /// NameServer addresses.
+    pub namesrv_addrs: Vec<String>,
+    /// Where a group without offsets starts.
+    pub consume_from: ConsumeFrom,
+    /// Messages asked per pull (32).
+    pub pull_batch_size: i32,
+    /// Cached messages per queue before pulling pauses (1,000).
+    pub pull_threshold_for_queue: usize,
+    /// Cached body bytes per queue before pulling pauses (100 MiB).
+    pub pull_threshold_size_for_queue: usize,
+    /// Messages per listener call (1).
+    pub consume_batch_max_size: usize,
+    /// Listener calls at once (20, Java's consumeThreadMax).
+    pub consume_concurrency: usize,
+    /// Give-backs before the DLQ (16).
+    pub max_reconsume_times: i32,
+    /// Rebalance period (20 s).
+    pub rebalance_interval: Duration,
+    /// Offset commit period (5 s).
+    pub persist_interval: Duration,
+    /// Route refresh and heartbeat period (30 s).
+    pub heartbeat_interval: Duration,
+    /// How long the broker may hold a pull (15 s).
+    pub suspend_timeout: Duration,
+    /// The queue allocation strategy.
+    pub allocate: Arc<dyn Allocate>,
+    /// Instance name in the client id (`<pid>#<nanos>` when unset, as Java's clustering).
+    pub instance_name: Option<String>,
+    /// Transport settings.
+    pub client: ClientConfig,
+    /// Hooks run on every request (ACL signing: `rmq_acl::AclClientHook`).
+    pub rpc_hooks: Vec<Arc<dyn rmq_remoting::RpcHook>>,
+}
+
+impl ConsumerConfig {
+    /// Java's defaults for `group` over `namesrv_addrs`.
+    pub fn new(group: &str, namesrv_addrs: &[&str]) -> Self {
+        ConsumerConfig {
+            group: group.to_owned(),
+            namesrv_addrs: namesrv_addrs.iter().map(|s| (*s).to_owned()).collect(),
+            consume_from: ConsumeFrom::LastOffset,
+            pull_batch_size: 32,
+            pull_threshold_for_queue: 1000,
+            pull_threshold_size_for_queue: 100 * 1024 * 1024,
+            consume_batch_max_size: 1,
+            consume_concurrency: 20,
+            max_reconsume_times: 16,
+            rebalance_interval: Duration::from_secs(20),
+            persist_interval: Duration::from_secs(5),
+            heartbeat_interval: Duration::from_secs(30),
+            suspend_timeout: Duration::from_secs(15),
+            allocate: Arc::new(Averagely),
+            instance_name: None,
+            client: ClientConfig::default(),
+            rpc_hooks: Vec::new(),
+        }
+    }
+}
+
+/// Why the consumer could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumerError {
+    /// A setting out of range.
+    #[error("bad consumer setting: {0}")]
+    Config(String),
+}
+
+/// A queue this consumer owns.
+struct Owned {
+    pq: Arc<ProcessQueue>,
+    /// The consumed offset (what is committed), -1 while unknown.
+    offset: Arc<AtomicI64>,
+    pull: tokio::task::JoinHandle<()>,
+}
+
+struct Inner {
+    config: ConsumerConfig,
+    client_id: String,
+    client: RemotingClient,
+    namesrv: NamesrvClient,
+    subscriptions: Mutex<BTreeMap<String, SubscriptionData>>,
+    routes: Mutex<HashMap<String, TopicRouteData>>,
+    owned: Mutex<HashMap<MessageQueue, Owned>>,
+    listener: Arc<dyn MessageListener>,
+    consume_slots: Arc<Semaphore>,
+    rebalance_now: Arc<Notify>,
+    stopping: AtomicBool,
+}
+
+/// Wakes the rebalance loop on NOTIFY_CONSUMER_IDS_CHANGED.
+struct OnNotify(Arc<Notify>);
+
+#[async_trait]
+impl RequestProcessor for OnNotify {
+    async fn process(
+        &self,
+        _: &RequestContext,
+        _: RemotingCommand,
+    ) -> Result<Option<RemotingCommand>, ProcessorError> {
+        self.0.notify_one();
+        Ok(None)
+    }
+}
+
+/// A running push consumer.
+pub struct PushConsumer {
+    inner: Arc<Inner>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+const RPC_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl PushConsumer {
+    /// Subscribes `topics` (topic, tag expression), starts the group's work and returns once
+    /// the first rebalance ran.
+    pub async fn start(
+        config: ConsumerConfig,
+        topics: &[(&str, &str)],
+        listener: Arc<dyn MessageListener>,
+    ) -> Result<PushConsumer, ConsumerError> {
+        if config.group.is_empty() || config.namesrv_addrs.is_empty() || topics.is_empty() {
+            return Err(ConsumerError::Config(
+                "a group, NameServers and a topic are needed".into(),
+            ));
+        }
+        if config.consume_concurrency == 0
+            || config.consume_batch_max_size == 0
+            || config.pull_batch_size <= 0
+        {
+            return Err(ConsumerError::Config(
+                "concurrency, batch sizes must be positive".into(),
+            ));
+        }
+        let rebalance_now = Arc::new(Notify::new());
+        let mut reg = ProcessorRegistry::new();
+        reg.register(
+            request::NOTIFY_CONSUMER_IDS_CHANGED,
+            Arc::new(OnNotify(rebalance_now.clone())),
+            ExecutorConfig::new(1, 64),
+        );
+        let mut builder = ClientBuilder::new(config.client.clone()).registry(reg);
+        for hook in &config.rpc_hooks {
+            builder = builder.hook(hook.clone());
+        }
+        let client = builder.build();
+        client.update_namesrv_addresses(&config.namesrv_addrs);
+        let namesrv = NamesrvClient::new(client.clone(), RPC_TIMEOUT);
+        let instance = config.instance_name.clone().unwrap_or_else(|| {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            format!("{}#{nanos}", std::process::id())
+        });
+        let client_id = format!("{}@{instance}", rmq_model::local_ip());
+        let mut subs = BTreeMap::new();
+        for (topic, expr) in topics {
+            subs.insert((*topic).to_owned(), subscription::build(topic, expr));
+        }
+        let retry = format!("%RETRY%{}", config.group);
+        subs.insert(retry.clone(), subscription::build(&retry, "*"));
+        let inner = Arc::new(Inner {
+            consume_slots: Arc::new(Semaphore::new(config.consume_concurrency)),
+            config,
+            client_id,
+            client,
+            namesrv,
+            subscriptions: Mutex::new(subs),
+            routes: Mutex::new(HashMap::new()),
+            owned: Mutex::new(HashMap::new()),
+            listener,
+            rebalance_now,
+            stopping: AtomicBool::new(false),
+        });
+        inner.refresh_routes().await;
+        inner.heartbeat().await;
+        // The first heartbeat makes the broker create the group's retry topic: route it too.
+        inner.refresh_routes().await;
+        inner.rebalance().await;
+        let mut tasks = Vec::new();
+        let i = inner.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let _ =
+                    tokio::time::timeout(i.config.rebalance_interval, i.rebalance_now.notified())
+                        .await;
+                if i.stopping.load(Ordering::SeqCst) {
+                    return;
+                }
+                i.rebalance().await;
+            }
+        }));
+        let i = inner.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut t = tokio::time::interval(i.config.heartbeat_interval);
+            t.tick().await;
+            loop {
+                t.tick().await;
+                i.refresh_routes().await;
+                i.heartbeat().await;
+            }
+        }));
+        let i = inner.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut t = tokio::time::interval(i.config.persist_interval);
+            t.tick().await;
+            loop {
+                t.tick().await;
+                i.persist_all().await;
+            }
+        }));
+        Ok(PushConsumer { inner, tasks })
+    }
+
+    /// The client id this consumer is known by.
+    pub fn client_id(&self) -> &str {
+        &self.inner.client_id
+    }
+
+    /// The queues this consumer owns now, sorted.
+    pub fn owned_queues(&self) -> Vec<MessageQueue> {
+        let mut v: Vec<MessageQueue> = self
+            .inner
+            .owned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Rebalances now (tests; NOTIFY_CONSUMER_IDS_CHANGED does it by itself).
+    pub async fn rebalance(&self) {
+        self.inner.rebalance().await;
+    }
+
+    /// Stops: pulls end, in-flight consumption finishes (up to 30 s), offsets are committed,
+    /// the group is left (UNREGISTER_CLIENT to every broker).
+    pub async fn shutdown(self) {
+        let inner = self.inner;
+        inner.stopping.store(true, Ordering::SeqCst);
+        inner.rebalance_now.notify_one();
+        for t in &self.tasks {
+            t.abort();
+        }
+        let owned: Vec<Owned> = inner
+            .owned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+            .map(|(_, o)| o)
+            .collect();
+        for o in &owned {
+            o.pull.abort();
+        }
+        let n = inner.config.consume_concurrency as u32;
+        let _ = tokio::time::timeout(Duration::from_secs(30), inner.consume_slots.acquire_many(n))
+            .await;
+        // Commit what was consumed, once in-flight consumption ended.
+        for (mq, offset) in committed_offsets(&owned) {
+            inner.commit(&mq, offset).await;
+        }
+        for addr in inner.broker_addrs() {
+            let req = UnregisterClient {
+                client_id: inner.client_id.clone(),
+                producer_group: None,
+                consumer_group: Some(inner.config.group.clone()),
+            };
+            let _ = inner
+                .client
+                .invoke_sync(&addr, req.command(), RPC_TIMEOUT)
+                .await;
+        }
+        inner.client.shutdown();
+    }
+}
+
+/// The (queue, offset) pairs of the given-up queues that have an offset.
+fn committed_offsets(owned: &[Owned]) -> Vec<(MessageQueue, i64)> {
+    owned
+        .iter()
+        .filter_map(|o| o.pq.name().map(|mq| (mq, o.offset.load(Ordering::SeqCst))))
+        .filter(|(_, off)| *off >= 0)
+        .collect()
+}
+
+impl Inner {
+    fn master_of(&self, broker_name: &str) -> Option<String> {
+        let routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+        routes
+            .values()
+            .find_map(|r| r.master_addr(broker_name).map(str::to_owned))
+    }
+
+    fn broker_addrs(&self) -> Vec<String> {
+        let routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+        let mut v: Vec<String> = routes
+            .values()
+            .flat_map(|r| {
+                r.broker_datas
+                    .iter()
+                    .filter_map(|b| b.broker_addrs.get(&0).cloned())
+            })
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    async fn refresh_routes(&self) {
+        let topics: Vec<String> = self
+            .subscriptions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        for topic in topics {
+            match self.namesrv.read(&GetRouteInfo::new(topic.clone())).await.1 {
+                Ok(route) => {
+                    self.routes
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(topic, route);
+                }
+                Err(e) => tracing::debug!(topic, error = %e, "no route"),
+            }
+        }
+    }
+
+    fn heartbeat_data(&self) -> HeartbeatData {
+        let subs = self.subscriptions.lock().unwrap_or_else(|p| p.into_inner());
+        HeartbeatData {
+            client_id: self.client_id.clone(),
+            consumer_data_set: vec![ConsumerData {
+                consume_from_where: self.config.consume_from.java_name().into(),
+                consume_type: "CONSUME_PASSIVELY".into(),
+                group_name: self.config.group.clone(),
+                message_model: "CLUSTERING".into(),
+                subscription_data_set: subs.values().cloned().collect(),
+                unit_mode: false,
+            }],
+            ..Default::default()
+        }
+    }
+
+    async fn heartbeat(&self) {
+        let hb = self.heartbeat_data();
+        for addr in self.broker_addrs() {
+            if let Err(e) = self
+                .client
+                .invoke_sync(&addr, hb.request(), RPC_TIMEOUT)
+                .await
+            {
+                tracing::warn!(broker = %addr, error = %e, "heartbeat failed");
+            }
+        }
+    }
+
+    /// One rebalance round over every subscribed topic (spec §4.4).
+    async fn rebalance(self: &Arc<Self>) {
+        if self.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        let topics: Vec<String> = self
+            .subscriptions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        let unrouted = {
+            let routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+            topics.iter().any(|t| !routes.contains_key(t))
+        };
+        if unrouted {
+            self.refresh_routes().await;
+        }
+        let mut changed = false;
+        for topic in topics {
+            let Some(route) = self
+                .routes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&topic)
+                .cloned()
+            else {
+                continue;
+            };
+            let mut all: Vec<MessageQueue> = route
+                .queue_datas
+                .iter()
+                .filter(|q| q.perm & 4 != 0)
+                .flat_map(|q| {
+                    let t = topic.clone();
+                    (0..q.read_queue_nums).map(move |i| MessageQueue {
+                        topic: t.clone(),
+                        broker_name: q.broker_name.clone(),
+                        queue_id: i,
+                    })
+                })
+                .collect();
+            all.sort();
+            let Some(addr) = route
+                .broker_datas
+                .first()
+                .and_then(|b| b.broker_addrs.get(&0).cloned())
+            else {
+                continue;
+            };
+            let Some(mut members) = self.members(&addr).await else {
+                continue;
+            };
+            members.sort();
+            let mine = self
+                .config
+                .allocate
+                .allocate(&self.client_id, &all, &members);
+            changed |= self.update_owned(&topic, mine).await;
+        }
+        if changed {
+            let now = crate::now_ms();
+            for s in self
+                .subscriptions
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .values_mut()
+            {
+                s.sub_version = now;
+            }
+            self.heartbeat().await;
+        }
+    }
+
+    async fn members(&self, addr: &str) -> Option<Vec<String>> {
+        let req = RemotingCommand::request(request::GET_CONSUMER_LIST_BY_GROUP)
+            .with_ext("consumerGroup", self.config.group.clone());
+        let r = self.client.invoke_sync(addr, req, RPC_TIMEOUT).await.ok()?;
+        if r.code != 0 {
+            return None;
+        }
+        let v: serde_json::Value = serde_json::from_slice(&r.body).ok()?;
+        Some(
+            v["consumerIdList"]
+                .as_array()?
+                .iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect(),
+        )
+    }
+
+    /// Drops queues no longer ours (committing their offsets first), takes new ones.
+    async fn update_owned(self: &Arc<Self>, topic: &str, mine: Vec<MessageQueue>) -> bool {
+        let mut changed = false;
+        let gone: Vec<(MessageQueue, Owned)> = {
+            let mut owned = self.owned.lock().unwrap_or_else(|p| p.into_inner());
+            let keys: Vec<MessageQueue> = owned
+                .keys()
+                .filter(|q| q.topic == topic && !mine.contains(q))
+                .cloned()
+                .collect();
+            keys.into_iter()
+                .filter_map(|k| owned.remove(&k).map(|o| (k, o)))
+                .collect()
+        };
+        for (mq, o) in gone {
+            changed = true;
+            o.pq.drop_queue();
+            o.pull.abort();
+            let off = o.offset.load(Ordering::SeqCst);
+            if off >= 0 {
+                self.commit(&mq, off).await;
+            }
+            tracing::info!(queue = ?mq, "queue given away");
+        }
+        for mq in mine {
+            if self
+                .owned
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains_key(&mq)
+            {
+                continue;
+            }
+            let Some(start) = self.initial_offset(&mq).await else {
+                continue;
+            };
+            changed = true;
+            let pq = Arc::new(ProcessQueue::named(mq.clone()));
+            let offset = Arc::new(AtomicI64::new(start));
+            let pull = tokio::spawn(pull_loop(
+                self.clone(),
+                mq.clone(),
+                pq.clone(),
+                offset.clone(),
+                start,
+            ));
+            self.owned
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(mq.clone(), Owned { pq, offset, pull });
+            tracing::info!(queue = ?mq, start, "queue taken");
+        }
+        changed
+    }
+
+    /// The offset to start a queue at (spec §4.5).
+    async fn initial_offset(&self, mq: &MessageQueue) -> Option<i64> {
+        let addr = self.master_of(&mq.broker_name)?;
+        let q = RemotingCommand::request(request::QUERY_CONSUMER_OFFSET)
+            .with_ext("consumerGroup", self.config.group.clone())
+            .with_ext("topic", mq.topic.clone())
+            .with_ext("queueId", mq.queue_id.to_string());
+        let r = self.client.invoke_sync(&addr, q, RPC_TIMEOUT).await.ok()?;
+        if r.code == 0 {
+            return r.ext("offset").and_then(|o| o.parse().ok());
+        }
+        if r.code != response::QUERY_NOT_FOUND {
+            return None;
+        }
+        let ask = |code: i32, extra: Option<(&'static str, String)>| {
+            let mut c = RemotingCommand::request(code)
+                .with_ext("topic", mq.topic.clone())
+                .with_ext("queueId", mq.queue_id.to_string());
+            if let Some((k, v)) = extra {
+                c = c.with_ext(k, v);
+            }
+            c
+        };
+        let retry = mq.topic.starts_with("%RETRY%");
+        let req = match self.config.consume_from {
+            ConsumeFrom::FirstOffset => return Some(0),
+            ConsumeFrom::LastOffset if retry => return Some(0),
+            ConsumeFrom::LastOffset => {
+                ask(request::GET_MAX_OFFSET, Some(("committed", "true".into())))
+            }
+            ConsumeFrom::Timestamp(_) if retry => {
+                ask(request::GET_MAX_OFFSET, Some(("committed", "true".into())))
+            }
+            ConsumeFrom::Timestamp(t) => ask(
+                request::SEARCH_OFFSET_BY_TIMESTAMP,
+                Some(("timestamp", t.to_string())),
+            ),
+        };
+        let r = self
+            .client
+            .invoke_sync(&addr, req, RPC_TIMEOUT)
+            .await
+            .ok()?;
+        (r.code == 0)
+            .then(|| r.ext("offset").and_then(|o| o.parse().ok()))
+            .flatten()
+    }
+
+    /// UPDATE_CONSUMER_OFFSET, oneway, to the queue's master.
+    async fn commit(&self, mq: &MessageQueue, offset: i64) {
+        let Some(addr) = self.master_of(&mq.broker_name) else {
+            return;
+        };
+        let req = RemotingCommand::request(request::UPDATE_CONSUMER_OFFSET)
+            .with_ext("consumerGroup", self.config.group.clone())
+            .with_ext("topic", mq.topic.clone())
+            .with_ext("queueId", mq.queue_id.to_string())
+            .with_ext("commitOffset", offset.to_string())
+            .with_ext("bname", mq.broker_name.clone());
+        if let Err(e) = self.client.invoke_oneway(&addr, req, RPC_TIMEOUT).await {
+            tracing::debug!(error = %e, "offset commit not sent");
+        }
+    }
+
+    async fn persist_all(&self) {
+        let offsets: Vec<(MessageQueue, i64)> = {
+            let owned = self.owned.lock().unwrap_or_else(|p| p.into_inner());
+            owned
+                .iter()
+                .map(|(k, o)| (k.clone(), o.offset.load(Ordering::SeqCst)))
+                .filter(|(_, o)| *o >= 0)
+                .collect()
+        };
+        for (mq, off) in offsets {
+            self.commit(&mq, off).await;
+        }
+    }
+
+    /// Gives a message back for redelivery; `false` if the broker refused or was unreachable.
+    async fn send_back(&self, m: &MessageExt) -> bool {
+        let Some(addr) = self.master_of(&m.broker_name) else {
+            return false;
+        };
+        let req = RemotingCommand::request(request::CONSUMER_SEND_MSG_BACK)
+            .with_ext("offset", m.commit_log_offset.to_string())
+            .with_ext("group", self.config.group.clone())
+            .with_ext("delayLevel", "0")
+            .with_ext("originMsgId", m.msg_id().to_owned())
+            .with_ext("originTopic", m.topic.clone())
+            .with_ext("unitMode", "false")
+            .with_ext(
+                "maxReconsumeTimes",
+                self.config.max_reconsume_times.to_string(),
+            )
+            .with_ext("bname", m.broker_name.clone());
+        matches!(self.client.invoke_sync(&addr, req, RPC_TIMEOUT).await, Ok(r) if r.code == 0)
+    }
+}
+
+impl ProcessQueue {
+    /// A cache that remembers its queue (for the final commit).
+    fn named(mq: MessageQueue) -> ProcessQueue {
+        let pq = ProcessQueue::default();
+        pq.set_name(mq);
+        pq
+    }
+}
+
+/// One queue's pulls until it is given away or the consumer stops.
+async fn pull_loop(
+    inner: Arc<Inner>,
+    mq: MessageQueue,
+    pq: Arc<ProcessQueue>,
+    consumed: Arc<AtomicI64>,
+    mut next: i64,
+) {
+    let sub = inner
+        .subscriptions
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&mq.topic)
+        .cloned();
+    let Some(sub) = sub else { return };
+    loop {
+        if pq.is_dropped() || inner.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        let (count, bytes) = pq.size();
+        if count > inner.config.pull_threshold_for_queue
+            || bytes > inner.config.pull_threshold_size_for_queue
+        {
+            // Flow control: the listener is behind; never drop, wait.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        }
+        let Some(addr) = inner.master_of(&mq.broker_name) else {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        };
+        let commit = consumed.load(Ordering::SeqCst);
+        let mut sys_flag = 0x2 | 0x4;
+        if commit > 0 {
+            sys_flag |= 0x1;
+        }
+        let sub_version = inner
+            .subscriptions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&mq.topic)
+            .map_or(0, |s| s.sub_version);
+        let h = PullMessageRequestHeader {
+            consumer_group: inner.config.group.clone(),
+            topic: mq.topic.clone(),
+            queue_id: mq.queue_id,
+            queue_offset: next,
+            max_msg_nums: inner.config.pull_batch_size,
+            sys_flag,
+            commit_offset: commit.max(0),
+            suspend_timeout_millis: inner.config.suspend_timeout.as_millis() as i64,
+            subscription: Some(sub.sub_string.clone()),
+            sub_version,
+            expression_type: Some("TAG".into()),
+            max_msg_bytes: None,
+            request_source: None,
+            proxy_froward_client_id: None,
+        };
+        let req = RemotingCommand::request_with_header(request::PULL_MESSAGE, &h);
+        let timeout = inner.config.suspend_timeout + Duration::from_secs(15);
+        let r = match inner.client.invoke_sync(&addr, req, timeout).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!(queue = ?mq, error = %e, "pull failed");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let next_begin = r.ext("nextBeginOffset").and_then(|o| o.parse::<i64>().ok());
+        match r.code {
+            response::SUCCESS => {
+                let msgs: Vec<MessageExt> = decode_body(&r.body, &mq.broker_name)
+                    .into_iter()
+                    .filter(|m| subscription::matches(&sub, m.tags()))
+                    .collect();
+                if let Some(n) = next_begin {
+                    next = n;
+                }
+                if msgs.is_empty() {
+                    continue;
+                }
+                pq.put(&msgs);
+                for batch in msgs.chunks(inner.config.consume_batch_max_size) {
+                    dispatch(inner.clone(), pq.clone(), consumed.clone(), batch.to_vec());
+                }
+            }
+            response::PULL_NOT_FOUND | response::PULL_RETRY_IMMEDIATELY => {
+                if let Some(n) = next_begin {
+                    next = n;
+                    if pq.size().0 == 0 {
+                        consumed.fetch_max(n, Ordering::SeqCst);
+                    }
+                }
+            }
+            response::PULL_OFFSET_MOVED => {
+                if let Some(n) = next_begin {
+                    tracing::warn!(queue = ?mq, from = next, to = n, "offset moved");
+                    next = n;
+                    consumed.store(n, Ordering::SeqCst);
+                    inner.commit(&mq, n).await;
+                }
+            }
+            code => {
+                tracing::debug!(queue = ?mq, code, remark = ?r.remark, "pull refused");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+/// Runs the listener on a batch when a consumption slot is free; a failed batch is given back
+/// (or, if the broker cannot take it, consumed again locally 5 s later); then the committed
+/// offset moves to the smallest message still in flight.
+fn dispatch(
+    inner: Arc<Inner>,
+    pq: Arc<ProcessQueue>,
+    consumed: Arc<AtomicI64>,
+    mut batch: Vec<MessageExt>,
+) {
+    tokio::spawn(async move {
+        let Ok(_slot) = inner.consume_slots.clone().acquire_owned().await else {
+            return;
+        };
+        if pq.is_dropped() {
+            return;
+        }
+        let retry_topic = format!("%RETRY%{}", inner.config.group);
+        for m in batch.iter_mut() {
+            if m.topic == retry_topic {
+                if let Some(t) = m.property("RETRY_TOPIC").map(str::to_owned) {
+                    m.topic = t;
+                }
+            }
+        }
+        let listener = inner.listener.clone();
+        let msgs = batch.clone();
+        // A panicking listener fails its batch, never the consumer.
+        let result = tokio::spawn(async move { listener.consume(msgs).await })
+            .await
+            .unwrap_or(ConsumeResult::ReconsumeLater);
+        if result == ConsumeResult::ReconsumeLater {
+            let mut local = Vec::new();
+            for m in &batch {
+                if !inner.send_back(m).await {
+                    local.push(m.clone());
+                }
+            }
+            if !local.is_empty() {
+                let (i, p, c) = (inner.clone(), pq.clone(), consumed.clone());
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    for m in &mut local {
+                        m.reconsume_times += 1;
+                    }
+                    dispatch(i, p, c, local);
+                });
+                // Their offsets stay in the cache until consumed: the commit waits for them.
+                return;
+            }
+        }
+        let offsets: Vec<i64> = batch.iter().map(|m| m.queue_offset).collect();
+        let next = pq.remove(&offsets);
+        if !pq.is_dropped() {
+            consumed.fetch_max(next, Ordering::SeqCst);
+        }
+    });
+}

@@ -1,0 +1,262 @@
+//! The push consumer against our broker over real sockets: a group splitting queues without
+//! overlap, every message once, members joining and leaving, offsets resuming after a restart,
+//! and give-backs seen with reconsumeTimes 0, 1, 2.
+
+use rmq_broker::config::BrokerConfig;
+use rmq_broker::Broker;
+use rmq_consumer::{
+    listener, ConsumeFrom, ConsumeResult, ConsumerConfig, MessageExt, PushConsumer,
+};
+use rmq_producer::message::Message;
+use rmq_producer::{Producer, ProducerConfig};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+struct Cluster {
+    ns: rmq_namesrv::NameServer,
+    broker: Broker,
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+}
+
+impl Cluster {
+    async fn start() -> Cluster {
+        let (ns, ns_dir) = rmq_testkit::namesrv().await;
+        let dir = tempfile::tempdir().unwrap();
+        let broker = Broker::start(BrokerConfig {
+            broker_name: "broker-a".into(),
+            listen_port: 0,
+            namesrv_addr: ns.local_addr().to_string(),
+            store_path_root_dir: dir.path().display().to_string(),
+            mapped_file_size_commit_log: 8 << 20,
+            max_hash_slot_num: 1000,
+            max_index_num: 4000,
+            // Every level one second: retries come back quickly.
+            message_delay_level: ["1s"; 18].join(" "),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        Cluster {
+            ns,
+            broker,
+            _dirs: (dir, ns_dir),
+        }
+    }
+
+    fn ns(&self) -> String {
+        self.ns.local_addr().to_string()
+    }
+
+    async fn create_topic(&self, topic: &str, queues: i32) {
+        let c = rmq_remoting::RemotingClient::new(Default::default());
+        let req = rmq_protocol::RemotingCommand::request(
+            rmq_protocol::codes::request::UPDATE_AND_CREATE_TOPIC,
+        )
+        .with_ext("topic", topic.to_owned())
+        .with_ext("defaultTopic", "TBW102")
+        .with_ext("readQueueNums", queues.to_string())
+        .with_ext("writeQueueNums", queues.to_string())
+        .with_ext("perm", "6")
+        .with_ext("topicFilterType", "SINGLE_TAG");
+        let r = c
+            .invoke_sync(
+                &self.broker.local_addr().to_string(),
+                req,
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.code, 0);
+    }
+
+    async fn send(&self, topic: &str, bodies: impl Iterator<Item = String>) {
+        let p = Producer::start(ProducerConfig::new("PG_push", &[&self.ns()]))
+            .await
+            .unwrap();
+        for b in bodies {
+            p.send(Message::new(topic, b.into_bytes()).with_tags("TagA"))
+                .await
+                .unwrap();
+        }
+        p.shutdown().await;
+    }
+}
+
+type Seen = Arc<Mutex<HashMap<String, Vec<(String, i32)>>>>;
+
+fn config(c: &Cluster, group: &str, name: &str) -> ConsumerConfig {
+    let mut cfg = ConsumerConfig::new(group, &[&c.ns()]);
+    cfg.consume_from = ConsumeFrom::FirstOffset;
+    cfg.instance_name = Some(name.to_owned());
+    cfg.rebalance_interval = Duration::from_millis(500);
+    cfg.persist_interval = Duration::from_millis(200);
+    cfg
+}
+
+async fn recording(c: &Cluster, group: &str, name: &str, topic: &str, seen: Seen) -> PushConsumer {
+    let who = name.to_owned();
+    PushConsumer::start(
+        config(c, group, name),
+        &[(topic, "*")],
+        listener(move |msgs: Vec<MessageExt>| {
+            let (seen, who) = (seen.clone(), who.clone());
+            async move {
+                for m in msgs {
+                    let body = String::from_utf8_lossy(&m.body).into_owned();
+                    seen.lock()
+                        .unwrap()
+                        .entry(body)
+                        .or_default()
+                        .push((who.clone(), m.reconsume_times));
+                }
+                ConsumeResult::Success
+            }
+        }),
+    )
+    .await
+    .unwrap()
+}
+
+async fn wait_for(seen: &Seen, n: usize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while seen.lock().unwrap().len() < n {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "consumed {} of {n}",
+            seen.lock().unwrap().len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_splits_queues_and_consumes_each_message_once() {
+    let c = Cluster::start().await;
+    c.create_topic("Split", 8).await;
+    let seen: Seen = Arc::default();
+    let a = recording(&c, "CG_split", "a", "Split", seen.clone()).await;
+    let b = recording(&c, "CG_split", "b", "Split", seen.clone()).await;
+    // Both see both members (NOTIFY_CONSUMER_IDS_CHANGED, then a rebalance).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (qa, qb) = (a.owned_queues(), b.owned_queues());
+        let split: Vec<_> = qa
+            .iter()
+            .chain(&qb)
+            .filter(|q| q.topic == "Split")
+            .collect();
+        if split.len() == 8 && qa.iter().all(|q| !qb.contains(q)) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no clean split: {qa:?} / {qb:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    c.send("Split", (0..400).map(|i| format!("m{i}"))).await;
+    wait_for(&seen, 400).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let seen = seen.lock().unwrap().clone();
+    let dups: Vec<_> = seen.iter().filter(|(_, v)| v.len() > 1).collect();
+    assert!(dups.is_empty(), "consumed twice: {dups:?}");
+    let by_a = seen.values().filter(|v| v[0].0 == "a").count();
+    assert!(
+        by_a > 0 && by_a < 400,
+        "both members consumed ({by_a} by a)"
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_join_and_leave_and_offsets_resume_after_a_restart() {
+    let c = Cluster::start().await;
+    c.create_topic("Churn", 8).await;
+    let seen: Seen = Arc::default();
+    let a = recording(&c, "CG_churn", "a", "Churn", seen.clone()).await;
+    c.send("Churn", (0..200).map(|i| format!("m{i}"))).await;
+    // b joins, then a leaves while messages keep coming.
+    let b = recording(&c, "CG_churn", "b", "Churn", seen.clone()).await;
+    c.send("Churn", (200..400).map(|i| format!("m{i}"))).await;
+    a.shutdown().await;
+    c.send("Churn", (400..600).map(|i| format!("m{i}"))).await;
+    wait_for(&seen, 600).await;
+    // Let b commit, then restart it: only new messages come, none of the old ones again.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    b.shutdown().await;
+    let before = seen.lock().unwrap().values().map(Vec::len).sum::<usize>();
+    c.send("Churn", (600..700).map(|i| format!("m{i}"))).await;
+    let b2 = recording(&c, "CG_churn", "b2", "Churn", seen.clone()).await;
+    wait_for(&seen, 700).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let s = seen.lock().unwrap().clone();
+    let redelivered: usize = s.values().map(Vec::len).sum::<usize>() - before - 100;
+    assert_eq!(
+        redelivered, 0,
+        "after a clean shutdown nothing is delivered twice"
+    );
+    for i in 0..700 {
+        assert!(s.contains_key(&format!("m{i}")), "m{i} lost");
+    }
+    // Across the join and leave, redelivery is bounded (messages in flight while a queue moved).
+    let dups = s.values().filter(|v| v.len() > 1).count();
+    assert!(dups < 100, "{dups} redelivered");
+    b2.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_failed_twice_is_seen_three_times() {
+    let c = Cluster::start().await;
+    c.create_topic("Flaky", 2).await;
+    let seen: Seen = Arc::default();
+    let s2 = seen.clone();
+    let consumer = PushConsumer::start(
+        config(&c, "CG_flaky", "f"),
+        &[("Flaky", "TagA")],
+        listener(move |msgs: Vec<MessageExt>| {
+            let seen = s2.clone();
+            async move {
+                let m = &msgs[0];
+                let body = String::from_utf8_lossy(&m.body).into_owned();
+                let mut g = seen.lock().unwrap();
+                let tries = g.entry(body).or_default();
+                tries.push((m.topic.clone(), m.reconsume_times));
+                if tries.len() < 3 {
+                    ConsumeResult::ReconsumeLater
+                } else {
+                    ConsumeResult::Success
+                }
+            }
+        }),
+    )
+    .await
+    .unwrap();
+    c.send("Flaky", std::iter::once("fragile".to_owned())).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if seen
+            .lock()
+            .unwrap()
+            .get("fragile")
+            .is_some_and(|v| v.len() >= 3)
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "seen {:?}",
+            seen.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let tries = seen.lock().unwrap()["fragile"].clone();
+    assert_eq!(
+        tries,
+        [("Flaky".to_owned(), 0), ("Flaky".to_owned(), 1), ("Flaky".to_owned(), 2)],
+        "the original topic restored from RETRY_TOPIC, reconsumeTimes counting up, no fourth delivery"
+    );
+    consumer.shutdown().await;
+}
