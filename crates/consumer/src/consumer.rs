@@ -321,6 +321,16 @@ impl PushConsumer {
         v
     }
 
+    /// Messages and body bytes pulled and not yet consumed, over every owned queue (what flow
+    /// control bounds: per queue, `pull_threshold_for_queue` plus one pull).
+    pub fn cached(&self) -> (usize, usize) {
+        let owned = self.inner.owned.lock().unwrap_or_else(|p| p.into_inner());
+        owned.values().fold((0, 0), |(n, b), o| {
+            let (n2, b2) = o.pq.size();
+            (n + n2, b + b2)
+        })
+    }
+
     /// Rebalances now (tests; NOTIFY_CONSUMER_IDS_CHANGED does it by itself).
     pub async fn rebalance(&self) {
         self.inner.rebalance().await;
@@ -559,6 +569,13 @@ impl Inner {
             changed = true;
             o.pq.drop_queue();
             o.pull.abort();
+            // Messages already handed to the listener finish first (up to 10 s), so the
+            // committed offset covers them and the new owner does not see them again; those
+            // not yet started are left for it.
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            while o.pq.consuming() > 0 && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
             let off = o.offset.load(Ordering::SeqCst);
             if off >= 0 {
                 self.commit(&mq, off).await;
@@ -574,24 +591,20 @@ impl Inner {
             {
                 continue;
             }
-            let Some(start) = self.initial_offset(&mq).await else {
-                continue;
-            };
             changed = true;
             let pq = Arc::new(ProcessQueue::named(mq.clone()));
-            let offset = Arc::new(AtomicI64::new(start));
+            let offset = Arc::new(AtomicI64::new(-1));
             let pull = tokio::spawn(pull_loop(
                 self.clone(),
                 mq.clone(),
                 pq.clone(),
                 offset.clone(),
-                start,
             ));
             self.owned
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(mq.clone(), Owned { pq, offset, pull });
-            tracing::info!(queue = ?mq, start, "queue taken");
+            tracing::info!(queue = ?mq, "queue taken");
         }
         changed
     }
@@ -710,8 +723,22 @@ async fn pull_loop(
     mq: MessageQueue,
     pq: Arc<ProcessQueue>,
     consumed: Arc<AtomicI64>,
-    mut next: i64,
 ) {
+    // Java starts a new queue's pulls 500 ms after the rebalance; the start offset is read
+    // after that pause here, so a previous owner's final commit (sent when it gave the queue
+    // up in its own rebalance) is usually in, and its last messages are not seen twice.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut next = loop {
+        if pq.is_dropped() || inner.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        match inner.initial_offset(&mq).await {
+            Some(o) => break o,
+            None => tokio::time::sleep(Duration::from_secs(1)).await,
+        }
+    };
+    consumed.fetch_max(next, Ordering::SeqCst);
+    tracing::debug!(queue = ?mq, start = next, "pulling");
     let sub = inner
         .subscriptions
         .lock()
@@ -827,9 +854,9 @@ fn dispatch(
         let Ok(_slot) = inner.consume_slots.clone().acquire_owned().await else {
             return;
         };
-        if pq.is_dropped() {
+        let Some(_consuming) = pq.begin_consume() else {
             return;
-        }
+        };
         let retry_topic = format!("%RETRY%{}", inner.config.group);
         for m in batch.iter_mut() {
             if m.topic == retry_topic {
@@ -866,8 +893,7 @@ fn dispatch(
         }
         let offsets: Vec<i64> = batch.iter().map(|m| m.queue_offset).collect();
         let next = pq.remove(&offsets);
-        if !pq.is_dropped() {
-            consumed.fetch_max(next, Ordering::SeqCst);
-        }
+        // Before the consuming guard drops: a queue being given away waits for this.
+        consumed.fetch_max(next, Ordering::SeqCst);
     });
 }

@@ -4,7 +4,7 @@
 
 use crate::message::MessageExt;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// One queue's cache.
@@ -13,6 +13,17 @@ pub struct ProcessQueue {
     inner: Mutex<Inner>,
     dropped: AtomicBool,
     name: std::sync::OnceLock<crate::MessageQueue>,
+    /// Listener calls running on this queue's messages.
+    consuming: AtomicUsize,
+}
+
+/// Counts a listener call on a queue while it runs.
+pub struct Consuming<'a>(&'a AtomicUsize);
+
+impl Drop for Consuming<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 #[derive(Default)]
@@ -58,6 +69,21 @@ impl ProcessQueue {
     /// Rebalance gave the queue away: its pulls stop, its results are not committed.
     pub fn drop_queue(&self) {
         self.dropped.store(true, Ordering::SeqCst);
+    }
+
+    /// Starts a listener call unless the queue was given away: the guard ends it.
+    pub fn begin_consume(&self) -> Option<Consuming<'_>> {
+        self.consuming.fetch_add(1, Ordering::SeqCst);
+        if self.is_dropped() {
+            self.consuming.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(Consuming(&self.consuming))
+    }
+
+    /// Listener calls running now.
+    pub fn consuming(&self) -> usize {
+        self.consuming.load(Ordering::SeqCst)
     }
 
     /// Names the queue this cache belongs to (once).
