@@ -45,7 +45,8 @@ pub struct ConsumeArgs {
     /// Stop (exit 0) after this many messages.
     #[arg(long)]
     count: Option<u64>,
-    /// Orderly consumption (not yet implemented).
+    /// Orderly consumption: each queue locked and consumed in offset order, one message at a
+    /// time.
     #[arg(long)]
     orderly: bool,
     /// What to print per message.
@@ -124,10 +125,6 @@ fn line(m: &MessageExt, mode: PrintMode) -> Option<String> {
 
 /// Runs `rmq consume` until `--count` messages or Ctrl-C.
 pub fn run(a: ConsumeArgs) -> ExitCode {
-    if a.orderly {
-        eprintln!("error: --orderly is not implemented yet (concurrent consumption only)");
-        return ExitCode::from(2);
-    }
     let from = match parse_from(&a.from) {
         Ok(f) => f,
         Err(e) => {
@@ -147,6 +144,7 @@ pub fn run(a: ConsumeArgs) -> ExitCode {
         return ExitCode::from(f.exit);
     }
     config.consume_from = from;
+    config.orderly = a.orderly;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

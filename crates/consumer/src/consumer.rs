@@ -53,6 +53,10 @@ pub enum ConsumeResult {
     Success,
     /// Deliver again later (CONSUMER_SEND_MSG_BACK, delay level 3 + reconsumeTimes).
     ReconsumeLater,
+    /// Orderly: stop this queue for `suspend_current_queue_time`, then offer the same messages
+    /// again (reconsumeTimes + 1); later messages of the queue wait. Concurrently: as
+    /// ReconsumeLater.
+    SuspendCurrentQueueAMoment,
 }
 
 /// What consumes the messages. A panic in it counts as [`ConsumeResult::ReconsumeLater`].
@@ -117,6 +121,13 @@ pub struct ConsumerConfig {
     pub allocate: Arc<dyn Allocate>,
     /// Instance name in the client id (`<pid>#<nanos>` when unset, as Java's clustering).
     pub instance_name: Option<String>,
+    /// Orderly consumption: each queue locked on its broker (LOCK_BATCH_MQ, renewed every
+    /// `lock_interval`) and consumed one batch at a time, in offset order.
+    pub orderly: bool,
+    /// Orderly: how long SUSPEND_CURRENT_QUEUE_A_MOMENT pauses a queue (1 s).
+    pub suspend_current_queue_time: Duration,
+    /// Orderly: lock renewal period (20 s; the broker's lease is 60 s).
+    pub lock_interval: Duration,
     /// Transport settings.
     pub client: ClientConfig,
     /// Hooks run on every request (ACL signing: `rmq_acl::AclClientHook`).
@@ -142,6 +153,9 @@ impl ConsumerConfig {
             suspend_timeout: Duration::from_secs(15),
             allocate: Arc::new(Averagely),
             instance_name: None,
+            orderly: false,
+            suspend_current_queue_time: Duration::from_secs(1),
+            lock_interval: Duration::from_secs(20),
             client: ClientConfig::default(),
             rpc_hooks: Vec::new(),
         }
@@ -162,7 +176,12 @@ struct Owned {
     /// The consumed offset (what is committed), -1 while unknown.
     offset: Arc<AtomicI64>,
     pull: tokio::task::JoinHandle<()>,
+    /// Orderly: the queue's one consumption task.
+    orderly: Option<tokio::task::JoinHandle<()>>,
 }
+
+/// Orderly: pulled batches go to the queue's consumption task in order.
+type OrderlyTx = tokio::sync::mpsc::UnboundedSender<Vec<MessageExt>>;
 
 struct Inner {
     config: ConsumerConfig,
@@ -299,6 +318,17 @@ impl PushConsumer {
                 i.persist_all().await;
             }
         }));
+        if inner.config.orderly {
+            let i = inner.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut t = tokio::time::interval(i.config.lock_interval);
+                t.tick().await;
+                loop {
+                    t.tick().await;
+                    i.lock_all().await;
+                }
+            }));
+        }
         Ok(PushConsumer { inner, tasks })
     }
 
@@ -354,6 +384,7 @@ impl PushConsumer {
             .collect();
         for o in &owned {
             o.pull.abort();
+            o.pq.drop_queue();
         }
         let n = inner.config.consume_concurrency as u32;
         let _ = tokio::time::timeout(Duration::from_secs(30), inner.consume_slots.acquire_many(n))
@@ -361,6 +392,15 @@ impl PushConsumer {
         // Commit what was consumed, once in-flight consumption ended.
         for (mq, offset) in committed_offsets(&owned) {
             inner.commit(&mq, offset).await;
+        }
+        for o in &owned {
+            if let Some(t) = &o.orderly {
+                t.abort();
+            }
+        }
+        if inner.config.orderly {
+            let queues: Vec<MessageQueue> = owned.iter().filter_map(|o| o.pq.name()).collect();
+            inner.unlock(&queues, false).await;
         }
         for addr in inner.broker_addrs() {
             let req = UnregisterClient {
@@ -580,6 +620,10 @@ impl Inner {
             if off >= 0 {
                 self.commit(&mq, off).await;
             }
+            if let Some(t) = &o.orderly {
+                t.abort();
+                self.unlock(std::slice::from_ref(&mq), true).await;
+            }
             tracing::info!(queue = ?mq, "queue given away");
         }
         for mq in mine {
@@ -591,19 +635,50 @@ impl Inner {
             {
                 continue;
             }
-            changed = true;
             let pq = Arc::new(ProcessQueue::named(mq.clone()));
+            if self.config.orderly {
+                if !self.lock(std::slice::from_ref(&mq)).await.contains(&mq) {
+                    // Another member still holds it: try again soon.
+                    let again = self.rebalance_now.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        again.notify_one();
+                    });
+                    continue;
+                }
+                pq.set_locked(true);
+            }
+            changed = true;
             let offset = Arc::new(AtomicI64::new(-1));
+            let (tx, orderly) = if self.config.orderly {
+                let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+                let task = tokio::spawn(orderly_loop(
+                    self.clone(),
+                    mq.clone(),
+                    pq.clone(),
+                    offset.clone(),
+                    rx,
+                ));
+                (Some(tx), Some(task))
+            } else {
+                (None, None)
+            };
             let pull = tokio::spawn(pull_loop(
                 self.clone(),
                 mq.clone(),
                 pq.clone(),
                 offset.clone(),
+                tx,
             ));
-            self.owned
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(mq.clone(), Owned { pq, offset, pull });
+            self.owned.lock().unwrap_or_else(|p| p.into_inner()).insert(
+                mq.clone(),
+                Owned {
+                    pq,
+                    offset,
+                    pull,
+                    orderly,
+                },
+            );
             tracing::info!(queue = ?mq, "queue taken");
         }
         changed
@@ -723,6 +798,7 @@ async fn pull_loop(
     mq: MessageQueue,
     pq: Arc<ProcessQueue>,
     consumed: Arc<AtomicI64>,
+    orderly: Option<OrderlyTx>,
 ) {
     // Java starts a new queue's pulls 500 ms after the rebalance; the start offset is read
     // after that pause here, so a previous owner's final commit (sent when it gave the queue
@@ -813,8 +889,15 @@ async fn pull_loop(
                     continue;
                 }
                 pq.put(&msgs);
-                for batch in msgs.chunks(inner.config.consume_batch_max_size) {
-                    dispatch(inner.clone(), pq.clone(), consumed.clone(), batch.to_vec());
+                match &orderly {
+                    Some(tx) => {
+                        let _ = tx.send(msgs);
+                    }
+                    None => {
+                        for batch in msgs.chunks(inner.config.consume_batch_max_size) {
+                            dispatch(inner.clone(), pq.clone(), consumed.clone(), batch.to_vec());
+                        }
+                    }
                 }
             }
             response::PULL_NOT_FOUND | response::PULL_RETRY_IMMEDIATELY => {
@@ -871,7 +954,7 @@ fn dispatch(
         let result = tokio::spawn(async move { listener.consume(msgs).await })
             .await
             .unwrap_or(ConsumeResult::ReconsumeLater);
-        if result == ConsumeResult::ReconsumeLater {
+        if result != ConsumeResult::Success {
             let mut local = Vec::new();
             for m in &batch {
                 if !inner.send_back(m).await {
@@ -896,4 +979,147 @@ fn dispatch(
         // Before the consuming guard drops: a queue being given away waits for this.
         consumed.fetch_max(next, Ordering::SeqCst);
     });
+}
+
+impl Inner {
+    /// LOCK_BATCH_MQ for `queues` (one broker group each call's queues share): the ones now
+    /// ours.
+    async fn lock(&self, queues: &[MessageQueue]) -> Vec<MessageQueue> {
+        let mut granted = Vec::new();
+        let mut by_broker: BTreeMap<String, Vec<MessageQueue>> = BTreeMap::new();
+        for q in queues {
+            by_broker
+                .entry(q.broker_name.clone())
+                .or_default()
+                .push(q.clone());
+        }
+        for (broker, mqs) in by_broker {
+            let Some(addr) = self.master_of(&broker) else {
+                continue;
+            };
+            let body = serde_json::json!({
+                "clientId": self.client_id,
+                "consumerGroup": self.config.group,
+                "mqSet": mqs,
+                "onlyThisBroker": false,
+            });
+            let req = RemotingCommand::request(request::LOCK_BATCH_MQ)
+                .with_body(serde_json::to_vec(&body).unwrap_or_default());
+            let Ok(r) = self.client.invoke_sync(&addr, req, RPC_TIMEOUT).await else {
+                continue;
+            };
+            if r.code != 0 {
+                continue;
+            }
+            let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+            if let Ok(ok) = serde_json::from_value::<Vec<MessageQueue>>(v["lockOKMQSet"].clone()) {
+                granted.extend(ok);
+            }
+        }
+        granted
+    }
+
+    /// UNLOCK_BATCH_MQ (oneway when a rebalance gives queues away, sync at shutdown).
+    async fn unlock(&self, queues: &[MessageQueue], oneway: bool) {
+        let mut by_broker: BTreeMap<String, Vec<MessageQueue>> = BTreeMap::new();
+        for q in queues {
+            by_broker
+                .entry(q.broker_name.clone())
+                .or_default()
+                .push(q.clone());
+        }
+        for (broker, mqs) in by_broker {
+            let Some(addr) = self.master_of(&broker) else {
+                continue;
+            };
+            let body = serde_json::json!({
+                "clientId": self.client_id,
+                "consumerGroup": self.config.group,
+                "mqSet": mqs,
+                "onlyThisBroker": false,
+            });
+            let req = RemotingCommand::request(request::UNLOCK_BATCH_MQ)
+                .with_body(serde_json::to_vec(&body).unwrap_or_default());
+            let _ = if oneway {
+                self.client.invoke_oneway(&addr, req, RPC_TIMEOUT).await
+            } else {
+                self.client
+                    .invoke_sync(&addr, req, RPC_TIMEOUT)
+                    .await
+                    .map(|_| ())
+            };
+        }
+    }
+
+    /// Renews the locks of every owned queue; a queue not granted stops until relocked.
+    async fn lock_all(&self) {
+        let owned: Vec<(MessageQueue, Arc<ProcessQueue>)> = {
+            let o = self.owned.lock().unwrap_or_else(|p| p.into_inner());
+            o.iter().map(|(k, v)| (k.clone(), v.pq.clone())).collect()
+        };
+        let queues: Vec<MessageQueue> = owned.iter().map(|(k, _)| k.clone()).collect();
+        let granted = self.lock(&queues).await;
+        for (mq, pq) in owned {
+            pq.set_locked(granted.contains(&mq));
+        }
+    }
+}
+
+/// Orderly: one queue's messages, one batch at a time, in offset order. A batch the listener
+/// suspends is offered again after `suspend_current_queue_time` with reconsumeTimes + 1, and
+/// nothing after it runs meanwhile; while the broker's lock is not ours, nothing runs.
+async fn orderly_loop(
+    inner: Arc<Inner>,
+    mq: MessageQueue,
+    pq: Arc<ProcessQueue>,
+    consumed: Arc<AtomicI64>,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Vec<MessageExt>>,
+) {
+    let retry_topic = format!("%RETRY%{}", inner.config.group);
+    while let Some(pulled) = rx.recv().await {
+        for chunk in pulled.chunks(inner.config.consume_batch_max_size) {
+            let mut batch = chunk.to_vec();
+            for m in batch.iter_mut() {
+                if m.topic == retry_topic {
+                    if let Some(t) = m.property("RETRY_TOPIC").map(str::to_owned) {
+                        m.topic = t;
+                    }
+                }
+            }
+            loop {
+                if inner.stopping.load(Ordering::SeqCst) || pq.is_dropped() {
+                    return;
+                }
+                if !pq.is_locked() {
+                    if inner.lock(std::slice::from_ref(&mq)).await.contains(&mq) {
+                        pq.set_locked(true);
+                    } else {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    continue;
+                }
+                let Ok(_slot) = inner.consume_slots.clone().acquire_owned().await else {
+                    return;
+                };
+                let Some(_consuming) = pq.begin_consume() else {
+                    return;
+                };
+                let listener = inner.listener.clone();
+                let msgs = batch.clone();
+                let result = tokio::spawn(async move { listener.consume(msgs).await })
+                    .await
+                    .unwrap_or(ConsumeResult::SuspendCurrentQueueAMoment);
+                if result == ConsumeResult::Success {
+                    let offsets: Vec<i64> = batch.iter().map(|m| m.queue_offset).collect();
+                    consumed.fetch_max(pq.remove(&offsets), Ordering::SeqCst);
+                    break;
+                }
+                for m in batch.iter_mut() {
+                    m.reconsume_times += 1;
+                }
+                drop(_consuming);
+                tokio::time::sleep(inner.config.suspend_current_queue_time).await;
+            }
+        }
+    }
 }

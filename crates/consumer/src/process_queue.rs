@@ -15,6 +15,8 @@ pub struct ProcessQueue {
     name: std::sync::OnceLock<crate::MessageQueue>,
     /// Listener calls running on this queue's messages.
     consuming: AtomicUsize,
+    /// Orderly consumption: the broker's lock on this queue is ours.
+    locked: AtomicBool,
 }
 
 /// Counts a listener call on a queue while it runs.
@@ -79,6 +81,16 @@ impl ProcessQueue {
             return None;
         }
         Some(Consuming(&self.consuming))
+    }
+
+    /// Orderly: records whether the broker's lock on the queue is held.
+    pub fn set_locked(&self, locked: bool) {
+        self.locked.store(locked, Ordering::SeqCst);
+    }
+
+    /// Orderly: is the broker's lock held?
+    pub fn is_locked(&self) -> bool {
+        self.locked.load(Ordering::SeqCst)
     }
 
     /// Listener calls running now.

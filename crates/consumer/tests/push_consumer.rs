@@ -336,3 +336,101 @@ async fn a_slow_listener_keeps_the_cache_bounded() {
     );
     consumer.shutdown().await;
 }
+
+type Order = Arc<Mutex<Vec<(String, i32, i64, i32)>>>;
+
+async fn orderly(c: &Cluster, name: &str, log: Order, suspend_first: bool) -> PushConsumer {
+    let mut cfg = config(c, "CG_orderly", name);
+    cfg.orderly = true;
+    cfg.suspend_current_queue_time = Duration::from_millis(100);
+    let who = name.to_owned();
+    let suspended = Arc::new(std::sync::atomic::AtomicBool::new(!suspend_first));
+    PushConsumer::start(
+        cfg,
+        &[("Ordered", "*")],
+        listener(move |msgs: Vec<MessageExt>| {
+            let (log, who, suspended) = (log.clone(), who.clone(), suspended.clone());
+            async move {
+                let m = &msgs[0];
+                log.lock()
+                    .unwrap()
+                    .push((who, m.queue_id, m.queue_offset, m.reconsume_times));
+                if !suspended.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                    return ConsumeResult::SuspendCurrentQueueAMoment;
+                }
+                // A little work, so a rebalance finds messages in flight.
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                ConsumeResult::Success
+            }
+        }),
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orderly_queues_are_consumed_in_offset_order_across_a_rebalance() {
+    let c = Cluster::start().await;
+    c.create_topic("Ordered", 4).await;
+    let log: Order = Arc::default();
+    let a = orderly(&c, "a", log.clone(), true).await;
+    let producer = Producer::start(ProducerConfig::new("PG_ord", &[&c.ns()]))
+        .await
+        .unwrap();
+    let mut b = None;
+    for i in 0..400 {
+        producer
+            .send(Message::new("Ordered", format!("o{i}").into_bytes()))
+            .await
+            .unwrap();
+        if i == 150 {
+            // A second member joins mid-stream: queues move between locks.
+            b = Some(orderly(&c, "b", log.clone(), false).await);
+        }
+    }
+    producer.shutdown().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let done: std::collections::HashSet<(i32, i64)> = log
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, q, o, _)| (*q, *o))
+            .collect();
+        if done.len() >= 400 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "consumed {} of 400",
+            done.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log = log.lock().unwrap().clone();
+    // Per queue, offsets strictly increase, except the one suspended message offered again.
+    let mut last: HashMap<i32, i64> = HashMap::new();
+    let mut retried = 0;
+    for (_, q, o, times) in &log {
+        let prev = last.insert(*q, *o);
+        if *times > 0 {
+            retried += 1;
+            assert_eq!(
+                prev,
+                Some(*o),
+                "a suspended message comes back before anything after it"
+            );
+            continue;
+        }
+        if let Some(p) = prev {
+            assert!(*o > p, "queue {q}: offset {o} after {p}");
+        }
+    }
+    assert_eq!(retried, 1, "the suspended message was offered again once");
+    let members: std::collections::BTreeSet<&str> = log.iter().map(|(w, ..)| w.as_str()).collect();
+    assert_eq!(members.len(), 2, "both members consumed: {members:?}");
+    a.shutdown().await;
+    if let Some(b) = b {
+        b.shutdown().await;
+    }
+}
