@@ -121,6 +121,11 @@ pub struct ConsumerConfig {
     pub allocate: Arc<dyn Allocate>,
     /// Instance name in the client id (`<pid>#<nanos>` when unset, as Java's clustering).
     pub instance_name: Option<String>,
+    /// BROADCASTING: every member consumes every queue, offsets kept locally (no retries: a
+    /// failed message is logged and passed).
+    pub broadcasting: bool,
+    /// Where BROADCASTING offsets are kept (Java: `~/.rocketmq_offsets`).
+    pub offset_store_dir: std::path::PathBuf,
     /// Orderly consumption: each queue locked on its broker (LOCK_BATCH_MQ, renewed every
     /// `lock_interval`) and consumed one batch at a time, in offset order.
     pub orderly: bool,
@@ -153,6 +158,11 @@ impl ConsumerConfig {
             suspend_timeout: Duration::from_secs(15),
             allocate: Arc::new(Averagely),
             instance_name: None,
+            broadcasting: false,
+            offset_store_dir: std::path::PathBuf::from(
+                std::env::var("HOME").unwrap_or_else(|_| ".".into()),
+            )
+            .join(".rocketmq_offsets"),
             orderly: false,
             suspend_current_queue_time: Duration::from_secs(1),
             lock_interval: Duration::from_secs(20),
@@ -195,6 +205,8 @@ struct Inner {
     consume_slots: Arc<Semaphore>,
     rebalance_now: Arc<Notify>,
     stopping: AtomicBool,
+    /// BROADCASTING: this member's offsets.
+    local: Option<Arc<crate::local_offsets::LocalOffsets>>,
 }
 
 /// Wakes the rebalance loop on NOTIFY_CONSUMER_IDS_CHANGED.
@@ -256,6 +268,10 @@ impl PushConsumer {
         client.update_namesrv_addresses(&config.namesrv_addrs);
         let namesrv = NamesrvClient::new(client.clone(), RPC_TIMEOUT);
         let instance = config.instance_name.clone().unwrap_or_else(|| {
+            if config.broadcasting {
+                // Java keeps "DEFAULT" in broadcasting: the offsets file outlives the process.
+                return "DEFAULT".into();
+            }
             let nanos = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos());
@@ -266,8 +282,17 @@ impl PushConsumer {
         for (topic, expr) in topics {
             subs.insert((*topic).to_owned(), subscription::build(topic, expr));
         }
-        let retry = format!("%RETRY%{}", config.group);
-        subs.insert(retry.clone(), subscription::build(&retry, "*"));
+        if !config.broadcasting {
+            let retry = format!("%RETRY%{}", config.group);
+            subs.insert(retry.clone(), subscription::build(&retry, "*"));
+        }
+        let local = config.broadcasting.then(|| {
+            Arc::new(crate::local_offsets::LocalOffsets::load(
+                &config.offset_store_dir,
+                &client_id,
+                &config.group,
+            ))
+        });
         let inner = Arc::new(Inner {
             consume_slots: Arc::new(Semaphore::new(config.consume_concurrency)),
             config,
@@ -280,6 +305,7 @@ impl PushConsumer {
             listener,
             rebalance_now,
             stopping: AtomicBool::new(false),
+            local,
         });
         inner.refresh_routes().await;
         inner.heartbeat().await;
@@ -393,6 +419,7 @@ impl PushConsumer {
         for (mq, offset) in committed_offsets(&owned) {
             inner.commit(&mq, offset).await;
         }
+        inner.persist_local().await;
         for o in &owned {
             if let Some(t) = &o.orderly {
                 t.abort();
@@ -478,7 +505,12 @@ impl Inner {
                 consume_from_where: self.config.consume_from.java_name().into(),
                 consume_type: "CONSUME_PASSIVELY".into(),
                 group_name: self.config.group.clone(),
-                message_model: "CLUSTERING".into(),
+                message_model: if self.config.broadcasting {
+                    "BROADCASTING"
+                } else {
+                    "CLUSTERING"
+                }
+                .into(),
                 subscription_data_set: subs.values().cloned().collect(),
                 unit_mode: false,
             }],
@@ -550,14 +582,17 @@ impl Inner {
             else {
                 continue;
             };
-            let Some(mut members) = self.members(&addr).await else {
-                continue;
+            let mine = if self.config.broadcasting {
+                all
+            } else {
+                let Some(mut members) = self.members(&addr).await else {
+                    continue;
+                };
+                members.sort();
+                self.config
+                    .allocate
+                    .allocate(&self.client_id, &all, &members)
             };
-            members.sort();
-            let mine = self
-                .config
-                .allocate
-                .allocate(&self.client_id, &all, &members);
             changed |= self.update_owned(&topic, mine).await;
         }
         if changed {
@@ -687,6 +722,12 @@ impl Inner {
     /// The offset to start a queue at (spec §4.5).
     async fn initial_offset(&self, mq: &MessageQueue) -> Option<i64> {
         let addr = self.master_of(&mq.broker_name)?;
+        if let Some(local) = &self.local {
+            if let Some(o) = local.get(mq) {
+                return Some(o);
+            }
+            return self.offset_without_commit(&addr, mq).await;
+        }
         let q = RemotingCommand::request(request::QUERY_CONSUMER_OFFSET)
             .with_ext("consumerGroup", self.config.group.clone())
             .with_ext("topic", mq.topic.clone())
@@ -698,6 +739,11 @@ impl Inner {
         if r.code != response::QUERY_NOT_FOUND {
             return None;
         }
+        self.offset_without_commit(&addr, mq).await
+    }
+
+    /// Where a queue starts when the group has no offset for it (spec §4.5).
+    async fn offset_without_commit(&self, addr: &str, mq: &MessageQueue) -> Option<i64> {
         let ask = |code: i32, extra: Option<(&'static str, String)>| {
             let mut c = RemotingCommand::request(code)
                 .with_ext("topic", mq.topic.clone())
@@ -722,11 +768,7 @@ impl Inner {
                 Some(("timestamp", t.to_string())),
             ),
         };
-        let r = self
-            .client
-            .invoke_sync(&addr, req, RPC_TIMEOUT)
-            .await
-            .ok()?;
+        let r = self.client.invoke_sync(addr, req, RPC_TIMEOUT).await.ok()?;
         (r.code == 0)
             .then(|| r.ext("offset").and_then(|o| o.parse().ok()))
             .flatten()
@@ -734,6 +776,10 @@ impl Inner {
 
     /// UPDATE_CONSUMER_OFFSET, oneway, to the queue's master.
     async fn commit(&self, mq: &MessageQueue, offset: i64) {
+        if let Some(local) = &self.local {
+            local.set(mq, offset);
+            return;
+        }
         let Some(addr) = self.master_of(&mq.broker_name) else {
             return;
         };
@@ -759,6 +805,18 @@ impl Inner {
         };
         for (mq, off) in offsets {
             self.commit(&mq, off).await;
+        }
+        self.persist_local().await;
+    }
+
+    /// BROADCASTING: writes the offsets file, on the blocking pool.
+    async fn persist_local(&self) {
+        if let Some(local) = self.local.clone() {
+            match tokio::task::spawn_blocking(move || local.persist()).await {
+                Ok(Err(e)) => tracing::error!(error = %e, "broadcasting offsets not written"),
+                Err(e) => tracing::error!(error = %e, "broadcasting offsets not written"),
+                Ok(Ok(())) => {}
+            }
         }
     }
 
@@ -840,7 +898,7 @@ async fn pull_loop(
         };
         let commit = consumed.load(Ordering::SeqCst);
         let mut sys_flag = 0x2 | 0x4;
-        if commit > 0 {
+        if commit > 0 && !inner.config.broadcasting {
             sys_flag |= 0x1;
         }
         let sub_version = inner
@@ -954,7 +1012,12 @@ fn dispatch(
         let result = tokio::spawn(async move { listener.consume(msgs).await })
             .await
             .unwrap_or(ConsumeResult::ReconsumeLater);
-        if result != ConsumeResult::Success {
+        if result != ConsumeResult::Success && inner.config.broadcasting {
+            tracing::warn!(
+                msgs = batch.len(),
+                "broadcasting: a failed message is not retried"
+            );
+        } else if result != ConsumeResult::Success {
             let mut local = Vec::new();
             for m in &batch {
                 if !inner.send_back(m).await {

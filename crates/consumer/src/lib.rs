@@ -10,10 +10,11 @@
 //! - [`consumer`]: the push consumer: rebalance, long-polling pulls, concurrent consumption,
 //!   give-backs, offsets.
 //!
-//! Not yet (issue 17): orderly consumption, broadcasting, the lite pull consumer.
+//! - [`local_offsets`]: BROADCASTING offsets in a file, Java's layout.
 
 pub mod allocate;
 pub mod consumer;
+pub mod local_offsets;
 pub mod message;
 pub mod process_queue;
 pub mod subscription;

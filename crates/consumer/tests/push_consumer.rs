@@ -434,3 +434,59 @@ async fn orderly_queues_are_consumed_in_offset_order_across_a_rebalance() {
         b.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcasting_members_each_get_everything_and_resume_from_their_file() {
+    let c = Cluster::start().await;
+    c.create_topic("Cast", 4).await;
+    let dir = tempfile::tempdir().unwrap();
+    let start = |name: &str, seen: Seen| {
+        let mut cfg = config(&c, "CG_cast", name);
+        cfg.broadcasting = true;
+        cfg.offset_store_dir = dir.path().to_owned();
+        let who = name.to_owned();
+        PushConsumer::start(
+            cfg,
+            &[("Cast", "*")],
+            listener(move |msgs: Vec<MessageExt>| {
+                let (seen, who) = (seen.clone(), who.clone());
+                async move {
+                    for m in msgs {
+                        let body = String::from_utf8_lossy(&m.body).into_owned();
+                        seen.lock()
+                            .unwrap()
+                            .entry(body)
+                            .or_default()
+                            .push((who.clone(), m.reconsume_times));
+                    }
+                    ConsumeResult::Success
+                }
+            }),
+        )
+    };
+    let (sa, sb): (Seen, Seen) = (Arc::default(), Arc::default());
+    let a = start("a", sa.clone()).await.unwrap();
+    let b = start("b", sb.clone()).await.unwrap();
+    c.send("Cast", (0..100).map(|i| format!("c{i}"))).await;
+    wait_for(&sa, 100).await;
+    wait_for(&sb, 100).await;
+    a.shutdown().await;
+    b.shutdown().await;
+    let client_dir = format!("{}@a", rmq_model::local_ip());
+    assert!(dir
+        .path()
+        .join(client_dir)
+        .join("CG_cast")
+        .join("offsets.json")
+        .is_file());
+    // a comes back: it resumes from its own file, so only the new messages arrive.
+    c.send("Cast", (100..120).map(|i| format!("c{i}"))).await;
+    let again: Seen = Arc::default();
+    let a2 = start("a", again.clone()).await.unwrap();
+    wait_for(&again, 20).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got = again.lock().unwrap().clone();
+    assert_eq!(got.len(), 20, "{:?}", got.keys().collect::<Vec<_>>());
+    assert!(got.keys().all(|k| k[1..].parse::<u32>().unwrap() >= 100));
+    a2.shutdown().await;
+}
