@@ -193,7 +193,7 @@ struct Owned {
 /// Orderly: pulled batches go to the queue's consumption task in order.
 type OrderlyTx = tokio::sync::mpsc::UnboundedSender<Vec<MessageExt>>;
 
-struct Inner {
+pub(crate) struct Inner {
     config: ConsumerConfig,
     client_id: String,
     client: RemotingClient,
@@ -201,12 +201,33 @@ struct Inner {
     subscriptions: Mutex<BTreeMap<String, SubscriptionData>>,
     routes: Mutex<HashMap<String, TopicRouteData>>,
     owned: Mutex<HashMap<MessageQueue, Owned>>,
-    listener: Arc<dyn MessageListener>,
+    listener: Option<Arc<dyn MessageListener>>,
     consume_slots: Arc<Semaphore>,
     rebalance_now: Arc<Notify>,
     stopping: AtomicBool,
     /// BROADCASTING: this member's offsets.
     local: Option<Arc<crate::local_offsets::LocalOffsets>>,
+    /// Lite pull: pulled batches go to `poll` through this bounded channel.
+    pub(crate) lite: Option<tokio::sync::mpsc::Sender<LiteBatch>>,
+    /// Lite pull: queues assigned by hand (no rebalance).
+    assigned: Option<Vec<MessageQueue>>,
+    /// Lite pull: seeks not yet applied by the queues' pull tasks, and each queue's seek count
+    /// (batches pulled before the last seek are dropped by `poll`).
+    pub(crate) seeks: Mutex<HashMap<MessageQueue, (i64, u64)>>,
+}
+
+/// Lite pull: a queue's pulled messages and the seek generation they were pulled in.
+pub(crate) type LiteBatch = (MessageQueue, u64, Vec<MessageExt>);
+
+/// How a consumer hands messages over.
+pub(crate) enum Mode {
+    /// A listener (push).
+    Push(Arc<dyn MessageListener>),
+    /// `poll` (lite pull), subscribed (rebalanced) or assigned queues.
+    Lite {
+        tx: tokio::sync::mpsc::Sender<LiteBatch>,
+        assigned: Option<Vec<MessageQueue>>,
+    },
 }
 
 /// Wakes the rebalance loop on NOTIFY_CONSUMER_IDS_CHANGED.
@@ -240,6 +261,18 @@ impl PushConsumer {
         topics: &[(&str, &str)],
         listener: Arc<dyn MessageListener>,
     ) -> Result<PushConsumer, ConsumerError> {
+        Self::start_mode(config, topics, Mode::Push(listener)).await
+    }
+
+    pub(crate) async fn start_mode(
+        config: ConsumerConfig,
+        topics: &[(&str, &str)],
+        mode: Mode,
+    ) -> Result<PushConsumer, ConsumerError> {
+        let (listener, lite, assigned) = match mode {
+            Mode::Push(l) => (Some(l), None, None),
+            Mode::Lite { tx, assigned } => (None, Some(tx), assigned),
+        };
         if config.group.is_empty() || config.namesrv_addrs.is_empty() || topics.is_empty() {
             return Err(ConsumerError::Config(
                 "a group, NameServers and a topic are needed".into(),
@@ -282,7 +315,7 @@ impl PushConsumer {
         for (topic, expr) in topics {
             subs.insert((*topic).to_owned(), subscription::build(topic, expr));
         }
-        if !config.broadcasting {
+        if !config.broadcasting && lite.is_none() {
             let retry = format!("%RETRY%{}", config.group);
             subs.insert(retry.clone(), subscription::build(&retry, "*"));
         }
@@ -306,6 +339,9 @@ impl PushConsumer {
             rebalance_now,
             stopping: AtomicBool::new(false),
             local,
+            lite,
+            assigned,
+            seeks: Mutex::new(HashMap::new()),
         });
         inner.refresh_routes().await;
         inner.heartbeat().await;
@@ -503,7 +539,12 @@ impl Inner {
             client_id: self.client_id.clone(),
             consumer_data_set: vec![ConsumerData {
                 consume_from_where: self.config.consume_from.java_name().into(),
-                consume_type: "CONSUME_PASSIVELY".into(),
+                consume_type: if self.lite.is_some() {
+                    "CONSUME_ACTIVELY"
+                } else {
+                    "CONSUME_PASSIVELY"
+                }
+                .into(),
                 group_name: self.config.group.clone(),
                 message_model: if self.config.broadcasting {
                     "BROADCASTING"
@@ -582,7 +623,13 @@ impl Inner {
             else {
                 continue;
             };
-            let mine = if self.config.broadcasting {
+            let mine = if let Some(assigned) = &self.assigned {
+                assigned
+                    .iter()
+                    .filter(|q| q.topic == topic)
+                    .cloned()
+                    .collect()
+            } else if self.config.broadcasting {
                 all
             } else {
                 let Some(mut members) = self.members(&addr).await else {
@@ -880,9 +927,15 @@ async fn pull_loop(
         .get(&mq.topic)
         .cloned();
     let Some(sub) = sub else { return };
+    let lite = inner.lite.clone();
     loop {
         if pq.is_dropped() || inner.stopping.load(Ordering::SeqCst) {
             return;
+        }
+        if let Some(to) = inner.take_seek(&mq) {
+            next = to;
+            pq.clear();
+            consumed.store(to, Ordering::SeqCst);
         }
         let (count, bytes) = pq.size();
         if count > inner.config.pull_threshold_for_queue
@@ -898,7 +951,10 @@ async fn pull_loop(
         };
         let commit = consumed.load(Ordering::SeqCst);
         let mut sys_flag = 0x2 | 0x4;
-        if commit > 0 && !inner.config.broadcasting {
+        if lite.is_some() {
+            // FLAG_LITE_PULL_MESSAGE: sent as LITE_PULL_MESSAGE, never committing.
+            sys_flag |= 0x10;
+        } else if commit > 0 && !inner.config.broadcasting {
             sys_flag |= 0x1;
         }
         let sub_version = inner
@@ -923,7 +979,14 @@ async fn pull_loop(
             request_source: None,
             proxy_froward_client_id: None,
         };
-        let req = RemotingCommand::request_with_header(request::PULL_MESSAGE, &h);
+        let mut h = h;
+        let code = if lite.is_some() {
+            h.sub_version = 0;
+            request::LITE_PULL_MESSAGE
+        } else {
+            request::PULL_MESSAGE
+        };
+        let req = RemotingCommand::request_with_header(code, &h);
         let timeout = inner.config.suspend_timeout + Duration::from_secs(15);
         let r = match inner.client.invoke_sync(&addr, req, timeout).await {
             Ok(r) => r,
@@ -947,6 +1010,13 @@ async fn pull_loop(
                     continue;
                 }
                 pq.put(&msgs);
+                if let Some(tx) = &lite {
+                    let generation = inner.seek_generation(&mq);
+                    if tx.send((mq.clone(), generation, msgs)).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
                 match &orderly {
                     Some(tx) => {
                         let _ = tx.send(msgs);
@@ -1006,7 +1076,9 @@ fn dispatch(
                 }
             }
         }
-        let listener = inner.listener.clone();
+        let Some(listener) = inner.listener.clone() else {
+            return;
+        };
         let msgs = batch.clone();
         // A panicking listener fails its batch, never the consumer.
         let result = tokio::spawn(async move { listener.consume(msgs).await })
@@ -1167,7 +1239,9 @@ async fn orderly_loop(
                 let Some(_consuming) = pq.begin_consume() else {
                     return;
                 };
-                let listener = inner.listener.clone();
+                let Some(listener) = inner.listener.clone() else {
+                    return;
+                };
                 let msgs = batch.clone();
                 let result = tokio::spawn(async move { listener.consume(msgs).await })
                     .await
@@ -1184,5 +1258,58 @@ async fn orderly_loop(
                 tokio::time::sleep(inner.config.suspend_current_queue_time).await;
             }
         }
+    }
+}
+
+impl Inner {
+    /// A seek waiting for `mq`'s pull task, taken.
+    fn take_seek(&self, mq: &MessageQueue) -> Option<i64> {
+        let mut s = self.seeks.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = s.get_mut(mq)?;
+        if entry.0 < 0 {
+            return None;
+        }
+        let to = entry.0;
+        entry.0 = -1;
+        Some(to)
+    }
+
+    /// How many seeks `mq` has seen.
+    pub(crate) fn seek_generation(&self, mq: &MessageQueue) -> u64 {
+        let s = self.seeks.lock().unwrap_or_else(|p| p.into_inner());
+        s.get(mq).map_or(0, |e| e.1)
+    }
+
+    /// Lite pull: marks polled messages consumed (the offset to commit moves past them).
+    pub(crate) fn mark_polled(&self, mq: &MessageQueue, offsets: &[i64]) {
+        let owned = self.owned.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(o) = owned.get(mq) {
+            let next = o.pq.remove(offsets);
+            o.offset.fetch_max(next, Ordering::SeqCst);
+        }
+    }
+
+    /// Lite pull: the next pull of `mq` starts at `offset`; what was pulled before is dropped.
+    pub(crate) fn seek(&self, mq: &MessageQueue, offset: i64) {
+        let mut s = self.seeks.lock().unwrap_or_else(|p| p.into_inner());
+        let e = s.entry(mq.clone()).or_insert((-1, 0));
+        e.0 = offset;
+        e.1 += 1;
+        let owned = self.owned.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(o) = owned.get(mq) {
+            // Seeking back is allowed: the committed offset follows the seek.
+            o.offset.store(offset, Ordering::SeqCst);
+        }
+    }
+
+    /// Commits every owned queue's offset now.
+    pub(crate) async fn commit_now(&self) {
+        self.persist_all().await;
+    }
+}
+
+impl PushConsumer {
+    pub(crate) fn inner(&self) -> &Arc<Inner> {
+        &self.inner
     }
 }

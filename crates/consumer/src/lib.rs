@@ -10,10 +10,13 @@
 //! - [`consumer`]: the push consumer: rebalance, long-polling pulls, concurrent consumption,
 //!   give-backs, offsets.
 //!
-//! - [`local_offsets`]: BROADCASTING offsets in a file, Java's layout.
+//! - [`local_offsets`]: BROADCASTING offsets in a file, Java's layout;
+//! - [`lite`]: the lite pull consumer (`poll`, a `Stream`, `seek`, `commit`, assign or
+//!   subscribe).
 
 pub mod allocate;
 pub mod consumer;
+pub mod lite;
 pub mod local_offsets;
 pub mod message;
 pub mod process_queue;
@@ -22,6 +25,7 @@ pub mod subscription;
 pub use consumer::{
     listener, ConsumeFrom, ConsumeResult, ConsumerConfig, MessageListener, PushConsumer,
 };
+pub use lite::LitePullConsumer;
 pub use message::MessageExt;
 pub use rmq_model::MessageQueue;
 

@@ -62,6 +62,14 @@ impl ProcessQueue {
         }
     }
 
+    /// Forgets every cached message (a seek).
+    pub fn clear(&self) {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.msgs.clear();
+        g.bytes = 0;
+        g.max_offset = 0;
+    }
+
     /// (messages, body bytes) cached.
     pub fn size(&self) -> (usize, usize) {
         let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());

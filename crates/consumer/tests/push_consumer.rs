@@ -490,3 +490,77 @@ async fn broadcasting_members_each_get_everything_and_resume_from_their_file() {
     assert!(got.keys().all(|k| k[1..].parse::<u32>().unwrap() >= 100));
     a2.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lite_pull_polls_commits_seeks_and_streams() {
+    use futures_util::StreamExt;
+    use rmq_consumer::{LitePullConsumer, MessageQueue};
+    let c = Cluster::start().await;
+    c.create_topic("Lite", 2).await;
+    c.send("Lite", (0..100).map(|i| format!("l{i}"))).await;
+    // Subscribed: rebalanced, polled until everything came, committed.
+    let lite = LitePullConsumer::subscribe(config(&c, "CG_lite", "lite"), &[("Lite", "*")])
+        .await
+        .unwrap();
+    let mut got = std::collections::HashSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while got.len() < 100 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "polled {}",
+            got.len()
+        );
+        for m in lite.poll(Duration::from_millis(500)).await {
+            assert!(
+                got.insert(String::from_utf8_lossy(&m.body).into_owned()),
+                "polled twice"
+            );
+        }
+    }
+    assert_eq!(lite.assignment().len(), 2);
+    lite.commit().await;
+    let state = c.broker.state().clone();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let committed: i64 = (0..2)
+            .map(|q| state.offsets.query("CG_lite", "Lite", q).unwrap_or(0))
+            .sum();
+        if committed == 100 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "committed {committed}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    lite.shutdown().await;
+
+    // Assigned: one queue, read, seek back to 0, read the same again, as a stream.
+    let q0 = MessageQueue {
+        broker_name: "broker-a".into(),
+        queue_id: 0,
+        topic: "Lite".into(),
+    };
+    let mut cfg = config(&c, "CG_lite_assign", "assign");
+    cfg.consume_from = ConsumeFrom::FirstOffset;
+    let lite = LitePullConsumer::assign(cfg, vec![q0.clone()])
+        .await
+        .unwrap();
+    let first: Vec<i64> = lite
+        .stream()
+        .take(10)
+        .map(|m| m.queue_offset)
+        .collect()
+        .await;
+    assert_eq!(first, (0..10).collect::<Vec<_>>());
+    lite.seek(&q0, 0);
+    let again: Vec<i64> = lite
+        .stream()
+        .take(5)
+        .map(|m| m.queue_offset)
+        .collect()
+        .await;
+    assert_eq!(again, (0..5).collect::<Vec<_>>(), "after seek(0)");
+    lite.shutdown().await;
+}
