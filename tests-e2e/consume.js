@@ -14,6 +14,8 @@ let seen = 0;
   const consumer = new Consumer({
     nameSrv: addr, httpclient: {}, logger: quiet, accessKeyId: 'k', accessKeySecret: 's',
     consumerGroup: group, consumeFromWhere: 'CONSUME_FROM_FIRST_OFFSET', persistent: true,
+    // ali-ons rebalances on a timer only (it ignores NOTIFY_CONSUMER_IDS_CHANGED): tests shorten it.
+    rebalanceInterval: Number(process.env.ALI_ONS_REBALANCE_MS || 10000),
   });
   consumer.on('error', () => {});
   consumer.subscribe(topic, '*', async msg => {
