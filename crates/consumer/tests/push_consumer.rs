@@ -564,3 +564,115 @@ async fn lite_pull_polls_commits_seeks_and_streams() {
     assert_eq!(again, (0..5).collect::<Vec<_>>(), "after seek(0)");
     lite.shutdown().await;
 }
+
+/// A listener that always fails, recording each delivery's reconsumeTimes.
+fn always_failing(log: Arc<Mutex<Vec<i32>>>) -> Arc<dyn rmq_consumer::MessageListener> {
+    listener(move |msgs: Vec<MessageExt>| {
+        let log = log.clone();
+        async move {
+            log.lock().unwrap().push(msgs[0].reconsume_times);
+            ConsumeResult::ReconsumeLater
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_that_always_fails_ends_in_the_dlq() {
+    let c = Cluster::start().await;
+    c.create_topic("Doomed", 1).await;
+    let log: Arc<Mutex<Vec<i32>>> = Arc::default();
+    let mut cfg = config(&c, "CG_doomed", "d");
+    cfg.max_reconsume_times = 2;
+    let consumer = PushConsumer::start(cfg, &[("Doomed", "*")], always_failing(log.clone()))
+        .await
+        .unwrap();
+    c.send("Doomed", std::iter::once("never".to_owned())).await;
+    let state = c.broker.state().clone();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let dlq = state
+            .store
+            .run(|st| st.max_offset("%DLQ%CG_doomed", 0))
+            .await
+            .unwrap();
+        if dlq == 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "deliveries so far {:?}",
+            log.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Delivered with reconsumeTimes 0, 1, 2; the third give-back (2 >= 2) went to the DLQ.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(*log.lock().unwrap(), [0, 1, 2]);
+    consumer.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_give_back_is_consumed_again_locally() {
+    let c = Cluster::start().await;
+    c.create_topic("Local", 1).await;
+    c.send("Local", std::iter::once("again".to_owned())).await;
+    // A read-only broker refuses give-backs (16): the consumer retries the message itself.
+    let admin = rmq_remoting::RemotingClient::new(Default::default());
+    let ro =
+        rmq_protocol::RemotingCommand::request(rmq_protocol::codes::request::UPDATE_BROKER_CONFIG)
+            .with_body("brokerPermission=4\n");
+    assert_eq!(
+        admin
+            .invoke_sync(
+                &c.broker.local_addr().to_string(),
+                ro,
+                Duration::from_secs(5)
+            )
+            .await
+            .unwrap()
+            .code,
+        0
+    );
+    let log: Arc<Mutex<Vec<i32>>> = Arc::default();
+    let l = log.clone();
+    let consumer = PushConsumer::start(
+        config(&c, "CG_local", "l"),
+        &[("Local", "*")],
+        listener(move |msgs: Vec<MessageExt>| {
+            let l = l.clone();
+            async move {
+                let mut g = l.lock().unwrap();
+                g.push(msgs[0].reconsume_times);
+                if g.len() == 1 {
+                    ConsumeResult::ReconsumeLater
+                } else {
+                    ConsumeResult::Success
+                }
+            }
+        }),
+    )
+    .await
+    .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while log.lock().unwrap().len() < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            log.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(*log.lock().unwrap(), [0, 1]);
+    // Consumed at last: the offset moves past it.
+    consumer.shutdown().await;
+    let state = c.broker.state().clone();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while state.offsets.query("CG_local", "Local", 0) != Some(1) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            state.offsets.query("CG_local", "Local", 0)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
