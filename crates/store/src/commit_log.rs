@@ -246,32 +246,54 @@ impl CommitLog {
         let check = self.check();
         let mut damaged = None;
         'segments: for seg in &self.segments[first.min(self.segments.len())..] {
-            let data = read_all(&seg.file, self.segment_size).map_err(io(&seg.path))?;
-            let data = Bytes::from(data);
-            let mut pos = 0usize;
+            // Read in chunks as the walk goes: a segment holding a few records costs those
+            // bytes, not a whole-segment read and allocation (1 GiB by default). (Not mapped:
+            // reading a mapped hole of a full tmpfs is a SIGBUS.)
+            let mut reader = ChunkReader::new(&seg.file, self.segment_size);
+            let mut pos = 0u64;
             loop {
-                if pos + 8 > data.len() {
+                if pos + 8 > self.segment_size {
                     // Not even a header fits: the segment ended (the writer rolls before this).
                     end = seg.base + self.segment_size;
                     continue 'segments;
                 }
-                match record::decode_checked(&data.slice(pos..), check) {
+                let Some(head) = reader.get(pos, 8).map_err(io(&seg.path))? else {
+                    // The file ends here: nothing was written past this point.
+                    end = seg.base + pos;
+                    break 'segments;
+                };
+                let head: [u8; 8] = head.try_into().expect("8 bytes");
+                let total = i32::from_be_bytes(head[..4].try_into().expect("4 bytes"));
+                let magic = i32::from_be_bytes(head[4..].try_into().expect("4 bytes"));
+                // A record is read whole (its size is bounded by the segment); anything else
+                // (a BLANK, a bad size) needs only its header to be judged.
+                let want = if magic != record::BLANK_MAGIC
+                    && total > 8
+                    && (total as u64) <= self.segment_size - pos
+                {
+                    total as usize
+                } else {
+                    8
+                };
+                let bytes = match reader.get(pos, want).map_err(io(&seg.path))? {
+                    Some(b) => Bytes::copy_from_slice(b),
+                    None => Bytes::copy_from_slice(&head),
+                };
+                match record::decode_checked(&bytes, check) {
                     Ok(Found::Blank) => {
                         end = seg.base + self.segment_size;
                         continue 'segments;
                     }
-                    Ok(Found::Message(r, len))
-                        if r.physical_offset == (seg.base + pos as u64) as i64 =>
-                    {
+                    Ok(Found::Message(r, len)) if r.physical_offset == (seg.base + pos) as i64 => {
                         records += 1;
-                        pos += len;
+                        pos += len as u64;
                     }
                     Ok(Found::Message(..)) | Err(_) => {
                         // An all-zero header is the unwritten rest of the segment, not damage.
-                        if data[pos..pos + 8] != [0u8; 8] {
-                            damaged = Some(seg.base + pos as u64);
+                        if head != [0u8; 8] {
+                            damaged = Some(seg.base + pos);
                         }
-                        end = seg.base + pos as u64;
+                        end = seg.base + pos;
                         break 'segments;
                     }
                 }
@@ -522,18 +544,49 @@ impl CommitLog {
     }
 }
 
-fn read_all(file: &File, size: u64) -> std::io::Result<Vec<u8>> {
-    let mut buf = vec![0u8; size as usize];
-    let mut done = 0;
-    while done < buf.len() {
-        let n = file.read_at(&mut buf[done..], done as u64)?;
-        if n == 0 {
-            buf.truncate(done);
-            break;
+/// Positioned reads of a segment through a window of at least 4 MiB, moved forward as a walk
+/// asks for later bytes.
+struct ChunkReader<'a> {
+    file: &'a File,
+    /// The segment's size: no window reaches past it.
+    size: u64,
+    buf: Vec<u8>,
+    start: u64,
+}
+
+impl<'a> ChunkReader<'a> {
+    const CHUNK: usize = 4 << 20;
+
+    fn new(file: &'a File, size: u64) -> Self {
+        ChunkReader {
+            file,
+            size,
+            buf: Vec::new(),
+            start: 0,
         }
-        done += n;
     }
-    Ok(buf)
+
+    /// `len` bytes at `at`, or `None` if the file ends before them.
+    fn get(&mut self, at: u64, len: usize) -> std::io::Result<Option<&[u8]>> {
+        let covered = at >= self.start && at + len as u64 <= self.start + self.buf.len() as u64;
+        if !covered {
+            self.buf.clear();
+            let window = (Self::CHUNK as u64).min(self.size.saturating_sub(at)) as usize;
+            self.buf.resize(len.max(window), 0);
+            let mut done = 0;
+            while done < self.buf.len() {
+                let n = self.file.read_at(&mut self.buf[done..], at + done as u64)?;
+                if n == 0 {
+                    break;
+                }
+                done += n;
+            }
+            self.buf.truncate(done);
+            self.start = at;
+        }
+        let from = (at - self.start) as usize;
+        Ok(self.buf.get(from..from + len))
+    }
 }
 
 fn zero_range(file: &File, from: u64, len: u64) -> std::io::Result<()> {

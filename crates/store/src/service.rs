@@ -223,6 +223,7 @@ impl Flusher {
             return;
         }
         match store.flush_job() {
+            Ok(job) if job.is_empty() => {}
             Ok(job) => {
                 g.0 = true;
                 if jobs.send(job).is_err() {

@@ -225,6 +225,8 @@ pub struct MessageStore {
     flushes: u64,
     /// Store time of the last record put (for the checkpoint).
     last_store_time: i64,
+    /// The store time the last flush job covered: an idle store hands out empty jobs.
+    job_store_time: i64,
     /// Whether the last run stopped cleanly (no abort marker at open).
     clean_stop: bool,
     /// Set by a retention round that found the disk above `disk_full_ratio`: the usage.
@@ -306,6 +308,7 @@ impl MessageStore {
             // Until a put, flushes keep the checkpoint's time (not 0, which would make the
             // next crash recovery walk every segment).
             last_store_time: checkpoint.unwrap_or(0),
+            job_store_time: i64::MIN,
             clean_stop,
             disk_full: None,
             undispatched: None,
@@ -557,17 +560,23 @@ impl MessageStore {
         if let Err(e) = self.finish_dispatch() {
             tracing::warn!(error = %e, "dispatch still failing");
         }
-        self.flushes += 1;
         let mut files = self.log.take_dirty();
         for q in self.queues.values_mut() {
             files.extend(q.take_dirty());
         }
+        if files.is_empty() && self.job_store_time == self.last_store_time {
+            // Nothing written since the last job: nothing to fsync, no checkpoint to move (an
+            // idle broker must not fsync twice a second).
+            return Ok(FlushJob::default());
+        }
+        self.flushes += 1;
         if let Some(ix) = &mut self.indexes {
             files.extend(ix.prepare_flush()?);
         }
+        self.job_store_time = self.last_store_time;
         Ok(FlushJob {
             files,
-            checkpoint: self.config.root.join("checkpoint"),
+            checkpoint: Some(self.config.root.join("checkpoint")),
             store_time: self.last_store_time,
         })
     }
@@ -1029,10 +1038,11 @@ fn write_checkpoint(path: &Path, store_time: i64) -> Result<(), StoreError> {
 }
 
 /// A flush to run off the store thread (see [`MessageStore::flush_job`]).
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct FlushJob {
     files: Vec<PathBuf>,
-    checkpoint: PathBuf,
+    /// `None`: an empty job (nothing written since the last one).
+    checkpoint: Option<PathBuf>,
     store_time: i64,
 }
 
@@ -1056,7 +1066,15 @@ impl FlushJob {
                 source,
             })?;
         }
-        write_checkpoint(&self.checkpoint, self.store_time)
+        match &self.checkpoint {
+            Some(path) => write_checkpoint(path, self.store_time),
+            None => Ok(()),
+        }
+    }
+
+    /// Nothing to do (the store was idle since the last job).
+    pub fn is_empty(&self) -> bool {
+        self.checkpoint.is_none() && self.files.is_empty()
     }
 }
 
