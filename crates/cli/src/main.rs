@@ -119,6 +119,17 @@ fn init_tracing(default: &str) {
         .with_writer(std::io::stderr)
         .init();
     std::panic::set_hook(Box::new(|info| {
+        // A closed stdout (`rmq consume | head`) makes println! panic on EPIPE: stop quietly
+        // with the status a SIGPIPE death gives, as other Unix tools do.
+        let payload = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if payload.contains("failed printing to stdout") {
+            std::process::exit(141);
+        }
         let backtrace = std::backtrace::Backtrace::force_capture();
         tracing::error!("panic: {info}\n{backtrace}");
     }));

@@ -261,6 +261,30 @@ async fn standalone_serves_every_send_mode_and_stops_cleanly() {
     assert!(summary.contains("consumed=283"), "{summary}");
     assert!(summary.contains("e2e_p99_ms="), "{summary}");
 
+    // A reader that goes away after one line (`rmq consume | head -1`): rmq stops quietly with
+    // SIGPIPE's status, no panic.
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rmq"))
+        .args([
+            "consume", "--topic", "Modes", "--group", "CG_pipe", "--from", "first", "--print",
+            "json",
+        ])
+        .args(["-n", &ns])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut out_lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(out_lines.next_line().await.unwrap().is_some());
+    drop(out_lines);
+    let piped = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("rmq consume ends when its reader goes")
+        .unwrap();
+    let err = String::from_utf8_lossy(&piped.stderr);
+    assert_eq!(piped.status.code(), Some(141), "{err}");
+    assert!(!err.contains("panic"), "{err}");
+
     let status = sigterm_and_wait(p).await;
     assert!(status.success(), "{status:?}");
     assert!(

@@ -188,6 +188,8 @@ struct Owned {
     pull: tokio::task::JoinHandle<()>,
     /// Orderly: the queue's one consumption task.
     orderly: Option<tokio::task::JoinHandle<()>>,
+    /// Lite pull: wakes the queue's pull task out of a held pull when the queue is sought.
+    seek_notify: Arc<Notify>,
 }
 
 /// Orderly: pulled batches go to the queue's consumption task in order.
@@ -745,12 +747,14 @@ impl Inner {
             } else {
                 (None, None)
             };
+            let seek_notify = Arc::new(Notify::new());
             let pull = tokio::spawn(pull_loop(
                 self.clone(),
                 mq.clone(),
                 pq.clone(),
                 offset.clone(),
                 tx,
+                seek_notify.clone(),
             ));
             self.owned.lock().unwrap_or_else(|p| p.into_inner()).insert(
                 mq.clone(),
@@ -759,6 +763,7 @@ impl Inner {
                     offset,
                     pull,
                     orderly,
+                    seek_notify,
                 },
             );
             tracing::info!(queue = ?mq, "queue taken");
@@ -904,6 +909,7 @@ async fn pull_loop(
     pq: Arc<ProcessQueue>,
     consumed: Arc<AtomicI64>,
     orderly: Option<OrderlyTx>,
+    seek_notify: Arc<Notify>,
 ) {
     // Java starts a new queue's pulls 500 ms after the rebalance; the start offset is read
     // after that pause here, so a previous owner's final commit (sent when it gave the queue
@@ -987,8 +993,20 @@ async fn pull_loop(
             request::PULL_MESSAGE
         };
         let req = RemotingCommand::request_with_header(code, &h);
+        // Lite pull: the seek generation this pull belongs to, taken before it is sent (a pull
+        // answered after a seek carries messages from before it).
+        let generation = inner.seek_generation(&mq);
         let timeout = inner.config.suspend_timeout + Duration::from_secs(15);
-        let r = match inner.client.invoke_sync(&addr, req, timeout).await {
+        let call = inner.client.invoke_sync(&addr, req, timeout);
+        let answered = tokio::select! {
+            r = call => Some(r),
+            // A seek: this pull (perhaps held for 20 s) no longer matters.
+            _ = seek_notify.notified() => None,
+        };
+        let Some(answered) = answered else {
+            continue;
+        };
+        let r = match answered {
             Ok(r) => r,
             Err(e) => {
                 tracing::debug!(queue = ?mq, error = %e, "pull failed");
@@ -1011,7 +1029,6 @@ async fn pull_loop(
                 }
                 pq.put(&msgs);
                 if let Some(tx) = &lite {
-                    let generation = inner.seek_generation(&mq);
                     if tx.send((mq.clone(), generation, msgs)).await.is_err() {
                         return;
                     }
@@ -1299,6 +1316,7 @@ impl Inner {
         if let Some(o) = owned.get(mq) {
             // Seeking back is allowed: the committed offset follows the seek.
             o.offset.store(offset, Ordering::SeqCst);
+            o.seek_notify.notify_one();
         }
     }
 
