@@ -226,7 +226,9 @@ impl BrokerConfig {
                 self.flush_disk_type
             ));
         }
-        if rmq_store::store::parse_delay_levels(&self.message_delay_level).is_none() {
+        if rmq_store::store::parse_delay_levels(&self.message_delay_level)
+            .is_none_or(|levels| levels.is_empty())
+        {
             return Err(format!(
                 "messageDelayLevel={:?}: levels are numbers with s, m, h or d",
                 self.message_delay_level
@@ -258,6 +260,9 @@ mod tests {
         assert_eq!(c.broker_addr(), "127.0.0.1:10921");
         assert_eq!(c.ha_server_addr(), "127.0.0.1:10922");
         assert!(c.validate().is_ok());
+        let mut no_levels = c.clone();
+        no_levels.message_delay_level = " ".into();
+        assert!(no_levels.validate().is_err(), "at least one delay level");
         c.broker_role = "SLAVE".into();
         assert!(c.validate().unwrap_err().contains("masters only"));
         assert!(c.set("listenPort", "x").is_err());
