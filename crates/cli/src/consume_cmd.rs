@@ -197,8 +197,9 @@ pub fn run(a: ConsumeArgs) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
+        let consumer = Arc::new(consumer);
         let rate = (mode == PrintMode::None).then(|| {
-            let c = consumed.clone();
+            let (c, cons) = (consumed.clone(), consumer.clone());
             tokio::spawn(async move {
                 let mut last = 0;
                 let mut t = tokio::time::interval(Duration::from_secs(1));
@@ -206,7 +207,8 @@ pub fn run(a: ConsumeArgs) -> ExitCode {
                 loop {
                     t.tick().await;
                     let n = c.load(Ordering::SeqCst);
-                    eprintln!("consumed={n} msgs_per_sec={}", n - last);
+                    let lag = cons.lag().await;
+                    eprintln!("consumed={n} msgs_per_sec={} lag={lag}", n - last);
                     last = n;
                 }
             })
@@ -215,10 +217,16 @@ pub fn run(a: ConsumeArgs) -> ExitCode {
             _ = done.notified() => {}
             _ = crate::namesrv_cmd::stop_signal() => {}
         }
+        let secs = started.elapsed().as_secs_f64();
         if let Some(r) = rate {
             r.abort();
+            // The aborted task lets go of its handle once it has stopped.
+            let _ = r.await;
         }
-        let secs = started.elapsed().as_secs_f64();
+        let Ok(consumer) = Arc::try_unwrap(consumer) else {
+            eprintln!("error: the consumer is still shared at shutdown");
+            return ExitCode::FAILURE;
+        };
         consumer.shutdown().await;
         let n = consumed
             .load(Ordering::SeqCst)

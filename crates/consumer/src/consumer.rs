@@ -425,6 +425,32 @@ impl PushConsumer {
         })
     }
 
+    /// Messages stored but not yet consumed, over every owned queue: each queue's max offset
+    /// (GET_MAX_OFFSET) minus its consumed offset.
+    pub async fn lag(&self) -> u64 {
+        let owned: Vec<(MessageQueue, i64)> = {
+            let o = self.inner.owned.lock().unwrap_or_else(|p| p.into_inner());
+            o.iter()
+                .map(|(k, v)| (k.clone(), v.offset.load(Ordering::SeqCst)))
+                .collect()
+        };
+        let mut lag = 0u64;
+        for (mq, consumed) in owned {
+            let Some(addr) = self.inner.master_of(&mq.broker_name) else {
+                continue;
+            };
+            let req = RemotingCommand::request(request::GET_MAX_OFFSET)
+                .with_ext("topic", mq.topic.clone())
+                .with_ext("queueId", mq.queue_id.to_string())
+                .with_ext("committed", "true");
+            if let Ok(r) = self.inner.client.invoke_sync(&addr, req, RPC_TIMEOUT).await {
+                let max: i64 = r.ext("offset").and_then(|o| o.parse().ok()).unwrap_or(0);
+                lag += (max - consumed.max(0)).max(0) as u64;
+            }
+        }
+        lag
+    }
+
     /// Rebalances now (tests; NOTIFY_CONSUMER_IDS_CHANGED does it by itself).
     pub async fn rebalance(&self) {
         self.inner.rebalance().await;
@@ -497,6 +523,23 @@ impl Inner {
         routes
             .values()
             .find_map(|r| r.master_addr(broker_name).map(str::to_owned))
+    }
+
+    /// The address of broker `id` of a group (a slave the broker suggested), else the master.
+    fn addr_of(&self, broker_name: &str, id: i64) -> Option<(String, bool)> {
+        if id != 0 {
+            let routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+            let found = routes.values().find_map(|r| {
+                r.broker_datas
+                    .iter()
+                    .find(|b| b.broker_name == broker_name)
+                    .and_then(|b| b.broker_addrs.get(&id).cloned())
+            });
+            if let Some(a) = found {
+                return Some((a, false));
+            }
+        }
+        self.master_of(broker_name).map(|a| (a, true))
     }
 
     fn broker_addrs(&self) -> Vec<String> {
@@ -934,6 +977,7 @@ async fn pull_loop(
         .cloned();
     let Some(sub) = sub else { return };
     let lite = inner.lite.clone();
+    let mut suggested = 0i64;
     loop {
         if pq.is_dropped() || inner.stopping.load(Ordering::SeqCst) {
             return;
@@ -951,11 +995,17 @@ async fn pull_loop(
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         }
-        let Some(addr) = inner.master_of(&mq.broker_name) else {
+        // suggestWhichBrokerId: a broker may send a lagging consumer to a slave (Java's
+        // slaveReadEnable); offsets are committed to masters only.
+        let Some((addr, to_master)) = inner.addr_of(&mq.broker_name, suggested) else {
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
         };
-        let commit = consumed.load(Ordering::SeqCst);
+        let commit = if to_master {
+            consumed.load(Ordering::SeqCst)
+        } else {
+            -1
+        };
         let mut sys_flag = 0x2 | 0x4;
         if lite.is_some() {
             // FLAG_LITE_PULL_MESSAGE: sent as LITE_PULL_MESSAGE, never committing.
@@ -1015,6 +1065,10 @@ async fn pull_loop(
             }
         };
         let next_begin = r.ext("nextBeginOffset").and_then(|o| o.parse::<i64>().ok());
+        suggested = r
+            .ext("suggestWhichBrokerId")
+            .and_then(|o| o.parse::<i64>().ok())
+            .unwrap_or(0);
         match r.code {
             response::SUCCESS => {
                 let msgs: Vec<MessageExt> = decode_body(&r.body, &mq.broker_name)
