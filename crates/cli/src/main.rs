@@ -98,6 +98,165 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Create or update a topic on every master of a cluster, or one broker (mqadmin updateTopic).
+    #[command(alias = "updateTopic")]
+    UpdateTopic {
+        /// Topic name.
+        #[arg(short = 't', long)]
+        topic: String,
+        /// Every master of this cluster.
+        #[arg(short = 'c', long)]
+        cluster: Option<String>,
+        /// This broker (host:port).
+        #[arg(short = 'b', long)]
+        broker: Option<String>,
+        /// Read queues.
+        #[arg(short = 'r', long, default_value_t = 8)]
+        read_queue_nums: i32,
+        /// Write queues.
+        #[arg(short = 'w', long, default_value_t = 8)]
+        write_queue_nums: i32,
+        /// Permission: 6 read+write, 4 read, 2 write.
+        #[arg(short = 'p', long, default_value_t = 6)]
+        perm: i32,
+        /// An order topic.
+        #[arg(short = 'o', long)]
+        order: bool,
+        /// Attributes, `+key=value,-key`.
+        #[arg(short = 'a', long)]
+        attributes: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Per queue min/max offsets and last update of a topic (mqadmin topicStatus).
+    #[command(alias = "topicStatus")]
+    TopicStatus {
+        /// Topic name.
+        #[arg(short = 't', long)]
+        topic: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// A consumer group's progress per queue, its lag and TPS; every group without -g
+    /// (mqadmin consumerProgress).
+    #[command(alias = "consumerProgress")]
+    ConsumerProgress {
+        /// The group.
+        #[arg(short = 'g', long)]
+        group: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// A consumer group's clients, versions and subscriptions (mqadmin consumerConnection).
+    #[command(alias = "consumerConnection")]
+    ConsumerConnection {
+        /// The group.
+        #[arg(short = 'g', long)]
+        group: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Create or update a subscription group (mqadmin updateSubGroup).
+    #[command(alias = "updateSubGroup")]
+    UpdateSubGroup {
+        /// The group.
+        #[arg(short = 'g', long)]
+        group: String,
+        /// Every master of this cluster.
+        #[arg(short = 'c', long)]
+        cluster: Option<String>,
+        /// This broker (host:port).
+        #[arg(short = 'b', long)]
+        broker: Option<String>,
+        /// Queues of the group's retry topic.
+        #[arg(short = 'q', long, default_value_t = 1)]
+        retry_queue_nums: i32,
+        /// Redeliveries before the DLQ.
+        #[arg(short = 'r', long, default_value_t = 16)]
+        retry_max_times: i32,
+        /// Consumption allowed.
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        consume_enable: bool,
+        /// Broadcasting allowed.
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        broadcast_enable: bool,
+        /// Orderly consumers.
+        #[arg(long)]
+        orderly: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Delete a subscription group (mqadmin deleteSubGroup).
+    #[command(alias = "deleteSubGroup")]
+    DeleteSubGroup {
+        /// The group.
+        #[arg(short = 'g', long)]
+        group: String,
+        /// Every master of this cluster.
+        #[arg(short = 'c', long)]
+        cluster: Option<String>,
+        /// This broker (host:port).
+        #[arg(short = 'b', long)]
+        broker: Option<String>,
+        /// Also delete the group's consumer offsets.
+        #[arg(long)]
+        clean_offset: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// A broker's runtime figures, every broker without -b (mqadmin brokerStatus).
+    #[command(alias = "brokerStatus")]
+    BrokerStatus {
+        /// This broker (host:port).
+        #[arg(short = 'b', long)]
+        broker: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// A broker's configuration: `get`, or `update KEY VALUE` (mqadmin getBrokerConfig,
+    /// updateBrokerConfig).
+    #[command(alias = "brokerConfig")]
+    BrokerConfig {
+        /// get or update.
+        action: String,
+        /// update: the property.
+        key: Option<String>,
+        /// update: its value.
+        value: Option<String>,
+        /// This broker (host:port).
+        #[arg(short = 'b', long)]
+        broker: Option<String>,
+        /// Every master of this cluster.
+        #[arg(short = 'c', long)]
+        cluster: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// A message by id (offsetMsgId, or UNIQ_KEY with --topic), by key, or by queue offset:
+    /// headers, properties, body (mqadmin queryMsgById / queryMsgByKey / queryMsgByOffset).
+    #[command(alias = "queryMsg")]
+    QueryMsg {
+        /// offsetMsgId, or the client's message id (with --topic).
+        #[arg(short = 'i', long)]
+        id: Option<String>,
+        /// A key (KEYS property), with --topic.
+        #[arg(short = 'k', long)]
+        key: Option<String>,
+        /// Topic.
+        #[arg(short = 't', long)]
+        topic: Option<String>,
+        /// Queue id, with --topic and --offset.
+        #[arg(short = 'q', long)]
+        queue: Option<i32>,
+        /// Queue offset, with --topic and --queue.
+        #[arg(short = 'o', long)]
+        offset: Option<i64>,
+        /// Write the (first) body to this file.
+        #[arg(long)]
+        body_out: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Send messages to a topic (sync, async or oneway) with a summary.
     Send(send_cmd::SendArgs),
     /// Consume a topic as a group: messages as they arrive, then a summary.
@@ -187,6 +346,114 @@ fn main() -> ExitCode {
         Command::AddWritePerm { broker, common } => {
             admin_cmd(common, |a| admin::perm::write_perm(a, broker, false))
         }
+        Command::UpdateTopic {
+            topic,
+            cluster,
+            broker,
+            read_queue_nums,
+            write_queue_nums,
+            perm,
+            order,
+            attributes,
+            common,
+        } => admin_cmd(common, |a| {
+            admin::brokers::update_topic(
+                a,
+                topic,
+                cluster,
+                broker,
+                read_queue_nums,
+                write_queue_nums,
+                perm,
+                order,
+                attributes,
+            )
+        }),
+        Command::TopicStatus { topic, common } => {
+            admin_cmd(common, |a| admin::brokers::topic_status(a, topic))
+        }
+        Command::ConsumerProgress { group, common } => {
+            admin_cmd(common, |a| admin::brokers::consumer_progress(a, group))
+        }
+        Command::ConsumerConnection { group, common } => {
+            admin_cmd(common, |a| admin::brokers::consumer_connection(a, group))
+        }
+        Command::UpdateSubGroup {
+            group,
+            cluster,
+            broker,
+            retry_queue_nums,
+            retry_max_times,
+            consume_enable,
+            broadcast_enable,
+            orderly,
+            common,
+        } => admin_cmd(common, |a| {
+            admin::brokers::update_sub_group(
+                a,
+                group,
+                cluster,
+                broker,
+                retry_queue_nums,
+                retry_max_times,
+                consume_enable,
+                broadcast_enable,
+                orderly,
+            )
+        }),
+        Command::DeleteSubGroup {
+            group,
+            cluster,
+            broker,
+            clean_offset,
+            common,
+        } => admin_cmd(common, |a| {
+            admin::brokers::delete_sub_group(a, group, cluster, broker, clean_offset)
+        }),
+        Command::BrokerStatus { broker, common } => {
+            admin_cmd(common, |a| admin::brokers::broker_status(a, broker))
+        }
+        Command::BrokerConfig {
+            action,
+            key,
+            value,
+            broker,
+            cluster,
+            common,
+        } => admin_cmd(common, |a| async move {
+            let update = match (action.as_str(), key, value) {
+                ("get", None, None) => None,
+                ("update", Some(k), Some(v)) => Some((k, v)),
+                _ => {
+                    return Err(admin::Failure::usage(
+                        "broker-config get | broker-config update KEY VALUE",
+                    ))
+                }
+            };
+            admin::brokers::broker_config(a, broker, cluster, update).await
+        }),
+        Command::QueryMsg {
+            id,
+            key,
+            topic,
+            queue,
+            offset,
+            body_out,
+            common,
+        } => admin_cmd(common, |a| async move {
+            use admin::brokers::MsgQuery;
+            let q = match (id, key, topic, queue, offset) {
+                (Some(id), None, t, None, None) => MsgQuery::Id(id, t),
+                (None, Some(k), Some(t), None, None) => MsgQuery::Key(t, k),
+                (None, None, Some(t), Some(q), Some(o)) => MsgQuery::Offset(t, q, o),
+                _ => {
+                    return Err(admin::Failure::usage(
+                        "query-msg --id ID [--topic T] | --key K --topic T | --topic T --queue Q --offset O",
+                    ))
+                }
+            };
+            admin::brokers::query_msg(a, q, body_out).await
+        }),
         Command::DeleteTopic {
             topic,
             cluster,

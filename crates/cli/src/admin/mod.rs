@@ -1,8 +1,11 @@
-//! The admin commands (`rmq route`, `clusters`, `topics`, `kv`, `namesrv-config`,
-//! `wipe-write-perm`, `add-write-perm`, `delete-topic`): mqadmin's everyday questions, answered by
-//! any NameServer (ours or Java's). One file per command; this module holds what they share: the
+//! The admin commands: the NameServer's (`rmq route`, `clusters`, `topics`, `kv`,
+//! `namesrv-config`, `wipe-write-perm`, `add-write-perm`, `delete-topic`) and the brokers'
+//! (`update-topic`, `topic-status`, `consumer-progress`, `consumer-connection`,
+//! `update-sub-group`, `delete-sub-group`, `broker-status`, `broker-config`, `query-msg`,
+//! [`brokers`]): mqadmin's everyday questions, answered by Java's servers and ours alike. One file per command; this module holds what they share: the
 //! NameServer list with fail-over, error reporting with stable exit codes, frame tracing, output.
 
+pub mod brokers;
 pub mod clusters;
 pub mod kv;
 pub mod namesrv_config;
@@ -261,7 +264,7 @@ impl Admin {
     }
 
     /// What a failed call tells the user, with the exit code it maps to.
-    fn failure(&self, addr: &str, code: i32, e: CallError) -> Failure {
+    pub(crate) fn failure(&self, addr: &str, code: i32, e: CallError) -> Failure {
         match e {
             CallError::Refused { code: c, remark } => Failure {
                 exit: match c {

@@ -1,0 +1,727 @@
+//! The broker-side admin commands (mqadmin's names, kebab-case, camelCase aliases): topics
+//! (`update-topic`, `topic-status`), groups (`update-sub-group`, `delete-sub-group`,
+//! `consumer-progress`, `consumer-connection`), brokers (`broker-status`, `broker-config`) and
+//! messages (`query-msg`). Each asks the brokers the NameServers name, or the one given with
+//! `-b`, and prints a table or, with `--json`, JSON.
+
+use super::{print_json, Admin, Failure, Table};
+use rmq_model::call::{GetClusterInfo, GetRouteInfo};
+use rmq_model::CallError;
+use rmq_protocol::codes::request as rc;
+use rmq_protocol::RemotingCommand;
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::time::Duration;
+
+impl Admin {
+    fn timeout(&self) -> Duration {
+        Duration::from_millis(self.common.timeout.max(1))
+    }
+
+    /// Sends `cmd` to a broker; a refusal is a [`Failure`] naming the broker and the remark.
+    pub async fn broker_call(
+        &self,
+        addr: &str,
+        cmd: RemotingCommand,
+    ) -> Result<RemotingCommand, Failure> {
+        let code = cmd.code;
+        let resp = self
+            .client
+            .invoke_sync(addr, cmd, self.timeout())
+            .await
+            .map_err(|e| self.failure(addr, code, CallError::Remoting(e)))?;
+        CallError::check(resp).map_err(|e| self.failure(addr, code, e))
+    }
+
+    /// (broker name, master address) of every broker group, or of a cluster's, or the one
+    /// broker address given.
+    async fn masters(
+        &self,
+        cluster: Option<&str>,
+        broker: Option<&str>,
+    ) -> Result<Vec<(String, String)>, Failure> {
+        if let Some(addr) = broker {
+            return Ok(vec![(addr.to_owned(), addr.to_owned())]);
+        }
+        let info = self.read(&GetClusterInfo).await?;
+        let mut out = Vec::new();
+        for (name, b) in &info.broker_addr_table {
+            if let Some(c) = cluster {
+                if !info
+                    .cluster_addr_table
+                    .get(c)
+                    .is_some_and(|names| names.contains(name))
+                {
+                    continue;
+                }
+            }
+            if let Some(addr) = b.broker_addrs.get(&0) {
+                out.push((name.clone(), addr.clone()));
+            }
+        }
+        if out.is_empty() {
+            return Err(Failure {
+                exit: super::exit::NOT_FOUND,
+                message: match cluster {
+                    Some(c) => format!("no master broker in cluster {c}"),
+                    None => "no master broker registered".into(),
+                },
+            });
+        }
+        Ok(out)
+    }
+
+    /// (broker name, master address) of the brokers serving `topic`.
+    async fn topic_masters(&self, topic: &str) -> Result<Vec<(String, String)>, Failure> {
+        let route = self.read(&GetRouteInfo::new(topic)).await?;
+        Ok(route
+            .broker_datas
+            .iter()
+            .filter_map(|b| {
+                b.broker_addrs
+                    .get(&0)
+                    .map(|a| (b.broker_name.clone(), a.clone()))
+            })
+            .collect())
+    }
+}
+
+/// The entries of a fastjson map keyed by MessageQueue objects (`{{"brokerName":..}:{..}}`),
+/// which every RocketMQ client parses and serde_json cannot: (topic, queue id) -> value.
+pub fn mq_map(body: &[u8]) -> BTreeMap<(String, i64), serde_json::Value> {
+    let text = String::from_utf8_lossy(body);
+    let mut out = BTreeMap::new();
+    let mut rest: &str = &text;
+    while let Some(i) = rest.find("{\"brokerName\"") {
+        rest = &rest[i..];
+        let Some(key_end) = rest.find('}').map(|e| e + 1) else {
+            break;
+        };
+        let Ok(key) = serde_json::from_str::<serde_json::Value>(&rest[..key_end]) else {
+            break;
+        };
+        let after = rest[key_end..].trim_start_matches(':');
+        let Some(val_end) = after.find('}').map(|e| e + 1) else {
+            break;
+        };
+        let Ok(val) = serde_json::from_str::<serde_json::Value>(&after[..val_end]) else {
+            break;
+        };
+        out.insert(
+            (
+                key["topic"].as_str().unwrap_or_default().to_owned(),
+                key["queueId"].as_i64().unwrap_or(-1),
+            ),
+            val,
+        );
+        rest = &after[val_end..];
+    }
+    out
+}
+
+fn ms_text(ms: i64) -> String {
+    if ms <= 0 {
+        return "-".into();
+    }
+    let secs = ms / 1000;
+    let days = secs.div_euclid(86_400);
+    let (y, m, d) = civil(days);
+    let t = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        t / 3600,
+        t / 60 % 60,
+        t % 60
+    )
+}
+
+/// (year, month, day) of days since 1970-01-01.
+fn civil(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// `update-topic`: UPDATE_AND_CREATE_TOPIC to every master of a cluster, or one broker.
+#[allow(clippy::too_many_arguments)]
+pub async fn update_topic(
+    admin: Admin,
+    topic: String,
+    cluster: Option<String>,
+    broker: Option<String>,
+    read: i32,
+    write: i32,
+    perm: i32,
+    order: bool,
+    attributes: Option<String>,
+) -> Result<ExitCode, Failure> {
+    if cluster.is_none() && broker.is_none() {
+        return Err(Failure::usage("give -c CLUSTER or -b BROKER_ADDR"));
+    }
+    let masters = admin.masters(cluster.as_deref(), broker.as_deref()).await?;
+    let mut rows = Vec::new();
+    for (name, addr) in masters {
+        let mut cmd = RemotingCommand::request(rc::UPDATE_AND_CREATE_TOPIC)
+            .with_ext("topic", topic.clone())
+            .with_ext("defaultTopic", "TBW102")
+            .with_ext("readQueueNums", read.to_string())
+            .with_ext("writeQueueNums", write.to_string())
+            .with_ext("perm", perm.to_string())
+            .with_ext("topicFilterType", "SINGLE_TAG")
+            .with_ext("topicSysFlag", "0")
+            .with_ext("order", order.to_string());
+        if let Some(a) = &attributes {
+            cmd = cmd.with_ext("attributes", a.clone());
+        }
+        admin.broker_call(&addr, cmd).await?;
+        rows.push((name, addr));
+    }
+    if admin.common.json {
+        let v: Vec<_> = rows
+            .iter()
+            .map(|(n, a)| serde_json::json!({"broker": n, "address": a, "ok": true}))
+            .collect();
+        print_json(
+            &serde_json::json!({"topic": topic, "readQueueNums": read, "writeQueueNums": write, "perm": perm, "brokers": v}),
+        );
+    } else {
+        let mut t = Table::new(&[
+            "BROKER", "ADDRESS", "TOPIC", "READ", "WRITE", "PERM", "RESULT",
+        ]);
+        for (n, a) in rows {
+            t.row(vec![
+                n,
+                a,
+                topic.clone(),
+                read.to_string(),
+                write.to_string(),
+                perm.to_string(),
+                "OK".into(),
+            ]);
+        }
+        print!("{t}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `topic-status`: GET_TOPIC_STATS_INFO from every broker serving the topic.
+pub async fn topic_status(admin: Admin, topic: String) -> Result<ExitCode, Failure> {
+    let mut rows = Vec::new();
+    for (name, addr) in admin.topic_masters(&topic).await? {
+        let resp = admin
+            .broker_call(
+                &addr,
+                RemotingCommand::request(rc::GET_TOPIC_STATS_INFO).with_ext("topic", topic.clone()),
+            )
+            .await?;
+        for ((_, q), v) in mq_map(&resp.body) {
+            rows.push((
+                name.clone(),
+                q,
+                v["minOffset"].as_i64().unwrap_or(0),
+                v["maxOffset"].as_i64().unwrap_or(0),
+                v["lastUpdateTimestamp"].as_i64().unwrap_or(0),
+            ));
+        }
+    }
+    rows.sort();
+    if admin.common.json {
+        let v: Vec<_> = rows
+            .iter()
+            .map(|(b, q, min, max, t)| serde_json::json!({"broker": b, "queueId": q, "minOffset": min, "maxOffset": max, "lastUpdateTimestamp": t}))
+            .collect();
+        print_json(&serde_json::json!({"topic": topic, "queues": v}));
+    } else {
+        let mut t = Table::new(&["BROKER", "QUEUE", "MIN_OFFSET", "MAX_OFFSET", "LAST_UPDATE"]);
+        for (b, q, min, max, ts) in rows {
+            t.row(vec![
+                b,
+                q.to_string(),
+                min.to_string(),
+                max.to_string(),
+                ms_text(ts),
+            ]);
+        }
+        print!("{t}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `consumer-progress [GROUP]`: GET_CONSUME_STATS per broker; every group without one.
+pub async fn consumer_progress(admin: Admin, group: Option<String>) -> Result<ExitCode, Failure> {
+    let brokers = admin.masters(None, None).await?;
+    let groups: Vec<String> = match group {
+        Some(g) => vec![g],
+        None => {
+            let mut all = std::collections::BTreeSet::new();
+            for (_, addr) in &brokers {
+                let resp = admin
+                    .broker_call(addr, RemotingCommand::request(rc::GET_ALL_CONSUMER_OFFSET))
+                    .await?;
+                let v = rmq_protocol::lenient_json::parse(&resp.body).unwrap_or_default();
+                if let Some(m) = v["offsetTable"].as_object() {
+                    for k in m.keys() {
+                        if let Some((_, g)) = k.rsplit_once('@') {
+                            all.insert(g.to_owned());
+                        }
+                    }
+                }
+            }
+            all.into_iter().collect()
+        }
+    };
+    // (group, topic, broker, queue, broker offset, consumer offset, last time)
+    let mut rows: Vec<(String, String, String, i64, i64, i64, i64)> = Vec::new();
+    let mut tps = 0.0;
+    for g in &groups {
+        for (name, addr) in &brokers {
+            let resp = admin
+                .broker_call(
+                    addr,
+                    RemotingCommand::request(rc::GET_CONSUME_STATS)
+                        .with_ext("consumerGroup", g.clone()),
+                )
+                .await?;
+            let text = String::from_utf8_lossy(&resp.body).into_owned();
+            if let Some(t) = text
+                .strip_prefix("{\"consumeTps\":")
+                .and_then(|r| r.split(',').next())
+                .and_then(|n| n.parse::<f64>().ok())
+            {
+                tps += t;
+            }
+            for ((topic, q), v) in mq_map(&resp.body) {
+                rows.push((
+                    g.clone(),
+                    topic,
+                    name.clone(),
+                    q,
+                    v["brokerOffset"].as_i64().unwrap_or(0),
+                    v["consumerOffset"].as_i64().unwrap_or(0),
+                    v["lastTimestamp"].as_i64().unwrap_or(0),
+                ));
+            }
+        }
+    }
+    rows.sort();
+    let total_lag: i64 = rows.iter().map(|r| (r.4 - r.5).max(0)).sum();
+    if admin.common.json {
+        let v: Vec<_> = rows
+            .iter()
+            .map(|(g, t, b, q, bo, co, ts)| serde_json::json!({"group": g, "topic": t, "broker": b, "queueId": q, "brokerOffset": bo, "consumerOffset": co, "diff": (bo - co).max(0), "lastTimestamp": ts}))
+            .collect();
+        print_json(&serde_json::json!({"queues": v, "totalDiff": total_lag, "consumeTps": tps}));
+    } else {
+        let mut t = Table::new(&[
+            "GROUP",
+            "TOPIC",
+            "BROKER",
+            "QUEUE",
+            "BROKER_OFFSET",
+            "CONSUMER_OFFSET",
+            "DIFF",
+            "LAST_TIME",
+        ]);
+        for (g, tp, b, q, bo, co, ts) in rows {
+            t.row(vec![
+                g,
+                tp,
+                b,
+                q.to_string(),
+                bo.to_string(),
+                co.to_string(),
+                (bo - co).max(0).to_string(),
+                ms_text(ts),
+            ]);
+        }
+        print!("{t}");
+        println!("Consume TPS: {tps:.2}\nDiff Total: {total_lag}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `consumer-connection GROUP`: GET_CONSUMER_CONNECTION_LIST, the first broker that knows it.
+pub async fn consumer_connection(admin: Admin, group: String) -> Result<ExitCode, Failure> {
+    let brokers = admin.masters(None, None).await?;
+    let mut last = None;
+    for (_, addr) in &brokers {
+        match admin
+            .broker_call(
+                addr,
+                RemotingCommand::request(rc::GET_CONSUMER_CONNECTION_LIST)
+                    .with_ext("consumerGroup", group.clone()),
+            )
+            .await
+        {
+            Ok(resp) => {
+                let v: serde_json::Value = serde_json::from_slice(&resp.body).unwrap_or_default();
+                if admin.common.json {
+                    print_json(&v);
+                    return Ok(ExitCode::SUCCESS);
+                }
+                let mut t = Table::new(&["CLIENT_ID", "ADDRESS", "LANGUAGE", "VERSION"]);
+                for c in v["connectionSet"].as_array().into_iter().flatten() {
+                    t.row(vec![
+                        c["clientId"].as_str().unwrap_or("").into(),
+                        c["clientAddr"].as_str().unwrap_or("").into(),
+                        c["language"].as_str().unwrap_or("").into(),
+                        c["version"].to_string(),
+                    ]);
+                }
+                let mut s = Table::new(&["TOPIC", "EXPRESSION"]);
+                for (topic, sub) in v["subscriptionTable"].as_object().into_iter().flatten() {
+                    s.row(vec![
+                        topic.clone(),
+                        sub["subString"].as_str().unwrap_or("").into(),
+                    ]);
+                }
+                print!("{t}\n{s}");
+                println!(
+                    "ConsumeType: {}\nMessageModel: {}\nConsumeFromWhere: {}",
+                    v["consumeType"].as_str().unwrap_or(""),
+                    v["messageModel"].as_str().unwrap_or(""),
+                    v["consumeFromWhere"].as_str().unwrap_or("")
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            Err(f) => last = Some(f),
+        }
+    }
+    Err(last.unwrap_or_else(|| Failure::usage("no broker")))
+}
+
+/// `broker-status [-b ADDR]`: GET_BROKER_RUNTIME_INFO as a key/value table.
+pub async fn broker_status(admin: Admin, broker: Option<String>) -> Result<ExitCode, Failure> {
+    let mut out = BTreeMap::new();
+    for (name, addr) in admin.masters(None, broker.as_deref()).await? {
+        let resp = admin
+            .broker_call(&addr, RemotingCommand::request(rc::GET_BROKER_RUNTIME_INFO))
+            .await?;
+        let v: serde_json::Value = serde_json::from_slice(&resp.body).unwrap_or_default();
+        out.insert((name, addr), v["table"].clone());
+    }
+    if admin.common.json {
+        let v: Vec<_> = out
+            .iter()
+            .map(|((n, a), t)| serde_json::json!({"broker": n, "address": a, "table": t}))
+            .collect();
+        print_json(&serde_json::Value::Array(v));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut t = Table::new(&["BROKER", "KEY", "VALUE"]);
+    for ((n, _), table) in out {
+        let mut keys: Vec<(&String, &serde_json::Value)> =
+            table.as_object().into_iter().flatten().collect();
+        keys.sort_by(|a, b| a.0.cmp(b.0));
+        for (k, v) in keys {
+            t.row(vec![n.clone(), k.clone(), v.as_str().unwrap_or("").into()]);
+        }
+    }
+    print!("{t}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `update-sub-group`: UPDATE_AND_CREATE_SUBSCRIPTIONGROUP to every master of a cluster, or one.
+#[allow(clippy::too_many_arguments)]
+pub async fn update_sub_group(
+    admin: Admin,
+    group: String,
+    cluster: Option<String>,
+    broker: Option<String>,
+    retry_queue_nums: i32,
+    retry_max_times: i32,
+    consume_enable: bool,
+    broadcast_enable: bool,
+    orderly: bool,
+) -> Result<ExitCode, Failure> {
+    if cluster.is_none() && broker.is_none() {
+        return Err(Failure::usage("give -c CLUSTER or -b BROKER_ADDR"));
+    }
+    let body = serde_json::json!({
+        "groupName": group, "retryQueueNums": retry_queue_nums, "retryMaxTimes": retry_max_times,
+        "consumeEnable": consume_enable, "consumeBroadcastEnable": broadcast_enable,
+        "consumeMessageOrderly": orderly, "consumeFromMinEnable": true, "brokerId": 0,
+        "whichBrokerWhenConsumeSlowly": 1, "notifyConsumerIdsChangedEnable": true,
+    });
+    let mut done = Vec::new();
+    for (name, addr) in admin.masters(cluster.as_deref(), broker.as_deref()).await? {
+        let cmd = RemotingCommand::request(rc::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP)
+            .with_body(serde_json::to_vec(&body).unwrap_or_default());
+        admin.broker_call(&addr, cmd).await?;
+        done.push((name, addr));
+    }
+    report_brokers(&admin, &done, &format!("group {group} updated"));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `delete-sub-group`: DELETE_SUBSCRIPTIONGROUP on every master of a cluster, or one.
+pub async fn delete_sub_group(
+    admin: Admin,
+    group: String,
+    cluster: Option<String>,
+    broker: Option<String>,
+    clean_offset: bool,
+) -> Result<ExitCode, Failure> {
+    if cluster.is_none() && broker.is_none() {
+        return Err(Failure::usage("give -c CLUSTER or -b BROKER_ADDR"));
+    }
+    let mut done = Vec::new();
+    for (name, addr) in admin.masters(cluster.as_deref(), broker.as_deref()).await? {
+        let cmd = RemotingCommand::request(rc::DELETE_SUBSCRIPTIONGROUP)
+            .with_ext("groupName", group.clone())
+            .with_ext("cleanOffset", clean_offset.to_string());
+        admin.broker_call(&addr, cmd).await?;
+        done.push((name, addr));
+    }
+    report_brokers(&admin, &done, &format!("group {group} deleted"));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report_brokers(admin: &Admin, done: &[(String, String)], what: &str) {
+    if admin.common.json {
+        let v: Vec<_> = done
+            .iter()
+            .map(
+                |(n, a)| serde_json::json!({"broker": n, "address": a, "ok": true, "result": what}),
+            )
+            .collect();
+        print_json(&serde_json::Value::Array(v));
+    } else {
+        let mut t = Table::new(&["BROKER", "ADDRESS", "RESULT"]);
+        for (n, a) in done {
+            t.row(vec![n.clone(), a.clone(), what.to_owned()]);
+        }
+        print!("{t}");
+    }
+}
+
+/// `broker-config get|update`: GET_BROKER_CONFIG, or UPDATE_BROKER_CONFIG with `key=value`.
+pub async fn broker_config(
+    admin: Admin,
+    broker: Option<String>,
+    cluster: Option<String>,
+    update: Option<(String, String)>,
+) -> Result<ExitCode, Failure> {
+    let masters = admin.masters(cluster.as_deref(), broker.as_deref()).await?;
+    if let Some((k, v)) = update {
+        let mut done = Vec::new();
+        for (name, addr) in masters {
+            let cmd =
+                RemotingCommand::request(rc::UPDATE_BROKER_CONFIG).with_body(format!("{k}={v}\n"));
+            admin.broker_call(&addr, cmd).await?;
+            done.push((name, addr));
+        }
+        report_brokers(&admin, &done, &format!("{k}={v}"));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut all = Vec::new();
+    for (name, addr) in masters {
+        let resp = admin
+            .broker_call(&addr, RemotingCommand::request(rc::GET_BROKER_CONFIG))
+            .await?;
+        let props =
+            rmq_config::parse_sorted(&String::from_utf8_lossy(&resp.body)).unwrap_or_default();
+        all.push((name, addr, props));
+    }
+    if admin.common.json {
+        let v: Vec<_> = all
+            .iter()
+            .map(|(n, a, p)| {
+                let m: serde_json::Map<String, serde_json::Value> = p
+                    .iter()
+                    .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                    .collect();
+                serde_json::json!({"broker": n, "address": a, "config": m})
+            })
+            .collect();
+        print_json(&serde_json::Value::Array(v));
+    } else {
+        let mut t = Table::new(&["BROKER", "KEY", "VALUE"]);
+        for (n, _, p) in all {
+            for (k, v) in p {
+                t.row(vec![n.clone(), k, v]);
+            }
+        }
+        print!("{t}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `query-msg` looks for.
+pub enum MsgQuery {
+    /// An offsetMsgId (store host + commit-log offset), or a client id (UNIQ_KEY) with a topic.
+    Id(String, Option<String>),
+    /// A key (KEYS property) in a topic.
+    Key(String, String),
+    /// A queue position.
+    Offset(String, i32, i64),
+}
+
+/// `query-msg`: headers, properties and body of the messages found.
+pub async fn query_msg(
+    admin: Admin,
+    q: MsgQuery,
+    body_out: Option<std::path::PathBuf>,
+) -> Result<ExitCode, Failure> {
+    let mut found = Vec::new();
+    let not_found = |what: String| Failure {
+        exit: super::exit::NOT_FOUND,
+        message: what,
+    };
+    match &q {
+        MsgQuery::Id(id, topic) => {
+            if let Some((host, offset)) = rmq_store::msg_id::decode_offset_msg_id(id) {
+                let addr = host.to_string();
+                let cmd = RemotingCommand::request(rc::VIEW_MESSAGE_BY_ID)
+                    .with_ext("offset", offset.to_string());
+                let resp = admin.broker_call(&addr, cmd).await?;
+                found.extend(rmq_consumer::message::decode_body(&resp.body, &addr));
+            } else {
+                let Some(topic) = topic else {
+                    return Err(Failure::usage(
+                        "a client message id (UNIQ_KEY) needs --topic",
+                    ));
+                };
+                found.extend(by_key(&admin, topic, id, true).await?);
+            }
+        }
+        MsgQuery::Key(topic, key) => found.extend(by_key(&admin, topic, key, false).await?),
+        MsgQuery::Offset(topic, queue, offset) => {
+            let route = admin.read(&GetRouteInfo::new(topic.clone())).await?;
+            for b in &route.broker_datas {
+                let Some(addr) = b.broker_addrs.get(&0) else {
+                    continue;
+                };
+                let cmd = RemotingCommand::request(rc::PULL_MESSAGE)
+                    .with_ext("consumerGroup", "TOOLS_CONSUMER")
+                    .with_ext("topic", topic.clone())
+                    .with_ext("queueId", queue.to_string())
+                    .with_ext("queueOffset", offset.to_string())
+                    .with_ext("maxMsgNums", "1")
+                    .with_ext("sysFlag", "4")
+                    .with_ext("commitOffset", "0")
+                    .with_ext("suspendTimeoutMillis", "0")
+                    .with_ext("subscription", "*")
+                    .with_ext("subVersion", "0");
+                if let Ok(r) = admin.client.invoke_sync(addr, cmd, admin.timeout()).await {
+                    if r.code == 0 {
+                        found.extend(
+                            rmq_consumer::message::decode_body(&r.body, &b.broker_name)
+                                .into_iter()
+                                .filter(|m| m.queue_offset == *offset),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    if found.is_empty() {
+        return Err(not_found("no message found".into()));
+    }
+    if let Some(path) = &body_out {
+        std::fs::write(path, &found[0].body).map_err(|e| Failure {
+            exit: super::exit::REFUSED,
+            message: format!("{}: {e}", path.display()),
+        })?;
+    }
+    if admin.common.json {
+        let v: Vec<_> = found.iter().map(message_json).collect();
+        print_json(&serde_json::Value::Array(v));
+        return Ok(ExitCode::SUCCESS);
+    }
+    for m in &found {
+        let mut t = Table::new(&["FIELD", "VALUE"]);
+        for (k, v) in message_fields(m) {
+            t.row(vec![k.into(), v]);
+        }
+        for (k, v) in &m.properties {
+            t.row(vec![format!("property {k}"), v.clone()]);
+        }
+        print!("{t}");
+        println!("{}\n", body_text(&m.body));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// QUERY_MESSAGE to every master serving `topic`; exact matches only.
+async fn by_key(
+    admin: &Admin,
+    topic: &str,
+    key: &str,
+    unique: bool,
+) -> Result<Vec<rmq_consumer::MessageExt>, Failure> {
+    let mut out = Vec::new();
+    for (name, addr) in admin.topic_masters(topic).await? {
+        let cmd = RemotingCommand::request(rc::QUERY_MESSAGE)
+            .with_ext("topic", topic.to_owned())
+            .with_ext("key", key.to_owned())
+            .with_ext("maxNum", "64")
+            .with_ext("beginTimestamp", "0")
+            .with_ext("endTimestamp", i64::MAX.to_string())
+            .with_ext("_UNIQUE_KEY_QUERY", unique.to_string());
+        let Ok(r) = admin.client.invoke_sync(&addr, cmd, admin.timeout()).await else {
+            continue;
+        };
+        if r.code != 0 {
+            continue;
+        }
+        out.extend(
+            rmq_consumer::message::decode_body(&r.body, &name)
+                .into_iter()
+                .filter(|m| {
+                    if unique {
+                        m.property("UNIQ_KEY") == Some(key)
+                    } else {
+                        m.keys().is_some_and(|k| k.split(' ').any(|x| x == key))
+                    }
+                }),
+        );
+    }
+    Ok(out)
+}
+
+fn message_fields(m: &rmq_consumer::MessageExt) -> Vec<(&'static str, String)> {
+    vec![
+        ("topic", m.topic.clone()),
+        ("broker", m.broker_name.clone()),
+        ("queueId", m.queue_id.to_string()),
+        ("queueOffset", m.queue_offset.to_string()),
+        ("msgId", m.msg_id().to_owned()),
+        ("offsetMsgId", m.offset_msg_id.clone()),
+        ("tags", m.tags().unwrap_or("").to_owned()),
+        ("keys", m.keys().unwrap_or("").to_owned()),
+        ("bornTimestamp", ms_text(m.born_timestamp)),
+        ("storeTimestamp", ms_text(m.store_timestamp)),
+        ("reconsumeTimes", m.reconsume_times.to_string()),
+        ("bodyLength", m.body.len().to_string()),
+    ]
+}
+
+fn message_json(m: &rmq_consumer::MessageExt) -> serde_json::Value {
+    let mut o: serde_json::Map<String, serde_json::Value> = message_fields(m)
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), serde_json::Value::String(v)))
+        .collect();
+    let props: serde_json::Map<String, serde_json::Value> = m
+        .properties
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect();
+    o.insert("properties".into(), serde_json::Value::Object(props));
+    o.insert("body".into(), serde_json::Value::String(body_text(&m.body)));
+    serde_json::Value::Object(o)
+}
+
+/// The body as text when it is printable UTF-8, else hex.
+fn body_text(body: &[u8]) -> String {
+    match std::str::from_utf8(body) {
+        Ok(s) if s.chars().all(|c| !c.is_control() || c == '\n' || c == '\t') => s.to_owned(),
+        _ => body.iter().map(|b| format!("{b:02x}")).collect(),
+    }
+}

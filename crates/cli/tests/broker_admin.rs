@@ -1,0 +1,271 @@
+//! The broker-side admin commands as subprocesses against our NameServer and broker, with
+//! traffic: tables and JSON.
+
+use rmq_broker::config::BrokerConfig;
+use rmq_broker::Broker;
+use rmq_consumer::{
+    listener, ConsumeFrom, ConsumeResult, ConsumerConfig, MessageExt, PushConsumer,
+};
+use rmq_producer::message::Message;
+use rmq_producer::{Producer, ProducerConfig};
+use std::time::Duration;
+
+async fn rmq(ns: &str, args: &[&str]) -> (i32, String, String) {
+    let out = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_rmq"))
+            .args(args)
+            .args(["-n", ns])
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("rmq ends")
+    .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+async fn json(ns: &str, args: &[&str]) -> serde_json::Value {
+    let mut a = args.to_vec();
+    a.push("--json");
+    let (code, out, err) = rmq(ns, &a).await;
+    assert_eq!(code, 0, "rmq {args:?}: {err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("rmq {args:?}: {e}: {out}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_admin_commands_with_traffic() {
+    let (ns, _ns_dir) = rmq_testkit::namesrv().await;
+    let store = tempfile::tempdir().unwrap();
+    let broker = Broker::start(BrokerConfig {
+        broker_name: "broker-a".into(),
+        listen_port: 0,
+        namesrv_addr: ns.local_addr().to_string(),
+        store_path_root_dir: store.path().display().to_string(),
+        mapped_file_size_commit_log: 8 << 20,
+        max_hash_slot_num: 1000,
+        max_index_num: 4000,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let ns_addr = ns.local_addr().to_string();
+    let broker_addr = broker.local_addr().to_string();
+
+    // update-topic: table, then JSON (idempotent).
+    let (code, out, err) = rmq(
+        &ns_addr,
+        &[
+            "update-topic",
+            "-t",
+            "Adm",
+            "-c",
+            "DefaultCluster",
+            "-r",
+            "4",
+            "-w",
+            "4",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("BROKER") && out.contains("broker-a") && out.contains("OK"),
+        "{out}"
+    );
+    let v = json(
+        &ns_addr,
+        &[
+            "updateTopic",
+            "-t",
+            "Adm",
+            "-b",
+            &broker_addr,
+            "-r",
+            "4",
+            "-w",
+            "4",
+        ],
+    )
+    .await;
+    assert_eq!(v["brokers"][0]["ok"], true);
+    let (code, _, err) = rmq(&ns_addr, &["update-topic", "-t", "Adm"]).await;
+    assert_eq!(code, 2, "needs -c or -b: {err}");
+
+    // Traffic: 10 keyed messages.
+    let producer = Producer::start(ProducerConfig::new("PG_adm", &[&ns_addr]))
+        .await
+        .unwrap();
+    let mut offset_ids = Vec::new();
+    for i in 0..10 {
+        let r = producer
+            .send(
+                Message::new("Adm", format!("body-{i}").into_bytes()).with_keys(&[format!("k{i}")]),
+            )
+            .await
+            .unwrap();
+        offset_ids.push(r.offset_msg_id);
+    }
+    producer.shutdown().await;
+
+    // topic-status.
+    let v = json(&ns_addr, &["topic-status", "-t", "Adm"]).await;
+    let queues = v["queues"].as_array().unwrap();
+    assert_eq!(queues.len(), 4);
+    assert_eq!(
+        queues
+            .iter()
+            .map(|q| q["maxOffset"].as_i64().unwrap())
+            .sum::<i64>(),
+        10
+    );
+    let (_, table, _) = rmq(&ns_addr, &["topicStatus", "-t", "Adm"]).await;
+    assert!(table.contains("MAX_OFFSET"), "{table}");
+
+    // A consumer group consumes everything: progress reaches no lag, the connection shows.
+    let mut cfg = ConsumerConfig::new("CG_adm", &[&ns_addr]);
+    cfg.consume_from = ConsumeFrom::FirstOffset;
+    cfg.persist_interval = Duration::from_millis(200);
+    let consumer = PushConsumer::start(
+        cfg,
+        &[("Adm", "*")],
+        listener(|_: Vec<MessageExt>| async { ConsumeResult::Success }),
+    )
+    .await
+    .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let v = json(&ns_addr, &["consumer-progress", "-g", "CG_adm"]).await;
+        let adm: Vec<&serde_json::Value> = v["queues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|q| q["topic"] == "Adm")
+            .collect();
+        if adm.len() == 4 && v["totalDiff"] == 0 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (_, table, _) = rmq(&ns_addr, &["consumerProgress"]).await;
+    assert!(
+        table.contains("CG_adm") && table.contains("Diff Total"),
+        "{table}"
+    );
+    let v = json(&ns_addr, &["consumer-connection", "-g", "CG_adm"]).await;
+    assert_eq!(v["connectionSet"][0]["clientId"], consumer.client_id());
+    assert!(v["subscriptionTable"]["Adm"].is_object());
+    consumer.shutdown().await;
+
+    // broker-status and broker-config.
+    let v = json(&ns_addr, &["broker-status"]).await;
+    assert_eq!(v[0]["table"]["brokerVersionDesc"], "V5_3_3");
+    let v = json(
+        &ns_addr,
+        &[
+            "broker-config",
+            "update",
+            "-b",
+            &broker_addr,
+            "longPollingEnable",
+            "true",
+        ],
+    )
+    .await;
+    assert_eq!(v[0]["ok"], true);
+    let v = json(&ns_addr, &["broker-config", "get", "-b", &broker_addr]).await;
+    assert_eq!(v[0]["config"]["longPollingEnable"], "true");
+    let (code, _, err) = rmq(
+        &ns_addr,
+        &[
+            "broker-config",
+            "update",
+            "-b",
+            &broker_addr,
+            "brokerConfigPath",
+            "/x",
+        ],
+    )
+    .await;
+    assert_eq!(code, 1, "the blacklist is refused: {err}");
+    assert!(err.contains("black list"), "{err}");
+
+    // query-msg by key, by offsetMsgId (with the body written out), by queue offset.
+    let v = json(&ns_addr, &["query-msg", "--key", "k3", "--topic", "Adm"]).await;
+    assert_eq!(v[0]["body"], "body-3");
+    let out_file = store.path().join("body.bin");
+    let v = json(
+        &ns_addr,
+        &[
+            "queryMsg",
+            "--id",
+            &offset_ids[5],
+            "--body-out",
+            out_file.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(v[0]["keys"], "k5");
+    assert_eq!(std::fs::read(&out_file).unwrap(), b"body-5");
+    let q: i64 = v[0]["queueId"].as_str().unwrap().parse().unwrap();
+    let o = v[0]["queueOffset"].as_str().unwrap().to_owned();
+    let v = json(
+        &ns_addr,
+        &[
+            "query-msg",
+            "--topic",
+            "Adm",
+            "--queue",
+            &q.to_string(),
+            "--offset",
+            &o,
+        ],
+    )
+    .await;
+    assert_eq!(v[0]["body"], "body-5");
+    let (code, table, _) = rmq(&ns_addr, &["query-msg", "--key", "k7", "--topic", "Adm"]).await;
+    assert_eq!(code, 0);
+    assert!(
+        table.contains("property KEYS") && table.contains("body-7"),
+        "{table}"
+    );
+    let (code, _, _) = rmq(
+        &ns_addr,
+        &["query-msg", "--key", "nothing", "--topic", "Adm"],
+    )
+    .await;
+    assert_eq!(code, 4, "not found");
+
+    // Groups.
+    let v = json(
+        &ns_addr,
+        &[
+            "update-sub-group",
+            "-g",
+            "CG_new",
+            "-c",
+            "DefaultCluster",
+            "-r",
+            "3",
+        ],
+    )
+    .await;
+    assert_eq!(v[0]["ok"], true);
+    assert_eq!(
+        broker.state().groups.get("CG_new").unwrap().retry_max_times,
+        3
+    );
+    let v = json(
+        &ns_addr,
+        &["deleteSubGroup", "-g", "CG_new", "-b", &broker_addr],
+    )
+    .await;
+    assert_eq!(v[0]["ok"], true);
+    assert!(broker.state().groups.get("CG_new").is_none());
+    broker.shutdown().await;
+}
