@@ -93,6 +93,7 @@ pub async fn admin(
         }
         rc::UPDATE_BROKER_CONFIG => update_config(s, req).await,
         rc::GET_ALL_CONSUMER_OFFSET => ok().with_body(s.offsets.to_json()),
+        rc::INVOKE_BROKER_TO_RESET_OFFSET => reset_offset(s, req).await?,
         rc::GET_ALL_DELAY_OFFSET => ok().with_body(s.delay_offsets.to_json()),
         code => RemotingCommand::response(
             response::REQUEST_CODE_NOT_SUPPORTED,
@@ -606,4 +607,78 @@ async fn update_config(s: &Arc<BrokerState>, req: &RemotingCommand) -> RemotingC
         s.registrar.register_all(s).await;
     }
     ok()
+}
+
+/// INVOKE_BROKER_TO_RESET_OFFSET (222): a group's offsets of a topic moved to the first message
+/// stored at or after `timestamp` (-1: the end), per queue, when `isForce` or when that is
+/// behind the committed offset; the group's online members are told (oneway
+/// RESET_CONSUMER_CLIENT_OFFSET with the new offsets) and move their pulls there. Answers the
+/// offsets as Java's ResetOffsetBody (`{"offsetTable":{{mq}:offset}}`).
+async fn reset_offset(
+    s: &Arc<BrokerState>,
+    req: &RemotingCommand,
+) -> Result<RemotingCommand, ProcessorError> {
+    let topic = required(req, "topic")?.to_owned();
+    let group = required(req, "group")?.to_owned();
+    let timestamp: i64 = required_num(req, "timestamp")?;
+    let force = req.ext("isForce").is_none_or(|f| f == "true");
+    let Some(tc) = s.topics.get(&topic) else {
+        return Ok(fail(
+            response::TOPIC_NOT_EXIST,
+            format!("[reset-offset] topic {topic} not exist"),
+        ));
+    };
+    let broker = s.config().broker_name.clone();
+    let t = topic.clone();
+    let queues = tc.read_queue_nums;
+    let targets = s
+        .store
+        .run(move |st| {
+            (0..queues)
+                .map(|q| {
+                    let o = if timestamp < 0 {
+                        st.max_offset(&t, q)
+                    } else {
+                        st.offset_by_time(&t, q, timestamp)
+                            .unwrap_or_else(|_| st.min_offset(&t, q))
+                    };
+                    (q, o as i64)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(ProcessorError::new)?;
+    let mut table = String::from("{\"offsetTable\":{");
+    let mut first = true;
+    for (q, target) in targets {
+        let committed = s.offsets.query(&group, &topic, q);
+        let new = if force || committed.is_none_or(|c| target < c) {
+            s.offsets.commit(&group, &topic, q, target);
+            target
+        } else {
+            committed.unwrap_or(target)
+        };
+        if !first {
+            table.push(',');
+        }
+        first = false;
+        mq_key(&mut table, &broker, &topic, q);
+        let _ = write!(table, ":{new}");
+    }
+    table.push_str("}}");
+    if let Some(g) = s.clients.consumer_group(&group) {
+        for ch in g.channels.into_values() {
+            let cmd = RemotingCommand::request(rc::RESET_CONSUMER_CLIENT_OFFSET)
+                .with_ext("topic", topic.clone())
+                .with_ext("group", group.clone())
+                .with_ext("timestamp", timestamp.to_string())
+                .with_ext("isForce", force.to_string())
+                .with_body(table.clone());
+            let _ = ch
+                .conn
+                .invoke_oneway(cmd, std::time::Duration::from_millis(100))
+                .await;
+        }
+    }
+    Ok(ok().with_body(table))
 }

@@ -204,6 +204,24 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Move a consumer group's offsets of a topic to a time (mqadmin resetOffsetByTime).
+    #[command(alias = "resetOffsetByTime")]
+    ResetOffset {
+        /// The group.
+        #[arg(short = 'g', long)]
+        group: String,
+        /// The topic.
+        #[arg(short = 't', long)]
+        topic: String,
+        /// ms since the epoch, `now`, or -1 (the end of each queue).
+        #[arg(short = 's', long, allow_hyphen_values = true)]
+        timestamp: String,
+        /// Also move offsets forward (false: only back).
+        #[arg(short = 'f', long, default_value_t = true, action = clap::ArgAction::Set)]
+        force: bool,
+        #[command(flatten)]
+        common: Common,
+    },
     /// A broker's runtime figures, every broker without -b (mqadmin brokerStatus).
     #[command(alias = "brokerStatus")]
     BrokerStatus {
@@ -409,6 +427,23 @@ fn main() -> ExitCode {
             common,
         } => admin_cmd(common, |a| {
             admin::brokers::delete_sub_group(a, group, cluster, broker, clean_offset)
+        }),
+        Command::ResetOffset {
+            group,
+            topic,
+            timestamp,
+            force,
+            common,
+        } => admin_cmd(common, |a| async move {
+            let ts = match timestamp.as_str() {
+                "now" => std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as i64),
+                t => t.parse::<i64>().map_err(|_| {
+                    admin::Failure::usage(format!("-s {t:?}: ms since the epoch, now or -1"))
+                })?,
+            };
+            admin::brokers::reset_offset(a, group, topic, ts, force).await
         }),
         Command::BrokerStatus { broker, common } => {
             admin_cmd(common, |a| admin::brokers::broker_status(a, broker))

@@ -130,10 +130,15 @@ async fn broker_admin_commands_with_traffic() {
     let mut cfg = ConsumerConfig::new("CG_adm", &[&ns_addr]);
     cfg.consume_from = ConsumeFrom::FirstOffset;
     cfg.persist_interval = Duration::from_millis(200);
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = seen.clone();
     let consumer = PushConsumer::start(
         cfg,
         &[("Adm", "*")],
-        listener(|_: Vec<MessageExt>| async { ConsumeResult::Success }),
+        listener(move |msgs: Vec<MessageExt>| {
+            counter.fetch_add(msgs.len(), std::sync::atomic::Ordering::SeqCst);
+            async { ConsumeResult::Success }
+        }),
     )
     .await
     .unwrap();
@@ -160,6 +165,31 @@ async fn broker_admin_commands_with_traffic() {
     let v = json(&ns_addr, &["consumer-connection", "-g", "CG_adm"]).await;
     assert_eq!(v["connectionSet"][0]["clientId"], consumer.client_id());
     assert!(v["subscriptionTable"]["Adm"].is_object());
+    // reset-offset to the beginning: the online member is told and consumes everything again.
+    assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 10);
+    let v = json(
+        &ns_addr,
+        &["reset-offset", "-g", "CG_adm", "-t", "Adm", "-s", "0"],
+    )
+    .await;
+    assert_eq!(v["queues"].as_array().unwrap().len(), 4);
+    assert!(
+        v["queues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|q| q["offset"] == 0),
+        "{v}"
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while seen.load(std::sync::atomic::Ordering::SeqCst) < 20 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "consumed {} after the reset",
+            seen.load(std::sync::atomic::Ordering::SeqCst)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     consumer.shutdown().await;
 
     // broker-status and broker-config.

@@ -247,6 +247,35 @@ impl RequestProcessor for OnNotify {
     }
 }
 
+/// Moves owned queues to the offsets a broker's RESET_CONSUMER_CLIENT_OFFSET names (an
+/// operator's reset-offset): their pulls restart there, cached messages are dropped.
+struct OnReset(Arc<std::sync::OnceLock<std::sync::Weak<Inner>>>);
+
+#[async_trait]
+impl RequestProcessor for OnReset {
+    async fn process(
+        &self,
+        _: &RequestContext,
+        req: RemotingCommand,
+    ) -> Result<Option<RemotingCommand>, ProcessorError> {
+        let Some(inner) = self.0.get().and_then(std::sync::Weak::upgrade) else {
+            return Ok(None);
+        };
+        for (mq, offset) in crate::local_offsets::parse(&req.body) {
+            let owned = inner
+                .owned
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains_key(&mq);
+            if owned {
+                tracing::info!(queue = ?mq, offset, "offset reset by the broker");
+                inner.seek(&mq, offset);
+            }
+        }
+        Ok(None)
+    }
+}
+
 /// A running push consumer.
 pub struct PushConsumer {
     inner: Arc<Inner>,
@@ -293,6 +322,12 @@ impl PushConsumer {
         reg.register(
             request::NOTIFY_CONSUMER_IDS_CHANGED,
             Arc::new(OnNotify(rebalance_now.clone())),
+            ExecutorConfig::new(1, 64),
+        );
+        let reset_cell = Arc::new(std::sync::OnceLock::new());
+        reg.register(
+            request::RESET_CONSUMER_CLIENT_OFFSET,
+            Arc::new(OnReset(reset_cell.clone())),
             ExecutorConfig::new(1, 64),
         );
         let mut builder = ClientBuilder::new(config.client.clone()).registry(reg);
@@ -345,6 +380,7 @@ impl PushConsumer {
             assigned,
             seeks: Mutex::new(HashMap::new()),
         });
+        let _ = reset_cell.set(Arc::downgrade(&inner));
         inner.refresh_routes().await;
         inner.heartbeat().await;
         // The first heartbeat makes the broker create the group's retry topic: route it too.

@@ -76,8 +76,9 @@ fn atomic_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Reads fastjson's object-keyed map: `{"offsetTable":{{mq}:n,...}}`.
-fn parse(bytes: &[u8]) -> BTreeMap<MessageQueue, i64> {
+/// Reads fastjson's object-keyed map: `{"offsetTable":{{mq}:n,...}}` (also the body of a
+/// broker's RESET_CONSUMER_CLIENT_OFFSET).
+pub(crate) fn parse(bytes: &[u8]) -> BTreeMap<MessageQueue, i64> {
     let mut out = BTreeMap::new();
     let Ok(text) = std::str::from_utf8(bytes) else {
         return out;

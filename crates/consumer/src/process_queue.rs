@@ -67,7 +67,8 @@ impl ProcessQueue {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         g.msgs.clear();
         g.bytes = 0;
-        g.max_offset = 0;
+        // A batch still finishing from before the seek must not move the offset past it.
+        g.max_offset = -1;
     }
 
     /// (messages, body bytes) cached.

@@ -725,3 +725,74 @@ fn body_text(body: &[u8]) -> String {
         _ => body.iter().map(|b| format!("{b:02x}")).collect(),
     }
 }
+
+/// `reset-offset`: INVOKE_BROKER_TO_RESET_OFFSET on every broker serving the topic: the group's
+/// offsets move to the first message stored at or after the time (-1: the end); online members
+/// move their pulls there.
+pub async fn reset_offset(
+    admin: Admin,
+    group: String,
+    topic: String,
+    timestamp: i64,
+    force: bool,
+) -> Result<ExitCode, Failure> {
+    let mut rows = Vec::new();
+    for (name, addr) in admin.topic_masters(&topic).await? {
+        let cmd = RemotingCommand::request(rc::INVOKE_BROKER_TO_RESET_OFFSET)
+            .with_ext("topic", topic.clone())
+            .with_ext("group", group.clone())
+            .with_ext("timestamp", timestamp.to_string())
+            .with_ext("isForce", force.to_string());
+        let resp = admin.broker_call(&addr, cmd).await?;
+        for ((_, q), v) in mq_map_numbers(&resp.body) {
+            rows.push((name.clone(), q, v));
+        }
+    }
+    rows.sort();
+    if admin.common.json {
+        let v: Vec<_> = rows
+            .iter()
+            .map(|(b, q, o)| serde_json::json!({"broker": b, "queueId": q, "offset": o}))
+            .collect();
+        print_json(&serde_json::json!({"group": group, "topic": topic, "queues": v}));
+    } else {
+        let mut t = Table::new(&["BROKER", "QUEUE", "OFFSET"]);
+        for (b, q, o) in rows {
+            t.row(vec![b, q.to_string(), o.to_string()]);
+        }
+        print!("{t}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A fastjson map keyed by MessageQueue objects with number values (`{{mq}:12}`).
+fn mq_map_numbers(body: &[u8]) -> BTreeMap<(String, i64), i64> {
+    let text = String::from_utf8_lossy(body);
+    let mut out = BTreeMap::new();
+    let mut rest: &str = &text;
+    while let Some(i) = rest.find("{\"brokerName\"") {
+        rest = &rest[i..];
+        let Some(key_end) = rest.find('}').map(|e| e + 1) else {
+            break;
+        };
+        let Ok(key) = serde_json::from_str::<serde_json::Value>(&rest[..key_end]) else {
+            break;
+        };
+        let after = rest[key_end..].trim_start_matches(':');
+        let digits: String = after
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '-')
+            .collect();
+        if let Ok(n) = digits.parse() {
+            out.insert(
+                (
+                    key["topic"].as_str().unwrap_or_default().to_owned(),
+                    key["queueId"].as_i64().unwrap_or(-1),
+                ),
+                n,
+            );
+        }
+        rest = &after[digits.len()..];
+    }
+    out
+}

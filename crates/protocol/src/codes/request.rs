@@ -60,6 +60,10 @@ code_table! {
     GET_CONSUME_STATS = 208,
     /// Broker: delete a topic.
     DELETE_TOPIC_IN_BROKER = 215,
+    /// Broker to client: move a group's offsets (body: the new offset per queue).
+    RESET_CONSUMER_CLIENT_OFFSET = 220,
+    /// Broker: reset a group's offsets of a topic to a time.
+    INVOKE_BROKER_TO_RESET_OFFSET = 222,
     /// Broker: one topic's config.
     GET_TOPIC_CONFIG = 351,
     /// Broker: max offset of a queue.
