@@ -299,3 +299,53 @@ async fn broker_admin_commands_with_traffic() {
     assert!(broker.state().groups.get("CG_new").is_none());
     broker.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_topic_reaches_the_brokers_and_the_namesrv() {
+    let (ns, _ns_dir) = rmq_testkit::namesrv().await;
+    let store = tempfile::tempdir().unwrap();
+    let broker = Broker::start(BrokerConfig {
+        broker_name: "broker-a".into(),
+        listen_port: 0,
+        namesrv_addr: ns.local_addr().to_string(),
+        store_path_root_dir: store.path().display().to_string(),
+        mapped_file_size_commit_log: 1 << 20,
+        max_hash_slot_num: 100,
+        max_index_num: 400,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let ns_addr = ns.local_addr().to_string();
+    let (code, _, err) = rmq(
+        &ns_addr,
+        &[
+            "update-topic",
+            "-t",
+            "Gone",
+            "-c",
+            "DefaultCluster",
+            "-r",
+            "2",
+            "-w",
+            "2",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(broker.state().topics.get("Gone").is_some());
+    let (code, out, err) = rmq(
+        &ns_addr,
+        &["delete-topic", "Gone", "--cluster", "DefaultCluster"],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("broker broker-a"), "{out}");
+    assert!(
+        broker.state().topics.get("Gone").is_none(),
+        "deleted on the broker"
+    );
+    let (code, _, _) = rmq(&ns_addr, &["route", "Gone"]).await;
+    assert_eq!(code, 4, "and from the NameServer's routes");
+    broker.shutdown().await;
+}

@@ -71,6 +71,16 @@ impl Admin {
         Ok(out)
     }
 
+    /// (broker name, master address) of a cluster's brokers.
+    pub async fn cluster_masters(&self, cluster: &str) -> Result<Vec<(String, String)>, Failure> {
+        self.masters(Some(cluster), None).await
+    }
+
+    /// (broker name, master address) of the brokers serving `topic`.
+    pub async fn serving_masters(&self, topic: &str) -> Result<Vec<(String, String)>, Failure> {
+        self.topic_masters(topic).await
+    }
+
     /// (broker name, master address) of the brokers serving `topic`.
     async fn topic_masters(&self, topic: &str) -> Result<Vec<(String, String)>, Failure> {
         let route = self.read(&GetRouteInfo::new(topic)).await?;
