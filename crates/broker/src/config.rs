@@ -135,6 +135,12 @@ rmq_config::settings! {
         enable_shutdown_gracefully: bool = "enableShutdownGracefully", false;
         /// shutdownWaitTimeSeconds.
         shutdown_wait_time_seconds: u64 = "shutdownWaitTimeSeconds", 30;
+        /// metricsExporterType: PROM serves Prometheus text metrics; DISABLE (default) does not.
+        metrics_exporter_type: String = "metricsExporterType", "DISABLE".into();
+        /// metricsPromExporterHost: the metrics listener's address (default 127.0.0.1).
+        metrics_prom_exporter_host: String = "metricsPromExporterHost", "127.0.0.1".into();
+        /// metricsPromExporterPort: the metrics listener's port (Java's default 5557).
+        metrics_prom_exporter_port: u16 = "metricsPromExporterPort", 5557;
         /// sendMessageThreadPoolNums: sends processed at once.
         send_message_thread_pool_nums: usize = "sendMessageThreadPoolNums", 64;
         /// sendThreadPoolQueueCapacity.

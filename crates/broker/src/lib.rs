@@ -22,6 +22,7 @@ pub mod groups;
 pub mod json_file;
 pub mod long_poll;
 pub mod manage;
+pub mod metrics;
 pub mod offsets;
 pub mod processor;
 pub mod pull;
@@ -85,6 +86,8 @@ pub struct BrokerState {
     pub notifier: long_poll::PullNotifier,
     /// Counters.
     pub stats: stats::Stats,
+    /// Prometheus series.
+    pub metrics: metrics::Metrics,
     /// `brokerIP1:listenPort` as a socket address: the store host of every record.
     pub store_host: SocketAddr,
     /// Delay of each level (ms).
@@ -203,7 +206,8 @@ pub struct BrokerOptions {
 
 /// A running broker.
 pub struct Broker {
-    server: RemotingServer,
+    server: Arc<RemotingServer>,
+    metrics_addr: Option<SocketAddr>,
     state: Arc<BrokerState>,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -278,7 +282,7 @@ impl Broker {
         if let Some(hook) = options.hook {
             builder = builder.hook(hook);
         }
-        let server = builder.bind().await?;
+        let server = Arc::new(builder.bind().await?);
         if config.listen_port == 0 {
             config.listen_port = server.local_addr().port();
         }
@@ -299,6 +303,7 @@ impl Broker {
             clients: clients::ClientManager::default(),
             notifier: long_poll::PullNotifier::default(),
             stats: stats::Stats::default(),
+            metrics: metrics::Metrics::default(),
             store_host,
             delay_levels_ms,
             boot_ms: now_ms(),
@@ -310,10 +315,36 @@ impl Broker {
         state.persist_groups().await;
         state.registrar.register_all(&state).await;
         let (stop, stop_rx) = watch::channel(false);
-        let tasks = background(&state, stop_rx);
+        let mut tasks = background(&state, stop_rx.clone());
+        let mut metrics_addr = None;
+        let (prom, host, port) = {
+            let c = state.config();
+            (
+                c.metrics_exporter_type.eq_ignore_ascii_case("PROM"),
+                c.metrics_prom_exporter_host.clone(),
+                c.metrics_prom_exporter_port,
+            )
+        };
+        if prom {
+            let srv = server.clone();
+            let connections: Arc<dyn Fn() -> usize + Send + Sync> =
+                Arc::new(move || srv.connection_count());
+            let (addr, task) = metrics::serve(
+                Arc::downgrade(&state),
+                connections,
+                &format!("{host}:{port}"),
+                stop_rx,
+            )
+            .await
+            .map_err(|e| StartError::Config(format!("metrics on {host}:{port}: {e}")))?;
+            tracing::info!(%addr, "metrics served at /metrics");
+            metrics_addr = Some(addr);
+            tasks.push(task);
+        }
         tracing::info!(addr = %server.local_addr(), broker = %state.config().broker_name, "broker started");
         Ok(Broker {
             server,
+            metrics_addr,
             state,
             stop,
             tasks,
@@ -323,6 +354,11 @@ impl Broker {
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
         self.server.local_addr()
+    }
+
+    /// Where `/metrics` is served, when `metricsExporterType=PROM`.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// The shared state (tests and embedding).

@@ -120,6 +120,18 @@ impl ConsumerOffsets {
         v
     }
 
+    /// Every committed offset: ((topic, group), per queue).
+    pub fn all(&self) -> Vec<((String, String), QueueOffsets)> {
+        self.committed()
+            .1
+            .iter()
+            .filter_map(|(k, v)| {
+                let (t, g) = k.rsplit_once('@')?;
+                Some(((t.to_owned(), g.to_owned()), v.clone()))
+            })
+            .collect()
+    }
+
     /// Drops every offset of a topic (DELETE_TOPIC_IN_BROKER).
     pub fn remove_topic(&self, topic: &str) {
         let prefix = format!("{topic}@");

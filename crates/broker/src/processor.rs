@@ -127,6 +127,26 @@ impl RequestProcessor for BrokerProcessor {
         let Some(s) = self.0.get() else {
             return Ok(Some(fail(response::SYSTEM_BUSY, "broker starting")));
         };
+        let started = std::time::Instant::now();
+        let code = req.code;
+        let resp = self.dispatch(s, ctx, req).await;
+        let answered = match &resp {
+            Ok(r) => r.code,
+            Err(e) => e.code,
+        };
+        s.metrics
+            .rpc(code, answered, started.elapsed().as_secs_f64() * 1000.0);
+        resp.map(Some)
+    }
+}
+
+impl BrokerProcessor {
+    async fn dispatch(
+        &self,
+        s: &Arc<BrokerState>,
+        ctx: &RequestContext,
+        req: RemotingCommand,
+    ) -> Result<RemotingCommand, ProcessorError> {
         let resp = match req.code {
             rc::SEND_MESSAGE | rc::SEND_MESSAGE_V2 | rc::SEND_BATCH_MESSAGE => {
                 let _turn = s.store_turn(ctx.connection.id()).await;
@@ -148,6 +168,6 @@ impl RequestProcessor for BrokerProcessor {
             rc::CHECK_CLIENT_CONFIG => manage::check_client_config(s, &req)?,
             _ => admin::admin(s, ctx, &req).await?,
         };
-        Ok(Some(resp))
+        Ok(resp)
     }
 }

@@ -289,6 +289,8 @@ fn answer(
         s.stats
             .got_messages
             .fetch_add(r.records.len() as u64, Ordering::Relaxed);
+        s.metrics
+            .messages_out(&h.topic, &h.consumer_group, r.records.len(), r.bytes);
         let body = if r.records.len() == 1 {
             r.records
                 .into_iter()

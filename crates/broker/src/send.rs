@@ -144,6 +144,7 @@ pub async fn put_records(
             let micros = started.elapsed().as_micros() as u64;
             for (topic, q, len) in &keys {
                 s.stats.put(*len, micros);
+                s.metrics.message_in(topic, *len);
                 s.notifier.arrived(topic, *q);
             }
         }

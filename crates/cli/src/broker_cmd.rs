@@ -36,6 +36,9 @@ pub struct BrokerSettings {
     /// tls.server.certPath, tls.server.keyPath, tls.server.need.client.auth, ...).
     #[arg(long)]
     tls_config: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://HOST:PORT/metrics (metricsExporterType=PROM).
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics: Option<String>,
 }
 
 /// The ACL hook and TLS settings the flags name.
@@ -99,6 +102,16 @@ fn broker_config(s: &BrokerSettings) -> Result<BrokerConfig, String> {
         if !c.set(k.trim(), v)? {
             return Err(format!("--set: unknown property {k:?}"));
         }
+    }
+    if let Some(m) = &s.metrics {
+        let (host, port) = m
+            .rsplit_once(':')
+            .ok_or_else(|| format!("--metrics {m:?}: expected HOST:PORT"))?;
+        c.metrics_exporter_type = "PROM".into();
+        c.metrics_prom_exporter_host = host.to_owned();
+        c.metrics_prom_exporter_port = port
+            .parse()
+            .map_err(|_| format!("--metrics {m:?}: bad port"))?;
     }
     c.validate()?;
     Ok(c)
@@ -230,6 +243,9 @@ pub fn run_standalone(a: StandaloneArgs) -> ExitCode {
             broker.state().config().broker_name,
             broker.local_addr()
         );
+        if let Some(m) = broker.metrics_addr() {
+            println!("metrics on http://{m}/metrics");
+        }
         println!(
             "ready: rmq send -n {} --topic TopicTest --body hello",
             ns.local_addr()

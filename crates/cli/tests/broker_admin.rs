@@ -349,3 +349,124 @@ async fn delete_topic_reaches_the_brokers_and_the_namesrv() {
     assert_eq!(code, 4, "and from the NameServer's routes");
     broker.shutdown().await;
 }
+
+/// GET /metrics over a plain socket (HTTP/1.0: the server closes when done).
+async fn scrape(addr: std::net::SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = String::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_string(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    out
+}
+
+/// The value of the series line starting with `prefix` (0 when absent).
+fn series(text: &str, prefix: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_move_with_rmq_send() {
+    let (ns, _ns_dir) = rmq_testkit::namesrv().await;
+    let store = tempfile::tempdir().unwrap();
+    let broker = Broker::start(BrokerConfig {
+        broker_name: "broker-a".into(),
+        listen_port: 0,
+        namesrv_addr: ns.local_addr().to_string(),
+        store_path_root_dir: store.path().display().to_string(),
+        mapped_file_size_commit_log: 8 << 20,
+        max_hash_slot_num: 100,
+        max_index_num: 400,
+        metrics_exporter_type: "PROM".into(),
+        metrics_prom_exporter_port: 0,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let ns_addr = ns.local_addr().to_string();
+    let metrics = broker.metrics_addr().expect("metrics served");
+    let before = scrape(metrics).await;
+    assert!(
+        before.starts_with("HTTP/1.") && before.contains("200"),
+        "{before}"
+    );
+    let in_before = series(&before, "rocketmq_messages_in_total{topic=\"Metr\"}");
+    let (code, _, err) = rmq(
+        &ns_addr,
+        &["send", "--topic", "Metr", "--body", "m", "--count", "50"],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let after = scrape(metrics).await;
+    assert_eq!(
+        series(&after, "rocketmq_messages_in_total{topic=\"Metr\"}") - in_before,
+        50.0,
+        "{after}"
+    );
+    assert_eq!(
+        series(&after, "rocketmq_throughput_in_total{topic=\"Metr\"}"),
+        50.0
+    );
+    assert!(
+        series(
+            &after,
+            "rocketmq_rpc_latency_count{request_code=\"310\",response_code=\"0\"}"
+        ) >= 50.0,
+        "{after}"
+    );
+    assert!(after.contains("rocketmq_connections "), "{after}");
+    assert!(after.contains("rocketmq_storage_disk_ratio"), "{after}");
+    // A group that consumed some of them shows its lag.
+    let commit = rmq_protocol::RemotingCommand::request(rmq_protocol::codes::request::PULL_MESSAGE)
+        .with_ext("consumerGroup", "CG_metr")
+        .with_ext("topic", "Metr")
+        .with_ext("queueId", "0")
+        .with_ext("queueOffset", "0")
+        .with_ext("maxMsgNums", "32")
+        .with_ext("sysFlag", "5")
+        .with_ext("commitOffset", "0")
+        .with_ext("suspendTimeoutMillis", "0")
+        .with_ext("subscription", "*")
+        .with_ext("subVersion", "0");
+    let c = rmq_remoting::RemotingClient::new(Default::default());
+    let r = c
+        .invoke_sync(
+            &broker.local_addr().to_string(),
+            commit,
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.code, 0);
+    let after = scrape(metrics).await;
+    let q0: f64 = broker
+        .state()
+        .store
+        .run(|st| st.max_offset("Metr", 0))
+        .await
+        .unwrap() as f64;
+    assert_eq!(
+        series(
+            &after,
+            "rocketmq_consumer_lag_messages{topic=\"Metr\",consumer_group=\"CG_metr\"}"
+        ),
+        q0,
+        "{after}"
+    );
+    assert!(
+        series(
+            &after,
+            "rocketmq_messages_out_total{topic=\"Metr\",consumer_group=\"CG_metr\"}"
+        ) > 0.0
+    );
+    broker.shutdown().await;
+}

@@ -1,0 +1,254 @@
+//! Prometheus metrics (`metricsExporterType=PROM`, `metricsPromExporterHost:Port`), named as the
+//! Java 5.x broker's OpenTelemetry metrics where one exists, so existing Grafana dashboards
+//! work: messages and bytes in and out per topic and group, request latency per request and
+//! response code, connections, consumer lag, held pulls, store size and disk usage. Counters
+//! move on the request path (atomics, no lock held across I/O); gauges are read at scrape time.
+//! Encoded by the `prometheus-client` crate, served by axum at `/metrics`.
+
+use crate::BrokerState;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Weak};
+
+/// Labels of per-topic counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TopicLabels {
+    /// Topic.
+    pub topic: String,
+}
+
+/// Labels of per-topic, per-group series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GroupLabels {
+    /// Topic.
+    pub topic: String,
+    /// Consumer group.
+    pub consumer_group: String,
+}
+
+/// Labels of request latencies.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RpcLabels {
+    /// Request code.
+    pub request_code: String,
+    /// Response code.
+    pub response_code: String,
+}
+
+/// Every series the broker exports.
+pub struct Metrics {
+    registry: std::sync::Mutex<Registry>,
+    /// rocketmq_messages_in_total.
+    pub messages_in: Family<TopicLabels, Counter>,
+    /// rocketmq_throughput_in_total (bytes of bodies).
+    pub throughput_in: Family<TopicLabels, Counter>,
+    /// rocketmq_messages_out_total.
+    pub messages_out: Family<GroupLabels, Counter>,
+    /// rocketmq_throughput_out_total.
+    pub throughput_out: Family<GroupLabels, Counter>,
+    /// rocketmq_rpc_latency (ms).
+    pub rpc_latency: Family<RpcLabels, Histogram>,
+    connections: Gauge,
+    pull_holds: Gauge,
+    consumer_lag: Family<GroupLabels, Gauge>,
+    storage_size: Gauge,
+    disk_ratio: Gauge<f64, AtomicU64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut r = Registry::default();
+        let m = Metrics {
+            registry: std::sync::Mutex::new(Registry::default()),
+            messages_in: Family::default(),
+            throughput_in: Family::default(),
+            messages_out: Family::default(),
+            throughput_out: Family::default(),
+            rpc_latency: Family::new_with_constructor(|| {
+                Histogram::new([0.1, 0.5, 1.0, 3.0, 5.0, 10.0, 50.0, 100.0, 1000.0].into_iter())
+            }),
+            connections: Gauge::default(),
+            pull_holds: Gauge::default(),
+            consumer_lag: Family::default(),
+            storage_size: Gauge::default(),
+            disk_ratio: Gauge::default(),
+        };
+        r.register(
+            "rocketmq_messages_in",
+            "Messages stored",
+            m.messages_in.clone(),
+        );
+        r.register(
+            "rocketmq_throughput_in",
+            "Bytes of message bodies stored",
+            m.throughput_in.clone(),
+        );
+        r.register(
+            "rocketmq_messages_out",
+            "Messages returned by pulls",
+            m.messages_out.clone(),
+        );
+        r.register(
+            "rocketmq_throughput_out",
+            "Bytes of records returned by pulls",
+            m.throughput_out.clone(),
+        );
+        r.register(
+            "rocketmq_rpc_latency",
+            "Request handling time in ms, by request and response code",
+            m.rpc_latency.clone(),
+        );
+        r.register(
+            "rocketmq_connections",
+            "Open client connections",
+            m.connections.clone(),
+        );
+        r.register(
+            "rocketmq_pull_long_polling_holds",
+            "Pulls held until a message arrives",
+            m.pull_holds.clone(),
+        );
+        r.register(
+            "rocketmq_consumer_lag_messages",
+            "Messages stored and not yet committed by a group",
+            m.consumer_lag.clone(),
+        );
+        r.register(
+            "rocketmq_storage_size",
+            "Bytes of commit log held",
+            m.storage_size.clone(),
+        );
+        r.register(
+            "rocketmq_storage_disk_ratio",
+            "Used fraction of the store's filesystem",
+            m.disk_ratio.clone(),
+        );
+        *m.registry.lock().unwrap_or_else(|p| p.into_inner()) = r;
+        m
+    }
+}
+
+impl Metrics {
+    /// A stored message.
+    pub fn message_in(&self, topic: &str, bytes: usize) {
+        let l = TopicLabels {
+            topic: topic.to_owned(),
+        };
+        self.messages_in.get_or_create(&l).inc();
+        self.throughput_in.get_or_create(&l).inc_by(bytes as u64);
+    }
+
+    /// Messages a pull returned.
+    pub fn messages_out(&self, topic: &str, group: &str, count: usize, bytes: usize) {
+        let l = GroupLabels {
+            topic: topic.to_owned(),
+            consumer_group: group.to_owned(),
+        };
+        self.messages_out.get_or_create(&l).inc_by(count as u64);
+        self.throughput_out.get_or_create(&l).inc_by(bytes as u64);
+    }
+
+    /// One handled request.
+    pub fn rpc(&self, request_code: i32, response_code: i32, millis: f64) {
+        self.rpc_latency
+            .get_or_create(&RpcLabels {
+                request_code: request_code.to_string(),
+                response_code: response_code.to_string(),
+            })
+            .observe(millis);
+    }
+}
+
+/// Sets the scrape-time gauges and encodes everything.
+async fn render(state: &Arc<BrokerState>, connections: usize) -> String {
+    let m = &state.metrics;
+    m.connections.set(connections as i64);
+    m.pull_holds.set(state.notifier.held() as i64);
+    let root = state.config().store_root();
+    if let Ok(r) = rmq_store::store::disk_used_ratio(&root) {
+        m.disk_ratio.set(r);
+    }
+    let (start, end) = state.store.run(|st| st.log_range()).await.unwrap_or((0, 0));
+    m.storage_size.set((end - start) as i64);
+    // Lag per (topic, group) with committed offsets.
+    let committed = state.offsets.all();
+    let lags = state
+        .store
+        .run(move |st| {
+            committed
+                .into_iter()
+                .map(|((topic, group), queues)| {
+                    let lag: i64 = queues
+                        .iter()
+                        .map(|(q, o)| (st.max_offset(&topic, *q) as i64 - o).max(0))
+                        .sum();
+                    (topic, group, lag)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+    for (topic, group, lag) in lags {
+        m.consumer_lag
+            .get_or_create(&GroupLabels {
+                topic,
+                consumer_group: group,
+            })
+            .set(lag);
+    }
+    let mut out = String::new();
+    let registry = m.registry.lock().unwrap_or_else(|p| p.into_inner());
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &registry) {
+        tracing::error!(error = %e, "metrics not encoded");
+    }
+    out
+}
+
+/// Serves `/metrics` on `addr` until the broker is gone; returns the bound address.
+pub async fn serve(
+    state: Weak<BrokerState>,
+    connections: Arc<dyn Fn() -> usize + Send + Sync>,
+    addr: &str,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let (state, connections) = (state.clone(), connections.clone());
+            async move {
+                match state.upgrade() {
+                    Some(s) => (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4; charset=utf-8",
+                        )],
+                        render(&s, connections()).await,
+                    ),
+                    None => (
+                        [(axum::http::header::CONTENT_TYPE, "text/plain")],
+                        String::new(),
+                    ),
+                }
+            }
+        }),
+    );
+    let task = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stop.changed().await;
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!(error = %e, "metrics server failed");
+        }
+    });
+    Ok((bound, task))
+}
