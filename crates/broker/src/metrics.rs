@@ -58,6 +58,14 @@ pub struct Metrics {
     consumer_lag: Family<GroupLabels, Gauge>,
     storage_size: Gauge,
     disk_ratio: Gauge<f64, AtomicU64>,
+    flush_latency: Family<FlushLabels, Gauge<f64, AtomicU64>>,
+}
+
+/// Labels of the flush latency gauge.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FlushLabels {
+    /// `group_commit` (SYNC_FLUSH acknowledgements wait for it) or `periodic`.
+    pub kind: String,
 }
 
 impl Default for Metrics {
@@ -77,6 +85,7 @@ impl Default for Metrics {
             consumer_lag: Family::default(),
             storage_size: Gauge::default(),
             disk_ratio: Gauge::default(),
+            flush_latency: Family::default(),
         };
         r.register(
             "rocketmq_messages_in",
@@ -128,6 +137,11 @@ impl Default for Metrics {
             "Used fraction of the store's filesystem",
             m.disk_ratio.clone(),
         );
+        r.register(
+            "rocketmq_storage_flush_latency_ms",
+            "How long the last flush took",
+            m.flush_latency.clone(),
+        );
         *m.registry.lock().unwrap_or_else(|p| p.into_inner()) = r;
         m
     }
@@ -175,6 +189,15 @@ async fn render(state: &Arc<BrokerState>, connections: usize) -> String {
     }
     let (start, end) = state.store.run(|st| st.log_range()).await.unwrap_or((0, 0));
     m.storage_size.set((end - start) as i64);
+    let l = state.store.flush_latency();
+    for (kind, micros) in [
+        ("group_commit", &l.group_commit_micros),
+        ("periodic", &l.periodic_micros),
+    ] {
+        m.flush_latency
+            .get_or_create(&FlushLabels { kind: kind.into() })
+            .set(micros.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1000.0);
+    }
     // Lag per (topic, group) with committed offsets.
     let committed = state.offsets.all();
     let lags = state

@@ -425,6 +425,10 @@ async fn metrics_move_with_rmq_send() {
     );
     assert!(after.contains("rocketmq_connections "), "{after}");
     assert!(after.contains("rocketmq_storage_disk_ratio"), "{after}");
+    assert!(
+        after.contains("rocketmq_storage_flush_latency_ms{kind=\"periodic\"}"),
+        "{after}"
+    );
     // A group that consumed some of them shows its lag.
     let commit = rmq_protocol::RemotingCommand::request(rmq_protocol::codes::request::PULL_MESSAGE)
         .with_ext("consumerGroup", "CG_metr")

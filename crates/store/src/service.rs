@@ -62,6 +62,17 @@ pub enum ServiceError {
 #[derive(Clone)]
 pub struct StoreService {
     tx: mpsc::Sender<Request>,
+    latency: Arc<FlushLatency>,
+}
+
+/// How long the last flushes took (µs): a group commit's fsync (SYNC_FLUSH acknowledgements
+/// wait for it) and a periodic flush job. For metrics; read without a lock.
+#[derive(Default, Debug)]
+pub struct FlushLatency {
+    /// The last group commit's fsync.
+    pub group_commit_micros: std::sync::atomic::AtomicU64,
+    /// The last periodic flush job.
+    pub periodic_micros: std::sync::atomic::AtomicU64,
 }
 
 impl StoreService {
@@ -77,14 +88,18 @@ impl StoreService {
             ..config
         })?;
         let (tx, rx) = mpsc::channel(QUEUE);
+        let latency = Arc::new(FlushLatency::default());
         std::thread::Builder::new()
             .name("rmq-store".into())
-            .spawn(move || run(store, rx, sync, flush_interval))
+            .spawn({
+                let latency = latency.clone();
+                move || run(store, rx, sync, flush_interval, latency)
+            })
             .map_err(|source| StoreError::Io {
                 path: "rmq-store thread".into(),
                 source,
             })?;
-        Ok(StoreService { tx })
+        Ok(StoreService { tx, latency })
     }
 
     async fn ask<T>(
@@ -168,6 +183,11 @@ impl StoreService {
         let _ = self.ask(Request::Close).await;
     }
 
+    /// How long the last flushes took.
+    pub fn flush_latency(&self) -> &FlushLatency {
+        &self.latency
+    }
+
     /// Makes everything stored so far durable.
     pub async fn flush(&self) -> Result<(), ServiceError> {
         Ok(self.ask(Request::Flush).await??)
@@ -187,7 +207,7 @@ struct Flusher {
 }
 
 impl Flusher {
-    fn start() -> Flusher {
+    fn start(latency: Arc<FlushLatency>) -> Flusher {
         let (tx, rx) = std::sync::mpsc::sync_channel::<FlushJob>(1);
         let state: FlusherState = Arc::default();
         let st = state.clone();
@@ -195,7 +215,12 @@ impl Flusher {
             .name("rmq-store-flush".into())
             .spawn(move || {
                 for job in rx {
+                    let started = Instant::now();
                     let r = job.run();
+                    latency.periodic_micros.store(
+                        started.elapsed().as_micros() as u64,
+                        std::sync::atomic::Ordering::Relaxed,
+                    );
                     let (lock, cv) = &*st;
                     let mut g = lock.lock().unwrap_or_else(|p| p.into_inner());
                     if let Err(e) = r {
@@ -279,7 +304,13 @@ fn clean_round(store: &mut MessageStore) {
     }
 }
 
-fn run(mut store: MessageStore, mut rx: mpsc::Receiver<Request>, sync: bool, every: Duration) {
+fn run(
+    mut store: MessageStore,
+    mut rx: mpsc::Receiver<Request>,
+    sync: bool,
+    every: Duration,
+    latency: Arc<FlushLatency>,
+) {
     // A timer for the wait between periodic flushes (this thread's own, no I/O driver).
     let timer = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -288,7 +319,7 @@ fn run(mut store: MessageStore, mut rx: mpsc::Receiver<Request>, sync: bool, eve
     let mut last_flush = Instant::now();
     let mut last_clean = Instant::now();
     let mut group: Vec<(Vec<PutResult>, PutReply)> = Vec::new();
-    let flusher = Flusher::start();
+    let flusher = Flusher::start(latency.clone());
     loop {
         if last_clean.elapsed() >= store.retention_interval() {
             last_clean = Instant::now();
@@ -339,7 +370,7 @@ fn run(mut store: MessageStore, mut rx: mpsc::Receiver<Request>, sync: bool, eve
                     }
                 }
                 Request::Close(reply) => {
-                    finish_group(&mut store, &mut group);
+                    finish_group(&mut store, &mut group, &latency);
                     flusher.wait_idle();
                     if let Err(e) = store.flush() {
                         tracing::error!(error = %e, "final flush failed");
@@ -350,7 +381,7 @@ fn run(mut store: MessageStore, mut rx: mpsc::Receiver<Request>, sync: bool, eve
                 }
                 other => {
                     // Reads and flushes see every put before them acknowledged first.
-                    finish_group(&mut store, &mut group);
+                    finish_group(&mut store, &mut group, &latency);
                     if matches!(other, Request::Flush(_)) {
                         // What a running job took is durable only when it ends.
                         flusher.wait_idle();
@@ -364,9 +395,9 @@ fn run(mut store: MessageStore, mut rx: mpsc::Receiver<Request>, sync: bool, eve
                 None
             };
         }
-        finish_group(&mut store, &mut group);
+        finish_group(&mut store, &mut group, &latency);
     }
-    finish_group(&mut store, &mut group);
+    finish_group(&mut store, &mut group, &latency);
     flusher.wait_idle();
     if let Err(e) = store.flush() {
         tracing::error!(error = %e, "final flush failed");
@@ -375,11 +406,20 @@ fn run(mut store: MessageStore, mut rx: mpsc::Receiver<Request>, sync: bool, eve
 
 /// One fsync for the whole group, then every put in it is answered (with the fsync's error if
 /// it failed: none of them is acknowledged as durable).
-fn finish_group(store: &mut MessageStore, group: &mut Vec<(Vec<PutResult>, PutReply)>) {
+fn finish_group(
+    store: &mut MessageStore,
+    group: &mut Vec<(Vec<PutResult>, PutReply)>,
+    latency: &FlushLatency,
+) {
     if group.is_empty() {
         return;
     }
+    let started = Instant::now();
     let flushed = store.flush_log().map_err(Arc::new);
+    latency.group_commit_micros.store(
+        started.elapsed().as_micros() as u64,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     for (r, reply) in group.drain(..) {
         let _ = reply.send(flushed.clone().map(|()| r));
     }
