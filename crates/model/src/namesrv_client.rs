@@ -1,7 +1,7 @@
 //! A typed NameServer client: the requests of [`crate::call`] sent to a list of NameServers,
 //! reads failing over along the list and writes fanned out to every one (each NameServer keeps
-//! its own state, as mqadmin assumes). The producer, the admin CLI and the coming broker and
-//! consumer share it, so the fail-over rules exist once.
+//! its own state, as mqadmin assumes). The producer, the consumer and the admin CLI share it,
+//! so the fail-over rules exist once.
 
 use crate::call::{Call, CallError, Caller};
 use rmq_protocol::SerializeType;
