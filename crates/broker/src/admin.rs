@@ -9,7 +9,6 @@ use crate::BrokerState;
 use rmq_protocol::codes::{request as rc, response};
 use rmq_protocol::RemotingCommand;
 use rmq_remoting::{ProcessorError, RequestContext};
-use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -397,12 +396,25 @@ async fn runtime_info(s: &BrokerState) -> RemotingCommand {
         "EndTransactionThreadPoolQueueCapacity".into(),
         "100000".into(),
     ));
-    for (level, offset) in s.delay_offsets.all() {
-        let max = s
-            .store
-            .run(move |st| st.max_offset(rmq_store::store::SCHEDULE_TOPIC, level - 1))
-            .await
-            .unwrap_or(0);
+    // One trip to the store thread for every level.
+    let levels = s.delay_offsets.all();
+    let rows = s
+        .store
+        .run(move |st| {
+            levels
+                .into_iter()
+                .map(|(level, offset)| {
+                    (
+                        level,
+                        offset,
+                        st.max_offset(rmq_store::store::SCHEDULE_TOPIC, level - 1),
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+    for (level, offset, max) in rows {
         t.push((
             format!("scheduleMessageOffset_{level}"),
             format!("{offset},{max}"),
@@ -442,14 +454,13 @@ fn consumer_connections(
     Ok(ok().with_body(serde_json::to_vec(&body).unwrap_or_default()))
 }
 
-/// A `MessageQueue` as a fastjson object key.
-fn mq_key(out: &mut String, broker: &str, topic: &str, queue_id: i32) {
-    let mq = MessageQueue {
+/// A queue of this broker.
+fn mq(broker: &str, topic: &str, queue_id: i32) -> MessageQueue {
+    MessageQueue {
         broker_name: broker.to_owned(),
         queue_id,
         topic: topic.to_owned(),
-    };
-    out.push_str(&serde_json::to_string(&mq).unwrap_or_default());
+    }
 }
 
 /// GET_CONSUME_STATS (208): per queue broker offset, consumer offset, pull offset.
@@ -472,46 +483,49 @@ async fn consume_stats(
             topics.retain(|t| g.subscriptions.contains_key(t));
         }
     }
-    let mut out = String::from("{\"consumeTps\":0.0,\"offsetTable\":{");
-    let mut first = true;
+    let mut entries = Vec::new();
     for topic in topics {
         let Some(tc) = s.topics.get(&topic) else {
             continue;
         };
-        for q in 0..tc.read_queue_nums {
-            let consumer = s.offsets.query(&group, &topic, q).unwrap_or(-1).max(0);
+        let consumed: Vec<(i32, i64)> = (0..tc.read_queue_nums)
+            .map(|q| (q, s.offsets.query(&group, &topic, q).unwrap_or(-1).max(0)))
+            .collect();
+        // One trip to the store thread per topic: max offsets and last consumed store times.
+        let t = topic.clone();
+        let rows = s
+            .store
+            .run(move |st| {
+                consumed
+                    .into_iter()
+                    .map(|(q, consumer)| {
+                        let last = if consumer > 0 {
+                            st.store_time(&t, q, consumer as u64 - 1)
+                                .ok()
+                                .flatten()
+                                .unwrap_or(0)
+                        } else {
+                            0
+                        };
+                        (q, consumer, st.max_offset(&t, q), last)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .map_err(ProcessorError::new)?;
+        for (q, consumer, max, last) in rows {
             let pulled = s.offsets.pull_offset(&group, &topic, q).unwrap_or(0);
-            let t = topic.clone();
-            let (max, last) = s
-                .store
-                .run(move |st| {
-                    let max = st.max_offset(&t, q);
-                    let last = if consumer > 0 {
-                        st.store_time(&t, q, consumer as u64 - 1)
-                            .ok()
-                            .flatten()
-                            .unwrap_or(0)
-                    } else {
-                        0
-                    };
-                    (max, last)
-                })
-                .await
-                .map_err(ProcessorError::new)?;
-            if !first {
-                out.push(',');
-            }
-            first = false;
-            mq_key(&mut out, &broker, &topic, q);
-            let _ = write!(
-                out,
-                ":{{\"brokerOffset\":{max},\"consumerOffset\":{consumer},\"lastTimestamp\":{last},\"pullOffset\":{}}}",
-                consumer.max(pulled)
-            );
+            entries.push((
+                mq(&broker, &topic, q),
+                format!(
+                    "{{\"brokerOffset\":{max},\"consumerOffset\":{consumer},\"lastTimestamp\":{last},\"pullOffset\":{}}}",
+                    consumer.max(pulled)
+                ),
+            ));
         }
     }
-    out.push_str("}}");
-    Ok(ok().with_body(out))
+    let table = rmq_model::route::write_mq_map(entries.iter().map(|(k, v)| (k, v)));
+    Ok(ok().with_body(format!("{{\"consumeTps\":0.0,\"offsetTable\":{table}}}")))
 }
 
 /// GET_TOPIC_STATS_INFO (202): per queue min/max offset and last update time.
@@ -546,18 +560,19 @@ async fn topic_stats(
         })
         .await
         .map_err(ProcessorError::new)?;
-    let mut out = String::from("{\"offsetTable\":{");
-    for (i, (q, min, max, last)) in rows.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        mq_key(&mut out, &broker, &topic, q);
-        let _ = write!(
-            out,
-            ":{{\"lastUpdateTimestamp\":{last},\"maxOffset\":{max},\"minOffset\":{min}}}"
-        );
-    }
-    out.push_str("},\"topicPutTps\":0.0}");
+    let entries: Vec<(MessageQueue, String)> = rows
+        .into_iter()
+        .map(|(q, min, max, last)| {
+            (
+                mq(&broker, &topic, q),
+                format!(
+                    "{{\"lastUpdateTimestamp\":{last},\"maxOffset\":{max},\"minOffset\":{min}}}"
+                ),
+            )
+        })
+        .collect();
+    let table = rmq_model::route::write_mq_map(entries.iter().map(|(k, v)| (k, v)));
+    let out = format!("{{\"offsetTable\":{table},\"topicPutTps\":0.0}}");
     Ok(ok().with_body(out))
 }
 
@@ -648,8 +663,7 @@ async fn reset_offset(
         })
         .await
         .map_err(ProcessorError::new)?;
-    let mut table = String::from("{\"offsetTable\":{");
-    let mut first = true;
+    let mut entries = Vec::new();
     for (q, target) in targets {
         let committed = s.offsets.query(&group, &topic, q);
         let new = if force || committed.is_none_or(|c| target < c) {
@@ -658,14 +672,12 @@ async fn reset_offset(
         } else {
             committed.unwrap_or(target)
         };
-        if !first {
-            table.push(',');
-        }
-        first = false;
-        mq_key(&mut table, &broker, &topic, q);
-        let _ = write!(table, ":{new}");
+        entries.push((mq(&broker, &topic, q), new.to_string()));
     }
-    table.push_str("}}");
+    let table = format!(
+        "{{\"offsetTable\":{}}}",
+        rmq_model::route::write_mq_map(entries.iter().map(|(k, v)| (k, v)))
+    );
     if let Some(g) = s.clients.consumer_group(&group) {
         for ch in g.channels.into_values() {
             let cmd = RemotingCommand::request(rc::RESET_CONSUMER_CLIENT_OFFSET)

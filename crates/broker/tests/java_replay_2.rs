@@ -265,29 +265,12 @@ async fn give_backs_build_the_retry_records_java_delivers_and_orderly_locks_answ
     );
 }
 
-/// The entries of a fastjson map keyed by MessageQueue objects (`{{"brokerName":..}:{..}}`),
-/// by (topic, queue id).
+/// The entries of a fastjson map keyed by MessageQueue objects, by (topic, queue id).
 fn mq_entries(body: &[u8]) -> std::collections::BTreeMap<(String, i64), serde_json::Value> {
-    let text = std::str::from_utf8(body).unwrap();
-    let mut out = std::collections::BTreeMap::new();
-    let mut rest = text;
-    while let Some(i) = rest.find("{\"brokerName\"") {
-        rest = &rest[i..];
-        let key_end = rest.find('}').unwrap() + 1;
-        let key: serde_json::Value = serde_json::from_str(&rest[..key_end]).unwrap();
-        let after = &rest[key_end + 1..];
-        let val_end = after.find('}').unwrap() + 1;
-        let val: serde_json::Value = serde_json::from_str(&after[..val_end]).unwrap();
-        out.insert(
-            (
-                key["topic"].as_str().unwrap().to_owned(),
-                key["queueId"].as_i64().unwrap(),
-            ),
-            val,
-        );
-        rest = &after[val_end..];
-    }
-    out
+    rmq_model::route::parse_mq_map(body)
+        .into_iter()
+        .map(|(mq, v)| ((mq.topic, i64::from(mq.queue_id)), v))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

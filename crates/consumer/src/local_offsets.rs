@@ -1,6 +1,7 @@
 //! BROADCASTING offsets: each consumer keeps its own, in a file
 //! (`<dir>/<clientId>/<group>/offsets.json`, Java's `LocalFileOffsetStore` layout and format:
-//! `{"offsetTable":{{"brokerName":..,"queueId":..,"topic":..}:12}}`), replaced atomically.
+//! `{"offsetTable":{{"brokerName":..,"queueId":..,"topic":..}:12}}`), replaced atomically
+//! (`rmq_config::persist::write_atomic`).
 
 use crate::MessageQueue;
 use std::collections::BTreeMap;
@@ -49,60 +50,20 @@ impl LocalOffsets {
     pub fn persist(&self) -> std::io::Result<()> {
         let text = {
             let t = self.table.lock().unwrap_or_else(|p| p.into_inner());
-            let entries: Vec<String> = t
-                .iter()
-                .map(|(mq, o)| format!("{}:{o}", serde_json::to_string(mq).unwrap_or_default()))
-                .collect();
-            format!("{{\"offsetTable\":{{{}}}}}", entries.join(","))
+            let table = rmq_model::route::write_mq_map(t.iter().map(|(mq, o)| (mq, o.to_string())));
+            format!("{{\"offsetTable\":{table}}}")
         };
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        atomic_write(&self.path, text.as_bytes())
+        rmq_config::persist::write_atomic(&self.path, text.as_bytes())
     }
-}
-
-/// Temp file, fsync, rename, fsync the directory.
-fn atomic_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension("json.tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
-    }
-    Ok(())
 }
 
 /// Reads fastjson's object-keyed map: `{"offsetTable":{{mq}:n,...}}` (also the body of a
 /// broker's RESET_CONSUMER_CLIENT_OFFSET).
 pub(crate) fn parse(bytes: &[u8]) -> BTreeMap<MessageQueue, i64> {
-    let mut out = BTreeMap::new();
-    let Ok(text) = std::str::from_utf8(bytes) else {
-        return out;
-    };
-    let mut rest = text;
-    while let Some(i) = rest.find("{\"brokerName\"") {
-        rest = &rest[i..];
-        let Some(key_end) = rest.find('}').map(|e| e + 1) else {
-            break;
-        };
-        let Ok(mq) = serde_json::from_str::<MessageQueue>(&rest[..key_end]) else {
-            break;
-        };
-        let after = rest[key_end..].trim_start_matches(':');
-        let digits: String = after
-            .chars()
-            .take_while(|c| c.is_ascii_digit() || *c == '-')
-            .collect();
-        if let Ok(n) = digits.parse() {
-            out.insert(mq, n);
-        }
-        rest = &after[digits.len()..];
-    }
-    out
+    rmq_model::route::parse_mq_map(bytes)
+        .into_iter()
+        .filter_map(|(mq, v)| Some((mq, v.as_i64()?)))
+        .collect()
 }
 
 #[cfg(test)]

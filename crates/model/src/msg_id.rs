@@ -36,7 +36,7 @@ fn ms_since_month_start(now_ms: u64) -> u32 {
 }
 
 /// (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's civil_from_days).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;

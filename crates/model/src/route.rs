@@ -57,6 +57,58 @@ impl PartialOrd for MessageQueue {
     }
 }
 
+/// Reads a fastjson map keyed by MessageQueue objects (`{{"brokerName":..,"queueId":..,
+/// "topic":..}:VALUE,..}`): not JSON, but what Java writes for consume stats, topic stats,
+/// reset offsets and offset files, and what every RocketMQ client parses. Values are flat
+/// objects or numbers. Entries that do not parse end the walk (those before are kept).
+pub fn parse_mq_map(body: &[u8]) -> Vec<(MessageQueue, serde_json::Value)> {
+    let text = String::from_utf8_lossy(body);
+    let mut out = Vec::new();
+    let mut rest: &str = &text;
+    while let Some(i) = rest.find("{\"brokerName\"") {
+        rest = &rest[i..];
+        let Some(key_end) = rest.find('}').map(|e| e + 1) else {
+            break;
+        };
+        let Ok(mq) = serde_json::from_str::<MessageQueue>(&rest[..key_end]) else {
+            break;
+        };
+        let after = rest[key_end..]
+            .trim_start()
+            .trim_start_matches(':')
+            .trim_start();
+        let value_end = if after.starts_with('{') {
+            after.find('}').map(|e| e + 1)
+        } else {
+            Some(after.find([',', '}']).unwrap_or(after.len()))
+        };
+        let Some(value_end) = value_end else { break };
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(after[..value_end].trim()) else {
+            break;
+        };
+        out.push((mq, value));
+        rest = &after[value_end..];
+    }
+    out
+}
+
+/// Writes such a map (`{{mq}:value,..}`) from already-encoded JSON values.
+pub fn write_mq_map<'a, V: AsRef<str>>(
+    entries: impl IntoIterator<Item = (&'a MessageQueue, V)>,
+) -> String {
+    let mut out = String::from("{");
+    for (i, (mq, value)) in entries.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&serde_json::to_string(mq).unwrap_or_default());
+        out.push(':');
+        out.push_str(value.as_ref());
+    }
+    out.push('}');
+    out
+}
+
 /// One broker's queues of a topic.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -418,6 +470,29 @@ impl KvTable {
 #[cfg(test)]
 mod decode_tests {
     use super::*;
+
+    #[test]
+    fn message_queue_keyed_maps_both_ways() {
+        let mq = |q| MessageQueue {
+            broker_name: "b".into(),
+            queue_id: q,
+            topic: "T".into(),
+        };
+        let (a, b) = (mq(0), mq(1));
+        let text = write_mq_map([(&a, "12"), (&b, r#"{"maxOffset":3}"#)]);
+        assert_eq!(
+            text,
+            r#"{{"brokerName":"b","queueId":0,"topic":"T"}:12,{"brokerName":"b","queueId":1,"topic":"T"}:{"maxOffset":3}}"#
+        );
+        let parsed = parse_mq_map(format!(r#"{{"offsetTable":{text},"x":1}}"#).as_bytes());
+        assert_eq!(parsed.len(), 2);
+        assert_eq!((&parsed[0].0, &parsed[0].1), (&a, &serde_json::json!(12)));
+        assert_eq!(parsed[1].1["maxOffset"], 3);
+        assert!(
+            parse_mq_map(br#"{{"brokerName":1}:2}"#).is_empty(),
+            "a bad key ends the walk"
+        );
+    }
 
     #[test]
     fn routes_decode_from_both_fastjson_styles_and_round_trip() {

@@ -96,37 +96,12 @@ impl Admin {
     }
 }
 
-/// The entries of a fastjson map keyed by MessageQueue objects (`{{"brokerName":..}:{..}}`),
-/// which every RocketMQ client parses and serde_json cannot: (topic, queue id) -> value.
-pub fn mq_map(body: &[u8]) -> BTreeMap<(String, i64), serde_json::Value> {
-    let text = String::from_utf8_lossy(body);
-    let mut out = BTreeMap::new();
-    let mut rest: &str = &text;
-    while let Some(i) = rest.find("{\"brokerName\"") {
-        rest = &rest[i..];
-        let Some(key_end) = rest.find('}').map(|e| e + 1) else {
-            break;
-        };
-        let Ok(key) = serde_json::from_str::<serde_json::Value>(&rest[..key_end]) else {
-            break;
-        };
-        let after = rest[key_end..].trim_start_matches(':');
-        let Some(val_end) = after.find('}').map(|e| e + 1) else {
-            break;
-        };
-        let Ok(val) = serde_json::from_str::<serde_json::Value>(&after[..val_end]) else {
-            break;
-        };
-        out.insert(
-            (
-                key["topic"].as_str().unwrap_or_default().to_owned(),
-                key["queueId"].as_i64().unwrap_or(-1),
-            ),
-            val,
-        );
-        rest = &after[val_end..];
-    }
-    out
+/// A fastjson map keyed by MessageQueue objects, by (topic, queue id).
+fn mq_map(body: &[u8]) -> BTreeMap<(String, i64), serde_json::Value> {
+    rmq_model::route::parse_mq_map(body)
+        .into_iter()
+        .map(|(mq, v)| ((mq.topic, i64::from(mq.queue_id)), v))
+        .collect()
 }
 
 fn ms_text(ms: i64) -> String {
@@ -135,7 +110,7 @@ fn ms_text(ms: i64) -> String {
     }
     let secs = ms / 1000;
     let days = secs.div_euclid(86_400);
-    let (y, m, d) = civil(days);
+    let (y, m, d) = rmq_model::msg_id::civil_from_days(days);
     let t = secs.rem_euclid(86_400);
     format!(
         "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
@@ -143,19 +118,6 @@ fn ms_text(ms: i64) -> String {
         t / 60 % 60,
         t % 60
     )
-}
-
-/// (year, month, day) of days since 1970-01-01.
-fn civil(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// `update-topic`: UPDATE_AND_CREATE_TOPIC to every master of a cluster, or one broker.
@@ -754,8 +716,8 @@ pub async fn reset_offset(
             .with_ext("timestamp", timestamp.to_string())
             .with_ext("isForce", force.to_string());
         let resp = admin.broker_call(&addr, cmd).await?;
-        for ((_, q), v) in mq_map_numbers(&resp.body) {
-            rows.push((name.clone(), q, v));
+        for ((_, q), v) in mq_map(&resp.body) {
+            rows.push((name.clone(), q, v.as_i64().unwrap_or(0)));
         }
     }
     rows.sort();
@@ -773,36 +735,4 @@ pub async fn reset_offset(
         print!("{t}");
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// A fastjson map keyed by MessageQueue objects with number values (`{{mq}:12}`).
-fn mq_map_numbers(body: &[u8]) -> BTreeMap<(String, i64), i64> {
-    let text = String::from_utf8_lossy(body);
-    let mut out = BTreeMap::new();
-    let mut rest: &str = &text;
-    while let Some(i) = rest.find("{\"brokerName\"") {
-        rest = &rest[i..];
-        let Some(key_end) = rest.find('}').map(|e| e + 1) else {
-            break;
-        };
-        let Ok(key) = serde_json::from_str::<serde_json::Value>(&rest[..key_end]) else {
-            break;
-        };
-        let after = rest[key_end..].trim_start_matches(':');
-        let digits: String = after
-            .chars()
-            .take_while(|c| c.is_ascii_digit() || *c == '-')
-            .collect();
-        if let Ok(n) = digits.parse() {
-            out.insert(
-                (
-                    key["topic"].as_str().unwrap_or_default().to_owned(),
-                    key["queueId"].as_i64().unwrap_or(-1),
-                ),
-                n,
-            );
-        }
-        rest = &after[digits.len()..];
-    }
-    out
 }
