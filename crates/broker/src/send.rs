@@ -295,7 +295,9 @@ pub async fn send(
         topic: topic.clone(),
         properties: String::new(),
     };
-    let records = if batch {
+    // The answer's transactionId is the stored UNIQ_KEY: a batch stores every item with the
+    // envelope's properties last, so the envelope's wins.
+    let (records, uniq) = if batch {
         if topic.starts_with(RETRY_PREFIX) {
             return refuse(
                 response::MESSAGE_ILLEGAL,
@@ -318,7 +320,7 @@ pub async fn send(
             Ok(items) if !items.is_empty() => items,
             _ => return refuse(response::MESSAGE_ILLEGAL, illegal_remark(max_body)),
         };
-        items
+        let records = items
             .into_iter()
             .map(|item| {
                 let mut props = item.properties;
@@ -333,7 +335,8 @@ pub async fn send(
                     ..base.clone()
                 }
             })
-            .collect::<Vec<_>>()
+            .collect::<Vec<_>>();
+        (records, prop(&env_pairs, "UNIQ_KEY").map(str::to_owned))
     } else {
         if req.body.len() > max_body {
             return refuse(response::MESSAGE_ILLEGAL, illegal_remark(max_body));
@@ -345,6 +348,7 @@ pub async fn send(
                 format!("the broker[{broker_ip}] sending transaction message is forbidden"),
             );
         }
+        let uniq = prop(&pairs, "UNIQ_KEY").map(str::to_owned);
         let mut r = Record {
             body: req.body.clone(),
             properties: props,
@@ -356,7 +360,7 @@ pub async fn send(
             }
         }
         apply_delay(s, &mut r);
-        vec![r]
+        (vec![r], uniq)
     };
     if records
         .iter()
@@ -364,21 +368,7 @@ pub async fn send(
     {
         return refuse(response::MESSAGE_ILLEGAL, illegal_remark(max_body));
     }
-    let uniq = records
-        .first()
-        .and_then(|r| rmq_store::record::property(&r.properties, "UNIQ_KEY").map(str::to_owned));
-    // A batch stores every item with the envelope's properties last: its UNIQ_KEY wins.
-    let uniq = if batch {
-        records.first().and_then(|r| {
-            decode_properties(&r.properties)
-                .into_iter()
-                .rev()
-                .find(|(k, _)| k == "UNIQ_KEY")
-                .map(|(_, v)| v)
-        })
-    } else {
-        uniq
-    };
+
     match put_records(s, records).await {
         Ok(results) => {
             let msg_id = results

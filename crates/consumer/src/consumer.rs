@@ -972,15 +972,6 @@ impl Inner {
     }
 }
 
-impl ProcessQueue {
-    /// A cache that remembers its queue (for the final commit).
-    fn named(mq: MessageQueue) -> ProcessQueue {
-        let pq = ProcessQueue::default();
-        pq.set_name(mq);
-        pq
-    }
-}
-
 /// One queue's pulls until it is given away or the consumer stops.
 async fn pull_loop(
     inner: Arc<Inner>,
@@ -1228,25 +1219,7 @@ impl Inner {
     /// ours.
     async fn lock(&self, queues: &[MessageQueue]) -> Vec<MessageQueue> {
         let mut granted = Vec::new();
-        let mut by_broker: BTreeMap<String, Vec<MessageQueue>> = BTreeMap::new();
-        for q in queues {
-            by_broker
-                .entry(q.broker_name.clone())
-                .or_default()
-                .push(q.clone());
-        }
-        for (broker, mqs) in by_broker {
-            let Some(addr) = self.master_of(&broker) else {
-                continue;
-            };
-            let body = serde_json::json!({
-                "clientId": self.client_id,
-                "consumerGroup": self.config.group,
-                "mqSet": mqs,
-                "onlyThisBroker": false,
-            });
-            let req = RemotingCommand::request(request::LOCK_BATCH_MQ)
-                .with_body(serde_json::to_vec(&body).unwrap_or_default());
+        for (addr, req) in self.lock_requests(request::LOCK_BATCH_MQ, queues) {
             let Ok(r) = self.client.invoke_sync(&addr, req, RPC_TIMEOUT).await else {
                 continue;
             };
@@ -1263,25 +1236,7 @@ impl Inner {
 
     /// UNLOCK_BATCH_MQ (oneway when a rebalance gives queues away, sync at shutdown).
     async fn unlock(&self, queues: &[MessageQueue], oneway: bool) {
-        let mut by_broker: BTreeMap<String, Vec<MessageQueue>> = BTreeMap::new();
-        for q in queues {
-            by_broker
-                .entry(q.broker_name.clone())
-                .or_default()
-                .push(q.clone());
-        }
-        for (broker, mqs) in by_broker {
-            let Some(addr) = self.master_of(&broker) else {
-                continue;
-            };
-            let body = serde_json::json!({
-                "clientId": self.client_id,
-                "consumerGroup": self.config.group,
-                "mqSet": mqs,
-                "onlyThisBroker": false,
-            });
-            let req = RemotingCommand::request(request::UNLOCK_BATCH_MQ)
-                .with_body(serde_json::to_vec(&body).unwrap_or_default());
+        for (addr, req) in self.lock_requests(request::UNLOCK_BATCH_MQ, queues) {
             let _ = if oneway {
                 self.client.invoke_oneway(&addr, req, RPC_TIMEOUT).await
             } else {
@@ -1291,6 +1246,30 @@ impl Inner {
                     .map(|_| ())
             };
         }
+    }
+
+    /// One LOCK/UNLOCK_BATCH_MQ request (`code`) per broker group of `queues`, with its
+    /// master's address (groups without a known master are skipped).
+    fn lock_requests(&self, code: i32, queues: &[MessageQueue]) -> Vec<(String, RemotingCommand)> {
+        let mut by_broker: BTreeMap<&str, Vec<&MessageQueue>> = BTreeMap::new();
+        for q in queues {
+            by_broker.entry(&q.broker_name).or_default().push(q);
+        }
+        by_broker
+            .into_iter()
+            .filter_map(|(broker, mqs)| {
+                let addr = self.master_of(broker)?;
+                let body = serde_json::json!({
+                    "clientId": self.client_id,
+                    "consumerGroup": self.config.group,
+                    "mqSet": mqs,
+                    "onlyThisBroker": false,
+                });
+                let req = RemotingCommand::request(code)
+                    .with_body(serde_json::to_vec(&body).unwrap_or_default());
+                Some((addr, req))
+            })
+            .collect()
     }
 
     /// Renews the locks of every owned queue; a queue not granted stops until relocked.

@@ -107,6 +107,13 @@ impl ProcessQueue {
         self.consuming.load(Ordering::SeqCst)
     }
 
+    /// A cache that remembers its queue (for the final commit).
+    pub fn named(mq: crate::MessageQueue) -> ProcessQueue {
+        let pq = ProcessQueue::default();
+        pq.set_name(mq);
+        pq
+    }
+
     /// Names the queue this cache belongs to (once).
     pub fn set_name(&self, mq: crate::MessageQueue) {
         let _ = self.name.set(mq);
