@@ -1,8 +1,6 @@
 //! The broker-side admin commands as subprocesses against our NameServer and broker, with
 //! traffic: tables and JSON.
 
-use rmq_broker::config::BrokerConfig;
-use rmq_broker::Broker;
 use rmq_consumer::{
     listener, ConsumeFrom, ConsumeResult, ConsumerConfig, MessageExt, PushConsumer,
 };
@@ -39,21 +37,9 @@ async fn json(ns: &str, args: &[&str]) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_admin_commands_with_traffic() {
-    let (ns, _ns_dir) = rmq_testkit::namesrv().await;
-    let store = tempfile::tempdir().unwrap();
-    let broker = Broker::start(BrokerConfig {
-        broker_name: "broker-a".into(),
-        listen_port: 0,
-        namesrv_addr: ns.local_addr().to_string(),
-        store_path_root_dir: store.path().display().to_string(),
-        mapped_file_size_commit_log: 8 << 20,
-        max_hash_slot_num: 1000,
-        max_index_num: 4000,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let ns_addr = ns.local_addr().to_string();
+    let sa = rmq_testkit::Standalone::start(|_| {}).await;
+    let broker = &sa.broker;
+    let ns_addr = sa.ns_addr();
     let broker_addr = broker.local_addr().to_string();
 
     // update-topic: table, then JSON (idempotent).
@@ -228,7 +214,8 @@ async fn broker_admin_commands_with_traffic() {
     // query-msg by key, by offsetMsgId (with the body written out), by queue offset.
     let v = json(&ns_addr, &["query-msg", "--key", "k3", "--topic", "Adm"]).await;
     assert_eq!(v[0]["body"], "body-3");
-    let out_file = store.path().join("body.bin");
+    let out_dir = tempfile::tempdir().unwrap();
+    let out_file = out_dir.path().join("body.bin");
     let v = json(
         &ns_addr,
         &[
@@ -297,26 +284,14 @@ async fn broker_admin_commands_with_traffic() {
     .await;
     assert_eq!(v[0]["ok"], true);
     assert!(broker.state().groups.get("CG_new").is_none());
-    broker.shutdown().await;
+    sa.broker.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_topic_reaches_the_brokers_and_the_namesrv() {
-    let (ns, _ns_dir) = rmq_testkit::namesrv().await;
-    let store = tempfile::tempdir().unwrap();
-    let broker = Broker::start(BrokerConfig {
-        broker_name: "broker-a".into(),
-        listen_port: 0,
-        namesrv_addr: ns.local_addr().to_string(),
-        store_path_root_dir: store.path().display().to_string(),
-        mapped_file_size_commit_log: 1 << 20,
-        max_hash_slot_num: 100,
-        max_index_num: 400,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let ns_addr = ns.local_addr().to_string();
+    let sa = rmq_testkit::Standalone::start(|_| {}).await;
+    let broker = &sa.broker;
+    let ns_addr = sa.ns_addr();
     let (code, _, err) = rmq(
         &ns_addr,
         &[
@@ -347,7 +322,7 @@ async fn delete_topic_reaches_the_brokers_and_the_namesrv() {
     );
     let (code, _, _) = rmq(&ns_addr, &["route", "Gone"]).await;
     assert_eq!(code, 4, "and from the NameServer's routes");
-    broker.shutdown().await;
+    sa.broker.shutdown().await;
 }
 
 /// GET /metrics over a plain socket (HTTP/1.0: the server closes when done).
@@ -376,23 +351,13 @@ fn series(text: &str, prefix: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_move_with_rmq_send() {
-    let (ns, _ns_dir) = rmq_testkit::namesrv().await;
-    let store = tempfile::tempdir().unwrap();
-    let broker = Broker::start(BrokerConfig {
-        broker_name: "broker-a".into(),
-        listen_port: 0,
-        namesrv_addr: ns.local_addr().to_string(),
-        store_path_root_dir: store.path().display().to_string(),
-        mapped_file_size_commit_log: 8 << 20,
-        max_hash_slot_num: 100,
-        max_index_num: 400,
-        metrics_exporter_type: "PROM".into(),
-        metrics_prom_exporter_port: 0,
-        ..Default::default()
+    let sa = rmq_testkit::Standalone::start(|c| {
+        c.metrics_exporter_type = "PROM".into();
+        c.metrics_prom_exporter_port = 0;
     })
-    .await
-    .unwrap();
-    let ns_addr = ns.local_addr().to_string();
+    .await;
+    let broker = &sa.broker;
+    let ns_addr = sa.ns_addr();
     let metrics = broker.metrics_addr().expect("metrics served");
     let before = scrape(metrics).await;
     assert!(
@@ -472,5 +437,5 @@ async fn metrics_move_with_rmq_send() {
             "rocketmq_messages_out_total{topic=\"Metr\",consumer_group=\"CG_metr\"}"
         ) > 0.0
     );
-    broker.shutdown().await;
+    sa.broker.shutdown().await;
 }

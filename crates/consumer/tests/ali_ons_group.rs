@@ -2,8 +2,6 @@
 //! on both sides splits the queues without overlap, and every message is consumed once, by one
 //! of them.
 
-use rmq_broker::config::BrokerConfig;
-use rmq_broker::Broker;
 use rmq_consumer::{
     listener, ConsumeFrom, ConsumeResult, ConsumerConfig, MessageExt, PushConsumer,
 };
@@ -19,43 +17,10 @@ async fn a_rust_and_an_ali_ons_consumer_share_a_group() {
     let dir = tokio::task::spawn_blocking(rmq_testkit::e2e::ali_ons)
         .await
         .unwrap();
-    let (ns, _ns_dir) = rmq_testkit::namesrv().await;
-    let store = tempfile::tempdir().unwrap();
-    let broker = Broker::start(BrokerConfig {
-        broker_name: "broker-a".into(),
-        listen_port: 0,
-        namesrv_addr: ns.local_addr().to_string(),
-        store_path_root_dir: store.path().display().to_string(),
-        mapped_file_size_commit_log: 8 << 20,
-        max_hash_slot_num: 1000,
-        max_index_num: 4000,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let ns_addr = ns.local_addr().to_string();
-    let admin = rmq_remoting::RemotingClient::new(Default::default());
-    let create = rmq_protocol::RemotingCommand::request(
-        rmq_protocol::codes::request::UPDATE_AND_CREATE_TOPIC,
-    )
-    .with_ext("topic", "Mixed")
-    .with_ext("defaultTopic", "TBW102")
-    .with_ext("readQueueNums", "8")
-    .with_ext("writeQueueNums", "8")
-    .with_ext("perm", "6")
-    .with_ext("topicFilterType", "SINGLE_TAG");
-    assert_eq!(
-        admin
-            .invoke_sync(
-                &broker.local_addr().to_string(),
-                create,
-                Duration::from_secs(5)
-            )
-            .await
-            .unwrap()
-            .code,
-        0
-    );
+    let sa = rmq_testkit::Standalone::start(|_| {}).await;
+    let broker = &sa.broker;
+    let ns_addr = sa.ns_addr();
+    sa.create_topic("Mixed", 8).await;
 
     let mut node = tokio::process::Command::new("node")
         .arg(dir.join("consume.js"))
@@ -174,5 +139,5 @@ async fn a_rust_and_an_ali_ons_consumer_share_a_group() {
     rust.shutdown().await;
     node.kill().await.ok();
     reader.abort();
-    broker.shutdown().await;
+    sa.broker.shutdown().await;
 }

@@ -2,8 +2,6 @@
 //! overlap, every message once, members joining and leaving, offsets resuming after a restart,
 //! and give-backs seen with reconsumeTimes 0, 1, 2.
 
-use rmq_broker::config::BrokerConfig;
-use rmq_broker::Broker;
 use rmq_consumer::{
     listener, ConsumeFrom, ConsumeResult, ConsumerConfig, MessageExt, PushConsumer,
 };
@@ -13,61 +11,24 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// Our NameServer and broker, every delay level one second (retries come back quickly).
 struct Cluster {
-    ns: rmq_namesrv::NameServer,
-    broker: Broker,
-    _dirs: (tempfile::TempDir, tempfile::TempDir),
+    sa: rmq_testkit::Standalone,
 }
 
 impl Cluster {
     async fn start() -> Cluster {
-        let (ns, ns_dir) = rmq_testkit::namesrv().await;
-        let dir = tempfile::tempdir().unwrap();
-        let broker = Broker::start(BrokerConfig {
-            broker_name: "broker-a".into(),
-            listen_port: 0,
-            namesrv_addr: ns.local_addr().to_string(),
-            store_path_root_dir: dir.path().display().to_string(),
-            mapped_file_size_commit_log: 8 << 20,
-            max_hash_slot_num: 1000,
-            max_index_num: 4000,
-            // Every level one second: retries come back quickly.
-            message_delay_level: ["1s"; 18].join(" "),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-        Cluster {
-            ns,
-            broker,
-            _dirs: (dir, ns_dir),
-        }
+        let sa =
+            rmq_testkit::Standalone::start(|c| c.message_delay_level = ["1s"; 18].join(" ")).await;
+        Cluster { sa }
     }
 
     fn ns(&self) -> String {
-        self.ns.local_addr().to_string()
+        self.sa.ns_addr()
     }
 
     async fn create_topic(&self, topic: &str, queues: i32) {
-        let c = rmq_remoting::RemotingClient::new(Default::default());
-        let req = rmq_protocol::RemotingCommand::request(
-            rmq_protocol::codes::request::UPDATE_AND_CREATE_TOPIC,
-        )
-        .with_ext("topic", topic.to_owned())
-        .with_ext("defaultTopic", "TBW102")
-        .with_ext("readQueueNums", queues.to_string())
-        .with_ext("writeQueueNums", queues.to_string())
-        .with_ext("perm", "6")
-        .with_ext("topicFilterType", "SINGLE_TAG");
-        let r = c
-            .invoke_sync(
-                &self.broker.local_addr().to_string(),
-                req,
-                Duration::from_secs(5),
-            )
-            .await
-            .unwrap();
-        assert_eq!(r.code, 0);
+        self.sa.create_topic(topic, queues).await;
     }
 
     async fn send(&self, topic: &str, bodies: impl Iterator<Item = String>) {
@@ -519,7 +480,7 @@ async fn lite_pull_polls_commits_seeks_and_streams() {
     }
     assert_eq!(lite.assignment().len(), 2);
     lite.commit().await;
-    let state = c.broker.state().clone();
+    let state = c.sa.broker.state().clone();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
         let committed: i64 = (0..2)
@@ -587,7 +548,7 @@ async fn a_message_that_always_fails_ends_in_the_dlq() {
         .await
         .unwrap();
     c.send("Doomed", std::iter::once("never".to_owned())).await;
-    let state = c.broker.state().clone();
+    let state = c.sa.broker.state().clone();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let dlq = state
@@ -624,7 +585,7 @@ async fn a_refused_give_back_is_consumed_again_locally() {
     assert_eq!(
         admin
             .invoke_sync(
-                &c.broker.local_addr().to_string(),
+                &c.sa.broker.local_addr().to_string(),
                 ro,
                 Duration::from_secs(5)
             )
@@ -665,7 +626,7 @@ async fn a_refused_give_back_is_consumed_again_locally() {
     assert_eq!(*log.lock().unwrap(), [0, 1]);
     // Consumed at last: the offset moves past it.
     consumer.shutdown().await;
-    let state = c.broker.state().clone();
+    let state = c.sa.broker.state().clone();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while state.offsets.query("CG_local", "Local", 0) != Some(1) {
         assert!(

@@ -88,3 +88,69 @@ pub async fn serve(registry: ProcessorRegistry) -> RemotingServer {
     .await
     .expect("stand-in server binds")
 }
+
+/// A NameServer and a broker on 127.0.0.1:0 with their files in temp dirs (what `rmq
+/// standalone` runs), for the tests of the crates on top of the broker (consumer, CLI).
+pub struct Standalone {
+    /// The NameServer.
+    pub ns: NameServer,
+    /// The broker (registered with `ns`).
+    pub broker: rmq_broker::Broker,
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+}
+
+impl Standalone {
+    /// Starts both: broker-a of DefaultCluster with small store files; `tune` adjusts the
+    /// broker's settings first.
+    pub async fn start(tune: impl FnOnce(&mut rmq_broker::config::BrokerConfig)) -> Standalone {
+        let (ns, ns_dir) = namesrv().await;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = rmq_broker::config::BrokerConfig {
+            broker_name: "broker-a".into(),
+            listen_port: 0,
+            namesrv_addr: ns.local_addr().to_string(),
+            store_path_root_dir: dir.path().display().to_string(),
+            mapped_file_size_commit_log: 8 << 20,
+            max_hash_slot_num: 1000,
+            max_index_num: 4000,
+            ..Default::default()
+        };
+        tune(&mut config);
+        let broker = rmq_broker::Broker::start(config)
+            .await
+            .expect("broker starts");
+        Standalone {
+            ns,
+            broker,
+            _dirs: (dir, ns_dir),
+        }
+    }
+
+    /// The NameServer's address.
+    pub fn ns_addr(&self) -> String {
+        self.ns.local_addr().to_string()
+    }
+
+    /// The broker's address.
+    pub fn broker_addr(&self) -> String {
+        self.broker.local_addr().to_string()
+    }
+
+    /// UPDATE_AND_CREATE_TOPIC with `queues` read and write queues, as mqadmin updateTopic.
+    pub async fn create_topic(&self, topic: &str, queues: i32) {
+        let req = rmq_protocol::RemotingCommand::request(
+            rmq_protocol::codes::request::UPDATE_AND_CREATE_TOPIC,
+        )
+        .with_ext("topic", topic.to_owned())
+        .with_ext("defaultTopic", "TBW102")
+        .with_ext("readQueueNums", queues.to_string())
+        .with_ext("writeQueueNums", queues.to_string())
+        .with_ext("perm", "6")
+        .with_ext("topicFilterType", "SINGLE_TAG");
+        let r = RemotingClient::new(ClientConfig::default())
+            .invoke_sync(&self.broker_addr(), req, Duration::from_secs(5))
+            .await
+            .expect("broker answers");
+        assert_eq!(r.code, 0, "create topic {topic}: {:?}", r.remark);
+    }
+}
