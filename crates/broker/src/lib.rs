@@ -202,6 +202,9 @@ pub struct BrokerOptions {
     pub hook: Option<Arc<dyn rmq_remoting::RpcHook>>,
     /// TLS for the listener (modes, certificates, client auth, rotation).
     pub tls: Option<rmq_remoting::ServerTlsConfig>,
+    /// More metrics served on the broker's `/metrics` after its own (`rmq standalone` adds its
+    /// NameServer's), when `metricsExporterType=PROM`.
+    pub extra_metrics: Vec<rmq_http::MetricsSource>,
 }
 
 /// A running broker.
@@ -326,14 +329,18 @@ impl Broker {
             )
         };
         if prom {
-            let srv = server.clone();
-            let connections: Arc<dyn Fn() -> usize + Send + Sync> =
-                Arc::new(move || srv.connection_count());
-            let (addr, task) = metrics::serve(
+            let mut sources = vec![metrics::source(
                 Arc::downgrade(&state),
-                connections,
+                Arc::downgrade(&server),
+            )];
+            sources.extend(options.extra_metrics.iter().cloned());
+            let mut stop_metrics = stop_rx;
+            let (addr, task) = rmq_http::serve(
                 &format!("{host}:{port}"),
-                stop_rx,
+                rmq_http::metrics_router(sources),
+                async move {
+                    let _ = stop_metrics.changed().await;
+                },
             )
             .await
             .map_err(|e| StartError::Config(format!("metrics on {host}:{port}: {e}")))?;

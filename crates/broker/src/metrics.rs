@@ -31,14 +31,7 @@ pub struct GroupLabels {
     pub consumer_group: String,
 }
 
-/// Labels of request latencies.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RpcLabels {
-    /// Request code.
-    pub request_code: String,
-    /// Response code.
-    pub response_code: String,
-}
+pub use rmq_http::RpcLabels;
 
 /// Every series the broker exports.
 pub struct Metrics {
@@ -54,6 +47,8 @@ pub struct Metrics {
     /// rocketmq_rpc_latency (ms).
     pub rpc_latency: Family<RpcLabels, Histogram>,
     connections: Gauge,
+    network_in: Counter,
+    network_out: Counter,
     pull_holds: Gauge,
     consumer_lag: Family<GroupLabels, Gauge>,
     storage_size: Gauge,
@@ -77,10 +72,10 @@ impl Default for Metrics {
             throughput_in: Family::default(),
             messages_out: Family::default(),
             throughput_out: Family::default(),
-            rpc_latency: Family::new_with_constructor(|| {
-                Histogram::new([0.1, 0.5, 1.0, 3.0, 5.0, 10.0, 50.0, 100.0, 1000.0].into_iter())
-            }),
+            rpc_latency: Family::new_with_constructor(rmq_http::rpc_histogram),
             connections: Gauge::default(),
+            network_in: Counter::default(),
+            network_out: Counter::default(),
             pull_holds: Gauge::default(),
             consumer_lag: Family::default(),
             storage_size: Gauge::default(),
@@ -116,6 +111,16 @@ impl Default for Metrics {
             "rocketmq_connections",
             "Open client connections",
             m.connections.clone(),
+        );
+        r.register(
+            "rocketmq_network_in_bytes",
+            "Bytes read from client connections",
+            m.network_in.clone(),
+        );
+        r.register(
+            "rocketmq_network_out_bytes",
+            "Bytes written to client connections",
+            m.network_out.clone(),
         );
         r.register(
             "rocketmq_pull_long_polling_holds",
@@ -179,9 +184,17 @@ impl Metrics {
 }
 
 /// Sets the scrape-time gauges and encodes everything.
-async fn render(state: &Arc<BrokerState>, connections: usize) -> String {
+async fn render(state: &Arc<BrokerState>, server: &rmq_remoting::RemotingServer) -> String {
     let m = &state.metrics;
-    m.connections.set(connections as i64);
+    m.connections.set(server.connection_count() as i64);
+    let (bytes_in, bytes_out) = server.traffic();
+    // Totals kept by the server: the counters take their value at scrape time.
+    m.network_in
+        .inner()
+        .store(bytes_in, std::sync::atomic::Ordering::Relaxed);
+    m.network_out
+        .inner()
+        .store(bytes_out, std::sync::atomic::Ordering::Relaxed);
     m.pull_holds.set(state.notifier.held() as i64);
     let root = state.config().store_root();
     if let Ok(r) = rmq_store::store::disk_used_ratio(&root) {
@@ -224,54 +237,23 @@ async fn render(state: &Arc<BrokerState>, connections: usize) -> String {
             })
             .set(lag);
     }
-    let mut out = String::new();
     let registry = m.registry.lock().unwrap_or_else(|p| p.into_inner());
-    if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &registry) {
-        tracing::error!(error = %e, "metrics not encoded");
-    }
-    out
+    rmq_http::encode(&registry)
 }
 
-/// Serves `/metrics` on `addr` until the broker is gone; returns the bound address.
-pub async fn serve(
+/// The broker's metrics as a source for an endpoint (see [`rmq_http::metrics_router`]): empty
+/// once the broker is gone.
+pub fn source(
     state: Weak<BrokerState>,
-    connections: Arc<dyn Fn() -> usize + Send + Sync>,
-    addr: &str,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) -> std::io::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let bound = listener.local_addr()?;
-    let app = axum::Router::new().route(
-        "/metrics",
-        axum::routing::get(move || {
-            let (state, connections) = (state.clone(), connections.clone());
-            async move {
-                match state.upgrade() {
-                    Some(s) => (
-                        [(
-                            axum::http::header::CONTENT_TYPE,
-                            "text/plain; version=0.0.4; charset=utf-8",
-                        )],
-                        render(&s, connections()).await,
-                    ),
-                    None => (
-                        [(axum::http::header::CONTENT_TYPE, "text/plain")],
-                        String::new(),
-                    ),
-                }
+    server: Weak<rmq_remoting::RemotingServer>,
+) -> rmq_http::MetricsSource {
+    Arc::new(move || {
+        let (state, server) = (state.clone(), server.clone());
+        Box::pin(async move {
+            match (state.upgrade(), server.upgrade()) {
+                (Some(s), Some(server)) => render(&s, &server).await,
+                _ => String::new(),
             }
-        }),
-    );
-    let task = tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = stop.changed().await;
-        };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::error!(error = %e, "metrics server failed");
-        }
-    });
-    Ok((bound, task))
+        })
+    })
 }

@@ -240,7 +240,7 @@ async fn acl_refuses_unsigned_requests_and_serves_signed_ones() {
         },
         rmq_broker::BrokerOptions {
             hook: Some(Arc::new(rmq_acl::AclServerHook::new([account.clone()]))),
-            tls: None,
+            ..Default::default()
         },
     )
     .await

@@ -36,7 +36,8 @@ pub struct BrokerSettings {
     /// tls.server.certPath, tls.server.keyPath, tls.server.need.client.auth, ...).
     #[arg(long)]
     tls_config: Option<PathBuf>,
-    /// Serve Prometheus metrics at http://HOST:PORT/metrics (metricsExporterType=PROM).
+    /// Serve Prometheus metrics at http://HOST:PORT/metrics (metricsExporterType=PROM;
+    /// `rmq standalone` serves its NameServer's series there too).
     #[arg(long, value_name = "HOST:PORT")]
     metrics: Option<String>,
 }
@@ -78,6 +79,9 @@ pub struct StandaloneArgs {
     /// The broker's listenPort (default 10911).
     #[arg(long, default_value_t = 10911)]
     broker_port: u16,
+    /// Serve the dashboard (`rmq dashboard`) on HOST:PORT, reading this NameServer.
+    #[arg(long, value_name = "HOST:PORT")]
+    dashboard: Option<String>,
     #[command(flatten)]
     settings: BrokerSettings,
 }
@@ -195,7 +199,7 @@ pub fn run_standalone(a: StandaloneArgs) -> ExitCode {
         print!("{}", config.to_properties_text());
         return ExitCode::SUCCESS;
     }
-    let options = match broker_options(&a.settings) {
+    let mut options = match broker_options(&a.settings) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("error: {e}");
@@ -228,6 +232,7 @@ pub fn run_standalone(a: StandaloneArgs) -> ExitCode {
             }
         };
         config.namesrv_addr = format!("{}:{}", config.broker_ip1, ns.local_addr().port());
+        options.extra_metrics.push(ns.metrics_source());
         let store = config.store_path_root_dir.clone();
         let broker = match Broker::start_with(config, options).await {
             Ok(b) => b,
@@ -246,14 +251,54 @@ pub fn run_standalone(a: StandaloneArgs) -> ExitCode {
         if let Some(m) = broker.metrics_addr() {
             println!("metrics on http://{m}/metrics");
         }
+        let (stop_dashboard, dashboard_stopped) = tokio::sync::oneshot::channel::<()>();
+        if let Some(listen) = &a.dashboard {
+            let admin = match dashboard_admin(&ns.local_addr().to_string()) {
+                Ok(a) => a,
+                Err(e) => {
+                    eprintln!("error: dashboard: {}", e.message);
+                    broker.shutdown().await;
+                    ns.shutdown_now();
+                    return ExitCode::FAILURE;
+                }
+            };
+            let stopped = async move {
+                let _ = dashboard_stopped.await;
+            };
+            match crate::dashboard::serve(admin, listen, stopped).await {
+                Ok((addr, _)) => println!("dashboard on http://{addr}/"),
+                Err(e) => {
+                    eprintln!("error: --dashboard {listen}: {e}");
+                    broker.shutdown().await;
+                    ns.shutdown_now();
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
         println!(
             "ready: rmq send -n {} --topic TopicTest --body hello",
             ns.local_addr()
         );
         crate::namesrv_cmd::stop_signal().await;
+        let _ = stop_dashboard.send(());
         broker.shutdown().await;
         // The broker, the NameServer's only registrant, is gone: nothing to drain.
         ns.shutdown_now();
         ExitCode::SUCCESS
+    })
+}
+
+/// The admin session `rmq standalone --dashboard` reads its own NameServer with.
+fn dashboard_admin(ns: &str) -> Result<crate::admin::Admin, crate::admin::Failure> {
+    crate::admin::Admin::new(crate::admin::Common {
+        namesrv: Some(ns.to_owned()),
+        json: false,
+        timeout: 3000,
+        serialize: crate::admin::Serialize::Json,
+        verbose: false,
+        tls: false,
+        tls_config: None,
+        acl: false,
+        acl_file: None,
     })
 }

@@ -5,6 +5,7 @@ mod admin;
 mod bench_cmd;
 mod broker_cmd;
 mod consume_cmd;
+mod dashboard;
 mod namesrv_cmd;
 mod send_cmd;
 
@@ -39,6 +40,14 @@ enum Command {
     Route {
         /// Topic name.
         topic: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Serve the dashboard (clusters, topics, consumer groups, message lookup) over HTTP.
+    Dashboard {
+        /// Address to serve the pages on.
+        #[arg(long, default_value = "127.0.0.1:8080", value_name = "HOST:PORT")]
+        listen: String,
         #[command(flatten)]
         common: Common,
     },
@@ -351,6 +360,21 @@ fn main() -> ExitCode {
         }
         Command::Route { topic, common } => admin_cmd(common, |a| admin::route::run(a, topic)),
         Command::Clusters { common } => admin_cmd(common, admin::clusters::run),
+        Command::Dashboard { listen, common } => {
+            init_tracing("warn");
+            admin::run(async move {
+                let admin = Admin::new(common)?;
+                let (addr, task) = dashboard::serve(admin, &listen, namesrv_cmd::stop_signal())
+                    .await
+                    .map_err(|e| admin::Failure {
+                        exit: admin::exit::REFUSED,
+                        message: format!("--listen {listen}: {e}"),
+                    })?;
+                println!("dashboard on http://{addr}/");
+                let _ = task.await;
+                Ok(ExitCode::SUCCESS)
+            })
+        }
         Command::Topics { cluster, common } => {
             admin_cmd(common, |a| admin::topics::run(a, cluster))
         }

@@ -41,6 +41,9 @@ pub struct NamesrvArgs {
     /// Print the effective configuration and exit.
     #[arg(short = 'p', long = "print-config")]
     print_config: bool,
+    /// Serve Prometheus metrics at http://HOST:PORT/metrics (rocketmq_namesrv_* series).
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics: Option<String>,
 }
 
 fn effective_config(a: &NamesrvArgs) -> Result<NamesrvConfig, String> {
@@ -108,6 +111,16 @@ pub fn run(a: NamesrvArgs) -> ExitCode {
             "The Name Server boot success. serializeType=JSON, address {}",
             ns.local_addr()
         );
+        if let Some(m) = &a.metrics {
+            match ns.serve_metrics(m).await {
+                Ok(addr) => println!("metrics on http://{addr}/metrics"),
+                Err(e) => {
+                    eprintln!("error: --metrics {m}: {e}");
+                    ns.shutdown_now();
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
         stop_signal().await;
         ns.shutdown_now();
         ExitCode::SUCCESS

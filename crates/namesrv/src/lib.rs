@@ -8,6 +8,7 @@
 pub mod config;
 pub mod fastjson;
 pub mod kv;
+pub mod metrics;
 pub use rmq_config::persist;
 pub mod processor;
 pub mod route;
@@ -52,9 +53,12 @@ impl ChannelEventListener for BrokerChannels {
 
 /// A running NameServer.
 pub struct NameServer {
-    server: RemotingServer,
+    server: Arc<RemotingServer>,
     state: Arc<State>,
     scanner: tokio::task::JoinHandle<()>,
+    metrics: std::sync::Mutex<Option<(SocketAddr, tokio::task::JoinHandle<()>)>>,
+    /// Tells the metrics endpoint to stop.
+    stop: tokio::sync::watch::Sender<bool>,
 }
 
 impl NameServer {
@@ -77,6 +81,7 @@ impl NameServer {
             config: RwLock::new(config.clone()),
             persisting_config: std::sync::Mutex::new(()),
             started: Instant::now(),
+            metrics: metrics::NamesrvMetrics::default(),
         });
         notify_min_broker_id_changes(&state);
         let processor = Arc::new(NamesrvProcessor(state.clone()));
@@ -105,11 +110,13 @@ impl NameServer {
             tls,
             ..Default::default()
         };
-        let server = ServerBuilder::new(server_config)
-            .registry(registry)
-            .event_listener(Arc::new(BrokerChannels(state.clone())))
-            .bind()
-            .await?;
+        let server = Arc::new(
+            ServerBuilder::new(server_config)
+                .registry(registry)
+                .event_listener(Arc::new(BrokerChannels(state.clone())))
+                .bind()
+                .await?,
+        );
         let interval = Duration::from_millis(config.scan_not_active_broker_interval.max(10));
         let scan_state = state.clone();
         let scanner = tokio::spawn(async move {
@@ -125,7 +132,42 @@ impl NameServer {
             server,
             state,
             scanner,
+            metrics: Default::default(),
+            stop: tokio::sync::watch::channel(false).0,
         })
+    }
+
+    /// The NameServer's Prometheus metrics as a source (`rmq standalone` serves it on the
+    /// broker's endpoint).
+    pub fn metrics_source(&self) -> rmq_http::MetricsSource {
+        metrics::source(Arc::downgrade(&self.state), Arc::downgrade(&self.server))
+    }
+
+    /// Serves `/metrics` on `addr` (`rmq namesrv --metrics`) until shutdown; returns the bound
+    /// address.
+    pub async fn serve_metrics(&self, addr: &str) -> std::io::Result<SocketAddr> {
+        let mut stop = self.stop.subscribe();
+        let stopped = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        let (bound, task) = rmq_http::serve(
+            addr,
+            rmq_http::metrics_router(vec![self.metrics_source()]),
+            stopped,
+        )
+        .await?;
+        tracing::info!(addr = %bound, "name server metrics served at /metrics");
+        *self.metrics.lock().unwrap_or_else(|p| p.into_inner()) = Some((bound, task));
+        Ok(bound)
+    }
+
+    /// Where `/metrics` is served, if [`NameServer::serve_metrics`] was called.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|(a, _)| *a)
     }
 
     /// The bound address.
@@ -140,12 +182,22 @@ impl NameServer {
 
     /// Graceful shutdown: GO_AWAY window, in-flight requests drained, connections closed.
     pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let metrics = self
+            .metrics
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some((_, task)) = metrics {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
         self.scanner.abort();
         self.server.shutdown().await;
     }
 
     /// Immediate shutdown.
     pub fn shutdown_now(&self) {
+        let _ = self.stop.send(true);
         self.scanner.abort();
         self.server.shutdown_now();
     }

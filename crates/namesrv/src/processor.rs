@@ -32,6 +32,8 @@ pub struct State {
     pub persisting_config: std::sync::Mutex<()>,
     /// Start time (needWaitForService).
     pub started: Instant,
+    /// Request counts and latencies (served when the NameServer's metrics are on).
+    pub metrics: crate::metrics::NamesrvMetrics,
 }
 
 impl State {
@@ -68,6 +70,26 @@ impl RequestProcessor for NamesrvProcessor {
         ctx: &RequestContext,
         req: RemotingCommand,
     ) -> Result<Option<RemotingCommand>, ProcessorError> {
+        let started = Instant::now();
+        let code = req.code;
+        let resp = self.handle(ctx, req).await;
+        let answered = match &resp {
+            Ok(r) => r.code,
+            Err(e) => e.code,
+        };
+        self.0
+            .metrics
+            .rpc(code, answered, started.elapsed().as_secs_f64() * 1000.0);
+        resp.map(Some)
+    }
+}
+
+impl NamesrvProcessor {
+    async fn handle(
+        &self,
+        ctx: &RequestContext,
+        req: RemotingCommand,
+    ) -> Result<RemotingCommand, ProcessorError> {
         let s = &*self.0;
         let resp = match req.code {
             // These write files (with fsync): on the blocking pool, never a runtime thread.
@@ -92,7 +114,7 @@ impl RequestProcessor for NamesrvProcessor {
             | rc::GET_BROKER_MEMBER_GROUP => broker_request(s, ctx, &req)?,
             _ => topic_request(s, &req)?,
         };
-        Ok(Some(resp))
+        Ok(resp)
     }
 }
 

@@ -248,6 +248,7 @@ impl RemotingClient {
             request_bytes: cfg.max_request_bytes_per_connection,
             request_bytes_total: None,
             write_bytes_total: None,
+            traffic: None,
         };
         let handle = connection::spawn(
             io,

@@ -63,6 +63,18 @@ pub(crate) struct ConnectionConfig {
     pub(crate) request_bytes_total: Option<Arc<ByteBudget>>,
     /// Bytes queued for writing on all connections together (server-wide), if bounded.
     pub(crate) write_bytes_total: Option<Arc<ByteBudget>>,
+    /// Where bytes read and written are counted (a server's totals), if anywhere.
+    pub(crate) traffic: Option<Arc<Traffic>>,
+}
+
+/// Bytes read from and written to the sockets of a server's connections, for metrics: one
+/// relaxed atomic add per socket read and per write batch.
+#[derive(Debug, Default)]
+pub struct Traffic {
+    /// Bytes read from peers (frames, after TLS).
+    pub bytes_in: AtomicU64,
+    /// Bytes written to peers (frames, before TLS).
+    pub bytes_out: AtomicU64,
 }
 
 /// Where a connection's queued output is counted: its own budget and, on a server, the shared
@@ -178,6 +190,7 @@ struct Shared {
     /// Milliseconds since `epoch()` of the last read or write.
     last_activity: AtomicU64,
     max_frame_length: usize,
+    traffic: Option<Arc<Traffic>>,
 }
 
 fn epoch() -> Instant {
@@ -509,6 +522,7 @@ where
         is_closed: AtomicBool::new(false),
         last_activity: AtomicU64::new(now_ms()),
         max_frame_length: config.max_frame_length,
+        traffic: config.traffic.clone(),
     });
     let handle = ConnectionHandle {
         shared: shared.clone(),
@@ -679,7 +693,12 @@ async fn read_loop<R: AsyncRead + Unpin>(
         tokio::select! {
             r = reader.read_buf(&mut buf) => match r {
                 Ok(0) => return ReadOutcome::Eof,
-                Ok(_) => shared.last_activity.store(now_ms(), Ordering::Relaxed),
+                Ok(n) => {
+                    shared.last_activity.store(now_ms(), Ordering::Relaxed);
+                    if let Some(t) = &shared.traffic {
+                        t.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
+                    }
+                }
                 // A TLS peer that closes the socket without close_notify (Java clients, our
                 // CLI, most clients) has simply closed: an end, not an error.
                 Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return ReadOutcome::Eof,
@@ -953,6 +972,9 @@ async fn write_segments<W: AsyncWrite + Unpin>(
             return Err(std::io::ErrorKind::WriteZero.into());
         }
         shared.last_activity.store(now_ms(), Ordering::Relaxed);
+        if let Some(t) = &shared.traffic {
+            t.bytes_out.fetch_add(written as u64, Ordering::Relaxed);
+        }
         let mut n = written;
         while n > 0 {
             let seg = &mut segments[idx];

@@ -99,6 +99,7 @@ impl ServerBuilder {
                 write_bytes_total: Some(Arc::new(crate::budget::ByteBudget::new(
                     self.config.write_queue_bytes_total,
                 ))),
+                traffic: Some(Arc::default()),
             },
             tls: match &self.config.tls {
                 Some(t) => Some((
@@ -186,6 +187,17 @@ impl RemotingServer {
     /// The bound address (the real port when configured with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Bytes read from and written to all connections since the server started (metrics).
+    pub fn traffic(&self) -> (u64, u64) {
+        match &self.inner.conn_config.traffic {
+            Some(t) => (
+                t.bytes_in.load(Ordering::Relaxed),
+                t.bytes_out.load(Ordering::Relaxed),
+            ),
+            None => (0, 0),
+        }
     }
 
     /// Live connections.

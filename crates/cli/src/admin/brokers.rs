@@ -104,7 +104,8 @@ fn mq_map(body: &[u8]) -> BTreeMap<(String, i64), serde_json::Value> {
         .collect()
 }
 
-fn ms_text(ms: i64) -> String {
+/// A time in ms as `YYYY-MM-DD hh:mm:ss` (UTC); `-` for none.
+pub fn ms_text(ms: i64) -> String {
     if ms <= 0 {
         return "-".into();
     }
@@ -182,14 +183,19 @@ pub async fn update_topic(
     Ok(ExitCode::SUCCESS)
 }
 
-/// `topic-status`: GET_TOPIC_STATS_INFO from every broker serving the topic.
-pub async fn topic_status(admin: Admin, topic: String) -> Result<ExitCode, Failure> {
+/// One queue of a topic on one broker: (broker name, queue id, min offset, max offset, last
+/// update time in ms).
+pub type QueueStatus = (String, i64, i64, i64, i64);
+
+/// GET_TOPIC_STATS_INFO from every broker serving the topic, sorted by broker and queue.
+pub async fn topic_queues(admin: &Admin, topic: &str) -> Result<Vec<QueueStatus>, Failure> {
     let mut rows = Vec::new();
-    for (name, addr) in admin.topic_masters(&topic).await? {
+    for (name, addr) in admin.topic_masters(topic).await? {
         let resp = admin
             .broker_call(
                 &addr,
-                RemotingCommand::request(rc::GET_TOPIC_STATS_INFO).with_ext("topic", topic.clone()),
+                RemotingCommand::request(rc::GET_TOPIC_STATS_INFO)
+                    .with_ext("topic", topic.to_owned()),
             )
             .await?;
         for ((_, q), v) in mq_map(&resp.body) {
@@ -203,6 +209,12 @@ pub async fn topic_status(admin: Admin, topic: String) -> Result<ExitCode, Failu
         }
     }
     rows.sort();
+    Ok(rows)
+}
+
+/// `topic-status`: GET_TOPIC_STATS_INFO from every broker serving the topic.
+pub async fn topic_status(admin: Admin, topic: String) -> Result<ExitCode, Failure> {
+    let rows = topic_queues(&admin, &topic).await?;
     if admin.common.json {
         let v: Vec<_> = rows
             .iter()
@@ -225,8 +237,16 @@ pub async fn topic_status(admin: Admin, topic: String) -> Result<ExitCode, Failu
     Ok(ExitCode::SUCCESS)
 }
 
-/// `consumer-progress [GROUP]`: GET_CONSUME_STATS per broker; every group without one.
-pub async fn consumer_progress(admin: Admin, group: Option<String>) -> Result<ExitCode, Failure> {
+/// One queue of a group's progress: (group, topic, broker name, queue id, broker offset,
+/// consumer offset, last consume time in ms).
+pub type QueueProgress = (String, String, String, i64, i64, i64, i64);
+
+/// GET_CONSUME_STATS of one group (every group the brokers hold offsets of, without one) from
+/// every master: the queues, sorted, and the summed consume TPS.
+pub async fn group_progress(
+    admin: &Admin,
+    group: Option<String>,
+) -> Result<(Vec<QueueProgress>, f64), Failure> {
     let brokers = admin.masters(None, None).await?;
     let groups: Vec<String> = match group {
         Some(g) => vec![g],
@@ -249,7 +269,7 @@ pub async fn consumer_progress(admin: Admin, group: Option<String>) -> Result<Ex
         }
     };
     // (group, topic, broker, queue, broker offset, consumer offset, last time)
-    let mut rows: Vec<(String, String, String, i64, i64, i64, i64)> = Vec::new();
+    let mut rows: Vec<QueueProgress> = Vec::new();
     let mut tps = 0.0;
     for g in &groups {
         for (name, addr) in &brokers {
@@ -282,6 +302,12 @@ pub async fn consumer_progress(admin: Admin, group: Option<String>) -> Result<Ex
         }
     }
     rows.sort();
+    Ok((rows, tps))
+}
+
+/// `consumer-progress [GROUP]`: GET_CONSUME_STATS per broker; every group without one.
+pub async fn consumer_progress(admin: Admin, group: Option<String>) -> Result<ExitCode, Failure> {
+    let (rows, tps) = group_progress(&admin, group).await?;
     let total_lag: i64 = rows.iter().map(|r| (r.4 - r.5).max(0)).sum();
     if admin.common.json {
         let v: Vec<_> = rows
@@ -535,18 +561,13 @@ pub enum MsgQuery {
     Offset(String, i32, i64),
 }
 
-/// `query-msg`: headers, properties and body of the messages found.
-pub async fn query_msg(
-    admin: Admin,
-    q: MsgQuery,
-    body_out: Option<std::path::PathBuf>,
-) -> Result<ExitCode, Failure> {
+/// The messages a query finds (none: an empty list).
+pub async fn find_messages(
+    admin: &Admin,
+    q: &MsgQuery,
+) -> Result<Vec<rmq_consumer::MessageExt>, Failure> {
     let mut found = Vec::new();
-    let not_found = |what: String| Failure {
-        exit: super::exit::NOT_FOUND,
-        message: what,
-    };
-    match &q {
+    match q {
         MsgQuery::Id(id, topic) => {
             if let Some((host, offset)) = rmq_store::msg_id::decode_offset_msg_id(id) {
                 let addr = host.to_string();
@@ -560,10 +581,10 @@ pub async fn query_msg(
                         "a client message id (UNIQ_KEY) needs --topic",
                     ));
                 };
-                found.extend(by_key(&admin, topic, id, true).await?);
+                found.extend(by_key(admin, topic, id, true).await?);
             }
         }
-        MsgQuery::Key(topic, key) => found.extend(by_key(&admin, topic, key, false).await?),
+        MsgQuery::Key(topic, key) => found.extend(by_key(admin, topic, key, false).await?),
         MsgQuery::Offset(topic, queue, offset) => {
             let route = admin.read(&GetRouteInfo::new(topic.clone())).await?;
             for b in &route.broker_datas {
@@ -593,6 +614,20 @@ pub async fn query_msg(
             }
         }
     }
+    Ok(found)
+}
+
+/// `query-msg`: headers, properties and body of the messages found.
+pub async fn query_msg(
+    admin: Admin,
+    q: MsgQuery,
+    body_out: Option<std::path::PathBuf>,
+) -> Result<ExitCode, Failure> {
+    let found = find_messages(&admin, &q).await?;
+    let not_found = |what: String| Failure {
+        exit: super::exit::NOT_FOUND,
+        message: what,
+    };
     if found.is_empty() {
         return Err(not_found("no message found".into()));
     }
@@ -658,7 +693,8 @@ async fn by_key(
     Ok(out)
 }
 
-fn message_fields(m: &rmq_consumer::MessageExt) -> Vec<(&'static str, String)> {
+/// The headers `query-msg` shows, in its order.
+pub fn message_fields(m: &rmq_consumer::MessageExt) -> Vec<(&'static str, String)> {
     vec![
         ("topic", m.topic.clone()),
         ("broker", m.broker_name.clone()),
@@ -675,7 +711,8 @@ fn message_fields(m: &rmq_consumer::MessageExt) -> Vec<(&'static str, String)> {
     ]
 }
 
-fn message_json(m: &rmq_consumer::MessageExt) -> serde_json::Value {
+/// A message as `query-msg --json` prints it.
+pub fn message_json(m: &rmq_consumer::MessageExt) -> serde_json::Value {
     let mut o: serde_json::Map<String, serde_json::Value> = message_fields(m)
         .into_iter()
         .map(|(k, v)| (k.to_owned(), serde_json::Value::String(v)))
@@ -691,7 +728,7 @@ fn message_json(m: &rmq_consumer::MessageExt) -> serde_json::Value {
 }
 
 /// The body as text when it is printable UTF-8, else hex.
-fn body_text(body: &[u8]) -> String {
+pub fn body_text(body: &[u8]) -> String {
     match std::str::from_utf8(body) {
         Ok(s) if s.chars().all(|c| !c.is_control() || c == '\n' || c == '\t') => s.to_owned(),
         _ => body.iter().map(|b| format!("{b:02x}")).collect(),

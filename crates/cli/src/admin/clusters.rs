@@ -15,11 +15,26 @@ const VERSION_TIMEOUT: Duration = Duration::from_millis(1000);
 /// Why a version is missing when the broker refused the request (ACL).
 const NO_PERMISSION: &str = "no permission";
 
-/// Prints the cluster table.
-pub async fn run(admin: Admin) -> Result<ExitCode, Failure> {
+/// A broker group member: (cluster, broker name, broker id, address).
+pub type Member = (String, String, String, String);
+
+/// A broker's GET_BROKER_RUNTIME_INFO table, or why it gave none.
+pub type RuntimeInfo = Result<std::collections::HashMap<String, String>, String>;
+
+/// Every member the NameServers know, sorted, each with its runtime info (the dashboard's
+/// overview; `rmq clusters` shows the version from it).
+pub async fn members_with_runtime(admin: &Admin) -> Result<Vec<(Member, RuntimeInfo)>, Failure> {
+    let (_, members, infos) = members_and_runtime(admin).await?;
+    Ok(members.into_iter().zip(infos).collect())
+}
+
+/// The cluster info, (cluster, broker name, id, address) of every member, sorted, and each
+/// member's version.
+async fn members_and_runtime(
+    admin: &Admin,
+) -> Result<(rmq_model::route::ClusterInfo, Vec<Member>, Vec<RuntimeInfo>), Failure> {
     let info = admin.read(&GetClusterInfo).await?;
-    // (cluster, broker name, id, address)
-    let mut members: Vec<(String, String, String, String)> = Vec::new();
+    let mut members: Vec<Member> = Vec::new();
     for (cluster, names) in &info.cluster_addr_table {
         for name in names {
             let Some(group) = info.broker_addr_table.get(name) else {
@@ -31,20 +46,44 @@ pub async fn run(admin: Admin) -> Result<ExitCode, Failure> {
         }
     }
     members.sort();
-    let versions = futures_versions(&admin, &members).await;
-    if admin.common.json {
-        let rows: Vec<serde_json::Value> = members
-            .iter()
-            .zip(&versions)
-            .map(|((c, n, id, a), v)| {
-                let (version, why) = match v {
-                    Ok(v) => (Some(v.as_str()), None),
-                    Err(why) => (None, Some(why.as_str())),
-                };
-                serde_json::json!({"cluster": c, "brokerName": n, "brokerId": id, "address": a, "version": version, "versionError": why})
+    let infos = runtime_infos(admin, &members).await;
+    Ok((info, members, infos))
+}
+
+fn members_json(
+    info: &rmq_model::route::ClusterInfo,
+    members: &[Member],
+    versions: &[Result<String, String>],
+) -> serde_json::Value {
+    let rows: Vec<serde_json::Value> = members
+        .iter()
+        .zip(versions)
+        .map(|((c, n, id, a), v)| {
+            let (version, why) = match v {
+                Ok(v) => (Some(v.as_str()), None),
+                Err(why) => (None, Some(why.as_str())),
+            };
+            serde_json::json!({"cluster": c, "brokerName": n, "brokerId": id, "address": a, "version": version, "versionError": why})
+        })
+        .collect();
+    serde_json::json!({ "brokers": rows, "clusterInfo": info })
+}
+
+/// Prints the cluster table.
+pub async fn run(admin: Admin) -> Result<ExitCode, Failure> {
+    let (info, members, infos) = members_and_runtime(&admin).await?;
+    let versions: Vec<Result<String, String>> = infos
+        .into_iter()
+        .map(|i| {
+            i.and_then(|t| {
+                t.get("brokerVersionDesc")
+                    .cloned()
+                    .ok_or_else(|| "no version in the answer".to_owned())
             })
-            .collect();
-        print_json(&serde_json::json!({ "brokers": rows, "clusterInfo": info }));
+        })
+        .collect();
+    if admin.common.json {
+        print_json(&members_json(&info, &members, &versions));
         return Ok(ExitCode::SUCCESS);
     }
     let mut t = Table::new(&["CLUSTER", "BROKER", "ID", "ADDRESS", "VERSION"]);
@@ -69,12 +108,9 @@ pub async fn run(admin: Admin) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Asks every broker for its version concurrently, each bounded by [`VERSION_TIMEOUT`]; a
-/// missing version comes with why: "no permission", "timeout", "refused", "error N".
-async fn futures_versions(
-    admin: &Admin,
-    members: &[(String, String, String, String)],
-) -> Vec<Result<String, String>> {
+/// Asks every broker for its runtime info concurrently, each bounded by [`VERSION_TIMEOUT`];
+/// a missing answer comes with why: "no permission", "timeout", "refused", "error N".
+async fn runtime_infos(admin: &Admin, members: &[Member]) -> Vec<RuntimeInfo> {
     let mut set = tokio::task::JoinSet::new();
     for (i, (_, _, _, addr)) in members.iter().enumerate() {
         let (client, addr) = (admin.client.clone(), addr.clone());
@@ -83,11 +119,7 @@ async fn futures_versions(
                 .call(&addr, &GetBrokerRuntimeInfo, VERSION_TIMEOUT)
                 .await;
             let v = match asked {
-                Ok(kv) => kv
-                    .table
-                    .get("brokerVersionDesc")
-                    .cloned()
-                    .ok_or_else(|| "no version in the answer".to_owned()),
+                Ok(kv) => Ok(kv.table.into_iter().collect()),
                 Err(e) => Err(why_no_version(&e)),
             };
             (i, v)

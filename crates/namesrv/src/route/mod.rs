@@ -737,9 +737,14 @@ impl RouteInfoManager {
             .unwrap_or_default()
     }
 
-    /// Live brokers (for logs and tests).
+    /// Live brokers (for logs, metrics and tests).
     pub fn live_count(&self) -> usize {
         self.read().live.len()
+    }
+
+    /// Topics with a route (metrics).
+    pub fn topic_count(&self) -> usize {
+        self.read().topic_queue.len()
     }
 }
 
