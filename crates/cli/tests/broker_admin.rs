@@ -1,12 +1,49 @@
-//! The broker-side admin commands as subprocesses against our NameServer and broker, with
-//! traffic: tables and JSON.
+//! The broker-side admin commands as subprocesses against `rmq standalone` (the binary), with
+//! traffic: tables and JSON; and the broker's metrics moving with `rmq send`.
 
 use rmq_consumer::{
     listener, ConsumeFrom, ConsumeResult, ConsumerConfig, MessageExt, PushConsumer,
 };
 use rmq_producer::message::Message;
 use rmq_producer::{Producer, ProducerConfig};
+use rmq_testkit::process::{free_ports, StandaloneProcess};
+use std::path::Path;
 use std::time::Duration;
+
+/// `rmq standalone` as broker-a with small store files, its store in the returned directory.
+async fn start_standalone(extra: &[&str]) -> (StandaloneProcess, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "--set",
+        "brokerName=broker-a",
+        "--set",
+        "mappedFileSizeCommitLog=8388608",
+        "--set",
+        "maxHashSlotNum=1000",
+        "--set",
+        "maxIndexNum=4000",
+    ];
+    args.extend_from_slice(extra);
+    let p = StandaloneProcess::start(
+        Path::new(env!("CARGO_BIN_EXE_rmq")),
+        &dir.path().join("store"),
+        free_ports(),
+        &args,
+    )
+    .await;
+    (p, dir)
+}
+
+/// One of the broker's JSON config files (Java's layout: `<store>/config/<name>`).
+fn config_file(dir: &tempfile::TempDir, name: &str) -> serde_json::Value {
+    let text = std::fs::read(dir.path().join("store").join("config").join(name)).unwrap();
+    rmq_protocol::lenient_json::parse(&text).unwrap()
+}
+
+async fn stop(sa: StandaloneProcess) {
+    let status = sa.sigterm_and_wait().await;
+    assert!(status.success(), "{status:?}");
+}
 
 async fn rmq(ns: &str, args: &[&str]) -> (i32, String, String) {
     let out = tokio::time::timeout(
@@ -37,10 +74,9 @@ async fn json(ns: &str, args: &[&str]) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_admin_commands_with_traffic() {
-    let sa = rmq_testkit::Standalone::start(|_| {}).await;
-    let broker = &sa.broker;
-    let ns_addr = sa.ns_addr();
-    let broker_addr = broker.local_addr().to_string();
+    let (sa, dir) = start_standalone(&[]).await;
+    let ns_addr = sa.ns.clone();
+    let broker_addr = sa.broker.clone();
 
     // update-topic: table, then JSON (idempotent).
     let (code, out, err) = rmq(
@@ -274,7 +310,8 @@ async fn broker_admin_commands_with_traffic() {
     .await;
     assert_eq!(v[0]["ok"], true);
     assert_eq!(
-        broker.state().groups.get("CG_new").unwrap().retry_max_times,
+        config_file(&dir, "subscriptionGroup.json")["subscriptionGroupTable"]["CG_new"]
+            ["retryMaxTimes"],
         3
     );
     let v = json(
@@ -283,15 +320,16 @@ async fn broker_admin_commands_with_traffic() {
     )
     .await;
     assert_eq!(v[0]["ok"], true);
-    assert!(broker.state().groups.get("CG_new").is_none());
-    sa.broker.shutdown().await;
+    assert!(
+        config_file(&dir, "subscriptionGroup.json")["subscriptionGroupTable"]["CG_new"].is_null()
+    );
+    stop(sa).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_topic_reaches_the_brokers_and_the_namesrv() {
-    let sa = rmq_testkit::Standalone::start(|_| {}).await;
-    let broker = &sa.broker;
-    let ns_addr = sa.ns_addr();
+    let (sa, dir) = start_standalone(&[]).await;
+    let ns_addr = sa.ns.clone();
     let (code, _, err) = rmq(
         &ns_addr,
         &[
@@ -308,7 +346,7 @@ async fn delete_topic_reaches_the_brokers_and_the_namesrv() {
     )
     .await;
     assert_eq!(code, 0, "{err}");
-    assert!(broker.state().topics.get("Gone").is_some());
+    assert!(config_file(&dir, "topics.json")["topicConfigTable"]["Gone"].is_object());
     let (code, out, err) = rmq(
         &ns_addr,
         &["delete-topic", "Gone", "--cluster", "DefaultCluster"],
@@ -317,16 +355,16 @@ async fn delete_topic_reaches_the_brokers_and_the_namesrv() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("broker broker-a"), "{out}");
     assert!(
-        broker.state().topics.get("Gone").is_none(),
+        config_file(&dir, "topics.json")["topicConfigTable"]["Gone"].is_null(),
         "deleted on the broker"
     );
     let (code, _, _) = rmq(&ns_addr, &["route", "Gone"]).await;
     assert_eq!(code, 4, "and from the NameServer's routes");
-    sa.broker.shutdown().await;
+    stop(sa).await;
 }
 
 /// GET /metrics over a plain socket (HTTP/1.0: the server closes when done).
-async fn scrape(addr: std::net::SocketAddr) -> String {
+async fn scrape(addr: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
@@ -351,14 +389,9 @@ fn series(text: &str, prefix: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_move_with_rmq_send() {
-    let sa = rmq_testkit::Standalone::start(|c| {
-        c.metrics_exporter_type = "PROM".into();
-        c.metrics_prom_exporter_port = 0;
-    })
-    .await;
-    let broker = &sa.broker;
-    let ns_addr = sa.ns_addr();
-    let metrics = broker.metrics_addr().expect("metrics served");
+    let (sa, _dir) = start_standalone(&["--metrics", "127.0.0.1:0"]).await;
+    let ns_addr = sa.ns.clone();
+    let metrics = sa.announced["metrics"].as_str();
     let before = scrape(metrics).await;
     assert!(
         before.starts_with("HTTP/1.") && before.contains("200"),
@@ -408,21 +441,14 @@ async fn metrics_move_with_rmq_send() {
         .with_ext("subVersion", "0");
     let c = rmq_remoting::RemotingClient::new(Default::default());
     let r = c
-        .invoke_sync(
-            &broker.local_addr().to_string(),
-            commit,
-            Duration::from_secs(5),
-        )
+        .invoke_sync(&sa.broker, commit, Duration::from_secs(5))
         .await
         .unwrap();
     assert_eq!(r.code, 0);
     let after = scrape(metrics).await;
-    let q0: f64 = broker
-        .state()
-        .store
-        .run(|st| st.max_offset("Metr", 0))
-        .await
-        .unwrap() as f64;
+    let status = json(&ns_addr, &["topic-status", "-t", "Metr"]).await;
+    let q0 = status["queues"][0]["maxOffset"].as_f64().unwrap();
+    assert_eq!(status["queues"][0]["queueId"], 0);
     assert_eq!(
         series(
             &after,
@@ -437,5 +463,5 @@ async fn metrics_move_with_rmq_send() {
             "rocketmq_messages_out_total{topic=\"Metr\",consumer_group=\"CG_metr\"}"
         ) > 0.0
     );
-    sa.broker.shutdown().await;
+    stop(sa).await;
 }

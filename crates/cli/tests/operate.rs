@@ -8,19 +8,11 @@
 //! Without a `chromium` binary the browser part is skipped with a message, unless
 //! RMQ_REQUIRE_BROWSER=1 (CI installs Chromium and sets it), where its absence fails the test.
 
+use rmq_testkit::process::{free_ports, StandaloneProcess};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-
-fn free_ports() -> (u16, u16) {
-    let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let b = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    (
-        a.local_addr().unwrap().port(),
-        b.local_addr().unwrap().port(),
-    )
-}
 
 async fn rmq(args: &[&str]) -> (i32, String, String) {
     let out = tokio::time::timeout(
@@ -146,38 +138,16 @@ async fn browser_load(chrome: &Path, profile: &Path, url: &str, png: &Path) -> S
 async fn standalone_metrics_and_dashboard_with_traffic() {
     let dir = tempfile::tempdir().unwrap();
     let ports = free_ports();
-    let ns = format!("127.0.0.1:{}", ports.0);
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rmq"))
-        .arg("standalone")
-        .args(["--namesrv-port", &ports.0.to_string()])
-        .args(["--broker-port", &ports.1.to_string()])
-        .arg("--store")
-        .arg(dir.path().join("store"))
-        .args(["--metrics", "127.0.0.1:0", "--dashboard", "127.0.0.1:0"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("rmq runs");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut metrics, mut dashboard) = (String::new(), String::new());
-    tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(l) = lines.next_line().await.unwrap() {
-            if let Some(a) = l.strip_prefix("metrics on http://") {
-                metrics = a.trim_end_matches("/metrics").to_owned();
-            } else if let Some(a) = l.strip_prefix("dashboard on http://") {
-                dashboard = a.trim_end_matches('/').to_owned();
-            } else if l.starts_with("ready:") {
-                return;
-            }
-        }
-        panic!("standalone exited before ready");
-    })
-    .await
-    .expect("standalone ready in time");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    assert!(!metrics.is_empty() && !dashboard.is_empty());
+    let sa = StandaloneProcess::start(
+        Path::new(env!("CARGO_BIN_EXE_rmq")),
+        &dir.path().join("store"),
+        ports,
+        &["--metrics", "127.0.0.1:0", "--dashboard", "127.0.0.1:0"],
+    )
+    .await;
+    let ns = sa.ns.clone();
+    let metrics = sa.announced["metrics"].clone();
+    let dashboard = sa.announced["dashboard"].clone();
 
     // Metrics: one endpoint, both roles, moving with rmq send.
     let (status, before) = get(&metrics, "/metrics").await;
@@ -321,15 +291,7 @@ async fn standalone_metrics_and_dashboard_with_traffic() {
     }
 
     // SIGTERM stops everything (the dashboard and metrics endpoints too).
-    let pid = child.id().expect("running");
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
-        .await
-        .expect("stops within 30 s of SIGTERM")
-        .unwrap();
+    let status = sa.sigterm_and_wait().await;
     assert!(status.success(), "{status:?}");
 }
 

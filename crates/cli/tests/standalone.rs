@@ -12,56 +12,11 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-/// Two free ports (bound then released: the process binds them right after).
-fn free_ports() -> (u16, u16) {
-    let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let b = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    (
-        a.local_addr().unwrap().port(),
-        b.local_addr().unwrap().port(),
-    )
-}
-
-struct Proc {
-    child: tokio::process::Child,
-    ns: String,
-    broker: String,
-}
+use rmq_testkit::process::{free_ports, StandaloneProcess};
 
 /// Starts `rmq standalone` on `store` and waits for its "ready" line.
-async fn standalone(store: &Path, ports: (u16, u16), extra: &[&str]) -> Proc {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rmq"))
-        .arg("standalone")
-        .args(["--namesrv-port", &ports.0.to_string()])
-        .args(["--broker-port", &ports.1.to_string()])
-        .arg("--store")
-        .arg(store)
-        .args(extra)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("rmq runs");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let ready = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(l) = lines.next_line().await.unwrap() {
-            if l.starts_with("ready:") {
-                return true;
-            }
-        }
-        false
-    })
-    .await
-    .expect("standalone ready in time");
-    assert!(ready, "standalone exited before ready");
-    // Keep draining stdout so the process never blocks on it.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Proc {
-        child,
-        ns: format!("127.0.0.1:{}", ports.0),
-        broker: format!("127.0.0.1:{}", ports.1),
-    }
+async fn standalone(store: &Path, ports: (u16, u16), extra: &[&str]) -> StandaloneProcess {
+    StandaloneProcess::start(Path::new(env!("CARGO_BIN_EXE_rmq")), store, ports, extra).await
 }
 
 async fn rmq_send(ns: &str, args: &[&str]) -> String {
@@ -135,19 +90,6 @@ async fn pull_all_as(
         }
         offset = r.ext("nextBeginOffset").unwrap().parse().unwrap();
     }
-}
-
-async fn sigterm_and_wait(mut p: Proc) -> std::process::ExitStatus {
-    let pid = p.child.id().expect("running") as i32;
-    // SAFETY-free: `kill` from the coreutils, not libc.
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    tokio::time::timeout(Duration::from_secs(20), p.child.wait())
-        .await
-        .expect("stops within 20 s of SIGTERM")
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -285,7 +227,7 @@ async fn standalone_serves_every_send_mode_and_stops_cleanly() {
     assert_eq!(piped.status.code(), Some(141), "{err}");
     assert!(!err.contains("panic"), "{err}");
 
-    let status = sigterm_and_wait(p).await;
+    let status = p.sigterm_and_wait().await;
     assert!(status.success(), "{status:?}");
     assert!(
         !store.join("abort").exists(),
@@ -407,6 +349,6 @@ async fn kill_9_under_sync_flush_load_keeps_every_acknowledged_message() {
         );
     }
     eprintln!("kill -9 after {kill_after:?}: {} acknowledged, all {} stored; offset committed {last_committed}", acked.len(), stored.len());
-    let status = sigterm_and_wait(p).await;
+    let status = p.sigterm_and_wait().await;
     assert!(status.success());
 }
