@@ -8,6 +8,7 @@ mod consume_cmd;
 mod dashboard;
 mod namesrv_cmd;
 mod send_cmd;
+mod store_cmd;
 
 use admin::{Admin, Common};
 
@@ -42,6 +43,11 @@ enum Command {
         topic: String,
         #[command(flatten)]
         common: Common,
+    },
+    /// Read-only looks at a store directory (ours or a Java broker's): inspect, verify.
+    Store {
+        #[command(subcommand)]
+        command: store_cmd::StoreCommand,
     },
     /// Serve the dashboard (clusters, topics, consumer groups, message lookup) over HTTP.
     Dashboard {
@@ -360,6 +366,10 @@ fn main() -> ExitCode {
         }
         Command::Route { topic, common } => admin_cmd(common, |a| admin::route::run(a, topic)),
         Command::Clusters { common } => admin_cmd(common, admin::clusters::run),
+        Command::Store { command } => {
+            init_tracing("warn");
+            store_cmd::run(command)
+        }
         Command::Dashboard { listen, common } => {
             init_tracing("warn");
             admin::run(async move {

@@ -18,6 +18,8 @@ pub mod commit_log;
 pub mod consume_queue;
 pub mod files;
 pub mod index;
+pub mod inspect;
+pub mod layout;
 pub mod msg_id;
 pub mod queue_entry;
 pub mod record;

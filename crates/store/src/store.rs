@@ -186,6 +186,9 @@ pub enum StoreError {
     /// A put of no records.
     #[error("nothing to store")]
     Empty,
+    /// The directory's files are inconsistent (segments of different sizes...).
+    #[error(transparent)]
+    Layout(#[from] crate::layout::LayoutError),
     /// Another process holds the store.
     #[error("{0}: the store is in use by another process (lock held)")]
     Locked(PathBuf),
@@ -247,7 +250,7 @@ struct Undispatched {
 impl MessageStore {
     /// Opens the store under `config.root`, taking its lock, recovering the commit log and the
     /// consume queues, and dispatching records the queues lack.
-    pub fn open(config: StoreConfig) -> Result<MessageStore, StoreError> {
+    pub fn open(mut config: StoreConfig) -> Result<MessageStore, StoreError> {
         let root = config.root.clone();
         std::fs::create_dir_all(&root).map_err(|source| StoreError::Io {
             path: root.clone(),
@@ -265,6 +268,38 @@ impl MessageStore {
             })?;
         if lock.try_lock().is_err() {
             return Err(StoreError::Locked(root));
+        }
+        // Java's broker locks byte 0 of the same file with fcntl (FileChannel.tryLock), a lock
+        // flock does not see: take that kind too, so a Java broker and rmq never share a store.
+        if rustix::fs::fcntl_lock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+            .is_err()
+        {
+            return Err(StoreError::Locked(root));
+        }
+        // Files written with other sizes (a Java broker's 64 MiB segments, say) are opened
+        // with the sizes they have, not the configured ones.
+        let found = crate::layout::survey(&root)?;
+        for (what, configured, found) in [
+            (
+                "mappedFileSizeCommitLog",
+                &mut config.commit_log_segment_size,
+                found.commit_log_segment_size,
+            ),
+            (
+                "mappedFileSizeConsumeQueue",
+                &mut config.consume_queue_file_size,
+                found.consume_queue_file_size,
+            ),
+        ] {
+            if let Some(size) = found.filter(|s| s != configured) {
+                tracing::info!(
+                    setting = what,
+                    configured = *configured,
+                    found = size,
+                    "the store's files have another size than configured: using theirs"
+                );
+                *configured = size;
+            }
         }
         // Java's abort marker: present while the store runs; still there at open means the last
         // run did not stop cleanly.
@@ -392,7 +427,10 @@ impl MessageStore {
                 let end = ix.end_phy();
                 (end.max(0) as u64, end)
             }
-            _ => (queued, queued as i64 - 1),
+            // Index on but no index file (a Java broker that ran with messageIndexEnable=false,
+            // or its index files deleted): every record is indexed, once, at this open.
+            Some(_) => (self.log.start(), self.log.start() as i64 - 1),
+            None => (queued, queued as i64 - 1),
         };
         let mut at = queued.min(index_scan).max(self.log.start());
         while at < self.log.end() {
@@ -1027,6 +1065,10 @@ fn write_checkpoint(path: &Path, store_time: i64) -> Result<(), StoreError> {
     let mut page = [0u8; 4096];
     page[..8].copy_from_slice(&store_time.to_be_bytes());
     page[8..16].copy_from_slice(&store_time.to_be_bytes());
+    // indexMsgTimestamp: index headers are written at the flush this checkpoint follows, so
+    // the index covers up to the same time. A Java broker recovering from a crash deletes the
+    // index files that end after it (spec §1.7): 0 here would cost it every index file.
+    page[16..24].copy_from_slice(&store_time.to_be_bytes());
     let f = File::options()
         .create(true)
         .truncate(false)

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 pub mod e2e;
 pub mod flood;
+pub mod java_format;
 pub mod process;
 
 /// A NameServer on an ephemeral port; keep the directory alive as long as the server.
