@@ -5,6 +5,8 @@
 
 use std::path::Path;
 
+pub mod layout;
+
 /// MESSAGE_MAGIC_CODE (V1: one-byte topic length).
 pub const MAGIC_V1: u32 = 0xDAA3_20A7;
 /// MESSAGE_MAGIC_CODE_V2 (two-byte topic length).
