@@ -74,14 +74,16 @@ fn async_append(body: usize, n: u64, index: bool) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-fn sync_group_commit(appenders: usize, per: u64, body: usize) -> (f64, Duration, Duration) {
+/// `appenders` tasks each putting `per` messages through a `StoreService` (the store thread),
+/// with SYNC_FLUSH group commit or ASYNC_FLUSH: (msgs/s, ack p50, ack p99).
+fn service_puts(appenders: usize, per: u64, body: usize, sync: bool) -> (f64, Duration, Duration) {
     let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let svc = StoreService::start(config(dir.path(), true), Duration::from_millis(500)).unwrap();
+    let svc = StoreService::start(config(dir.path(), sync), Duration::from_millis(500)).unwrap();
     let body = Bytes::from(vec![7u8; body]);
     let start = Instant::now();
     let mut lat: Vec<Duration> = rt.block_on(async {
@@ -179,7 +181,10 @@ fn log_reads(log_dir: &std::path::Path) -> [(f64, f64); 2] {
     [pread, mmap]
 }
 
-fn sequential_reads(n: u64, body: usize) -> (f64, f64, [(f64, f64); 2]) {
+/// Pulls of 32 over every queue, page cache warm then cold: ((msgs/s, MB/s) warm, cold), and
+/// the raw log reads of [`log_reads`].
+#[allow(clippy::type_complexity)]
+fn sequential_reads(n: u64, body: usize) -> ((f64, f64), (f64, f64), [(f64, f64); 2]) {
     let dir = tempfile::tempdir().unwrap();
     let mut store = MessageStore::open(config(dir.path(), false)).unwrap();
     let b = Bytes::from(vec![7u8; body]);
@@ -187,33 +192,40 @@ fn sequential_reads(n: u64, body: usize) -> (f64, f64, [(f64, f64); 2]) {
         store.put(message(i, &b)).unwrap();
     }
     store.flush().unwrap();
-    let start = Instant::now();
-    let mut msgs = 0u64;
-    let mut bytes = 0u64;
-    for q in 0..8 {
-        let mut at = 0;
-        loop {
-            let got = store
-                .get("BenchTopic", q, at, 32, 256 * 1024, None)
-                .unwrap();
-            if got.is_empty() {
-                break;
+    let pulls = |store: &mut MessageStore| {
+        let start = Instant::now();
+        let mut msgs = 0u64;
+        let mut bytes = 0u64;
+        for q in 0..8 {
+            let mut at = 0;
+            loop {
+                let got = store
+                    .get("BenchTopic", q, at, 32, 256 * 1024, None)
+                    .unwrap();
+                if got.is_empty() {
+                    break;
+                }
+                at = got.last().unwrap().0 + 1;
+                msgs += got.len() as u64;
+                bytes += got.iter().map(|(_, r)| r.len() as u64).sum::<u64>();
             }
-            at = got.last().unwrap().0 + 1;
-            msgs += got.len() as u64;
-            bytes += got.iter().map(|(_, r)| r.len() as u64).sum::<u64>();
         }
-    }
-    let secs = start.elapsed().as_secs_f64();
+        let secs = start.elapsed().as_secs_f64();
+        (msgs as f64 / secs, bytes as f64 / secs / 1e6)
+    };
+    let warm = pulls(&mut store);
+    store.flush().unwrap();
+    evict_page_cache(dir.path());
+    let cold = pulls(&mut store);
     drop(store);
     let raw = log_reads(&dir.path().join("commitlog"));
-    (msgs as f64 / secs, bytes as f64 / secs / 1e6, raw)
+    (warm, cold, raw)
 }
 
 /// Reopen times over a store of about `bytes` of 1 KiB records: after a clean stop (the last
 /// segment walked), after a crash with a checkpoint (from the newest segment it covers), and
 /// after a crash without one (every segment walked).
-fn recovery(bytes: u64) -> [(&'static str, Duration, u64); 3] {
+fn recovery(bytes: u64) -> [(&'static str, Duration, u64); 5] {
     let dir = tempfile::tempdir().unwrap();
     let body = Bytes::from(vec![7u8; 1024]);
     let n = bytes / 1100;
@@ -247,17 +259,55 @@ fn recovery(bytes: u64) -> [(&'static str, Duration, u64); 3] {
     std::fs::write(dir.path().join("abort"), "1").unwrap();
     std::fs::remove_file(dir.path().join("checkpoint")).unwrap();
     let (all, all_n) = open();
+    // The same walks with the store's pages out of the page cache.
+    evict_page_cache(dir.path());
+    let (clean_cold, clean_cold_n) = open();
+    std::fs::write(dir.path().join("abort"), "1").unwrap();
+    std::fs::remove_file(dir.path().join("checkpoint")).ok();
+    evict_page_cache(dir.path());
+    let (all_cold, all_cold_n) = open();
     [
         ("clean stop", clean, clean_n),
         ("crash, checkpoint", cp, cp_n),
         ("crash, no checkpoint", all, all_n),
+        ("clean stop, page cache cold", clean_cold, clean_cold_n),
+        (
+            "crash, no checkpoint, page cache cold",
+            all_cold,
+            all_cold_n,
+        ),
     ]
+}
+
+/// Drops every file under `dir` from the page cache (synced first: only clean pages can go),
+/// with `posix_fadvise(DONTNEED)`: a cold start without root (no drop_caches). On a VM the
+/// host may still cache the disk: "cold" means cold in this machine's memory.
+fn evict_page_cache(dir: &std::path::Path) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            evict_page_cache(&path);
+        } else if let Ok(f) = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+        {
+            let _ = f.sync_all();
+            let _ = rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed);
+        }
+    }
 }
 
 fn main() {
     // `cargo bench` passes --bench; `cargo test --benches` passes nothing: run small then.
     let quick = !std::env::args().any(|a| a == "--bench");
     let scale = if quick { 1 } else { 20 };
+    // RMQ_STORE_BENCH=append,service,... runs only those parts (disk always runs).
+    let only = std::env::var("RMQ_STORE_BENCH").ok();
+    let run = |part: &str| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|p| p == part))
+    };
     println!("rmq-store bench (scale {scale}; quick={quick})");
     let (disk_mbs, disk_lat) = disk_fdatasync(4096, 200 * scale as usize / 2);
     let (disk_1k_mbs, _) = disk_fdatasync(1024, 200 * scale as usize / 2);
@@ -266,7 +316,7 @@ fn main() {
     println!("|---|---|");
     println!("| disk: 4 KiB write + fdatasync | {disk_mbs:.1} MB/s, p50 {disk_lat:?} |");
     println!("| disk: 1 KiB write + fdatasync | {disk_1k_ops:.0} ops/s |");
-    for body in [1024usize, 128] {
+    for body in [1024usize, 128].into_iter().filter(|_| run("append")) {
         let rate = async_append(body, 20_000 * scale, true);
         let bare = async_append(body, 20_000 * scale, false);
         println!(
@@ -274,26 +324,44 @@ fn main() {
             rate / bare
         );
     }
-    for appenders in [1usize, 16, 256] {
+    for (body, tasks) in [(1024usize, 1usize), (1024, 4), (128, 1), (128, 4)]
+        .into_iter()
+        .filter(|_| run("service"))
+    {
+        let per = 20_000 * scale / tasks as u64;
+        let (rate, p50, p99) = service_puts(tasks, per, body, false);
+        println!(
+            "| ASYNC_FLUSH through the store thread, {body} B, {tasks} task(s) | {rate:.0} msgs/s, ack p50 {p50:?} p99 {p99:?} |"
+        );
+    }
+    for appenders in [1usize, 16, 256].into_iter().filter(|_| run("sync")) {
         let per = ((2_000 * scale) / appenders as u64).max(10);
-        let (rate, p50, p99) = sync_group_commit(appenders, per, 1024);
+        let (rate, p50, p99) = service_puts(appenders, per, 1024, true);
         println!(
             "| SYNC_FLUSH group commit, 1 KiB, {appenders} appenders | {rate:.0} msgs/s ({:.2}x the disk's 1 KiB fdatasync rate), ack p50 {p50:?} p99 {p99:?} |",
             rate / disk_1k_ops
         );
     }
     let store_bytes: u64 = if quick { 32 << 20 } else { 1 << 30 };
-    for (what, took, walked) in recovery(store_bytes) {
-        println!(
-            "| reopen of {} MiB, {what} | {took:?}, {walked} records walked ({:.0} MB/s of log) |",
-            store_bytes >> 20,
-            walked as f64 * 1100.0 / took.as_secs_f64() / 1e6
-        );
+    if run("recovery") {
+        for (what, took, walked) in recovery(store_bytes) {
+            println!(
+                "| reopen of {} MiB, {what} | {took:?}, {walked} records walked ({:.0} MB/s of log) |",
+                store_bytes >> 20,
+                walked as f64 * 1100.0 / took.as_secs_f64() / 1e6
+            );
+        }
     }
-    let (mps, mbs, [pread, mmap]) =
+    if !run("reads") {
+        return;
+    }
+    let ((mps, mbs), (cold_mps, cold_mbs), [pread, mmap]) =
         sequential_reads(if quick { 20_000 } else { (1 << 30) / 1100 }, 1024);
     println!(
         "| sequential pulls of 32 x 1 KiB (page cache warm) | {mps:.0} msgs/s, {mbs:.0} MB/s |"
+    );
+    println!(
+        "| sequential pulls of 32 x 1 KiB (page cache cold) | {cold_mps:.0} msgs/s, {cold_mbs:.0} MB/s |"
     );
     println!(
         "| the commit log in order, pread into a buffer per record (no decode), then one copy | {:.0} msgs/s, {:.0} MB/s |",

@@ -417,7 +417,6 @@ impl CommitLog {
         })
     }
 
-    /// Makes every append so far durable (fsync of the segments written since the last flush).
     /// The segments written since the last flush, marked clean: the caller makes them
     /// durable (a flusher thread fsyncs them by path while appends go on).
     pub fn take_dirty(&mut self) -> Vec<PathBuf> {
@@ -430,6 +429,7 @@ impl CommitLog {
         }
     }
 
+    /// Makes every append so far durable (fsync of the segments written since the last flush).
     pub fn flush(&mut self) -> Result<(), LogError> {
         if let Some(from) = self.dirty_from.take() {
             for seg in &self.segments[from..] {

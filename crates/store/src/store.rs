@@ -600,7 +600,7 @@ impl MessageStore {
         }
         let mut files = self.log.take_dirty();
         for q in self.queues.values_mut() {
-            files.extend(q.take_dirty());
+            files.extend(q.take_dirty()?);
         }
         if files.is_empty() && self.job_store_time == self.last_store_time {
             // Nothing written since the last job: nothing to fsync, no checkpoint to move (an
