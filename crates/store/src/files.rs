@@ -45,3 +45,40 @@ pub(crate) fn parse_segment_name(path: &Path) -> Option<u64> {
         .filter(|n| n.len() == 20)
         .and_then(|n| n.parse().ok())
 }
+
+/// Reserves disk blocks (`fallocate`) for the bytes of `file` up to `upto`, `ahead` more when
+/// there is room (never past `size`), given that the first `reserved` bytes already have them.
+/// Files written through a memory map need this: a store into a hole on a full disk is a
+/// SIGBUS that kills the process; reserved first, a full disk is an error here instead.
+/// Returns the new reserved length, or `None` where the filesystem has no `fallocate`.
+pub(crate) fn reserve_blocks(
+    file: &std::fs::File,
+    path: &Path,
+    reserved: u64,
+    upto: u64,
+    ahead: u64,
+    size: u64,
+) -> Result<Option<u64>, FileError> {
+    if upto <= reserved {
+        return Ok(Some(reserved));
+    }
+    let allocate = |to: u64| {
+        rustix::fs::fallocate(
+            file,
+            rustix::fs::FallocateFlags::empty(),
+            reserved,
+            to - reserved,
+        )
+    };
+    let to = (upto + ahead).min(size).max(upto);
+    match allocate(to) {
+        Ok(()) => Ok(Some(to)),
+        Err(rustix::io::Errno::OPNOTSUPP) => Ok(None),
+        // No room for the chunk ahead: perhaps for what is needed now.
+        Err(rustix::io::Errno::NOSPC) if to > upto => match allocate(upto) {
+            Ok(()) => Ok(Some(upto)),
+            Err(e) => Err(io(path)(e.into())),
+        },
+        Err(e) => Err(io(path)(e.into())),
+    }
+}

@@ -116,21 +116,10 @@ impl IndexFile {
     /// error from here instead. Filesystems without `fallocate` keep the sparse behaviour.
     fn reserve(&mut self, upto: u64) -> Result<(), FileError> {
         const CHUNK: u64 = 1 << 20;
-        if upto <= self.reserved {
-            return Ok(());
-        }
         let size = self.map.len() as u64;
-        let to = (upto + CHUNK).min(size);
-        match rustix::fs::fallocate(
-            &self.file,
-            rustix::fs::FallocateFlags::empty(),
-            self.reserved,
-            to - self.reserved,
-        ) {
-            Ok(()) => self.reserved = to,
-            Err(rustix::io::Errno::OPNOTSUPP) => self.reserved = size,
-            Err(e) => return Err(io(&self.path)(e.into())),
-        }
+        self.reserved =
+            crate::files::reserve_blocks(&self.file, &self.path, self.reserved, upto, CHUNK, size)?
+                .unwrap_or(size);
         Ok(())
     }
 

@@ -541,7 +541,7 @@ impl MessageStore {
         let queue_offset = self.queue(&record.topic, record.queue_id)?.max_offset();
         record.queue_offset = queue_offset as i64;
         self.last_store_time = record.store_timestamp;
-        let appended = self.log.append(record.clone())?;
+        let appended = self.log.append_mut(&mut record)?;
         self.undispatched = Some(Undispatched {
             record: Box::new(record),
             offset: appended.offset,
