@@ -42,17 +42,19 @@ pub struct Summary {
     pub queues: Vec<QueueRange>,
 }
 
-/// Reads a consume queue's files: every entry with its logical offset.
+/// Reads a consume queue's files (`files`, a subset of its files in order): every entry with
+/// its logical offset, up to the first never-written one.
 fn queue_entries(
     root: &Path,
     q: &layout::QueueFiles,
+    files: &[(u64, u64)],
 ) -> Result<Vec<(u64, QueueEntry)>, LayoutError> {
     let dir = root
         .join("consumequeue")
         .join(&q.topic)
         .join(q.queue_id.to_string());
     let mut out = Vec::new();
-    for (base, _) in &q.files {
+    for (base, _) in files {
         let path = dir.join(crate::files::segment_name(*base));
         let bytes = std::fs::read(&path).map_err(crate::files::io(&path))?;
         for (i, chunk) in bytes.chunks_exact(ENTRY_LEN).enumerate() {
@@ -170,9 +172,16 @@ pub fn inspect(root: &Path) -> Result<Summary, LayoutError> {
         Some((base, len)) => segment_end(&dir, *base, *len)?.0,
         None => 0,
     };
+    // A queue's first and last files are enough for its range (a Java broker's store can hold
+    // thousands of 6 MB queue files).
     let mut queues = Vec::new();
     for q in &layout.queues {
-        queues.push(queue_range(&queue_entries(root, q)?, q));
+        let ends: Vec<(u64, u64)> = match (q.files.first(), q.files.last()) {
+            (Some(a), Some(b)) if a != b => vec![*a, *b],
+            (Some(a), _) => vec![*a],
+            _ => Vec::new(),
+        };
+        queues.push(queue_range(&queue_entries(root, q, &ends)?, q));
     }
     Ok(Summary {
         layout,
@@ -244,7 +253,7 @@ pub fn verify(root: &Path) -> Result<Report, LayoutError> {
     let reader = layout::SegmentReader::new(root, &layout);
     for q in &layout.queues {
         report.queues += 1;
-        for (offset, e) in queue_entries(root, q)? {
+        for (offset, e) in queue_entries(root, q, &q.files)? {
             if !e.is_valid() {
                 continue;
             }

@@ -1133,9 +1133,8 @@ impl Drop for MessageStore {
 /// physic and logics timestamps (Java's `getMinTimestamp` without the margin, which the commit
 /// log applies). `None` when there is no usable checkpoint.
 fn read_checkpoint(path: &Path) -> Option<i64> {
-    let page = std::fs::read(path).ok()?;
-    let at = |o: usize| Some(i64::from_be_bytes(page.get(o..o + 8)?.try_into().ok()?));
-    let t = at(0)?.min(at(8)?);
+    let c = crate::layout::Checkpoint::read(path)?;
+    let t = c.physic_ms.min(c.logics_ms);
     (t > 0).then_some(t)
 }
 
