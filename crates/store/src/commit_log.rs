@@ -36,6 +36,38 @@ struct Segment {
     base: u64,
     path: PathBuf,
     file: File,
+    /// The whole segment mapped read-only, as `Bytes`, made at its first read (`None`: it
+    /// could not be mapped; reads use `pread`). Reads hand out slices of it: no copy, no
+    /// system call; the map lives as long as the last slice, even past the segment's deletion.
+    read_map: std::sync::OnceLock<Option<Bytes>>,
+}
+
+/// A read-only map of a segment, owned by the `Bytes` slices handed out.
+struct SegmentMap(memmap2::Mmap);
+
+impl AsRef<[u8]> for SegmentMap {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Segment {
+    /// The segment's bytes through a read-only map, made on first use.
+    fn mapped(&self, segment_size: u64) -> Option<&Bytes> {
+        self.read_map
+            .get_or_init(|| {
+                // SAFETY: sound while no one truncates the file or changes bytes a slice
+                // covers. The segment belongs to this log, opened only by `MessageStore` under
+                // the store's exclusive lock (flock and Java's fcntl lock): no other process
+                // writes it; its length is set once, at creation; recovery's cut happens at
+                // open, before any read; and slices are handed out only for whole records
+                // below the log's end, which are never written again (appends go past it).
+                // Retention unlinks a file, which leaves existing maps valid.
+                let map = unsafe { memmap2::Mmap::map(&self.file) }.ok()?;
+                (map.len() as u64 == segment_size).then(|| Bytes::from_owner(SegmentMap(map)))
+            })
+            .as_ref()
+    }
 }
 
 /// What recovery found.
@@ -244,6 +276,7 @@ impl CommitLog {
                 base: *base,
                 path: path.clone(),
                 file,
+                read_map: std::sync::OnceLock::new(),
             });
         }
         for pair in segments.windows(2) {
@@ -581,16 +614,33 @@ impl CommitLog {
                 "{size} bytes at {offset} run past the log or the segment"
             ))));
         }
-        let mut buf = vec![0u8; size as usize];
-        seg.file
-            .read_exact_at(&mut buf, offset - seg.base)
-            .map_err(io(&seg.path))?;
-        let raw = Bytes::from(buf);
-        match record::decode(&raw, false)? {
-            Found::Message(_, len) if len == raw.len() => Ok(raw),
-            _ => Err(LogError::Record(RecordError::Invalid(format!(
+        let within = (offset - seg.base) as usize;
+        let raw = match seg.mapped(self.segment_size) {
+            Some(map) => map.slice(within..within + size as usize),
+            None => {
+                let mut buf = vec![0u8; size as usize];
+                seg.file
+                    .read_exact_at(&mut buf, offset - seg.base)
+                    .map_err(io(&seg.path))?;
+                Bytes::from(buf)
+            }
+        };
+        // Records below the end were validated when recovered or written: checking the size
+        // and magic they start with is enough to know the entry pointed at one.
+        let head_size = raw
+            .get(..4)
+            .map(|b| i32::from_be_bytes(b.try_into().expect("4 bytes")));
+        let magic = raw
+            .get(4..8)
+            .map(|b| i32::from_be_bytes(b.try_into().expect("4 bytes")));
+        if head_size == Some(size as i32)
+            && matches!(magic, Some(m) if m == record::MAGIC_V1 || m == record::MAGIC_V2)
+        {
+            Ok(raw)
+        } else {
+            Err(LogError::Record(RecordError::Invalid(format!(
                 "no record of {size} bytes at {offset}"
-            )))),
+            ))))
         }
     }
 
@@ -624,7 +674,12 @@ impl CommitLog {
         if let Ok(d) = File::open(&self.dir) {
             let _ = d.sync_all();
         }
-        self.segments.push(Segment { base, path, file });
+        self.segments.push(Segment {
+            base,
+            path,
+            file,
+            read_map: std::sync::OnceLock::new(),
+        });
         Ok(self.segments.len() - 1)
     }
 }
