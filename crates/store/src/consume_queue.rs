@@ -285,6 +285,53 @@ impl ConsumeQueue {
         Ok(Some(QueueEntry::decode(&b)))
     }
 
+    /// Entries from queue offset `from` on, at most `n` (fewer at the queue's end): one read
+    /// per file touched, pending entries from memory. What a pull walks.
+    pub fn entries(&self, from: u64, n: usize) -> Result<Vec<QueueEntry>, QueueError> {
+        let mut out = Vec::new();
+        if from < self.min_offset() {
+            return Ok(out);
+        }
+        let held = (self.pending.len() / ENTRY_LEN) as u64;
+        let per_file = self.file_size / ENTRY_LEN as u64;
+        let mut at = from;
+        while out.len() < n && at < self.max_offset {
+            if held > 0 && at >= self.pending_from && at < self.pending_from + held {
+                let i = ((at - self.pending_from) as usize) * ENTRY_LEN;
+                let b: &[u8; ENTRY_LEN] =
+                    self.pending[i..i + ENTRY_LEN].try_into().expect("20 bytes");
+                out.push(QueueEntry::decode(b));
+                at += 1;
+                continue;
+            }
+            let pos = at * ENTRY_LEN as u64;
+            let Some(f) = self
+                .files
+                .iter()
+                .find(|f| f.base <= pos && pos < f.base + self.file_size)
+            else {
+                break;
+            };
+            let file_end = f.base / ENTRY_LEN as u64 + per_file;
+            let mut stop = file_end
+                .min(self.max_offset)
+                .min(at + (n - out.len()) as u64);
+            if held > 0 && self.pending_from > at {
+                stop = stop.min(self.pending_from);
+            }
+            let mut buf = vec![0u8; ((stop - at) as usize) * ENTRY_LEN];
+            f.file
+                .read_exact_at(&mut buf, pos - f.base)
+                .map_err(io(&f.path))?;
+            out.extend(
+                buf.chunks_exact(ENTRY_LEN)
+                    .map(|c| QueueEntry::decode(c.try_into().expect("20 bytes"))),
+            );
+            at = stop;
+        }
+        Ok(out)
+    }
+
     /// Drops every entry that points at or past `physical_offset` (the commit log was cut there).
     pub fn truncate_from_physical(&mut self, physical_offset: u64) -> Result<(), QueueError> {
         let mut keep = self.max_offset;

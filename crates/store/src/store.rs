@@ -810,8 +810,9 @@ impl MessageStore {
         let mut out = Vec::new();
         let mut bytes = 0usize;
         let mut at = offset.max(q.min_offset());
+        let mut entries = EntryCursor::new(q);
         while at < q.max_offset() && out.len() < max_msgs {
-            let Some(e) = q.get(at)? else { break };
+            let Some(e) = entries.at(at)? else { break };
             at += 1;
             if e.size == QueueEntry::PRE_BLANK.size {
                 continue;
@@ -829,6 +830,36 @@ impl MessageStore {
             out.push((at - 1, raw));
         }
         Ok(out)
+    }
+}
+
+/// Reads a queue's entries in windows of [`EntryCursor::WINDOW`] (one read each) for a walk
+/// that goes forward one offset at a time.
+struct EntryCursor<'q> {
+    queue: &'q ConsumeQueue,
+    window: Vec<QueueEntry>,
+    start: u64,
+}
+
+impl<'q> EntryCursor<'q> {
+    const WINDOW: usize = 64;
+
+    fn new(queue: &'q ConsumeQueue) -> Self {
+        EntryCursor {
+            queue,
+            window: Vec::new(),
+            start: 0,
+        }
+    }
+
+    /// The entry at `offset` (as [`ConsumeQueue::get`]).
+    fn at(&mut self, offset: u64) -> Result<Option<QueueEntry>, QueueError> {
+        let inside = offset >= self.start && offset < self.start + self.window.len() as u64;
+        if !inside {
+            self.window = self.queue.entries(offset, Self::WINDOW)?;
+            self.start = offset;
+        }
+        Ok(self.window.get((offset - self.start) as usize).copied())
     }
 }
 
@@ -935,8 +966,9 @@ impl MessageStore {
         let limit = offset + MAX_FILTERED_ENTRIES.max(max_msgs as u64);
         let mut at = offset;
         let mut removed = false;
+        let mut entries = EntryCursor::new(q);
         while at < max && at < limit && r.records.len() < max_msgs {
-            let Some(e) = q.get(at)? else { break };
+            let Some(e) = entries.at(at)? else { break };
             if e.size == QueueEntry::PRE_BLANK.size {
                 at += 1;
                 continue;

@@ -77,3 +77,42 @@ fn redispatch_is_idempotent_gaps_get_pre_blanks_and_truncation_follows_the_log()
         "not a multiple of 20"
     );
 }
+
+/// Windows of entries (what pulls read) agree with single reads, across files and with some
+/// entries still pending in memory; pending ones reach the file at a flush or when the queue
+/// moves to its next file, and a drop without either loses them (the store's reput rebuilds
+/// them from the log).
+#[test]
+fn windows_of_entries_match_single_reads_across_files_and_pending_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut q = ConsumeQueue::open(dir.path(), FILE).unwrap();
+    for i in 0..15 {
+        q.put(i, entry(i)).unwrap();
+    }
+    q.flush().unwrap();
+    for i in 15..27 {
+        q.put(i, entry(i)).unwrap(); // pending: not flushed
+    }
+    for from in [0, 3, 9, 10, 14, 15, 19, 26] {
+        for n in [1, 4, 7, 30] {
+            let got = q.entries(from, n).unwrap();
+            let want: Vec<_> = (from..27.min(from + n as u64)).map(entry).collect();
+            assert_eq!(got, want, "from {from}, {n}");
+        }
+    }
+    assert!(q.entries(27, 5).unwrap().is_empty());
+    drop(q); // no flush: 15..19 were written when 20 opened the next file, 20.. never
+    let q = ConsumeQueue::open(dir.path(), FILE).unwrap();
+    assert_eq!(q.max_offset(), 20);
+    let mut q = q;
+    for i in 20..27 {
+        q.put(i, entry(i)).unwrap();
+    }
+    q.flush().unwrap();
+    drop(q);
+    let q = ConsumeQueue::open(dir.path(), FILE).unwrap();
+    assert_eq!(
+        q.entries(0, 100).unwrap(),
+        (0..27).map(entry).collect::<Vec<_>>()
+    );
+}

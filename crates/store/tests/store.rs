@@ -556,3 +556,41 @@ fn a_store_held_with_javas_kind_of_lock_is_refused() {
     // Released: it opens.
     drop(MessageStore::open(config(dir.path())).unwrap());
 }
+
+/// Reads return, for each offset asked, the record stored at that queue offset, whatever mix
+/// of written and pending consume-queue entries and flush jobs lies behind them.
+#[test]
+fn reads_match_queue_offsets_across_flush_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = MessageStore::open(config(dir.path())).unwrap();
+    let mut stored = 0usize;
+    for round in 0..40usize {
+        for _ in 0..(round % 7 + 1) * 3 {
+            store
+                .put(message("R", (stored % 4) as i32, stored, "TagA"))
+                .unwrap();
+            stored += 1;
+        }
+        if round % 3 == 0 {
+            store.flush_job().unwrap().run().unwrap();
+        }
+        for q in 0..4 {
+            let max = store.max_offset("R", q);
+            for from in [0, max / 2, max.saturating_sub(1), max.saturating_sub(5)] {
+                let got = store.get_message("R", q, from, 32, 1 << 20, None).unwrap();
+                for (i, (at, raw)) in got.records.iter().enumerate() {
+                    assert_eq!(*at, from + i as u64);
+                    let Found::Message(r, _) = record::decode(raw, true).unwrap() else {
+                        panic!()
+                    };
+                    assert_eq!(
+                        r.queue_offset as u64, *at,
+                        "round {round} queue {q} from {from}"
+                    );
+                }
+                let plain = store.get("R", q, from, 32, 1 << 20, None).unwrap();
+                assert_eq!(plain.len(), got.records.len());
+            }
+        }
+    }
+}
