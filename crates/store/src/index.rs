@@ -39,6 +39,20 @@ pub fn index_key(topic: &str, key: &str) -> String {
     format!("{topic}#{key}")
 }
 
+/// [`key_hash`] of `topic#key`, computed without building the string (every put hashes one
+/// or more keys).
+pub fn topic_key_hash(topic: &str, key: &str) -> i32 {
+    let mut h: i32 = 0;
+    for u in topic.encode_utf16().chain("#".encode_utf16()).chain(key.encode_utf16()) {
+        h = h.wrapping_mul(31).wrapping_add(i32::from(u));
+    }
+    if h == i32::MIN {
+        0
+    } else {
+        h.abs()
+    }
+}
+
 /// One index file, memory-mapped: a put touches a random slot and appends an entry, and as
 /// positioned reads and writes that was three syscalls a key, a third of the append rate (the
 /// store benchmark's index-off row is the comparison).
@@ -172,11 +186,21 @@ impl IndexFile {
 
     /// Adds `key` (already `topic#key`) for the record at `phy_offset` stored at `store_time`.
     /// `false` when the file is full.
+    #[cfg(test)]
     pub fn put(&mut self, key: &str, phy_offset: i64, store_time: i64) -> Result<bool, FileError> {
+        self.put_hash(key_hash(key), phy_offset, store_time)
+    }
+
+    /// [`IndexFile::put`] of a key already hashed ([`key_hash`]).
+    pub fn put_hash(
+        &mut self,
+        hash: i32,
+        phy_offset: i64,
+        store_time: i64,
+    ) -> Result<bool, FileError> {
         if self.is_full() {
             return Ok(false);
         }
-        let hash = key_hash(key);
         let slot_pos = self.slot_pos(hash);
         let prev = self.read_i32(slot_pos)?;
         let prev = if prev < 0 || prev > self.index_count {
@@ -347,18 +371,29 @@ impl Indexes {
     }
 
     /// Indexes every key of `keys` (each already `topic#key`) for the record at `phy_offset`.
+    #[cfg(test)]
     pub fn put<'k>(
         &mut self,
         keys: impl IntoIterator<Item = &'k str>,
         phy_offset: i64,
         store_time: i64,
     ) -> Result<(), FileError> {
-        for key in keys {
+        self.put_hashes(keys.into_iter().map(key_hash), phy_offset, store_time)
+    }
+
+    /// [`Indexes::put`] of keys already hashed ([`key_hash`], [`topic_key_hash`]).
+    pub fn put_hashes(
+        &mut self,
+        hashes: impl IntoIterator<Item = i32>,
+        phy_offset: i64,
+        store_time: i64,
+    ) -> Result<(), FileError> {
+        for hash in hashes {
             if self.files.last().is_none_or(IndexFile::is_full) {
                 self.roll(store_time)?;
             }
             let file = self.files.last_mut().expect("rolled");
-            if !file.put(key, phy_offset, store_time)? {
+            if !file.put_hash(hash, phy_offset, store_time)? {
                 return Err(FileError::Layout {
                     path: file.path.clone(),
                     reason: "a new index file is already full".into(),
@@ -474,22 +509,26 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 /// each non-empty element of `KEYS` split on a space, as `topic#key`; none for a transaction
 /// rollback.
 pub fn record_keys(topic: &str, sys_flag: i32, properties: &str) -> Vec<String> {
+    record_raw_keys(sys_flag, properties)
+        .map(|k| index_key(topic, k))
+        .collect()
+}
+
+/// The keys of [`record_keys`] without their topic, borrowed from the properties.
+pub fn record_raw_keys(sys_flag: i32, properties: &str) -> impl Iterator<Item = &str> {
     const TRANSACTION_ROLLBACK: i32 = 0x3 << 2;
-    if sys_flag & TRANSACTION_ROLLBACK == TRANSACTION_ROLLBACK {
-        return Vec::new();
-    }
-    let mut keys = Vec::new();
-    if let Some(u) = crate::record::property(properties, "UNIQ_KEY").filter(|u| !u.is_empty()) {
-        keys.push(index_key(topic, u));
-    }
-    if let Some(k) = crate::record::property(properties, "KEYS") {
-        keys.extend(
-            k.split(' ')
-                .filter(|k| !k.is_empty())
-                .map(|k| index_key(topic, k)),
-        );
-    }
-    keys
+    let indexed = sys_flag & TRANSACTION_ROLLBACK != TRANSACTION_ROLLBACK;
+    let uniq = indexed
+        .then(|| crate::record::property(properties, "UNIQ_KEY"))
+        .flatten()
+        .filter(|u| !u.is_empty());
+    let keys = indexed
+        .then(|| crate::record::property(properties, "KEYS"))
+        .flatten()
+        .into_iter()
+        .flat_map(|k| k.split(' '))
+        .filter(|k| !k.is_empty());
+    uniq.into_iter().chain(keys)
 }
 
 #[cfg(test)]
@@ -541,6 +580,9 @@ mod tests {
         assert_eq!(f.time_range(), (1_700_000_000_000, 1_700_000_049_000));
         // Java's hash: abs(hashCode), MIN_VALUE -> 0.
         assert_eq!(key_hash("TagA"), 2598919);
+        for (t, k) in [("T", "k1"), ("Topic", "\u{e9}t\u{e9}"), ("", ""), ("a#b", "c")] {
+            assert_eq!(topic_key_hash(t, k), key_hash(&index_key(t, k)), "{t} {k}");
+        }
         assert!(
             IndexFile::open(&path, 8, 100).is_err(),
             "sizes that do not match the file"

@@ -217,7 +217,7 @@ pub struct PutResult {
 pub struct MessageStore {
     config: StoreConfig,
     log: CommitLog,
-    queues: HashMap<(String, i32), ConsumeQueue>,
+    queues: Queues,
     /// The key index (`None` when `message_index` is off).
     indexes: Option<Indexes>,
     /// Held for the store's lifetime: the OS lock keeps other processes out.
@@ -333,7 +333,7 @@ impl MessageStore {
             None
         };
         let mut store = MessageStore {
-            queues: HashMap::new(),
+            queues: Queues::default(),
             indexes,
             _lock: lock,
             recovered,
@@ -402,7 +402,7 @@ impl MessageStore {
                 let mut q = ConsumeQueue::open(&id.path(), self.config.consume_queue_file_size)?;
                 q.truncate_from_physical(self.log.end())?;
                 q.drop_before_physical(self.log.start())?;
-                self.queues.insert((name.clone(), queue_id), q);
+                self.queues.insert(name.clone(), queue_id, q);
             }
         }
         Ok(())
@@ -452,15 +452,17 @@ impl MessageStore {
     }
 
     fn queue(&mut self, topic: &str, queue_id: i32) -> Result<&mut ConsumeQueue, StoreError> {
-        let key = (topic.to_owned(), queue_id);
-        if !self.queues.contains_key(&key) {
+        if self.queues.get(topic, queue_id).is_none() {
             let q = ConsumeQueue::open(
                 &self.queue_dir(topic, queue_id),
                 self.config.consume_queue_file_size,
             )?;
-            self.queues.insert(key.clone(), q);
+            self.queues.insert(topic.to_owned(), queue_id, q);
         }
-        Ok(self.queues.get_mut(&key).expect("just inserted"))
+        Ok(self
+            .queues
+            .get_mut(topic, queue_id)
+            .expect("just inserted"))
     }
 
     /// Dispatches the record appended last if a failure (a full disk...) left it undispatched:
@@ -485,9 +487,9 @@ impl MessageStore {
 
     fn dispatch_index(&mut self, r: &Record, physical_offset: u64) -> Result<(), StoreError> {
         if let Some(ix) = &mut self.indexes {
-            let keys = index::record_keys(&r.topic, r.sys_flag, &r.properties);
-            ix.put(
-                keys.iter().map(String::as_str),
+            ix.put_hashes(
+                index::record_raw_keys(r.sys_flag, &r.properties)
+                    .map(|k| index::topic_key_hash(&r.topic, k)),
                 physical_offset as i64,
                 r.store_timestamp,
             )?;
@@ -627,14 +629,14 @@ impl MessageStore {
     /// The next queue offset of a queue (0 for a queue never written).
     pub fn max_offset(&self, topic: &str, queue_id: i32) -> u64 {
         self.queues
-            .get(&(topic.to_owned(), queue_id))
+            .get(topic, queue_id)
             .map_or(0, |q| q.max_offset())
     }
 
     /// The first queue offset still held.
     pub fn min_offset(&self, topic: &str, queue_id: i32) -> u64 {
         self.queues
-            .get(&(topic.to_owned(), queue_id))
+            .get(topic, queue_id)
             .map_or(0, |q| q.min_offset())
     }
 
@@ -715,25 +717,24 @@ impl MessageStore {
     /// Drops a topic's consume queues, files included (DELETE_TOPIC_IN_BROKER); its records
     /// stay in the commit log until retention removes them. Returns the queues dropped.
     pub fn delete_topic(&mut self, topic: &str) -> Result<usize, StoreError> {
-        let before = self.queues.len();
-        self.queues.retain(|(t, _), _| t != topic);
+        let dropped = self.queues.remove_topic(topic);
         let dir = self.config.root.join("consumequeue").join(topic);
         match std::fs::remove_dir_all(&dir) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(source) => return Err(StoreError::Io { path: dir, source }),
         }
-        Ok(before - self.queues.len())
+        Ok(dropped)
     }
 
-    /// The topics that have consume queues, and their queue ids.
+    /// The queue ids a topic has consume queues for, sorted.
     pub fn queue_ids(&self, topic: &str) -> Vec<i32> {
         let mut v: Vec<i32> = self
             .queues
-            .keys()
-            .filter(|(t, _)| t == topic)
-            .map(|(_, q)| *q)
-            .collect();
+            .0
+            .get(topic)
+            .map(|m| m.keys().copied().collect())
+            .unwrap_or_default();
         v.sort_unstable();
         v
     }
@@ -751,7 +752,7 @@ impl MessageStore {
         queue_id: i32,
         offset: u64,
     ) -> Result<Option<i64>, StoreError> {
-        let Some(q) = self.queues.get(&(topic.to_owned(), queue_id)) else {
+        let Some(q) = self.queues.get(topic, queue_id) else {
             return Ok(None);
         };
         let Some(e) = q.get(offset)? else {
@@ -804,7 +805,7 @@ impl MessageStore {
         max_bytes: usize,
         tag_codes: Option<&[i64]>,
     ) -> Result<Vec<(u64, Bytes)>, StoreError> {
-        let Some(q) = self.queues.get(&(topic.to_owned(), queue_id)) else {
+        let Some(q) = self.queues.get(topic, queue_id) else {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
@@ -830,6 +831,38 @@ impl MessageStore {
             out.push((at - 1, raw));
         }
         Ok(out)
+    }
+}
+
+/// The consume queues by topic, then queue id: a put finds its queue by `&str`, with no key
+/// to allocate (a `(String, i32)` key cost an allocation and a hash of it per put).
+#[derive(Default)]
+struct Queues(HashMap<String, HashMap<i32, ConsumeQueue>>);
+
+impl Queues {
+    fn get(&self, topic: &str, queue_id: i32) -> Option<&ConsumeQueue> {
+        self.0.get(topic)?.get(&queue_id)
+    }
+
+    fn get_mut(&mut self, topic: &str, queue_id: i32) -> Option<&mut ConsumeQueue> {
+        self.0.get_mut(topic)?.get_mut(&queue_id)
+    }
+
+    fn insert(&mut self, topic: String, queue_id: i32, q: ConsumeQueue) {
+        self.0.entry(topic).or_default().insert(queue_id, q);
+    }
+
+    fn values(&self) -> impl Iterator<Item = &ConsumeQueue> {
+        self.0.values().flat_map(HashMap::values)
+    }
+
+    fn values_mut(&mut self) -> impl Iterator<Item = &mut ConsumeQueue> {
+        self.0.values_mut().flat_map(HashMap::values_mut)
+    }
+
+    /// Forgets a topic's queues; how many there were.
+    fn remove_topic(&mut self, topic: &str) -> usize {
+        self.0.remove(topic).map_or(0, |m| m.len())
     }
 }
 
@@ -944,7 +977,7 @@ impl MessageStore {
             records: Vec::new(),
             bytes: 0,
         };
-        let q = match self.queues.get(&(topic.to_owned(), queue_id)) {
+        let q = match self.queues.get(topic, queue_id) {
             Some(q) if max > 0 => q,
             _ => return Ok(r),
         };
