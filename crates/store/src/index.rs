@@ -43,7 +43,11 @@ pub fn index_key(topic: &str, key: &str) -> String {
 /// or more keys).
 pub fn topic_key_hash(topic: &str, key: &str) -> i32 {
     let mut h: i32 = 0;
-    for u in topic.encode_utf16().chain("#".encode_utf16()).chain(key.encode_utf16()) {
+    for u in topic
+        .encode_utf16()
+        .chain("#".encode_utf16())
+        .chain(key.encode_utf16())
+    {
         h = h.wrapping_mul(31).wrapping_add(i32::from(u));
     }
     if h == i32::MIN {
@@ -580,7 +584,12 @@ mod tests {
         assert_eq!(f.time_range(), (1_700_000_000_000, 1_700_000_049_000));
         // Java's hash: abs(hashCode), MIN_VALUE -> 0.
         assert_eq!(key_hash("TagA"), 2598919);
-        for (t, k) in [("T", "k1"), ("Topic", "\u{e9}t\u{e9}"), ("", ""), ("a#b", "c")] {
+        for (t, k) in [
+            ("T", "k1"),
+            ("Topic", "\u{e9}t\u{e9}"),
+            ("", ""),
+            ("a#b", "c"),
+        ] {
             assert_eq!(topic_key_hash(t, k), key_hash(&index_key(t, k)), "{t} {k}");
         }
         assert!(

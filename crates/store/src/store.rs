@@ -459,10 +459,7 @@ impl MessageStore {
             )?;
             self.queues.insert(topic.to_owned(), queue_id, q);
         }
-        Ok(self
-            .queues
-            .get_mut(topic, queue_id)
-            .expect("just inserted"))
+        Ok(self.queues.get_mut(topic, queue_id).expect("just inserted"))
     }
 
     /// Dispatches the record appended last if a failure (a full disk...) left it undispatched:
