@@ -591,17 +591,24 @@ pub async fn find_messages(
                 let Some(addr) = b.broker_addrs.get(&0) else {
                     continue;
                 };
-                let cmd = RemotingCommand::request(rc::PULL_MESSAGE)
-                    .with_ext("consumerGroup", "TOOLS_CONSUMER")
-                    .with_ext("topic", topic.clone())
-                    .with_ext("queueId", queue.to_string())
-                    .with_ext("queueOffset", offset.to_string())
-                    .with_ext("maxMsgNums", "1")
-                    .with_ext("sysFlag", "4")
-                    .with_ext("commitOffset", "0")
-                    .with_ext("suspendTimeoutMillis", "0")
-                    .with_ext("subscription", "*")
-                    .with_ext("subVersion", "0");
+                // One message, no suspension, subscription carried (sysFlag 4), no commit.
+                let header = rmq_protocol::headers::pull::PullMessageRequestHeader {
+                    consumer_group: "TOOLS_CONSUMER".into(),
+                    topic: topic.clone(),
+                    queue_id: *queue,
+                    queue_offset: *offset,
+                    max_msg_nums: 1,
+                    sys_flag: 4,
+                    commit_offset: 0,
+                    suspend_timeout_millis: 0,
+                    subscription: Some("*".into()),
+                    sub_version: 0,
+                    expression_type: None,
+                    max_msg_bytes: None,
+                    request_source: None,
+                    proxy_froward_client_id: None,
+                };
+                let cmd = RemotingCommand::request_with_header(rc::PULL_MESSAGE, &header);
                 if let Ok(r) = admin.client.invoke_sync(addr, cmd, admin.timeout()).await {
                     if r.code == 0 {
                         found.extend(
