@@ -1,6 +1,8 @@
 //! The broker-side admin commands as subprocesses against `rmq standalone` (the binary), with
 //! traffic: tables and JSON; and the broker's metrics moving with `rmq send`.
 
+mod support;
+
 use rmq_consumer::{
     listener, ConsumeFrom, ConsumeResult, ConsumerConfig, MessageExt, PushConsumer,
 };
@@ -9,6 +11,7 @@ use rmq_producer::{Producer, ProducerConfig};
 use rmq_testkit::process::{free_ports, StandaloneProcess};
 use std::path::Path;
 use std::time::Duration;
+use support::{get, rmq_n, series};
 
 /// `rmq standalone` as broker-a with small store files, its store in the returned directory.
 async fn start_standalone(extra: &[&str]) -> (StandaloneProcess, tempfile::TempDir) {
@@ -45,29 +48,10 @@ async fn stop(sa: StandaloneProcess) {
     assert!(status.success(), "{status:?}");
 }
 
-async fn rmq(ns: &str, args: &[&str]) -> (i32, String, String) {
-    let out = tokio::time::timeout(
-        Duration::from_secs(30),
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_rmq"))
-            .args(args)
-            .args(["-n", ns])
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("rmq ends")
-    .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 async fn json(ns: &str, args: &[&str]) -> serde_json::Value {
     let mut a = args.to_vec();
     a.push("--json");
-    let (code, out, err) = rmq(ns, &a).await;
+    let (code, out, err) = rmq_n(ns, &a).await;
     assert_eq!(code, 0, "rmq {args:?}: {err}");
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("rmq {args:?}: {e}: {out}"))
 }
@@ -79,7 +63,7 @@ async fn broker_admin_commands_with_traffic() {
     let broker_addr = sa.broker.clone();
 
     // update-topic: table, then JSON (idempotent).
-    let (code, out, err) = rmq(
+    let (code, out, err) = rmq_n(
         &ns_addr,
         &[
             "update-topic",
@@ -115,7 +99,7 @@ async fn broker_admin_commands_with_traffic() {
     )
     .await;
     assert_eq!(v["brokers"][0]["ok"], true);
-    let (code, _, err) = rmq(&ns_addr, &["update-topic", "-t", "Adm"]).await;
+    let (code, _, err) = rmq_n(&ns_addr, &["update-topic", "-t", "Adm"]).await;
     assert_eq!(code, 2, "needs -c or -b: {err}");
 
     // Traffic: 10 keyed messages.
@@ -145,7 +129,7 @@ async fn broker_admin_commands_with_traffic() {
             .sum::<i64>(),
         10
     );
-    let (_, table, _) = rmq(&ns_addr, &["topicStatus", "-t", "Adm"]).await;
+    let (_, table, _) = rmq_n(&ns_addr, &["topicStatus", "-t", "Adm"]).await;
     assert!(table.contains("MAX_OFFSET"), "{table}");
 
     // A consumer group consumes everything: progress reaches no lag, the connection shows.
@@ -179,7 +163,7 @@ async fn broker_admin_commands_with_traffic() {
         assert!(tokio::time::Instant::now() < deadline, "{v}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let (_, table, _) = rmq(&ns_addr, &["consumerProgress"]).await;
+    let (_, table, _) = rmq_n(&ns_addr, &["consumerProgress"]).await;
     assert!(
         table.contains("CG_adm") && table.contains("Diff Total"),
         "{table}"
@@ -232,7 +216,7 @@ async fn broker_admin_commands_with_traffic() {
     assert_eq!(v[0]["ok"], true);
     let v = json(&ns_addr, &["broker-config", "get", "-b", &broker_addr]).await;
     assert_eq!(v[0]["config"]["longPollingEnable"], "true");
-    let (code, _, err) = rmq(
+    let (code, _, err) = rmq_n(
         &ns_addr,
         &[
             "broker-config",
@@ -281,13 +265,13 @@ async fn broker_admin_commands_with_traffic() {
     )
     .await;
     assert_eq!(v[0]["body"], "body-5");
-    let (code, table, _) = rmq(&ns_addr, &["query-msg", "--key", "k7", "--topic", "Adm"]).await;
+    let (code, table, _) = rmq_n(&ns_addr, &["query-msg", "--key", "k7", "--topic", "Adm"]).await;
     assert_eq!(code, 0);
     assert!(
         table.contains("property KEYS") && table.contains("body-7"),
         "{table}"
     );
-    let (code, _, _) = rmq(
+    let (code, _, _) = rmq_n(
         &ns_addr,
         &["query-msg", "--key", "nothing", "--topic", "Adm"],
     )
@@ -330,7 +314,7 @@ async fn broker_admin_commands_with_traffic() {
 async fn delete_topic_reaches_the_brokers_and_the_namesrv() {
     let (sa, dir) = start_standalone(&[]).await;
     let ns_addr = sa.ns.clone();
-    let (code, _, err) = rmq(
+    let (code, _, err) = rmq_n(
         &ns_addr,
         &[
             "update-topic",
@@ -347,7 +331,7 @@ async fn delete_topic_reaches_the_brokers_and_the_namesrv() {
     .await;
     assert_eq!(code, 0, "{err}");
     assert!(config_file(&dir, "topics.json")["topicConfigTable"]["Gone"].is_object());
-    let (code, out, err) = rmq(
+    let (code, out, err) = rmq_n(
         &ns_addr,
         &["delete-topic", "Gone", "--cluster", "DefaultCluster"],
     )
@@ -358,33 +342,9 @@ async fn delete_topic_reaches_the_brokers_and_the_namesrv() {
         config_file(&dir, "topics.json")["topicConfigTable"]["Gone"].is_null(),
         "deleted on the broker"
     );
-    let (code, _, _) = rmq(&ns_addr, &["route", "Gone"]).await;
+    let (code, _, _) = rmq_n(&ns_addr, &["route", "Gone"]).await;
     assert_eq!(code, 4, "and from the NameServer's routes");
     stop(sa).await;
-}
-
-/// GET /metrics over a plain socket (HTTP/1.0: the server closes when done).
-async fn scrape(addr: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
-    let mut out = String::new();
-    tokio::time::timeout(Duration::from_secs(10), s.read_to_string(&mut out))
-        .await
-        .unwrap()
-        .unwrap();
-    out
-}
-
-/// The value of the series line starting with `prefix` (0 when absent).
-fn series(text: &str, prefix: &str) -> f64 {
-    text.lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -392,19 +352,19 @@ async fn metrics_move_with_rmq_send() {
     let (sa, _dir) = start_standalone(&["--metrics", "127.0.0.1:0"]).await;
     let ns_addr = sa.ns.clone();
     let metrics = sa.announced["metrics"].as_str();
-    let before = scrape(metrics).await;
+    let (status, before) = get(metrics, "/metrics").await;
     assert!(
-        before.starts_with("HTTP/1.") && before.contains("200"),
-        "{before}"
+        status.starts_with("HTTP/1.") && status.contains("200"),
+        "{status}"
     );
     let in_before = series(&before, "rocketmq_messages_in_total{topic=\"Metr\"}");
-    let (code, _, err) = rmq(
+    let (code, _, err) = rmq_n(
         &ns_addr,
         &["send", "--topic", "Metr", "--body", "m", "--count", "50"],
     )
     .await;
     assert_eq!(code, 0, "{err}");
-    let after = scrape(metrics).await;
+    let (_, after) = get(metrics, "/metrics").await;
     assert_eq!(
         series(&after, "rocketmq_messages_in_total{topic=\"Metr\"}") - in_before,
         50.0,
@@ -445,7 +405,7 @@ async fn metrics_move_with_rmq_send() {
         .await
         .unwrap();
     assert_eq!(r.code, 0);
-    let after = scrape(metrics).await;
+    let (_, after) = get(metrics, "/metrics").await;
     let status = json(&ns_addr, &["topic-status", "-t", "Metr"]).await;
     let q0 = status["queues"][0]["maxOffset"].as_f64().unwrap();
     assert_eq!(status["queues"][0]["queueId"], 0);

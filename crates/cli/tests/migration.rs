@@ -4,28 +4,13 @@
 //! `verify` read it; `rmq broker --store DIR` serves it to `rmq consume` from the committed
 //! offset on; a Java feature's data stops `rmq broker` with the file and setting named.
 
+mod support;
+
 use rmq_testkit::java_format::layout::{build_java_store, CQ_FILE, SEG};
 use std::process::Stdio;
 use std::time::Duration;
+use support::rmq;
 use tokio::io::{AsyncBufReadExt, BufReader};
-
-async fn rmq(args: &[&str]) -> (i32, String, String) {
-    let out = tokio::time::timeout(
-        Duration::from_secs(60),
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_rmq"))
-            .args(args)
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("rmq ends in time")
-    .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn broker_cmd(store: &std::path::Path, ns: &str, port: u16) -> tokio::process::Command {
     let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_rmq"));

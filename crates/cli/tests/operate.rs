@@ -8,56 +8,14 @@
 //! Without a `chromium` binary the browser part is skipped with a message, unless
 //! RMQ_REQUIRE_BROWSER=1 (CI installs Chromium and sets it), where its absence fails the test.
 
+mod support;
+
 use rmq_testkit::process::{free_ports, StandaloneProcess};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-
-async fn rmq(args: &[&str]) -> (i32, String, String) {
-    let out = tokio::time::timeout(
-        Duration::from_secs(60),
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_rmq"))
-            .args(args)
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("rmq ends in time")
-    .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// GET `path` on `addr` (HTTP/1.0: the server closes when done): (status line, body).
-async fn get(addr: &str, path: &str) -> (String, String) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut out = String::new();
-    tokio::time::timeout(Duration::from_secs(20), s.read_to_string(&mut out))
-        .await
-        .expect("answered in time")
-        .unwrap();
-    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
-    (
-        head.lines().next().unwrap_or("").to_owned(),
-        body.to_owned(),
-    )
-}
-
-/// The value of the first series line starting with `prefix` (0 when absent).
-fn series(text: &str, prefix: &str) -> f64 {
-    text.lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
-}
+use support::{get, rmq, series};
+use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// The text of the first element with `id="{id}"` (a leaf element).
 fn by_id(html: &str, id: &str) -> Option<String> {

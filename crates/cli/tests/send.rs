@@ -1,6 +1,8 @@
 //! `rmq send` as a subprocess: our NameServer, a stand-in broker that records and acknowledges
 //! sends, every mode, a file body, the summary line, and a failure's exit code.
 
+mod support;
+
 use async_trait::async_trait;
 use rmq_namesrv::config::NamesrvConfig;
 use rmq_namesrv::NameServer;
@@ -11,6 +13,7 @@ use rmq_remoting::*;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use support::rmq_n;
 
 struct Acker {
     sends: AtomicU64,
@@ -41,27 +44,6 @@ impl RequestProcessor for Acker {
     }
 }
 
-async fn rmq(ns: &str, args: &[&str]) -> (i32, String, String) {
-    let out = tokio::time::timeout(
-        Duration::from_secs(30),
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_rmq"))
-            .args(args)
-            .args(["-n", ns])
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .unwrap()
-    .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// Our NameServer and a stand-in broker-a (serving T and TBW102) registered in it; `hook` goes on
-/// the broker's server.
 async fn cluster(
     hook: Option<Arc<dyn RpcHook>>,
 ) -> (NameServer, Arc<Acker>, RemotingServer, tempfile::TempDir) {
@@ -119,7 +101,7 @@ async fn send_in_every_mode() {
     let (ns, acker, _broker, dir) = cluster(None).await;
     let nsaddr = ns.local_addr().to_string();
 
-    let (code, out, err) = rmq(
+    let (code, out, err) = rmq_n(
         &nsaddr,
         &["send", "--topic", "T", "--body", "hi", "--tag", "TagA"],
     )
@@ -128,7 +110,7 @@ async fn send_in_every_mode() {
     assert!(out.starts_with("SendOk msgId="), "{out}");
     assert!(out.contains("sent=1 failed=0"), "{out}");
     for mode in ["sync", "async", "oneway"] {
-        let (code, out, err) = rmq(
+        let (code, out, err) = rmq_n(
             &nsaddr,
             &[
                 "send", "--topic", "T", "--body", "x", "--count", "50", "--mode", mode,
@@ -145,7 +127,7 @@ async fn send_in_every_mode() {
     std::fs::write(&file, b"from a file").unwrap();
     let arg = format!("@{}", file.display());
     assert_eq!(
-        rmq(&nsaddr, &["send", "--topic", "T", "--body", &arg])
+        rmq_n(&nsaddr, &["send", "--topic", "T", "--body", &arg])
             .await
             .0,
         0
@@ -165,7 +147,7 @@ async fn send_in_every_mode() {
         .iter()
         .any(|b| &b[..] == b"from a file"));
     // Batches: 25 messages in batches of 10 are three SEND_BATCH_MESSAGE requests.
-    let (code, out, err) = rmq(
+    let (code, out, err) = rmq_n(
         &nsaddr,
         &[
             "send", "--topic", "T", "--body", "b", "--count", "25", "--batch", "10",
@@ -175,7 +157,7 @@ async fn send_in_every_mode() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("sent=25 failed=0"), "{out}");
     assert_eq!(acker.batches.load(Ordering::SeqCst), 3);
-    let (code, _, err) = rmq(
+    let (code, _, err) = rmq_n(
         &nsaddr,
         &[
             "send", "--topic", "T", "--body", "b", "--batch", "10", "--mode", "async",
@@ -185,7 +167,7 @@ async fn send_in_every_mode() {
     assert_eq!(code, 2);
     assert!(err.contains("--batch works with --mode sync"), "{err}");
     // --json: one JSON object, with where the messages went.
-    let (code, out, err) = rmq(
+    let (code, out, err) = rmq_n(
         &nsaddr,
         &[
             "send",
@@ -207,7 +189,7 @@ async fn send_in_every_mode() {
     assert_eq!(summary["per_broker"]["broker-a"], 10);
     assert!(summary["p99_us"].as_f64().is_some() && summary["msgs_per_sec"].as_f64().is_some());
     // A topic name Java refuses: exit 1 and the reason, nothing sent.
-    let (code, _, err) = rmq(&nsaddr, &["send", "--topic", "bad topic", "--body", "x"]).await;
+    let (code, _, err) = rmq_n(&nsaddr, &["send", "--topic", "bad topic", "--body", "x"]).await;
     assert_eq!(code, 1);
     assert!(err.contains("invalid message"), "{err}");
     ns.shutdown_now();
@@ -233,7 +215,7 @@ async fn send_signs_requests_for_a_broker_with_acl() {
         "1000",
     ];
     // Unsigned: the broker refuses (NO_PERMISSION), nothing is stored, exit 1.
-    let (code, _, err) = rmq(&nsaddr, &send).await;
+    let (code, _, err) = rmq_n(&nsaddr, &send).await;
     assert_eq!(code, 1, "{err}");
     assert_eq!(acker.sends.load(Ordering::SeqCst), 0);
     // From a credentials file, then from the environment.
@@ -245,7 +227,7 @@ async fn send_signs_requests_for_a_broker_with_acl() {
         .copied()
         .chain(["--acl-file", &file_arg])
         .collect();
-    let (code, out, err) = rmq(&nsaddr, &with_file).await;
+    let (code, out, err) = rmq_n(&nsaddr, &with_file).await;
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("sent=1 failed=0"), "{out}");
     let with_env: Vec<&str> = send.iter().copied().chain(["--acl"]).collect();
@@ -263,18 +245,18 @@ async fn send_signs_requests_for_a_broker_with_acl() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(acker.sends.load(Ordering::SeqCst), 2);
     // `rmq clusters` says why a broker's version is missing, and what to do about it.
-    let (code, out, err) = rmq(&nsaddr, &["clusters"]).await;
+    let (code, out, err) = rmq_n(&nsaddr, &["clusters"]).await;
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("- (no permission)"), "{out}");
     assert!(out.contains("--acl"), "{out}");
-    let (code, out, _) = rmq(&nsaddr, &["clusters", "--acl-file", &file_arg]).await;
+    let (code, out, _) = rmq_n(&nsaddr, &["clusters", "--acl-file", &file_arg]).await;
     assert_eq!(code, 0);
     assert!(!out.contains("no permission"), "signed: {out}");
-    let (_, out, _) = rmq(&nsaddr, &["clusters", "--json"]).await;
+    let (_, out, _) = rmq_n(&nsaddr, &["clusters", "--json"]).await;
     let v: serde_json::Value = serde_json::from_str(&out).expect(&out);
     assert_eq!(v["brokers"][0]["versionError"], "no permission");
     // --acl without the variables is a usage error (exit 2), before any I/O.
-    let (code, _, err) = rmq(&nsaddr, &with_env).await;
+    let (code, _, err) = rmq_n(&nsaddr, &with_env).await;
     assert_eq!(code, 2);
     assert!(err.contains("RMQ_ACCESS_KEY"), "{err}");
     ns.shutdown_now();
