@@ -10,7 +10,6 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Weak};
@@ -44,11 +43,8 @@ pub struct Metrics {
     pub messages_out: Family<GroupLabels, Counter>,
     /// rocketmq_throughput_out_total.
     pub throughput_out: Family<GroupLabels, Counter>,
-    /// rocketmq_rpc_latency (ms).
-    pub rpc_latency: Family<RpcLabels, Histogram>,
-    connections: Gauge,
-    network_in: Counter,
-    network_out: Counter,
+    /// rocketmq_rpc_latency, rocketmq_connections, rocketmq_network_{in,out}_bytes.
+    pub server: rmq_http::ServerMetrics,
     pull_holds: Gauge,
     consumer_lag: Family<GroupLabels, Gauge>,
     storage_size: Gauge,
@@ -72,10 +68,7 @@ impl Default for Metrics {
             throughput_in: Family::default(),
             messages_out: Family::default(),
             throughput_out: Family::default(),
-            rpc_latency: Family::new_with_constructor(rmq_http::rpc_histogram),
-            connections: Gauge::default(),
-            network_in: Counter::default(),
-            network_out: Counter::default(),
+            server: rmq_http::ServerMetrics::default(),
             pull_holds: Gauge::default(),
             consumer_lag: Family::default(),
             storage_size: Gauge::default(),
@@ -102,26 +95,7 @@ impl Default for Metrics {
             "Bytes of records returned by pulls",
             m.throughput_out.clone(),
         );
-        r.register(
-            "rocketmq_rpc_latency",
-            "Request handling time in ms, by request and response code",
-            m.rpc_latency.clone(),
-        );
-        r.register(
-            "rocketmq_connections",
-            "Open client connections",
-            m.connections.clone(),
-        );
-        r.register(
-            "rocketmq_network_in_bytes",
-            "Bytes read from client connections",
-            m.network_in.clone(),
-        );
-        r.register(
-            "rocketmq_network_out_bytes",
-            "Bytes written to client connections",
-            m.network_out.clone(),
-        );
+        m.server.register(&mut r, "rocketmq", "client");
         r.register(
             "rocketmq_pull_long_polling_holds",
             "Pulls held until a message arrives",
@@ -174,27 +148,14 @@ impl Metrics {
 
     /// One handled request.
     pub fn rpc(&self, request_code: i32, response_code: i32, millis: f64) {
-        self.rpc_latency
-            .get_or_create(&RpcLabels {
-                request_code: request_code.to_string(),
-                response_code: response_code.to_string(),
-            })
-            .observe(millis);
+        self.server.rpc(request_code, response_code, millis);
     }
 }
 
 /// Sets the scrape-time gauges and encodes everything.
 async fn render(state: &Arc<BrokerState>, server: &rmq_remoting::RemotingServer) -> String {
     let m = &state.metrics;
-    m.connections.set(server.connection_count() as i64);
-    let (bytes_in, bytes_out) = server.traffic();
-    // Totals kept by the server: the counters take their value at scrape time.
-    m.network_in
-        .inner()
-        .store(bytes_in, std::sync::atomic::Ordering::Relaxed);
-    m.network_out
-        .inner()
-        .store(bytes_out, std::sync::atomic::Ordering::Relaxed);
+    m.server.observe(server);
     m.pull_holds.set(state.notifier.held() as i64);
     let root = state.config().store_root();
     if let Ok(r) = rmq_store::store::disk_used_ratio(&root) {

@@ -32,6 +32,82 @@ pub fn rpc_histogram() -> Histogram {
     Histogram::new([0.1, 0.5, 1.0, 3.0, 5.0, 10.0, 50.0, 100.0, 1000.0].into_iter())
 }
 
+/// What every rmq server exports about its own traffic, under a name prefix: request latency
+/// by request and response code (its `_count` is the requests by code and result), open
+/// connections, and bytes read and written. The broker registers it as `rocketmq` (Java's
+/// names), the NameServer as `rocketmq_namesrv`.
+pub struct ServerMetrics {
+    rpc_latency: prometheus_client::metrics::family::Family<RpcLabels, Histogram>,
+    connections: prometheus_client::metrics::gauge::Gauge,
+    network_in: prometheus_client::metrics::counter::Counter,
+    network_out: prometheus_client::metrics::counter::Counter,
+}
+
+impl Default for ServerMetrics {
+    fn default() -> Self {
+        ServerMetrics {
+            rpc_latency: prometheus_client::metrics::family::Family::new_with_constructor(
+                rpc_histogram,
+            ),
+            connections: Default::default(),
+            network_in: Default::default(),
+            network_out: Default::default(),
+        }
+    }
+}
+
+impl ServerMetrics {
+    /// Registers `<prefix>_rpc_latency`, `<prefix>_connections`, `<prefix>_network_in_bytes`
+    /// and `<prefix>_network_out_bytes`; `whose` names the connections in the help texts.
+    pub fn register(
+        &self,
+        registry: &mut prometheus_client::registry::Registry,
+        prefix: &str,
+        whose: &str,
+    ) {
+        registry.register(
+            format!("{prefix}_rpc_latency"),
+            "Request handling time in ms, by request and response code",
+            self.rpc_latency.clone(),
+        );
+        registry.register(
+            format!("{prefix}_connections"),
+            format!("Open {whose} connections"),
+            self.connections.clone(),
+        );
+        registry.register(
+            format!("{prefix}_network_in_bytes"),
+            format!("Bytes read from {whose} connections"),
+            self.network_in.clone(),
+        );
+        registry.register(
+            format!("{prefix}_network_out_bytes"),
+            format!("Bytes written to {whose} connections"),
+            self.network_out.clone(),
+        );
+    }
+
+    /// One answered request.
+    pub fn rpc(&self, request_code: i32, response_code: i32, millis: f64) {
+        self.rpc_latency
+            .get_or_create(&RpcLabels {
+                request_code: request_code.to_string(),
+                response_code: response_code.to_string(),
+            })
+            .observe(millis);
+    }
+
+    /// Reads the server's connections and byte totals, at scrape time (the totals are the
+    /// server's own counters: the metric counters take their value).
+    pub fn observe(&self, server: &rmq_remoting::RemotingServer) {
+        use std::sync::atomic::Ordering;
+        self.connections.set(server.connection_count() as i64);
+        let (bytes_in, bytes_out) = server.traffic();
+        self.network_in.inner().store(bytes_in, Ordering::Relaxed);
+        self.network_out.inner().store(bytes_out, Ordering::Relaxed);
+    }
+}
+
 /// One source of metrics text: encodes its registry (without the closing `# EOF`), reading
 /// any scrape-time gauges first.
 pub type MetricsSource = Arc<dyn Fn() -> BoxFuture<'static, String> + Send + Sync>;
