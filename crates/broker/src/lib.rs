@@ -64,10 +64,6 @@ pub enum StartError {
     /// Could not listen.
     #[error(transparent)]
     Remoting(#[from] rmq_remoting::RemotingError),
-    /// The store directory holds data of a Java feature rmq does not implement (RocksDB
-    /// config, timer messages still waiting, ...): starting would silently ignore it.
-    #[error("{0}")]
-    Unsupported(String),
 }
 
 /// Everything the request handlers and background tasks share.
@@ -238,27 +234,6 @@ impl Broker {
         let listener_addr = format!("{}:{}", config.bind_address, config.listen_port);
         let delay_levels_ms = rmq_store::store::parse_delay_levels(&config.message_delay_level)
             .ok_or_else(|| StartError::Config("messageDelayLevel".into()))?;
-        // A Java broker's directory: its file sizes win over the configured ones, and data of a
-        // feature we do not implement stops the start before anything is opened or written.
-        let root = config.store_root();
-        let layout = tokio::task::spawn_blocking(move || rmq_store::layout::survey(&root))
-            .await
-            .map_err(|e| StartError::Config(format!("store survey panicked: {e}")))?
-            .map_err(rmq_store::store::StoreError::from)?;
-        if let Some(why) = layout.refusals() {
-            return Err(StartError::Unsupported(why));
-        }
-        if let Some(size) = layout.commit_log_segment_size {
-            config.mapped_file_size_commit_log = size;
-        }
-        if let Some(size) = layout.consume_queue_file_size {
-            config.mapped_file_size_consume_queue = size;
-        }
-        if layout.timer_files {
-            tracing::info!(
-                "timer-wheel files found with no timer message waiting: left as they are"
-            );
-        }
         let mut store_config = StoreConfig::new(config.store_root());
         store_config.commit_log_segment_size = config.mapped_file_size_commit_log;
         store_config.consume_queue_file_size = config.mapped_file_size_consume_queue;
@@ -279,6 +254,11 @@ impl Broker {
             tokio::task::spawn_blocking(move || StoreService::start(store_config, flush_every))
                 .await
                 .map_err(|e| StartError::Config(format!("store open panicked: {e}")))??;
+        // A Java broker's files keep their sizes (the store took them): say so in the config.
+        if let Ok((segment, queue_file)) = store.run(|st| st.file_sizes()).await {
+            config.mapped_file_size_commit_log = segment;
+            config.mapped_file_size_consume_queue = queue_file;
+        }
         let root = config.store_root();
         let topics = topics::TopicManager::load(&config)?;
         let groups = groups::GroupManager::load(&root, config.auto_create_subscription_group)?;

@@ -189,6 +189,11 @@ pub enum StoreError {
     /// The directory's files are inconsistent (segments of different sizes...).
     #[error(transparent)]
     Layout(#[from] crate::layout::LayoutError),
+    /// The directory holds data of a Java feature this store does not implement (RocksDB,
+    /// DLedger, tiered storage, timer messages still waiting): opening it would silently
+    /// ignore that data. Names each file and the Java setting that wrote it.
+    #[error("{0}")]
+    Unsupported(String),
     /// Another process holds the store.
     #[error("{0}: the store is in use by another process (lock held)")]
     Locked(PathBuf),
@@ -276,9 +281,18 @@ impl MessageStore {
         {
             return Err(StoreError::Locked(root));
         }
-        // Files written with other sizes (a Java broker's 64 MiB segments, say) are opened
-        // with the sizes they have, not the configured ones.
+        // A Java broker's directory: data of a feature not implemented here stops the open
+        // before anything is written, and files written with other sizes (64 MiB segments,
+        // say) are opened with the sizes they have, not the configured ones.
         let found = crate::layout::survey(&root)?;
+        if let Some(why) = found.refusals() {
+            return Err(StoreError::Unsupported(why));
+        }
+        if found.timer_files {
+            tracing::info!(
+                "timer-wheel files found with no timer message waiting: left as they are"
+            );
+        }
         for (what, configured, found) in [
             (
                 "mappedFileSizeCommitLog",
@@ -351,6 +365,15 @@ impl MessageStore {
         store.load_queues()?;
         store.redispatch()?;
         Ok(store)
+    }
+
+    /// The (commit-log segment, consume-queue file) sizes in use: the configured ones, or those
+    /// of the files found at open.
+    pub fn file_sizes(&self) -> (u64, u64) {
+        (
+            self.config.commit_log_segment_size,
+            self.config.consume_queue_file_size,
+        )
     }
 
     /// The store's root directory.
