@@ -232,4 +232,38 @@ mod tests {
         assert!(started.elapsed() < std::time::Duration::from_secs(2));
         drop(crowd);
     }
+
+    /// A client that pipelines requests and never reads the answers fills its own socket,
+    /// not the server: a canary on another connection is still answered.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_client_that_stops_reading_does_not_block_a_canary() {
+        let big = "x".repeat(64 * 1024);
+        let a: MetricsSource = Arc::new(move || {
+            let big = big.clone();
+            Box::pin(async move { format!("# TYPE a gauge\na 1\n# {big}\n") })
+        });
+        let (addr, _task) = serve(
+            "127.0.0.1:0",
+            metrics_router(vec![a]),
+            std::future::pending(),
+        )
+        .await
+        .unwrap();
+        let mut hog = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let requests = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n".repeat(500);
+        // Written from a task of its own: once the server stops reading it, this blocks, and
+        // only this.
+        let writer = tokio::spawn(async move {
+            let _ = hog.write_all(requests.as_bytes()).await;
+            hog
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let started = std::time::Instant::now();
+        let body = tokio::time::timeout(std::time::Duration::from_secs(10), get(addr, "/metrics"))
+            .await
+            .expect("the canary scrape was answered");
+        assert!(body.contains("a 1"), "{body}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        writer.abort();
+    }
 }
