@@ -14,6 +14,10 @@ use tokio::sync::{Notify, OwnedSemaphorePermit};
 #[derive(Default)]
 pub(crate) struct ShutdownState {
     pub(crate) going_away: AtomicBool,
+    /// Set when a graceful shutdown starts waiting for the requests in flight: requests that
+    /// arrive from then on are answered SYSTEM_BUSY without being processed, so nothing is
+    /// done (a message stored) whose answer the closing connections could lose.
+    draining: AtomicBool,
     inflight: AtomicUsize,
     drained: Notify,
 }
@@ -21,6 +25,15 @@ pub(crate) struct ShutdownState {
 impl ShutdownState {
     pub(crate) fn inflight(&self) -> usize {
         self.inflight.load(Ordering::Acquire)
+    }
+
+    /// Stops processing new requests (see `draining`), then waits until no request is being
+    /// processed.
+    pub(crate) async fn drain(&self) {
+        // SeqCst with the request side's increment-then-check: a request either counts as in
+        // flight before this, and is waited for, or sees the flag and is refused.
+        self.draining.store(true, Ordering::SeqCst);
+        self.wait_drained().await;
     }
 
     /// Waits until no request is being processed.
@@ -137,8 +150,18 @@ impl Dispatcher {
                 .await;
             return;
         };
-        self.shutdown.inflight.fetch_add(1, Ordering::AcqRel);
+        self.shutdown.inflight.fetch_add(1, Ordering::SeqCst);
         let inflight = InflightGuard(self.shutdown.clone());
+        if self.shutdown.draining.load(Ordering::SeqCst) {
+            reply
+                .error(
+                    response::SYSTEM_BUSY,
+                    "[SHUTTING_DOWN] the server is stopping; the request was not processed",
+                )
+                .await;
+            drop((inflight, admission, bytes, permit));
+            return;
+        }
         let ctx = RequestContext {
             peer: conn.peer_shared(),
             connection: conn.clone(),

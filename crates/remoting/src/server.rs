@@ -252,7 +252,7 @@ impl RemotingServer {
             .store(true, Ordering::Release);
         let grace = self.inner.config.shutdown_grace;
         tokio::time::sleep(grace).await;
-        if tokio::time::timeout(grace.max(MIN_DRAIN), self.inner.shutdown.wait_drained())
+        if tokio::time::timeout(grace.max(MIN_DRAIN), self.inner.shutdown.drain())
             .await
             .is_err()
         {
@@ -271,8 +271,10 @@ impl RemotingServer {
 
 /// How long a graceful shutdown waits for requests in flight even with no grace period: a
 /// request being processed (a send the store is appending) gets its answer out before the
-/// connections close. At 100 ms, a send stored during a broker's restart could lose its answer
-/// and be sent again by its producer (stored twice; found by the ali-ons restart test).
+/// connections close, and requests arriving meanwhile are refused unprocessed (SYSTEM_BUSY).
+/// At 100 ms, and with late requests still processed, a send stored during a broker's restart
+/// could lose its answer and be sent again by its producer (stored twice; found by the ali-ons
+/// restart test).
 const MIN_DRAIN: Duration = Duration::from_secs(3);
 
 impl RemotingServer {
