@@ -204,6 +204,97 @@ impl Record {
         self
     }
 
+    /// Bytes the properties string takes once stored: with the whole-record CRC property
+    /// ([`Record::with_prop_crc_reserved`]'s additions) when `prop_crc`.
+    fn stored_properties_len(&self, prop_crc: bool) -> usize {
+        let sep = prop_crc && !self.properties.is_empty() && !self.properties.ends_with('\u{2}');
+        self.properties.len()
+            + if prop_crc {
+                PROP_CRC_LEN + usize::from(sep)
+            } else {
+                0
+            }
+    }
+
+    /// The size of the record as stored, with the whole-record CRC property when `prop_crc`
+    /// (what [`Record::encode_stored`] writes).
+    pub fn stored_len(&self, prop_crc: bool) -> usize {
+        self.encoded_len() - self.properties.len() + self.stored_properties_len(prop_crc)
+    }
+
+    /// Whether the record can be stored (its properties and topic fit their length fields),
+    /// checked before any byte is written.
+    pub fn check_storable(&self, prop_crc: bool) -> Result<(), RecordError> {
+        let props = self.stored_properties_len(prop_crc);
+        if props > MAX_PROPERTIES_LEN {
+            return Err(RecordError::Invalid(format!(
+                "properties of {props} bytes exceed {MAX_PROPERTIES_LEN}"
+            )));
+        }
+        if self.topic.len() > i16::MAX as usize {
+            return Err(RecordError::Invalid("topic too long".into()));
+        }
+        i32::try_from(self.stored_len(prop_crc))
+            .map(drop)
+            .map_err(|_| {
+                RecordError::Invalid(format!("record of {} bytes", self.stored_len(prop_crc)))
+            })
+    }
+
+    /// Writes the record as stored into `dst`, which must be exactly
+    /// [`Record::stored_len`] bytes: the same bytes as [`Record::encode`] (or, with
+    /// `prop_crc`, as [`Record::to_bytes_with_prop_crc`] of the record with the CRC property
+    /// reserved), without building the record anywhere else first. The commit log encodes
+    /// into the mapped segment with it: no copy of the record and no allocation per append.
+    pub fn encode_stored(&self, dst: &mut [u8], prop_crc: bool) -> Result<(), RecordError> {
+        self.check_storable(prop_crc)?;
+        let total = self.stored_len(prop_crc);
+        if dst.len() != total {
+            return Err(RecordError::Invalid(format!(
+                "a record of {total} bytes given {} to fill",
+                dst.len()
+            )));
+        }
+        let props_len = self.stored_properties_len(prop_crc);
+        let mut out = &mut dst[..];
+        out.put_i32(total as i32);
+        out.put_i32(self.magic());
+        out.put_i32(body_crc(&self.body) as i32);
+        out.put_i32(self.queue_id);
+        out.put_i32(self.flag);
+        out.put_i64(self.queue_offset);
+        out.put_i64(self.physical_offset);
+        out.put_i32(self.stored_sys_flag());
+        out.put_i64(self.born_timestamp);
+        put_host(&mut out, &self.born_host);
+        out.put_i64(self.store_timestamp);
+        put_host(&mut out, &self.store_host);
+        out.put_i32(self.reconsume_times);
+        out.put_i64(self.prepared_transaction_offset);
+        out.put_i32(self.body.len() as i32);
+        out.put_slice(&self.body);
+        if self.magic() == MAGIC_V2 {
+            out.put_i16(self.topic.len() as i16);
+        } else {
+            out.put_u8(self.topic.len() as u8);
+        }
+        out.put_slice(self.topic.as_bytes());
+        out.put_i16(props_len as i16);
+        out.put_slice(self.properties.as_bytes());
+        if prop_crc {
+            if props_len > self.properties.len() + PROP_CRC_LEN {
+                out.put_u8(2);
+            }
+            out.put_slice(PROP_CRC_NAME.as_bytes());
+            out.put_u8(1);
+            out.put_slice(b"0000000000");
+            out.put_u8(2);
+            let crc = body_crc(&dst[..total - PROP_CRC_LEN]);
+            write_prop_crc(dst, crc);
+        }
+        Ok(())
+    }
+
     /// Encodes a record made by [`Record::with_prop_crc_reserved`], filling in the CRC of the
     /// record's bytes before the reserved 20 (Java: masked CRC32, decimal digits least
     /// significant first, zero-padded to 10).
@@ -515,6 +606,40 @@ pub fn blank(remaining: u32) -> [u8; BLANK_LEN] {
     b[..4].copy_from_slice(&(remaining as i32).to_be_bytes());
     b[4..].copy_from_slice(&BLANK_MAGIC.to_be_bytes());
     b
+}
+
+/// The properties a put's dispatch reads (the consume-queue tag code, the index keys, the
+/// delay level), found in one pass over the string: a put used to scan it once per name.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DispatchProperties<'a> {
+    /// `TAGS`.
+    pub tags: Option<&'a str>,
+    /// `KEYS` (space-separated).
+    pub keys: Option<&'a str>,
+    /// `UNIQ_KEY`.
+    pub uniq_key: Option<&'a str>,
+    /// `DELAY`.
+    pub delay: Option<&'a str>,
+}
+
+impl<'a> DispatchProperties<'a> {
+    /// Reads them from a properties string; as with [`property`], the last of a name wins.
+    pub fn of(properties: &'a str) -> Self {
+        let mut found = DispatchProperties::default();
+        for (name, value) in properties
+            .split('\u{2}')
+            .filter_map(|pair| pair.split_once('\u{1}'))
+        {
+            match name {
+                "TAGS" => found.tags = Some(value),
+                "KEYS" => found.keys = Some(value),
+                "UNIQ_KEY" => found.uniq_key = Some(value),
+                "DELAY" => found.delay = Some(value),
+                _ => {}
+            }
+        }
+        found
+    }
 }
 
 /// The value of property `name` in a properties string (the last one wins, as Java's map does).

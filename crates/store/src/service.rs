@@ -83,10 +83,7 @@ impl StoreService {
         flush_interval: Duration,
     ) -> Result<StoreService, StoreError> {
         let sync = config.sync_flush;
-        let store = MessageStore::open(StoreConfig {
-            sync_flush: false,
-            ..config
-        })?;
+        let store = MessageStore::open(config)?;
         let (tx, rx) = mpsc::channel(QUEUE);
         let latency = Arc::new(FlushLatency::default());
         std::thread::Builder::new()
@@ -352,7 +349,7 @@ fn run(
                     }
                     match records
                         .into_iter()
-                        .map(|r| store.put(r))
+                        .map(|r| store.put_unflushed(r))
                         .collect::<Result<Vec<_>, _>>()
                     {
                         Ok(r) if sync => group.push((r, reply)),

@@ -331,12 +331,13 @@ impl MessageStore {
         } else {
             LastStop::Crash { checkpoint }
         };
-        let (log, recovered) = CommitLog::open_after(
+        let (mut log, recovered) = CommitLog::open_after(
             &root.join("commitlog"),
             config.commit_log_segment_size,
             config.whole_record_crc,
             last_stop,
         )?;
+        log.set_mapped_writes(!config.sync_flush);
         let indexes = if config.message_index {
             Some(Indexes::open(
                 &root.join("index"),
@@ -396,14 +397,6 @@ impl MessageStore {
         self.clean_stop
     }
 
-    fn queue_dir(&self, topic: &str, queue_id: i32) -> PathBuf {
-        self.config
-            .root
-            .join("consumequeue")
-            .join(topic)
-            .join(queue_id.to_string())
-    }
-
     /// Opens every consume queue on disk and drops entries past the recovered log.
     fn load_queues(&mut self) -> Result<(), StoreError> {
         let base = self.config.root.join("consumequeue");
@@ -461,11 +454,12 @@ impl MessageStore {
                 None => at = self.log.roll_offset(at),
                 Some(r) => {
                     let size = r.encoded_len() as u64;
+                    let props = record::DispatchProperties::of(&r.properties);
                     if at >= queued {
-                        self.dispatch_queue(&r, at, size as u32)?;
+                        self.dispatch_queue(&r, &props, at, size as u32)?;
                     }
                     if at as i64 > indexed {
-                        self.dispatch_index(&r, at)?;
+                        self.dispatch_index(&r, &props, at)?;
                     }
                     at += size;
                 }
@@ -475,14 +469,7 @@ impl MessageStore {
     }
 
     fn queue(&mut self, topic: &str, queue_id: i32) -> Result<&mut ConsumeQueue, StoreError> {
-        if self.queues.get(topic, queue_id).is_none() {
-            let q = ConsumeQueue::open(
-                &self.queue_dir(topic, queue_id),
-                self.config.consume_queue_file_size,
-            )?;
-            self.queues.insert(topic.to_owned(), queue_id, q);
-        }
-        Ok(self.queues.get_mut(topic, queue_id).expect("just inserted"))
+        open_queue(&mut self.queues, &self.config, topic, queue_id)
     }
 
     /// Dispatches the record appended last if a failure (a full disk...) left it undispatched:
@@ -492,12 +479,13 @@ impl MessageStore {
         let Some(mut u) = self.undispatched.take() else {
             return Ok(());
         };
+        let props = record::DispatchProperties::of(&u.record.properties);
         let result = (|| {
             if !u.queued {
-                self.dispatch_queue(&u.record, u.offset, u.size)?;
+                self.dispatch_queue(&u.record, &props, u.offset, u.size)?;
                 u.queued = true;
             }
-            self.dispatch_index(&u.record, u.offset)
+            self.dispatch_index(&u.record, &props, u.offset)
         })();
         if result.is_err() {
             self.undispatched = Some(u);
@@ -505,10 +493,15 @@ impl MessageStore {
         result
     }
 
-    fn dispatch_index(&mut self, r: &Record, physical_offset: u64) -> Result<(), StoreError> {
+    fn dispatch_index(
+        &mut self,
+        r: &Record,
+        props: &record::DispatchProperties<'_>,
+        physical_offset: u64,
+    ) -> Result<(), StoreError> {
         if let Some(ix) = &mut self.indexes {
             ix.put_hashes(
-                index::record_raw_keys(r.sys_flag, &r.properties)
+                index::raw_keys(r.sys_flag, props.uniq_key, props.keys)
                     .map(|k| index::topic_key_hash(&r.topic, k)),
                 physical_offset as i64,
                 r.store_timestamp,
@@ -517,36 +510,14 @@ impl MessageStore {
         Ok(())
     }
 
-    /// When a delayed record in SCHEDULE_TOPIC_XXXX is due: its store time plus its level's
-    /// delay (`DELAY` clamped to the table, as Java's `computeDeliverTimestamp`).
-    fn deliver_time(&self, r: &Record) -> i64 {
-        let levels = &self.config.delay_levels_ms;
-        let level = record::property(&r.properties, "DELAY")
-            .and_then(|d| d.parse::<usize>().ok())
-            .unwrap_or(0)
-            .min(levels.len());
-        match level {
-            0 => r.store_timestamp,
-            l => r.store_timestamp + levels[l - 1],
-        }
-    }
-
     fn dispatch_queue(
         &mut self,
         r: &Record,
+        props: &record::DispatchProperties<'_>,
         physical_offset: u64,
         size: u32,
     ) -> Result<(), StoreError> {
-        let entry = QueueEntry {
-            physical_offset: physical_offset as i64,
-            size: size as i32,
-            tags_code: if r.topic == SCHEDULE_TOPIC {
-                // Java's schedule queue entries carry the delivery time instead (spec §1.5).
-                self.deliver_time(r)
-            } else {
-                tags_code(record::property(&r.properties, "TAGS"))
-            },
-        };
+        let entry = queue_entry(&self.config, r, props, physical_offset, size);
         let q = self.queue(&r.topic, r.queue_id)?;
         q.put(r.queue_offset.max(0) as u64, entry)?;
         Ok(())
@@ -555,29 +526,59 @@ impl MessageStore {
     /// Stores `record` in its topic queue: the queue offset is assigned here (the next one of
     /// that queue), the physical offset by the commit log. With `sync_flush`, returns after the
     /// fsync that covers it.
-    pub fn put(&mut self, mut record: Record) -> Result<PutResult, StoreError> {
+    pub fn put(&mut self, record: Record) -> Result<PutResult, StoreError> {
+        let put = self.put_unflushed(record)?;
+        if self.config.sync_flush {
+            self.flush_log()?;
+        }
+        Ok(put)
+    }
+
+    /// [`MessageStore::put`] without SYNC_FLUSH's fsync, for a caller that commits a group of
+    /// puts with one [`MessageStore::flush_log`] before acknowledging any of them (the store
+    /// thread's group commit).
+    pub fn put_unflushed(&mut self, mut record: Record) -> Result<PutResult, StoreError> {
         if let Some(used) = self.disk_full {
             return Err(StoreError::DiskFull(used));
         }
         self.finish_dispatch()?;
-        let queue_offset = self.queue(&record.topic, record.queue_id)?.max_offset();
+        // One lookup of the queue serves the offset and the entry.
+        let q = open_queue(
+            &mut self.queues,
+            &self.config,
+            &record.topic,
+            record.queue_id,
+        )?;
+        let queue_offset = q.max_offset();
         record.queue_offset = queue_offset as i64;
         self.last_store_time = record.store_timestamp;
         let appended = self.log.append_mut(&mut record)?;
-        self.undispatched = Some(Undispatched {
-            record: Box::new(record),
-            offset: appended.offset,
-            size: appended.size,
-            queued: false,
-        });
         // The record is in the log: the put succeeded (as in Java, where dispatch runs behind
         // the append). A dispatch failure is retried by the next put or flush, and refuses
         // puts until it succeeds.
-        if let Err(e) = self.finish_dispatch() {
+        let props = record::DispatchProperties::of(&record.properties);
+        let entry = queue_entry(
+            &self.config,
+            &record,
+            &props,
+            appended.offset,
+            appended.size,
+        );
+        let failed = match q.put(queue_offset, entry) {
+            Err(e) => Some((false, StoreError::from(e))),
+            Ok(()) => self
+                .dispatch_index(&record, &props, appended.offset)
+                .err()
+                .map(|e| (true, e)),
+        };
+        if let Some((queued, e)) = failed {
             tracing::warn!(error = %e, offset = appended.offset, "dispatch failed; retried on the next put or flush");
-        }
-        if self.config.sync_flush {
-            self.flush_log()?;
+            self.undispatched = Some(Undispatched {
+                record: Box::new(record),
+                offset: appended.offset,
+                size: appended.size,
+                queued,
+            });
         }
         Ok(PutResult {
             physical_offset: appended.offset,
@@ -851,6 +852,57 @@ impl MessageStore {
             out.push((at - 1, raw));
         }
         Ok(out)
+    }
+}
+
+/// The queue of `topic`/`queue_id`, opened (or created) on first use. A function of the
+/// fields it needs, so a put can hold it while appending to the commit log.
+fn open_queue<'q>(
+    queues: &'q mut Queues,
+    config: &StoreConfig,
+    topic: &str,
+    queue_id: i32,
+) -> Result<&'q mut ConsumeQueue, StoreError> {
+    if queues.get(topic, queue_id).is_none() {
+        let dir = config
+            .root
+            .join("consumequeue")
+            .join(topic)
+            .join(queue_id.to_string());
+        let q = ConsumeQueue::open(&dir, config.consume_queue_file_size)?;
+        queues.insert(topic.to_owned(), queue_id, q);
+    }
+    Ok(queues.get_mut(topic, queue_id).expect("just inserted"))
+}
+
+/// The consume-queue entry of a record: its tag hash code, or for a delayed record in
+/// SCHEDULE_TOPIC_XXXX its delivery time (spec §1.5): store time plus its level's delay
+/// (`DELAY` clamped to the table, as Java's `computeDeliverTimestamp`).
+fn queue_entry(
+    config: &StoreConfig,
+    r: &Record,
+    props: &record::DispatchProperties<'_>,
+    physical_offset: u64,
+    size: u32,
+) -> QueueEntry {
+    let tags_code = if r.topic == SCHEDULE_TOPIC {
+        let levels = &config.delay_levels_ms;
+        let level = props
+            .delay
+            .and_then(|d| d.parse::<usize>().ok())
+            .unwrap_or(0)
+            .min(levels.len());
+        match level {
+            0 => r.store_timestamp,
+            l => r.store_timestamp + levels[l - 1],
+        }
+    } else {
+        tags_code(props.tags)
+    };
+    QueueEntry {
+        physical_offset: physical_offset as i64,
+        size: size as i32,
+        tags_code,
     }
 }
 

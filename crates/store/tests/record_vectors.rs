@@ -175,6 +175,57 @@ proptest! {
         prop_assert_eq!(&*db, &Record { sys_flag: b.stored_sys_flag(), ..b.clone() });
     }
 
+    /// The commit log's direct encoder writes exactly the bytes of the two-step encoders: the
+    /// plain record, and with the whole-record CRC property the record made by
+    /// `with_prop_crc_reserved` then `to_bytes_with_prop_crc` (properties with and without a
+    /// closing separator, empty ones included); a wrong-sized destination is refused.
+    #[test]
+    fn direct_encoding_matches_the_two_step_encoders(a in any_record()) {
+        for crc in [false, true] {
+            let expected = if crc {
+                a.clone().with_prop_crc_reserved().to_bytes_with_prop_crc().unwrap()
+            } else {
+                a.to_bytes().unwrap()
+            };
+            prop_assert_eq!(a.stored_len(crc), expected.len());
+            let mut dst = vec![0xEEu8; a.stored_len(crc)];
+            a.encode_stored(&mut dst, crc).unwrap();
+            prop_assert_eq!(&dst[..], &expected[..]);
+            let mut short = vec![0u8; a.stored_len(crc) - 1];
+            prop_assert!(a.encode_stored(&mut short, crc).is_err());
+        }
+    }
+
+    /// One pass over the properties finds what a lookup per name finds (the last of a name
+    /// wins, pairs without a separator are skipped).
+    #[test]
+    fn dispatch_properties_match_lookups_by_name(
+        pairs in proptest::collection::vec(
+            (prop_oneof![Just("TAGS"), Just("KEYS"), Just("UNIQ_KEY"), Just("DELAY"), Just("X"), Just("")], "[ -~]{0,12}", any::<bool>()),
+            0..8,
+        )
+    ) {
+        let properties: String = pairs
+            .iter()
+            .map(|(k, v, sep)| if *sep { format!("{k}\u{1}{v}\u{2}") } else { format!("{k}{v}\u{2}") })
+            .collect();
+        let p = record::DispatchProperties::of(&properties);
+        prop_assert_eq!(p.tags, record::property(&properties, "TAGS"));
+        prop_assert_eq!(p.keys, record::property(&properties, "KEYS"));
+        prop_assert_eq!(p.uniq_key, record::property(&properties, "UNIQ_KEY"));
+        prop_assert_eq!(p.delay, record::property(&properties, "DELAY"));
+    }
+
+    /// The index's hash of `topic#key` without building it equals Java's `String.hashCode`
+    /// rule over the built string, on the ASCII fast path and off it.
+    #[test]
+    fn topic_key_hash_matches_the_built_key(topic in "[ -~]{0,40}|.{0,10}", key in "[ -~]{0,40}|.{0,10}") {
+        prop_assert_eq!(
+            rmq_store::index::topic_key_hash(&topic, &key),
+            rmq_store::index::key_hash(&rmq_store::index::index_key(&topic, &key))
+        );
+    }
+
     /// Damaged bytes (any byte changed, or garbage) never panic; a decoded record's TOTALSIZE
     /// always fits in the input.
     #[test]
