@@ -130,7 +130,18 @@ pub struct CommitLog {
     no_map: bool,
     /// The encoding buffer of appends, reused.
     scratch: Vec<u8>,
+    /// Positioned writes only: appended records not yet written to their segment, from
+    /// `pending_at` (all in the active segment, into blocks already reserved). They are
+    /// written with one `pwrite` by the next flush (a group commit's records go in one
+    /// system call, not one each), before any other write, or when they reach
+    /// [`PENDING_MAX`]; reads of them are served from here.
+    pending: Vec<u8>,
+    /// The log offset of `pending[0]`.
+    pending_at: u64,
 }
+
+/// Bytes of pending appends written out without waiting for a flush.
+const PENDING_MAX: usize = 1 << 20;
 
 /// The segment being appended to, memory-mapped: an append is a copy into the page cache with
 /// no system call (the kernel's per-write work was a third of an append's time). Reads keep
@@ -143,6 +154,16 @@ struct ActiveMap {
 
 /// Blocks reserved ahead of the appends in the active segment.
 const RESERVE_AHEAD: u64 = 4 << 20;
+
+/// Pending appends are written when the log is dropped unflushed, as mapped ones reach the
+/// page cache without a flush (neither is durable before an fsync).
+impl Drop for CommitLog {
+    fn drop(&mut self) {
+        if let Err(e) = self.write_pending() {
+            tracing::warn!(error = %e, "appends pending at close could not be written");
+        }
+    }
+}
 
 impl CommitLog {
     /// Opens (or creates) the log in `dir` with segments of `segment_size` bytes, recovering
@@ -187,6 +208,8 @@ impl CommitLog {
             active: None,
             no_map: false,
             scratch: Vec::new(),
+            pending: Vec::new(),
+            pending_at: 0,
         };
         let first = match last_stop {
             LastStop::Clean => log.segments.len().saturating_sub(1),
@@ -475,20 +498,34 @@ impl CommitLog {
         record.physical_offset = self.end as i64;
         let within = self.end % self.segment_size;
         let idx = self.current_index()?;
-        // Encoded straight into the mapped segment; into a reused buffer written with a
-        // positioned write where there is no map.
-        match self.mapped_range(idx, within, len as usize)? {
-            Some(dst) => record.encode_stored(dst, crc)?,
-            None => {
-                let mut bytes = std::mem::take(&mut self.scratch);
-                bytes.resize(len as usize, 0);
-                let written = record
-                    .encode_stored(&mut bytes, crc)
-                    .map_err(LogError::Record)
-                    .and_then(|()| self.write_at(idx, within, &bytes));
-                self.scratch = bytes;
-                written?;
+        // Encoded straight into the mapped segment; without a map, behind the pending
+        // appends (written by the next flush) into blocks reserved now, so that write cannot
+        // meet a full disk; where nothing can be reserved, written at once, so a full disk
+        // fails this append rather than a later flush.
+        if let Some(dst) = self.mapped_range(idx, within, len as usize)? {
+            record.encode_stored(dst, crc)?;
+        } else if self.reserve(idx, within + len)? {
+            if self.pending.len() >= PENDING_MAX {
+                self.write_pending()?;
             }
+            if self.pending.is_empty() {
+                self.pending_at = self.end;
+            }
+            let from = self.pending.len();
+            self.pending.resize(from + len as usize, 0);
+            if let Err(e) = record.encode_stored(&mut self.pending[from..], crc) {
+                self.pending.truncate(from);
+                return Err(e.into());
+            }
+        } else {
+            let mut bytes = std::mem::take(&mut self.scratch);
+            bytes.resize(len as usize, 0);
+            let written = record
+                .encode_stored(&mut bytes, crc)
+                .map_err(LogError::Record)
+                .and_then(|()| self.write_at(idx, within, &bytes));
+            self.scratch = bytes;
+            written?;
         }
         self.dirty_from = Some(self.dirty_from.map_or(idx, |d| d.min(idx)));
         let offset = self.end;
@@ -508,6 +545,7 @@ impl CommitLog {
         }
         // Blocks reserved here too, so a full disk fails the same way in both write modes.
         self.reserve(idx, within + bytes.len() as u64)?;
+        self.write_pending()?;
         let seg = &self.segments[idx];
         seg.file
             .write_all_at(bytes, within)
@@ -549,6 +587,8 @@ impl CommitLog {
         if self.active.as_ref().is_none_or(|a| a.base != seg.base) {
             return Ok(None);
         }
+        // Switched from positioned writes: what they left pending goes first.
+        self.write_pending()?;
         let end = within + len as u64;
         if !self.reserve(idx, end)? {
             // No fallocate here: a store into a hole could be a SIGBUS on a full disk.
@@ -583,18 +623,47 @@ impl CommitLog {
 
     /// The segments written since the last flush, marked clean: the caller makes them
     /// durable (a flusher thread fsyncs them by path while appends go on).
-    pub fn take_dirty(&mut self) -> Vec<PathBuf> {
-        match self.dirty_from.take() {
+    pub fn take_dirty(&mut self) -> Result<Vec<PathBuf>, LogError> {
+        self.write_pending()?;
+        Ok(match self.dirty_from.take() {
             Some(from) => self.segments[from..]
                 .iter()
                 .map(|s| s.path.clone())
                 .collect(),
             None => Vec::new(),
+        })
+    }
+
+    /// Writes the pending appends to their segment in one positioned write. On failure they
+    /// stay pending (reads still see them) and the next flush tries again.
+    fn write_pending(&mut self) -> Result<(), LogError> {
+        if self.pending.is_empty() {
+            return Ok(());
         }
+        let Some(seg) = self.segment_at(self.pending_at) else {
+            return Err(LogError::Record(RecordError::Invalid(format!(
+                "pending appends at {} have no segment",
+                self.pending_at
+            ))));
+        };
+        seg.file
+            .write_all_at(&self.pending, self.pending_at - seg.base)
+            .map_err(io(&seg.path))?;
+        self.pending.clear();
+        Ok(())
+    }
+
+    /// The pending bytes from `offset` on, when `offset` is among them.
+    fn pending_from(&self, offset: u64) -> Option<&[u8]> {
+        let at = offset.checked_sub(self.pending_at)?;
+        self.pending
+            .get(usize::try_from(at).ok()?..)
+            .filter(|p| !p.is_empty())
     }
 
     /// Makes every append so far durable (fsync of the segments written since the last flush).
     pub fn flush(&mut self) -> Result<(), LogError> {
+        self.write_pending()?;
         if let Some(from) = self.dirty_from.take() {
             for seg in &self.segments[from..] {
                 seg.file.sync_data().map_err(io(&seg.path))?;
@@ -618,6 +687,17 @@ impl CommitLog {
                 "offset {offset} is at or past the end {}",
                 self.end
             ))));
+        }
+        if let Some(p) = self.pending_from(offset) {
+            // Pending bytes are whole records (a BLANK is written at once).
+            let size = p.get(..4).map_or(0, |b| {
+                i32::from_be_bytes(b.try_into().expect("4 bytes")).max(0)
+            }) as usize;
+            let buf = Bytes::copy_from_slice(&p[..size.min(p.len())]);
+            return match record::decode(&buf, false)? {
+                Found::Blank => Ok(None),
+                Found::Message(r, _) => Ok(Some(r)),
+            };
         }
         let within = offset - seg.base;
         let mut head = [0u8; BLANK_LEN];
@@ -655,7 +735,11 @@ impl CommitLog {
             ))));
         }
         let within = (offset - seg.base) as usize;
+        let pending = self
+            .pending_from(offset)
+            .and_then(|p| p.get(..size as usize));
         let raw = match seg.mapped(self.segment_size) {
+            _ if pending.is_some() => Bytes::copy_from_slice(pending.expect("checked")),
             Some(map) => map.slice(within..within + size as usize),
             None => {
                 let mut buf = vec![0u8; size as usize];

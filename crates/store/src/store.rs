@@ -621,7 +621,7 @@ impl MessageStore {
         if let Err(e) = self.finish_dispatch() {
             tracing::warn!(error = %e, "dispatch still failing");
         }
-        let mut files = self.log.take_dirty();
+        let mut files = self.log.take_dirty()?;
         for q in self.queues.values_mut() {
             files.extend(q.take_dirty()?);
         }
