@@ -316,6 +316,7 @@ fn run(
     let mut last_flush = Instant::now();
     let mut last_clean = Instant::now();
     let mut group: Vec<(Vec<PutResult>, PutReply)> = Vec::new();
+    let mut gather = Gather::new(sync);
     let flusher = Flusher::start(latency.clone());
     loop {
         if last_clean.elapsed() >= store.retention_interval() {
@@ -386,13 +387,15 @@ fn run(
                     serve(&mut store, other);
                 }
             }
-            next = if group.len() < MAX_GROUP {
-                rx.try_recv().ok()
-            } else {
+            next = if group.len() >= MAX_GROUP {
                 None
+            } else if let Ok(req) = rx.try_recv() {
+                Some(req)
+            } else {
+                gather.straggler(&timer, &mut rx, group.len())
             };
         }
-        finish_group(&mut store, &mut group, &latency);
+        gather.committed(group.len(), finish_group(&mut store, &mut group, &latency));
     }
     finish_group(&mut store, &mut group, &latency);
     flusher.wait_idle();
@@ -407,18 +410,82 @@ fn finish_group(
     store: &mut MessageStore,
     group: &mut Vec<(Vec<PutResult>, PutReply)>,
     latency: &FlushLatency,
-) {
+) -> Duration {
     if group.is_empty() {
-        return;
+        return Duration::ZERO;
     }
     let started = Instant::now();
     let flushed = store.flush_log().map_err(Arc::new);
+    let took = started.elapsed();
     latency.group_commit_micros.store(
-        started.elapsed().as_micros() as u64,
+        took.as_micros() as u64,
         std::sync::atomic::Ordering::Relaxed,
     );
     for (r, reply) in group.drain(..) {
         let _ = reply.send(flushed.clone().map(|()| r));
+    }
+    took
+}
+
+/// Group commit's wait for stragglers (as PostgreSQL's `commit_delay` with
+/// `commit_siblings`): the appenders answered by one fsync come back at once, but one by one,
+/// and the first of them used to start the next group alone, so with 16 appenders groups
+/// alternated between a few and the rest, two fsyncs a round. A group smaller than the last
+/// one waits, parked, for more puts: until it is as large, or for at most half the last fsync
+/// (never more than [`Gather::MAX_WAIT`]). A lone appender (last group of one) never waits.
+struct Gather {
+    sync: bool,
+    /// Puts the last group committed (the appenders likely to come back).
+    last_size: usize,
+    /// How long the last fsync took.
+    last_fsync: Duration,
+    /// When the group being gathered waits no longer.
+    deadline: Option<Instant>,
+}
+
+impl Gather {
+    const MAX_WAIT: Duration = Duration::from_micros(100);
+
+    fn new(sync: bool) -> Self {
+        Gather {
+            sync,
+            last_size: 0,
+            last_fsync: Duration::ZERO,
+            deadline: None,
+        }
+    }
+
+    /// The next request for a group of `size` puts when none is waiting: one that arrives
+    /// within the wait, if the group should wait.
+    fn straggler(
+        &mut self,
+        timer: &tokio::runtime::Runtime,
+        rx: &mut mpsc::Receiver<Request>,
+        size: usize,
+    ) -> Option<Request> {
+        if size == 0 {
+            self.deadline = None;
+        }
+        if !self.sync || size == 0 || size >= self.last_size {
+            return None;
+        }
+        let deadline = *self
+            .deadline
+            .get_or_insert_with(|| Instant::now() + (self.last_fsync / 2).min(Self::MAX_WAIT));
+        let wait = deadline.checked_duration_since(Instant::now())?;
+        timer
+            .block_on(async { tokio::time::timeout(wait, rx.recv()).await })
+            .ok()
+            .flatten()
+    }
+
+    /// A group of `size` puts was committed by an fsync that took `fsync`.
+    fn committed(&mut self, size: usize, fsync: Duration) {
+        if size > 0 {
+            self.last_size = size;
+            self.last_fsync = fsync;
+        }
+        self.deadline = None;
     }
 }
 
@@ -452,5 +519,74 @@ fn serve(store: &mut MessageStore, req: Request) {
         Request::Flushes(reply) => {
             let _ = reply.send(store.flushes());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timer() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+    }
+
+    fn request() -> Request {
+        Request::Flushes(oneshot::channel().0)
+    }
+
+    #[test]
+    fn a_smaller_group_waits_briefly_for_the_appenders_of_the_last_one() {
+        let timer = timer();
+        let (tx, mut rx) = mpsc::channel(8);
+        let mut gather = Gather::new(true);
+        gather.committed(16, Duration::from_micros(200));
+        // One arrives within the wait: it is taken.
+        let sender = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_micros(20));
+            tx.blocking_send(request()).unwrap();
+            tx
+        });
+        assert!(gather.straggler(&timer, &mut rx, 3).is_some());
+        let tx = sender.join().unwrap();
+        // None arrives: the wait ends at its deadline (half the last fsync, at most 100 us).
+        let started = Instant::now();
+        assert!(gather.straggler(&timer, &mut rx, 4).is_none());
+        assert!(
+            started.elapsed() < Duration::from_millis(50),
+            "{:?}",
+            started.elapsed()
+        );
+        // The deadline is the group's: once passed, no more waiting for it.
+        let started = Instant::now();
+        assert!(gather.straggler(&timer, &mut rx, 4).is_none());
+        assert!(started.elapsed() < Duration::from_millis(5));
+        drop(tx);
+    }
+
+    #[test]
+    fn a_lone_appender_an_empty_group_and_async_flush_never_wait() {
+        let timer = timer();
+        let (_tx, mut rx) = mpsc::channel::<Request>(8);
+        let mut lone = Gather::new(true);
+        lone.committed(1, Duration::from_secs(1));
+        let mut async_flush = Gather::new(false);
+        async_flush.committed(16, Duration::from_secs(1));
+        let mut grown = Gather::new(true);
+        grown.committed(4, Duration::from_secs(1));
+        let started = Instant::now();
+        assert!(lone.straggler(&timer, &mut rx, 1).is_none());
+        assert!(async_flush.straggler(&timer, &mut rx, 3).is_none());
+        assert!(
+            grown.straggler(&timer, &mut rx, 0).is_none(),
+            "nothing to commit yet"
+        );
+        assert!(
+            grown.straggler(&timer, &mut rx, 4).is_none(),
+            "as large as the last"
+        );
+        assert!(started.elapsed() < Duration::from_millis(5));
     }
 }
