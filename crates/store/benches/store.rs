@@ -76,54 +76,97 @@ fn async_append(body: usize, n: u64, index: bool) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-/// `appenders` tasks each putting `per` messages through a `StoreService` (the store thread),
-/// with SYNC_FLUSH group commit or ASYNC_FLUSH: (msgs/s, every acknowledgement's latency).
-fn service_puts(appenders: usize, per: u64, body: usize, sync: bool) -> (f64, Vec<Duration>) {
-    let dir = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let svc = StoreService::start(config(dir.path(), sync), Duration::from_millis(500)).unwrap();
-    let body = Bytes::from(vec![7u8; body]);
-    let start = Instant::now();
-    let lat: Vec<Duration> = rt.block_on(async {
-        let tasks: Vec<_> = (0..appenders)
-            .map(|a| {
-                let (svc, body) = (svc.clone(), body.clone());
-                tokio::spawn(async move {
-                    let mut lat = Vec::new();
-                    for i in 0..per {
-                        let t = Instant::now();
-                        svc.put(message(a as u64 * per + i, &body)).await.unwrap();
-                        lat.push(t.elapsed());
-                    }
-                    lat
+/// A store thread (`StoreService`) and the runtime its callers run on, kept across a row's
+/// rounds, and warmed up before any is timed: a broker's store is long-lived, and a fresh one
+/// pays first touches (the key index's 20 MB of hash slots, a page fault each) that a running
+/// one has behind it.
+struct ServiceBench {
+    _dir: tempfile::TempDir,
+    rt: tokio::runtime::Runtime,
+    svc: StoreService,
+    /// The next message number (each has its own UNIQ_KEY).
+    next: u64,
+}
+
+impl ServiceBench {
+    fn start(sync: bool, warm_up: u64) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let svc =
+            StoreService::start(config(dir.path(), sync), Duration::from_millis(500)).unwrap();
+        let mut bench = ServiceBench {
+            _dir: dir,
+            rt,
+            svc,
+            next: 0,
+        };
+        bench.puts(16, warm_up / 16, 1024);
+        bench
+    }
+
+    /// `appenders` tasks each putting `per` messages, one at a time: (msgs/s, every
+    /// acknowledgement's latency).
+    fn puts(&mut self, appenders: usize, per: u64, body: usize) -> (f64, Vec<Duration>) {
+        let body = Bytes::from(vec![7u8; body]);
+        let first = self.next;
+        self.next += appenders as u64 * per;
+        let start = Instant::now();
+        let lat: Vec<Duration> = self.rt.block_on(async {
+            let tasks: Vec<_> = (0..appenders)
+                .map(|a| {
+                    let (svc, body) = (self.svc.clone(), body.clone());
+                    tokio::spawn(async move {
+                        let mut lat = Vec::new();
+                        for i in 0..per {
+                            let t = Instant::now();
+                            svc.put(message(first + a as u64 * per + i, &body))
+                                .await
+                                .unwrap();
+                            lat.push(t.elapsed());
+                        }
+                        lat
+                    })
                 })
-            })
-            .collect();
-        let mut all = Vec::new();
-        for t in tasks {
-            all.extend(t.await.unwrap());
-        }
-        all
-    });
-    (lat.len() as f64 / start.elapsed().as_secs_f64(), lat)
+                .collect();
+            let mut all = Vec::new();
+            for t in tasks {
+                all.extend(t.await.unwrap());
+            }
+            all
+        });
+        (lat.len() as f64 / start.elapsed().as_secs_f64(), lat)
+    }
 }
 
 /// One caller putting straight into a `MessageStore` opened with SYNC_FLUSH, no store thread
-/// in between (each put returns after its own fsync): msgs/s.
-fn direct_sync_puts(n: u64) -> f64 {
+/// in between (each put returns after its own fsync), warmed up like [`ServiceBench`]:
+/// `rounds` of `n` puts, each after the disk alone; (ratio to the disk, msgs/s) per round.
+fn direct_sync_rounds(n: u64, rounds: usize, disk_ops: usize) -> Vec<(f64, f64)> {
     let dir = tempfile::tempdir().unwrap();
     let mut store = MessageStore::open(config(dir.path(), true)).unwrap();
     let body = Bytes::from(vec![7u8; 1024]);
-    let messages: Vec<Record> = (0..n).map(|i| message(i, &body)).collect();
-    let start = Instant::now();
-    for m in messages {
-        store.put(m).unwrap();
-    }
-    n as f64 / start.elapsed().as_secs_f64()
+    let mut next = 0;
+    let mut puts = |n: u64| {
+        let messages: Vec<Record> = (next..next + n).map(|i| message(i, &body)).collect();
+        next += n;
+        let start = Instant::now();
+        for m in messages {
+            store.put(m).unwrap();
+        }
+        n as f64 / start.elapsed().as_secs_f64()
+    };
+    puts(n);
+    (0..rounds)
+        .map(|_| {
+            let (mbs, _) = disk_fdatasync(1024, disk_ops);
+            let rate = puts(n);
+            (rate / (mbs * 1e6 / 1024.0), rate)
+        })
+        .collect()
 }
 
 /// (p50, p99) of latencies.
@@ -369,7 +412,8 @@ fn main() {
         .filter(|_| run("service"))
     {
         let per = 20_000 * scale / tasks as u64;
-        let (rate, lat) = service_puts(tasks, per, body, false);
+        let mut bench = ServiceBench::start(false, 20_000 * scale);
+        let (rate, lat) = bench.puts(tasks, per, body);
         let (p50, p99) = percentiles(lat);
         println!(
             "| ASYNC_FLUSH through the store thread, {body} B, {tasks} task(s) | {rate:.0} msgs/s, ack p50 {p50:?} p99 {p99:?} |"
@@ -379,13 +423,7 @@ fn main() {
     // second, so both see the same disk (its fdatasync rate drifts by a third within a minute
     // here); the ratio is each round's, the median of five.
     if run("sync") {
-        let mut rounds: Vec<(f64, f64)> = (0..5)
-            .map(|_| {
-                let (mbs, _) = disk_fdatasync(1024, 100 * scale as usize);
-                let rate = direct_sync_puts(400 * scale);
-                (rate / (mbs * 1e6 / 1024.0), rate)
-            })
-            .collect();
+        let mut rounds = direct_sync_rounds(400 * scale, 5, 100 * scale as usize);
         rounds.sort_by(|a, b| a.0.total_cmp(&b.0));
         println!(
             "| SYNC_FLUSH, 1 KiB, one caller on the store itself (no store thread) | {:.0} msgs/s, {:.2}x the disk's 1 KiB fdatasync rate in the same round ({:.2}-{:.2}x over 5) |",
@@ -394,11 +432,12 @@ fn main() {
     }
     for appenders in [1usize, 16, 256].into_iter().filter(|_| run("sync")) {
         let per = ((400 * scale) / appenders as u64).max(10);
+        let mut bench = ServiceBench::start(true, 400 * scale);
         let mut rounds = Vec::new();
         let mut lat = Vec::new();
         for _ in 0..5 {
             let (mbs, _) = disk_fdatasync(1024, 100 * scale as usize);
-            let (rate, l) = service_puts(appenders, per, 1024, true);
+            let (rate, l) = bench.puts(appenders, per, 1024);
             rounds.push((rate / (mbs * 1e6 / 1024.0), rate));
             lat.extend(l);
         }
