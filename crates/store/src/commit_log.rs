@@ -738,10 +738,11 @@ impl CommitLog {
         let pending = self
             .pending_from(offset)
             .and_then(|p| p.get(..size as usize));
-        let raw = match seg.mapped(self.segment_size) {
-            _ if pending.is_some() => Bytes::copy_from_slice(pending.expect("checked")),
-            Some(map) => map.slice(within..within + size as usize),
-            None => {
+        let raw = match (pending, seg.mapped(self.segment_size)) {
+            // Not written to the segment yet (positioned writes wait for the flush).
+            (Some(p), _) => Bytes::copy_from_slice(p),
+            (None, Some(map)) => map.slice(within..within + size as usize),
+            (None, None) => {
                 let mut buf = vec![0u8; size as usize];
                 seg.file
                     .read_exact_at(&mut buf, offset - seg.base)
