@@ -254,6 +254,12 @@ impl IndexFile {
     }
 
     fn write_header(&mut self) -> Result<(), FileError> {
+        let h = self.header();
+        self.write(0, &h)
+    }
+
+    /// The header as it stands: the counts and ranges of the entries written so far.
+    fn header(&self) -> [u8; HEADER_LEN as usize] {
         let mut h = [0u8; HEADER_LEN as usize];
         h[..8].copy_from_slice(&self.begin_timestamp.to_be_bytes());
         h[8..16].copy_from_slice(&self.end_timestamp.to_be_bytes());
@@ -261,7 +267,7 @@ impl IndexFile {
         h[24..32].copy_from_slice(&self.end_phy.to_be_bytes());
         h[32..36].copy_from_slice(&self.slot_count.to_be_bytes());
         h[36..40].copy_from_slice(&self.index_count.to_be_bytes());
-        self.write(0, &h)
+        h
     }
 
     /// Physical offsets of records indexed under `key` (newest first, hash collisions
@@ -343,6 +349,10 @@ pub(crate) struct Indexes {
     slot_num: u32,
     index_num: u32,
     files: Vec<IndexFile>,
+    /// Files that filled since the last flush, their final header not yet written: the next
+    /// flush (or flush job) syncs them and then writes it. Rolling no longer syncs the full
+    /// file on the store thread.
+    unsynced: Vec<PathBuf>,
 }
 
 impl Indexes {
@@ -365,6 +375,7 @@ impl Indexes {
             slot_num,
             index_num,
             files,
+            unsynced: Vec::new(),
         })
     }
 
@@ -426,8 +437,8 @@ impl Indexes {
 
     /// Starts a new file, named by `now` as Java names them, after syncing the full one.
     fn roll(&mut self, now: i64) -> Result<(), FileError> {
-        if let Some(full) = self.files.last_mut() {
-            full.flush()?;
+        if let Some(full) = self.files.last() {
+            self.unsynced.push(full.path.clone());
         }
         let mut at = now;
         let mut path = self.dir.join(file_name(at));
@@ -476,24 +487,62 @@ impl Indexes {
         Ok(deleted)
     }
 
-    /// Makes the newest file durable (older ones were synced when they filled).
-    /// Writes the newest file's header into its map and returns its path: an fsync of that
-    /// path (from any thread) then makes its entries and header durable.
-    pub(crate) fn prepare_flush(&mut self) -> Result<Option<PathBuf>, FileError> {
-        match self.files.last_mut() {
-            Some(f) => {
-                f.write_header()?;
-                Ok(Some(f.path.clone()))
-            }
-            None => Ok(None),
-        }
+    /// The headers a flush job writes, each after an fsync of its file has made the entries
+    /// it counts durable: files that filled since the last flush, and the newest. Captured
+    /// now, on the store thread; written by the job on another (see [`HeaderWrite`]).
+    pub(crate) fn prepare_flush(&mut self) -> Vec<HeaderWrite> {
+        let unsynced = std::mem::take(&mut self.unsynced);
+        self.files
+            .iter()
+            .filter(|f| unsynced.contains(&f.path))
+            .chain(self.files.last())
+            .map(|f| HeaderWrite {
+                path: f.path.clone(),
+                header: f.header(),
+            })
+            .collect()
     }
 
+    /// Makes the newest file, and those that filled since the last flush, durable: entries
+    /// synced first, then each header, then the header synced.
     pub fn flush(&mut self) -> Result<(), FileError> {
-        match self.files.last_mut() {
-            Some(f) => f.flush(),
-            None => Ok(()),
+        let unsynced = std::mem::take(&mut self.unsynced);
+        let last = self.files.len().saturating_sub(1);
+        for (i, f) in self.files.iter_mut().enumerate() {
+            if i == last || unsynced.contains(&f.path) {
+                f.flush()?;
+            }
         }
+        Ok(())
+    }
+}
+
+/// An index file's header for a flush job to write: the job fsyncs the file first (the
+/// entries and slots the header counts, written through the map), then writes these 40 bytes
+/// and syncs them. A crash at any point leaves a header that counts only entries on disk.
+#[derive(Debug, Clone)]
+pub struct HeaderWrite {
+    path: PathBuf,
+    header: [u8; HEADER_LEN as usize],
+}
+
+impl HeaderWrite {
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes the header (after the file's fsync) and syncs it. A file deleted since (by
+    /// retention) needs nothing.
+    pub fn run(&self) -> Result<(), FileError> {
+        use std::os::unix::fs::FileExt;
+        let f = match OpenOptions::new().write(true).open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io(&self.path)(e)),
+        };
+        f.write_all_at(&self.header, 0).map_err(io(&self.path))?;
+        f.sync_data().map_err(io(&self.path))
     }
 }
 
@@ -662,6 +711,46 @@ mod tests {
             "only the first file ends below 45"
         );
         assert_eq!(ix.query("T#same", 64, 0, i64::MAX).unwrap().len(), 6);
+    }
+
+    /// Rolling leaves the full file's sync to the next flush job, which writes each header
+    /// only after its file's fsync: a crash before the job leaves headers that count nothing
+    /// new (the records are indexed again at open); after the job they count every entry.
+    #[test]
+    fn a_flush_job_writes_the_headers_of_rolled_files_after_their_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ix = Indexes::open(dir.path(), 8, 5).unwrap();
+        for i in 0..10i64 {
+            ix.put(["T#k"], i * 10, 1_000_000 + i * 1000).unwrap();
+        }
+        assert_eq!(ix.files.len(), 3);
+        let headers = ix.prepare_flush();
+        assert_eq!(headers.len(), 3, "two filled files and the newest");
+        assert!(
+            ix.prepare_flush().len() == 1,
+            "only the newest until another fills"
+        );
+        std::mem::forget(ix); // a crash before the job ran
+        let ix = Indexes::open(dir.path(), 8, 5).unwrap();
+        assert_eq!(ix.end_phy(), -1, "no header was written: nothing counts");
+        drop(ix);
+
+        let mut ix = Indexes::open(dir.path(), 8, 5).unwrap();
+        for i in 0..10i64 {
+            ix.put(["T#k"], i * 10, 1_000_000 + i * 1000).unwrap();
+        }
+        let headers = ix.prepare_flush();
+        for h in &headers {
+            std::fs::File::open(h.path()).unwrap().sync_data().unwrap();
+            h.run().unwrap();
+        }
+        std::mem::forget(ix); // a crash after the job
+        let ix = Indexes::open(dir.path(), 8, 5).unwrap();
+        assert_eq!(ix.end_phy(), 90);
+        assert_eq!(ix.query("T#k", 64, 0, i64::MAX).unwrap().len(), 10);
+        // A file deleted before its header is written needs nothing.
+        std::fs::remove_file(headers[0].path()).unwrap();
+        headers[0].run().unwrap();
     }
 
     #[test]

@@ -603,14 +603,14 @@ impl MessageStore {
         }
         self.flushes += 1;
         self.log.flush()?;
-        self.write_checkpoint()?;
         for q in self.queues.values_mut() {
             q.flush()?;
         }
         if let Some(ix) = &mut self.indexes {
             ix.flush()?;
         }
-        Ok(())
+        // Last: it claims what the flushes above made durable.
+        self.write_checkpoint()
     }
 
     /// What a flush would fsync, handed out so another thread can do it (the store thread
@@ -631,12 +631,15 @@ impl MessageStore {
             return Ok(FlushJob::default());
         }
         self.flushes += 1;
-        if let Some(ix) = &mut self.indexes {
-            files.extend(ix.prepare_flush()?);
-        }
+        let headers = match &mut self.indexes {
+            Some(ix) => ix.prepare_flush(),
+            None => Vec::new(),
+        };
+        files.extend(headers.iter().map(|h| h.path().to_owned()));
         self.job_store_time = self.last_store_time;
         Ok(FlushJob {
             files,
+            headers,
             checkpoint: Some(self.config.root.join("checkpoint")),
             store_time: self.last_store_time,
         })
@@ -1220,13 +1223,16 @@ fn write_checkpoint(path: &Path, store_time: i64) -> Result<(), StoreError> {
 #[derive(Debug, Default)]
 pub struct FlushJob {
     files: Vec<PathBuf>,
+    /// Index headers, written after `files` (which hold their index files) are synced.
+    headers: Vec<index::HeaderWrite>,
     /// `None`: an empty job (nothing written since the last one).
     checkpoint: Option<PathBuf>,
     store_time: i64,
 }
 
 impl FlushJob {
-    /// Fsyncs every file (one deleted since, by retention, needs nothing), then writes the
+    /// Fsyncs every file (one deleted since, by retention, needs nothing), then writes each
+    /// index header and syncs it (a header never counts entries not yet on disk), then the
     /// checkpoint: it never claims more than is durable.
     pub fn run(self) -> Result<(), StoreError> {
         for path in &self.files {
@@ -1244,6 +1250,9 @@ impl FlushJob {
                 path: path.clone(),
                 source,
             })?;
+        }
+        for h in &self.headers {
+            h.run()?;
         }
         match &self.checkpoint {
             Some(path) => write_checkpoint(path, self.store_time),
