@@ -234,11 +234,10 @@ impl Record {
         if self.topic.len() > i16::MAX as usize {
             return Err(RecordError::Invalid("topic too long".into()));
         }
-        i32::try_from(self.stored_len(prop_crc))
+        let total = self.stored_len(prop_crc);
+        i32::try_from(total)
             .map(drop)
-            .map_err(|_| {
-                RecordError::Invalid(format!("record of {} bytes", self.stored_len(prop_crc)))
-            })
+            .map_err(|_| RecordError::Invalid(format!("record of {total} bytes")))
     }
 
     /// Writes the record as stored into `dst`, which must be exactly
@@ -257,30 +256,7 @@ impl Record {
         }
         let props_len = self.stored_properties_len(prop_crc);
         let mut out = &mut dst[..];
-        out.put_i32(total as i32);
-        out.put_i32(self.magic());
-        out.put_i32(body_crc(&self.body) as i32);
-        out.put_i32(self.queue_id);
-        out.put_i32(self.flag);
-        out.put_i64(self.queue_offset);
-        out.put_i64(self.physical_offset);
-        out.put_i32(self.stored_sys_flag());
-        out.put_i64(self.born_timestamp);
-        put_host(&mut out, &self.born_host);
-        out.put_i64(self.store_timestamp);
-        put_host(&mut out, &self.store_host);
-        out.put_i32(self.reconsume_times);
-        out.put_i64(self.prepared_transaction_offset);
-        out.put_i32(self.body.len() as i32);
-        out.put_slice(&self.body);
-        if self.magic() == MAGIC_V2 {
-            out.put_i16(self.topic.len() as i16);
-        } else {
-            out.put_u8(self.topic.len() as u8);
-        }
-        out.put_slice(self.topic.as_bytes());
-        out.put_i16(props_len as i16);
-        out.put_slice(self.properties.as_bytes());
+        self.put_fields(&mut out, props_len);
         if prop_crc {
             if props_len > self.properties.len() + PROP_CRC_LEN {
                 out.put_u8(2);
@@ -307,19 +283,18 @@ impl Record {
 
     /// Appends the record to `out` (the body CRC is computed here).
     pub fn encode(&self, out: &mut impl BufMut) -> Result<(), RecordError> {
-        if self.properties.len() > MAX_PROPERTIES_LEN {
-            return Err(RecordError::Invalid(format!(
-                "properties of {} bytes exceed {MAX_PROPERTIES_LEN}",
-                self.properties.len()
-            )));
-        }
-        if self.topic.len() > i16::MAX as usize {
-            return Err(RecordError::Invalid("topic too long".into()));
-        }
-        let total = self.encoded_len();
-        let total_i32 = i32::try_from(total)
-            .map_err(|_| RecordError::Invalid(format!("record of {total} bytes")))?;
-        out.put_i32(total_i32);
+        self.check_storable(false)?;
+        self.put_fields(out, self.properties.len());
+        Ok(())
+    }
+
+    /// Writes every field, the properties string last, for a stored properties length of
+    /// `props_len` (the record's own, or more when bytes follow it, as the CRC property):
+    /// the one writer of the layout behind [`Record::encode`] and [`Record::encode_stored`].
+    /// The caller has checked the lengths ([`Record::check_storable`]).
+    fn put_fields(&self, out: &mut impl BufMut, props_len: usize) {
+        let total = self.encoded_len() - self.properties.len() + props_len;
+        out.put_i32(total as i32);
         out.put_i32(self.magic());
         out.put_i32(body_crc(&self.body) as i32);
         out.put_i32(self.queue_id);
@@ -341,9 +316,8 @@ impl Record {
             out.put_u8(self.topic.len() as u8);
         }
         out.put_slice(self.topic.as_bytes());
-        out.put_i16(self.properties.len() as i16);
+        out.put_i16(props_len as i16);
         out.put_slice(self.properties.as_bytes());
-        Ok(())
     }
 
     /// The record as bytes.
