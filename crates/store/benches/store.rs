@@ -142,10 +142,25 @@ impl ServiceBench {
     }
 }
 
+/// Five rounds, each the disk alone (`disk_ops` 1 KiB writes, each followed by fdatasync)
+/// and then `measure` (msgs/s), so both see the same disk (its rate drifts by a third within
+/// a minute here): (ratio to that round's disk rate, msgs/s) per round, lowest ratio first.
+fn rounds_against_disk(disk_ops: usize, mut measure: impl FnMut() -> f64) -> Vec<(f64, f64)> {
+    let mut rounds: Vec<(f64, f64)> = (0..5)
+        .map(|_| {
+            let (mbs, _) = disk_fdatasync(1024, disk_ops);
+            let rate = measure();
+            (rate / (mbs * 1e6 / 1024.0), rate)
+        })
+        .collect();
+    rounds.sort_by(|a, b| a.0.total_cmp(&b.0));
+    rounds
+}
+
 /// One caller putting straight into a `MessageStore` opened with SYNC_FLUSH, no store thread
 /// in between (each put returns after its own fsync), warmed up like [`ServiceBench`]:
-/// `rounds` of `n` puts, each after the disk alone; (ratio to the disk, msgs/s) per round.
-fn direct_sync_rounds(n: u64, rounds: usize, disk_ops: usize) -> Vec<(f64, f64)> {
+/// [`rounds_against_disk`] of `n` puts each.
+fn direct_sync_rounds(n: u64, disk_ops: usize) -> Vec<(f64, f64)> {
     let dir = tempfile::tempdir().unwrap();
     let mut store = MessageStore::open(config(dir.path(), true)).unwrap();
     let body = Bytes::from(vec![7u8; 1024]);
@@ -160,13 +175,7 @@ fn direct_sync_rounds(n: u64, rounds: usize, disk_ops: usize) -> Vec<(f64, f64)>
         n as f64 / start.elapsed().as_secs_f64()
     };
     puts(n);
-    (0..rounds)
-        .map(|_| {
-            let (mbs, _) = disk_fdatasync(1024, disk_ops);
-            let rate = puts(n);
-            (rate / (mbs * 1e6 / 1024.0), rate)
-        })
-        .collect()
+    rounds_against_disk(disk_ops, || puts(n))
 }
 
 /// (p50, p99) of latencies.
@@ -419,12 +428,9 @@ fn main() {
             "| ASYNC_FLUSH through the store thread, {body} B, {tasks} task(s) | {rate:.0} msgs/s, ack p50 {p50:?} p99 {p99:?} |"
         );
     }
-    // SYNC_FLUSH: rounds that alternate the disk alone and the store, each a fraction of a
-    // second, so both see the same disk (its fdatasync rate drifts by a third within a minute
-    // here); the ratio is each round's, the median of five.
+    // SYNC_FLUSH: the median of five rounds against the disk (`rounds_against_disk`).
     if run("sync") {
-        let mut rounds = direct_sync_rounds(400 * scale, 5, 100 * scale as usize);
-        rounds.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let rounds = direct_sync_rounds(400 * scale, 100 * scale as usize);
         println!(
             "| SYNC_FLUSH, 1 KiB, one caller on the store itself (no store thread) | {:.0} msgs/s, {:.2}x the disk's 1 KiB fdatasync rate in the same round ({:.2}-{:.2}x over 5) |",
             rounds[2].1, rounds[2].0, rounds[0].0, rounds[4].0
@@ -433,15 +439,12 @@ fn main() {
     for appenders in [1usize, 16, 256].into_iter().filter(|_| run("sync")) {
         let per = ((400 * scale) / appenders as u64).max(10);
         let mut bench = ServiceBench::start(true, 400 * scale);
-        let mut rounds = Vec::new();
         let mut lat = Vec::new();
-        for _ in 0..5 {
-            let (mbs, _) = disk_fdatasync(1024, 100 * scale as usize);
+        let rounds = rounds_against_disk(100 * scale as usize, || {
             let (rate, l) = bench.puts(appenders, per, 1024);
-            rounds.push((rate / (mbs * 1e6 / 1024.0), rate));
             lat.extend(l);
-        }
-        rounds.sort_by(|a, b| a.0.total_cmp(&b.0));
+            rate
+        });
         let (ratio, rate) = rounds[2];
         let (p50, p99) = percentiles(lat);
         let record_len = message(0, &Bytes::from(vec![7u8; 1024])).stored_len(true) as f64;
