@@ -162,6 +162,36 @@ fn appends_held_for_the_flush_read_back_and_survive_a_close() {
     assert_eq!(after[30].body, record(30, 200).body);
 }
 
+/// A record whose properties (with the CRC property the log adds) or topic do not fit their
+/// length fields is refused before a byte is written, in both write modes: a clear error, the
+/// log's end unchanged, and the next append and every earlier record fine.
+#[test]
+fn an_oversized_record_is_refused_before_anything_is_written() {
+    for mapped in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, _) = CommitLog::open_with(dir.path(), 1 << 20, true).unwrap();
+        log.set_mapped_writes(mapped);
+        log.append(record(0, 100)).unwrap();
+        let end = log.end();
+        // Fits an i16 alone; not with the 24 bytes of the CRC property and separator.
+        let mut props = record(1, 10);
+        props.properties = format!("K\u{1}{}", "v".repeat(i16::MAX as usize - 10));
+        let e = log.append(props).unwrap_err().to_string();
+        assert!(e.contains("properties of") && e.contains("exceed"), "{e}");
+        let mut topic = record(2, 10);
+        topic.topic = "t".repeat(i16::MAX as usize + 1);
+        let e = log.append(topic).unwrap_err().to_string();
+        assert!(e.contains("topic too long"), "{e}");
+        assert_eq!(log.end(), end, "nothing appended (mapped {mapped})");
+        log.append(record(3, 100)).unwrap();
+        log.flush().unwrap();
+        drop(log);
+        let (log, _) = CommitLog::open_with(dir.path(), 1 << 20, true).unwrap();
+        let bodies: Vec<_> = read_all(&log).into_iter().map(|r| r.body).collect();
+        assert_eq!(bodies, [record(0, 100).body, record(3, 100).body]);
+    }
+}
+
 #[test]
 fn a_torn_last_record_is_cut_off_and_appends_go_on_after_the_valid_prefix() {
     let dir = tempfile::tempdir().unwrap();
