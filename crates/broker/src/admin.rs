@@ -305,7 +305,11 @@ fn runtime_text(ms: i64) -> String {
 /// GET_BROKER_RUNTIME_INFO (28): the keys mqadmin clusterList and brokerStatus read.
 async fn runtime_info(s: &BrokerState) -> RemotingCommand {
     let root = s.config().store_root();
-    let (log_start, log_end) = s.store.run(|st| st.log_range()).await.unwrap_or((0, 0));
+    let ((log_start, log_end), write_failure) = s
+        .store
+        .run(|st| (st.log_range(), st.write_failure().map(str::to_owned)))
+        .await
+        .unwrap_or(((0, 0), Some("the store is shut down".into())));
     let disk = rmq_store::store::disk_used_ratio(&root).unwrap_or(-1.0);
     let capacity = match rmq_store::store::disk_space(&root) {
         Ok((total, free)) => format!(
@@ -361,6 +365,15 @@ async fn runtime_info(s: &BrokerState) -> RemotingCommand {
             format!("{disk:.2}"),
         ),
         ("consumeQueueDiskRatio".into(), format!("{disk:.2}")),
+        // rmq's own: a failed fsync makes the store refuse writes until a restart.
+        (
+            "storeWritable".into(),
+            write_failure.is_none().to_string(),
+        ),
+        (
+            "storeWriteFailure".into(),
+            write_failure.unwrap_or_default(),
+        ),
         ("commitLogMinOffset".into(), log_start.to_string()),
         ("commitLogMaxOffset".into(), log_end.to_string()),
         ("dispatchBehindBytes".into(), "0".into()),

@@ -167,6 +167,11 @@ fn put_error(s: &BrokerState, e: &ServiceError) -> RemotingCommand {
                 response::SERVICE_NOT_AVAILABLE,
                 "service not available now. It may be caused by one of the following reasons: the broker's disk is full [CL:  0.00 CQ:  0.00 INDEX:  0.00], messages are put to the slave, message store has been shut down, etc.",
             ),
+            // Java's answer when its store is not writeable.
+            StoreError::FlushFailed(why) => fail(
+                response::SERVICE_NOT_AVAILABLE,
+                format!("message store is not writeable, so putMessage is forbidden: a flush failed ({why}); restart the broker"),
+            ),
             other => {
                 tracing::error!(error = %other, "put failed");
                 fail(response::SYSTEM_ERROR, format!("UNKNOWN_ERROR: {other}"))

@@ -7,6 +7,7 @@
 //! is cut, mis-sized, of an unknown magic or fails its CRC ends the log, and everything after it
 //! (the tail of that segment, later segments) is discarded, so a torn write is never served.
 
+use crate::durable;
 pub use crate::files::segment_name;
 use crate::files::{self, FileError};
 use crate::record::{self, Check, Found, Record, RecordError, BLANK_LEN};
@@ -82,6 +83,9 @@ pub struct Recovered {
     pub end: u64,
     /// Bytes discarded after the last valid record (a torn or damaged tail), if any.
     pub discarded_from: Option<u64>,
+    /// Where the walk started (the first walked segment's start): records before it were
+    /// taken as they are (Java re-dispatches from here after a crash).
+    pub walked_from: u64,
 }
 
 /// Where an appended record went.
@@ -324,7 +328,8 @@ impl CommitLog {
     /// (the segments before `first` are taken as they are: whole, flushed).
     fn recover_from(&mut self, first: usize) -> Result<Recovered, LogError> {
         let mut records = 0;
-        let mut end = self.segments.get(first).map_or(0, |s| s.base);
+        let walked_from = self.segments.get(first).map_or(0, |s| s.base);
+        let mut end = walked_from;
         let check = self.check();
         let mut damaged = None;
         'segments: for seg in &self.segments[first.min(self.segments.len())..] {
@@ -387,6 +392,7 @@ impl CommitLog {
             records,
             end,
             discarded_from: damaged,
+            walked_from,
         })
     }
 
@@ -406,8 +412,8 @@ impl CommitLog {
             let from = end - seg.base;
             let len = self.segment_size - from;
             if len > 0 {
-                zero_range(&seg.file, from, len).map_err(io(&seg.path))?;
-                seg.file.sync_data().map_err(io(&seg.path))?;
+                files::zero_range(&seg.file, from, len).map_err(io(&seg.path))?;
+                durable::sync_file(&seg.file, &seg.path).map_err(io(&seg.path))?;
             }
         }
         Ok(())
@@ -662,12 +668,16 @@ impl CommitLog {
     }
 
     /// Makes every append so far durable (fsync of the segments written since the last flush).
+    /// The segments stay marked dirty until their fsync succeeded: a failed flush leaves them
+    /// to the next one (which the store refuses to rely on: see `MessageStore`'s write
+    /// failure).
     pub fn flush(&mut self) -> Result<(), LogError> {
         self.write_pending()?;
-        if let Some(from) = self.dirty_from.take() {
+        if let Some(from) = self.dirty_from {
             for seg in &self.segments[from..] {
-                seg.file.sync_data().map_err(io(&seg.path))?;
+                durable::sync_file(&seg.file, &seg.path).map_err(io(&seg.path))?;
             }
+            self.dirty_from = None;
         }
         Ok(())
     }
@@ -795,10 +805,9 @@ impl CommitLog {
             .open(&path)
             .map_err(io(&path))?;
         file.set_len(self.segment_size).map_err(io(&path))?;
-        // The new name must survive a crash too.
-        if let Ok(d) = File::open(&self.dir) {
-            let _ = d.sync_all();
-        }
+        // The new name must survive a power loss too: a group commit's fsync of the segment
+        // does not make its directory entry durable.
+        durable::sync_dir(&self.dir).map_err(io(&self.dir))?;
         self.segments.push(Segment {
             base,
             path,
@@ -853,25 +862,4 @@ impl<'a> ChunkReader<'a> {
         let from = (at - self.start) as usize;
         Ok(self.buf.get(from..from + len))
     }
-}
-
-fn zero_range(file: &File, from: u64, len: u64) -> std::io::Result<()> {
-    // Punching a hole reads back as zeros and frees blocks instead of needing them: the one way
-    // to recover a store on a full disk (writing zeros there fails with ENOSPC).
-    let punch = rustix::fs::FallocateFlags::PUNCH_HOLE | rustix::fs::FallocateFlags::KEEP_SIZE;
-    match rustix::fs::fallocate(file, punch, from, len) {
-        Ok(()) => return Ok(()),
-        Err(rustix::io::Errno::OPNOTSUPP) => {} // no holes here: write the zeros
-        Err(e) => return Err(e.into()),
-    }
-    const CHUNK: usize = 64 * 1024;
-    let zeros = [0u8; CHUNK];
-    let mut at = from;
-    let end = from + len;
-    while at < end {
-        let n = ((end - at) as usize).min(CHUNK);
-        file.write_all_at(&zeros[..n], at)?;
-        at += n as u64;
-    }
-    Ok(())
 }

@@ -8,7 +8,8 @@
 //! [`ConsumeQueue::truncate_from_physical`] drops entries that point past a truncated log.
 //! Blocking file I/O, like the commit log.
 
-use crate::files::{io, parse_segment_name, segment_name, FileError};
+use crate::durable;
+use crate::files::{self, io, parse_segment_name, segment_name, FileError};
 use crate::queue_entry::{QueueEntry, ENTRY_LEN};
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -36,6 +37,9 @@ pub struct ConsumeQueue {
     /// Entries before this point point at deleted commit-log data.
     min_logic_offset: u64,
     dirty_from: Option<usize>,
+    /// Names created or removed in the queue's directories since the last flush: a flush
+    /// syncs those directories, so a new file survives a power loss with its entries.
+    names_changed: NamesChanged,
     /// Entries written but not yet in their file, contiguous, all in one file: they reach it in
     /// one write per batch (at a flush, when the batch is full or leaves the file, before any
     /// file operation) instead of one 20-byte write each. Reads see them here. The queue is
@@ -45,12 +49,40 @@ pub struct ConsumeQueue {
     pending_from: u64,
 }
 
+/// What [`ConsumeQueue::restore`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restored {
+    /// The entry was there already.
+    Held,
+    /// Another entry was there: the queue was cut at the offset and the entry written.
+    Rewritten,
+    /// Written at the end.
+    Appended,
+    /// Written past the end: this many offsets before it were padded with pre-blanks.
+    Gap(u64),
+    /// Below the queue's min offset (retention moved past it): nothing to do.
+    BelowMin,
+}
+
+/// Which directories a flush must sync for the names in them to be durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum NamesChanged {
+    No,
+    /// Files were created or removed in the queue's directory.
+    Files,
+    /// The queue's directory itself was created (maybe its topic's too).
+    Created,
+}
+
 /// Bytes of entries held before they are written (3,276 entries).
 const PENDING_MAX: usize = 64 * 1024;
 
 impl ConsumeQueue {
-    /// Opens (or creates) the queue in `dir`, keeping its valid entries: the first entry that is
-    /// not `offset >= 0 && size > 0` (a zero entry, a torn one) ends it.
+    /// Opens (or creates) the queue in `dir`. Its end is found in its last files only (a
+    /// binary search for where entries give way to zeros), not by reading every file: the
+    /// store's recovery then checks the entries a crash could have left unsynced against the
+    /// commit log ([`crate::store`]'s dispatch mark), so startup does not grow with the
+    /// queues' size.
     pub fn open(dir: &Path, file_size: u64) -> Result<ConsumeQueue, QueueError> {
         if file_size == 0 || !file_size.is_multiple_of(ENTRY_LEN as u64) {
             return Err(FileError::Layout {
@@ -58,6 +90,7 @@ impl ConsumeQueue {
                 reason: format!("file size {file_size} is not a positive multiple of {ENTRY_LEN}"),
             });
         }
+        let created = !dir.is_dir();
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let mut q = ConsumeQueue {
             dir: dir.to_owned(),
@@ -66,6 +99,11 @@ impl ConsumeQueue {
             max_offset: 0,
             min_logic_offset: 0,
             dirty_from: None,
+            names_changed: if created {
+                NamesChanged::Created
+            } else {
+                NamesChanged::No
+            },
             pending: Vec::new(),
             pending_from: 0,
         };
@@ -94,39 +132,84 @@ impl ConsumeQueue {
             found.push((base, path));
         }
         found.sort();
-        for (base, path) in found {
+        for (i, (base, path)) in found.iter().enumerate() {
+            // Files follow each other; after a missing one nothing can be trusted (the
+            // store's recovery rebuilds what the commit log still holds).
+            if i > 0 && *base != found[i - 1].0 + self.file_size {
+                tracing::error!(
+                    dir = %self.dir.display(),
+                    missing = found[i - 1].0 + self.file_size,
+                    "a consume-queue file is missing: the files after it are dropped"
+                );
+                for (_, later) in &found[i..] {
+                    std::fs::remove_file(later).map_err(io(later))?;
+                }
+                self.names_changed = self.names_changed.max(NamesChanged::Files);
+                break;
+            }
             let file = OpenOptions::new()
                 .read(true)
                 .write(true)
-                .open(&path)
-                .map_err(io(&path))?;
-            file.set_len(self.file_size).map_err(io(&path))?;
-            self.files.push(QueueFile { base, path, file });
+                .open(path)
+                .map_err(io(path))?;
+            file.set_len(self.file_size).map_err(io(path))?;
+            self.files.push(QueueFile {
+                base: *base,
+                path: path.clone(),
+                file,
+            });
         }
         Ok(())
     }
 
-    /// Finds the end: the first invalid entry after the valid ones.
+    /// Finds the end: in the last file whose first entry is valid, the boundary between
+    /// valid entries and invalid ones (zeros), by binary search (Java walks its last three
+    /// files). The files before it count as full.
     fn recover(&mut self) -> Result<(), QueueError> {
+        let per_file = self.file_size / ENTRY_LEN as u64;
         let mut end = self.files.first().map_or(0, |f| f.base);
-        'files: for f in &self.files {
-            let mut buf = vec![0u8; self.file_size as usize];
-            f.file.read_exact_at(&mut buf, 0).map_err(io(&f.path))?;
-            for (i, chunk) in buf.chunks_exact(ENTRY_LEN).enumerate() {
-                let e = QueueEntry::decode(chunk.try_into().expect("20 bytes"));
-                if !e.is_valid() {
-                    end = f.base + (i * ENTRY_LEN) as u64;
-                    break 'files;
+        for f in self.files.iter().rev() {
+            if !Self::entry_in(f, 0)?.is_valid() {
+                continue;
+            }
+            // Invariant: entry `lo` is valid, entry `hi` is not (or past the file).
+            let (mut lo, mut hi) = (0u64, per_file);
+            while hi - lo > 1 {
+                let mid = lo + (hi - lo) / 2;
+                if Self::entry_in(f, mid)?.is_valid() {
+                    lo = mid;
+                } else {
+                    hi = mid;
                 }
             }
-            end = f.base + self.file_size;
+            end = f.base + hi * ENTRY_LEN as u64;
+            break;
         }
         self.set_end(end / ENTRY_LEN as u64)
     }
 
-    /// Cuts the queue at queue offset `offset`: later files are deleted, the rest of the file
-    /// holding it zeroed.
-    fn set_end(&mut self, offset: u64) -> Result<(), QueueError> {
+    /// Entry number `n` of file `f`, read from the file.
+    fn entry_in(f: &QueueFile, n: u64) -> Result<QueueEntry, QueueError> {
+        let mut b = [0u8; ENTRY_LEN];
+        f.file
+            .read_exact_at(&mut b, n * ENTRY_LEN as u64)
+            .map_err(io(&f.path))?;
+        Ok(QueueEntry::decode(&b))
+    }
+
+    /// Cuts the queue at queue offset `offset`: pending entries from there are dropped, later
+    /// files deleted, the rest of the file holding it zeroed (a hole punched: a later
+    /// recovery must not find stale entries past the end), and that file marked for the
+    /// next flush.
+    pub fn set_end(&mut self, offset: u64) -> Result<(), QueueError> {
+        let held = (self.pending.len() / ENTRY_LEN) as u64;
+        if offset <= self.pending_from {
+            self.pending.clear();
+        } else if offset < self.pending_from + held {
+            self.pending
+                .truncate(((offset - self.pending_from) as usize) * ENTRY_LEN);
+        }
+        // What stays pending goes to its file before any file operation.
         self.write_pending()?;
         let end = offset * ENTRY_LEN as u64;
         while self
@@ -137,13 +220,19 @@ impl ConsumeQueue {
             let f = self.files.pop().expect("checked");
             drop(f.file);
             std::fs::remove_file(&f.path).map_err(io(&f.path))?;
+            self.names_changed = self.names_changed.max(NamesChanged::Files);
         }
-        if let Some(f) = self.files.last() {
+        let last = self.files.len().checked_sub(1);
+        self.dirty_from = self.dirty_from.map(|d| d.min(last.unwrap_or(0)));
+        if let (Some(idx), Some(f)) = (last, self.files.last()) {
             if end < f.base + self.file_size && end >= f.base {
                 let from = end - f.base;
-                let zeros = vec![0u8; (self.file_size - from) as usize];
-                f.file.write_all_at(&zeros, from).map_err(io(&f.path))?;
+                files::zero_range(&f.file, from, self.file_size - from).map_err(io(&f.path))?;
+                self.dirty_from = Some(self.dirty_from.map_or(idx, |d| d.min(idx)));
             }
+        }
+        if self.files.is_empty() {
+            self.dirty_from = None;
         }
         self.max_offset = offset;
         Ok(())
@@ -190,6 +279,7 @@ impl ConsumeQueue {
                     drop(f.file);
                     std::fs::remove_file(&f.path).map_err(io(&f.path))?;
                     self.dirty_from = self.dirty_from.map(|d| d.saturating_sub(1));
+                    self.names_changed = self.names_changed.max(NamesChanged::Files);
                     deleted += 1;
                 }
                 _ => break,
@@ -217,6 +307,31 @@ impl ConsumeQueue {
             self.write(self.max_offset, QueueEntry::PRE_BLANK)?;
         }
         self.write(offset, entry)
+    }
+
+    /// Recovery's write, from a record of the commit log: makes the entry at `offset` be
+    /// `entry`. An equal entry there is kept; a different one (torn, or stale from before a
+    /// cut) cuts the queue there first; past the end, the gap is padded with pre-blanks and
+    /// reported, since recovery rebuilds from a point that leaves none.
+    pub fn restore(&mut self, offset: u64, entry: QueueEntry) -> Result<Restored, QueueError> {
+        if offset < self.min_offset() {
+            return Ok(Restored::BelowMin);
+        }
+        if offset < self.max_offset {
+            if self.get(offset)? == Some(entry) {
+                return Ok(Restored::Held);
+            }
+            self.set_end(offset)?;
+            self.write(offset, entry)?;
+            return Ok(Restored::Rewritten);
+        }
+        let gap = offset - self.max_offset;
+        self.put(offset, entry)?;
+        Ok(if gap == 0 {
+            Restored::Appended
+        } else {
+            Restored::Gap(gap)
+        })
     }
 
     fn write(&mut self, offset: u64, entry: QueueEntry) -> Result<(), QueueError> {
@@ -352,23 +467,52 @@ impl ConsumeQueue {
         Ok(())
     }
 
-    /// The files written since the last flush, marked clean (see `CommitLog::take_dirty`).
-    pub fn take_dirty(&mut self) -> Result<Vec<PathBuf>, QueueError> {
-        self.write_pending()?;
-        Ok(match self.dirty_from.take() {
-            Some(from) => self.files[from..].iter().map(|f| f.path.clone()).collect(),
-            None => Vec::new(),
-        })
-    }
-
-    /// Makes every entry written so far durable.
-    pub fn flush(&mut self) -> Result<(), QueueError> {
+    /// What a flush must sync for every entry written so far to be durable, marked clean:
+    /// the files written since the last flush (see `CommitLog::take_dirty`) into `files`, and
+    /// the directories whose names changed (a new file, a new queue) into `dirs`.
+    pub fn take_dirty(
+        &mut self,
+        files: &mut Vec<PathBuf>,
+        dirs: &mut Vec<PathBuf>,
+    ) -> Result<(), QueueError> {
         self.write_pending()?;
         if let Some(from) = self.dirty_from.take() {
-            for f in &self.files[from..] {
-                f.file.sync_data().map_err(io(&f.path))?;
-            }
+            files.extend(self.files[from..].iter().map(|f| f.path.clone()));
         }
+        dirs.extend(self.changed_dirs());
+        self.names_changed = NamesChanged::No;
+        Ok(())
+    }
+
+    /// The directories to sync for the names created or removed since the last flush: the
+    /// queue's own, and for a new queue the three above it too (its topic's, `consumequeue`,
+    /// the store's root), any of which it may have created.
+    fn changed_dirs(&self) -> Vec<PathBuf> {
+        let levels = match self.names_changed {
+            NamesChanged::No => 0,
+            NamesChanged::Files => 1,
+            NamesChanged::Created => 4,
+        };
+        self.dir
+            .ancestors()
+            .take(levels)
+            .map(Path::to_owned)
+            .collect()
+    }
+
+    /// Makes every entry written so far durable (and the names of new files).
+    pub fn flush(&mut self) -> Result<(), QueueError> {
+        self.write_pending()?;
+        if let Some(from) = self.dirty_from {
+            for f in &self.files[from..] {
+                durable::sync_file(&f.file, &f.path).map_err(io(&f.path))?;
+            }
+            self.dirty_from = None;
+        }
+        for dir in self.changed_dirs() {
+            durable::sync_dir(&dir).map_err(io(&dir))?;
+        }
+        self.names_changed = NamesChanged::No;
         Ok(())
     }
 
@@ -387,6 +531,7 @@ impl ConsumeQueue {
             .open(&path)
             .map_err(io(&path))?;
         file.set_len(self.file_size).map_err(io(&path))?;
+        self.names_changed = self.names_changed.max(NamesChanged::Files);
         self.files.push(QueueFile { base, path, file });
         self.files.sort_by_key(|f| f.base);
         Ok(self

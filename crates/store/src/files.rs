@@ -82,3 +82,26 @@ pub(crate) fn reserve_blocks(
         Err(e) => Err(io(path)(e.into())),
     }
 }
+
+/// Zeroes `len` bytes of `file` from `from`: by punching a hole, which reads back as zeros and
+/// frees blocks instead of needing them (the one way to cut a file on a full disk: writing
+/// zeros there fails with ENOSPC), or by writing zeros where holes are not supported.
+pub(crate) fn zero_range(file: &std::fs::File, from: u64, len: u64) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let punch = rustix::fs::FallocateFlags::PUNCH_HOLE | rustix::fs::FallocateFlags::KEEP_SIZE;
+    match rustix::fs::fallocate(file, punch, from, len) {
+        Ok(()) => return Ok(()),
+        Err(rustix::io::Errno::OPNOTSUPP) => {} // no holes here: write the zeros
+        Err(e) => return Err(e.into()),
+    }
+    const CHUNK: usize = 64 * 1024;
+    let zeros = [0u8; CHUNK];
+    let mut at = from;
+    let end = from + len;
+    while at < end {
+        let n = ((end - at) as usize).min(CHUNK);
+        file.write_all_at(&zeros[..n], at)?;
+        at += n as u64;
+    }
+    Ok(())
+}

@@ -13,6 +13,7 @@
 //! its slot is `hash % slotNum`. Entries of a bucket are chained newest first. Hash collisions
 //! are returned by queries: callers check the record's keys.
 
+use crate::durable;
 use crate::files::{io, FileError};
 use crate::queue_entry::java_string_hash;
 use memmap2::MmapMut;
@@ -307,10 +308,9 @@ impl IndexFile {
     /// never counts an entry that did not reach the disk (entries past it are re-indexed from
     /// the commit log at open).
     pub(crate) fn flush(&mut self) -> Result<(), FileError> {
-        self.map.flush().map_err(io(&self.path))?;
+        durable::sync_map(&self.map, &self.path, None).map_err(io(&self.path))?;
         self.write_header()?;
-        self.map
-            .flush_range(0, HEADER_LEN as usize)
+        durable::sync_map(&self.map, &self.path, Some((0, HEADER_LEN as usize)))
             .map_err(io(&self.path))
     }
 
@@ -542,7 +542,7 @@ impl HeaderWrite {
             Err(e) => return Err(io(&self.path)(e)),
         };
         f.write_all_at(&self.header, 0).map_err(io(&self.path))?;
-        f.sync_data().map_err(io(&self.path))
+        durable::sync_file(&f, &self.path).map_err(io(&self.path))
     }
 }
 

@@ -14,8 +14,10 @@
 //! Still missing (issue 15): cold-cache numbers, reads from mapped segments,
 //! and the throughput goals; the README's store section says where each stands.
 
+pub mod checkpoint;
 pub mod commit_log;
 pub mod consume_queue;
+pub mod durable;
 pub mod files;
 pub mod index;
 pub mod inspect;

@@ -221,7 +221,7 @@ impl Flusher {
                     let (lock, cv) = &*st;
                     let mut g = lock.lock().unwrap_or_else(|p| p.into_inner());
                     if let Err(e) = r {
-                        tracing::error!(error = %e, "flush failed: the store refuses writes");
+                        tracing::error!(error = %e, "a flush failed: the store refuses writes until it is reopened");
                         g.1.get_or_insert(e.to_string());
                     }
                     g.0 = false;
@@ -253,8 +253,8 @@ impl Flusher {
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, "flush failed: the store refuses writes");
                 g.1.get_or_insert(e.to_string());
+                store.flush_failed(e);
             }
         }
     }
@@ -344,9 +344,8 @@ fn run(
             match req {
                 Request::Put(records, reply) => {
                     if let Some(e) = flusher.failed() {
-                        let _ = reply.send(Err(Arc::new(StoreError::FlushFailed(e))));
-                        next = rx.try_recv().ok();
-                        continue;
+                        // The store refuses from now on (and says why in its status).
+                        store.flush_failed(StoreError::FlushFailed(e));
                     }
                     match records
                         .into_iter()

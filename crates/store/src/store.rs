@@ -14,12 +14,17 @@
 //!
 //! Blocking file I/O: run it on a dedicated thread or `spawn_blocking`.
 
+mod recovery;
+
+use crate::checkpoint::{self, Checkpoint};
 use crate::commit_log::{CommitLog, LastStop, LogError, Recovered};
 use crate::consume_queue::{ConsumeQueue, QueueError};
+use crate::durable;
 use crate::index::{self, Indexes};
 use crate::queue_entry::{tags_code, QueueEntry};
 use crate::record::{self, Record};
 use bytes::Bytes;
+use recovery::RebuildFrom;
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -51,6 +56,10 @@ pub struct StoreConfig {
     /// The delay of each level in ms (`messageDelayLevel`): SCHEDULE_TOPIC_XXXX entries carry
     /// `store time + delay` as their tags code.
     pub delay_levels_ms: Vec<i64>,
+    /// A put stamps the record's store time (the wall clock, never earlier than the last
+    /// put's), as Java does in its put lock. Off: the caller's store time is kept (tests and
+    /// tools that replay records with their times).
+    pub stamp_store_time: bool,
 }
 
 /// The topic delayed messages wait in, one queue per level.
@@ -161,6 +170,7 @@ impl StoreConfig {
             index_num: 20_000_000,
             retention: Retention::default(),
             delay_levels_ms: parse_delay_levels(DEFAULT_DELAY_LEVELS).unwrap_or_default(),
+            stamp_store_time: true,
         }
     }
 }
@@ -235,12 +245,16 @@ pub struct MessageStore {
     last_store_time: i64,
     /// The store time the last flush job covered: an idle store hands out empty jobs.
     job_store_time: i64,
+    /// The dispatch mark the last flush job wrote.
+    job_dispatched: u64,
     /// Whether the last run stopped cleanly (no abort marker at open).
     clean_stop: bool,
     /// Set by a retention round that found the disk above `disk_full_ratio`: the usage.
     disk_full: Option<f64>,
     /// The last appended record while its dispatch has not completed.
     undispatched: Option<Undispatched>,
+    /// Set by the first failed flush (fsync): writes are refused until the store is reopened.
+    write_failure: Option<String>,
 }
 
 /// A record in the commit log whose consume-queue entry or index keys failed to be written.
@@ -319,17 +333,21 @@ impl MessageStore {
         // run did not stop cleanly.
         let abort = root.join("abort");
         let clean_stop = !abort.exists();
-        std::fs::write(&abort, std::process::id().to_string()).map_err(|source| {
-            StoreError::Io {
-                path: abort.clone(),
-                source,
-            }
+        // Synced: a power loss that lost the marker would make the next open take a crash for
+        // a clean stop and walk only the last segment.
+        write_synced(&abort, std::process::id().to_string().as_bytes())?;
+        durable::sync_dir(&root).map_err(|source| StoreError::Io {
+            path: root.clone(),
+            source,
         })?;
-        let checkpoint = read_checkpoint(&root.join("checkpoint"));
+        let checkpoint = Checkpoint::read(&root.join("checkpoint"));
+        let flushed_time = checkpoint.and_then(|c| c.flushed_time());
         let last_stop = if clean_stop {
             LastStop::Clean
         } else {
-            LastStop::Crash { checkpoint }
+            LastStop::Crash {
+                checkpoint: flushed_time,
+            }
         };
         let (mut log, recovered) = CommitLog::open_after(
             &root.join("commitlog"),
@@ -357,14 +375,29 @@ impl MessageStore {
             flushes: 0,
             // Until a put, flushes keep the checkpoint's time (not 0, which would make the
             // next crash recovery walk every segment).
-            last_store_time: checkpoint.unwrap_or(0),
+            last_store_time: flushed_time.unwrap_or(0),
             job_store_time: i64::MIN,
+            job_dispatched: u64::MAX,
             clean_stop,
             disk_full: None,
             undispatched: None,
+            write_failure: None,
         };
-        store.load_queues()?;
-        store.redispatch()?;
+        // The queues are trusted up to the checkpoint's dispatch mark and rebuilt from the
+        // log from there; without a mark, from where a clean stop left them, or after a
+        // crash from where Java's rule starts the log's walk.
+        let from = match (checkpoint.and_then(|c| c.dispatched), clean_stop) {
+            (Some(offset), clean) => RebuildFrom::Mark {
+                offset,
+                verify: !clean,
+            },
+            (None, true) => RebuildFrom::QueuesEnd,
+            (None, false) => RebuildFrom::Mark {
+                offset: store.recovered.walked_from,
+                verify: true,
+            },
+        };
+        store.recover_queues(from)?;
         Ok(store)
     }
 
@@ -395,77 +428,6 @@ impl MessageStore {
     /// Whether the previous run stopped cleanly (no abort marker was found at open).
     pub fn last_stop_was_clean(&self) -> bool {
         self.clean_stop
-    }
-
-    /// Opens every consume queue on disk and drops entries past the recovered log.
-    fn load_queues(&mut self) -> Result<(), StoreError> {
-        let base = self.config.root.join("consumequeue");
-        let Ok(topics) = std::fs::read_dir(&base) else {
-            return Ok(());
-        };
-        for topic in topics.flatten() {
-            let Some(name) = topic.file_name().to_str().map(str::to_owned) else {
-                continue;
-            };
-            let Ok(ids) = std::fs::read_dir(topic.path()) else {
-                continue;
-            };
-            for id in ids.flatten() {
-                let Some(queue_id) = id.file_name().to_str().and_then(|s| s.parse::<i32>().ok())
-                else {
-                    continue;
-                };
-                let mut q = ConsumeQueue::open(&id.path(), self.config.consume_queue_file_size)?;
-                q.truncate_from_physical(self.log.end())?;
-                q.drop_before_physical(self.log.start())?;
-                self.queues.insert(name.clone(), queue_id, q);
-            }
-        }
-        Ok(())
-    }
-
-    /// Dispatches every record of the log that its consume queue or the index does not have
-    /// yet: from where dispatch got (the furthest record any queue points at; records are
-    /// dispatched in log order) to the end of the log (Java's reput). A queue entry is written
-    /// after its record, so after a crash the queues may lag the log; the index lags it by up
-    /// to a flush interval (its header counts only synced entries). A store without index
-    /// files starts indexing with new records, not the whole log.
-    fn redispatch(&mut self) -> Result<(), StoreError> {
-        let mut dispatched = None;
-        for q in self.queues.values() {
-            dispatched = dispatched.max(q.last_end()?);
-        }
-        let queued = dispatched.unwrap_or(0).max(self.log.start());
-        // Records at or below `indexed` are in the index; `index_scan` is a record start at
-        // or before the first one that is not.
-        let (index_scan, indexed) = match &self.indexes {
-            Some(ix) if !ix.is_empty() => {
-                let end = ix.end_phy();
-                (end.max(0) as u64, end)
-            }
-            // Index on but no index file (a Java broker that ran with messageIndexEnable=false,
-            // or its index files deleted): every record is indexed, once, at this open.
-            Some(_) => (self.log.start(), self.log.start() as i64 - 1),
-            None => (queued, queued as i64 - 1),
-        };
-        let mut at = queued.min(index_scan).max(self.log.start());
-        while at < self.log.end() {
-            match self.log.read(at)? {
-                None => at = self.log.roll_offset(at),
-                Some(r) => {
-                    let size = r.encoded_len() as u64;
-                    let props = record::DispatchProperties::of(&r.properties);
-                    if at >= queued {
-                        self.dispatch_queue(&r, &props, at, size as u32)?;
-                    }
-                    if at as i64 > indexed {
-                        self.dispatch_index(&r, &props, at)?;
-                    }
-                    at += size;
-                }
-            }
-        }
-        Ok(())
     }
 
     fn queue(&mut self, topic: &str, queue_id: i32) -> Result<&mut ConsumeQueue, StoreError> {
@@ -538,6 +500,9 @@ impl MessageStore {
     /// puts with one [`MessageStore::flush_log`] before acknowledging any of them (the store
     /// thread's group commit).
     pub fn put_unflushed(&mut self, mut record: Record) -> Result<PutResult, StoreError> {
+        if let Some(why) = &self.write_failure {
+            return Err(StoreError::FlushFailed(why.clone()));
+        }
         if let Some(used) = self.disk_full {
             return Err(StoreError::DiskFull(used));
         }
@@ -551,6 +516,12 @@ impl MessageStore {
         )?;
         let queue_offset = q.max_offset();
         record.queue_offset = queue_offset as i64;
+        if self.config.stamp_store_time {
+            // Stamped here, in log order (Java stamps inside its put lock), never going back:
+            // the times along a queue and the log are sorted, which the checkpoint's recovery
+            // rule and SEARCH_OFFSET_BY_TIMESTAMP's binary search rely on.
+            record.store_timestamp = now_ms().max(self.last_store_time);
+        }
         self.last_store_time = record.store_timestamp;
         let appended = self.log.append_mut(&mut record)?;
         // The record is in the log: the put succeeded (as in Java, where dispatch runs behind
@@ -591,8 +562,37 @@ impl MessageStore {
     /// since the consume queues are rebuilt from it at open.
     pub fn flush_log(&mut self) -> Result<(), StoreError> {
         self.flushes += 1;
-        self.log.flush()?;
-        Ok(())
+        self.log.flush().map_err(|e| self.flush_failed(e.into()))
+    }
+
+    /// Records a failed flush: from now on writes are refused until the store is reopened.
+    /// After a failed fsync the kernel may have dropped the dirty pages it could not write and
+    /// report the next fsync as a success (the PostgreSQL fsync lesson): nothing written
+    /// after it could be acknowledged as durable. Reopening recovers from what is on disk.
+    pub fn flush_failed(&mut self, e: StoreError) -> StoreError {
+        if self.write_failure.is_none() {
+            let why = match &e {
+                StoreError::FlushFailed(why) => why.clone(),
+                other => other.to_string(),
+            };
+            tracing::error!(error = %why, "a flush failed: the store refuses writes until it is reopened");
+            self.write_failure = Some(why);
+        }
+        e
+    }
+
+    /// Why writes are refused, if a flush failed (for the broker's status and metrics).
+    pub fn write_failure(&self) -> Option<&str> {
+        self.write_failure.as_deref()
+    }
+
+    /// Where every record's queue entry is written: the log's end, or the record whose
+    /// dispatch is still failing.
+    fn dispatched(&self) -> u64 {
+        match &self.undispatched {
+            Some(u) if !u.queued => u.offset,
+            _ => self.log.end(),
+        }
     }
 
     /// Makes everything durable, the consume queues too (periodic flushes, shutdown), and
@@ -602,15 +602,23 @@ impl MessageStore {
             tracing::warn!(error = %e, "dispatch still failing");
         }
         self.flushes += 1;
-        self.log.flush()?;
-        for q in self.queues.values_mut() {
-            q.flush()?;
-        }
-        if let Some(ix) = &mut self.indexes {
-            ix.flush()?;
-        }
-        // Last: it claims what the flushes above made durable.
-        self.write_checkpoint()
+        let dispatched = self.dispatched();
+        let flushed = (|| {
+            self.log.flush()?;
+            for q in self.queues.values_mut() {
+                q.flush()?;
+            }
+            if let Some(ix) = &mut self.indexes {
+                ix.flush()?;
+            }
+            // Last: it claims what the flushes above made durable.
+            checkpoint::write(
+                &self.config.root.join("checkpoint"),
+                self.last_store_time,
+                dispatched,
+            )
+        })();
+        flushed.map_err(|e| self.flush_failed(e))
     }
 
     /// What a flush would fsync, handed out so another thread can do it (the store thread
@@ -621,11 +629,19 @@ impl MessageStore {
         if let Err(e) = self.finish_dispatch() {
             tracing::warn!(error = %e, "dispatch still failing");
         }
+        let dispatched = self.dispatched();
         let mut files = self.log.take_dirty()?;
+        let mut dirs = Vec::new();
         for q in self.queues.values_mut() {
-            files.extend(q.take_dirty()?);
+            q.take_dirty(&mut files, &mut dirs)?;
         }
-        if files.is_empty() && self.job_store_time == self.last_store_time {
+        dirs.sort();
+        dirs.dedup();
+        if files.is_empty()
+            && dirs.is_empty()
+            && self.job_store_time == self.last_store_time
+            && self.job_dispatched == dispatched
+        {
             // Nothing written since the last job: nothing to fsync, no checkpoint to move (an
             // idle broker must not fsync twice a second).
             return Ok(FlushJob::default());
@@ -637,11 +653,14 @@ impl MessageStore {
         };
         files.extend(headers.iter().map(|h| h.path().to_owned()));
         self.job_store_time = self.last_store_time;
+        self.job_dispatched = dispatched;
         Ok(FlushJob {
             files,
+            dirs,
             headers,
             checkpoint: Some(self.config.root.join("checkpoint")),
             store_time: self.last_store_time,
+            dispatched,
         })
     }
 
@@ -935,6 +954,13 @@ impl Queues {
         self.0.values_mut().flat_map(HashMap::values_mut)
     }
 
+    /// (topic, queue id, queue) of every queue.
+    fn iter_mut(&mut self) -> impl Iterator<Item = (&str, i32, &mut ConsumeQueue)> {
+        self.0
+            .iter_mut()
+            .flat_map(|(t, m)| m.iter_mut().map(move |(id, q)| (t.as_str(), *id, q)))
+    }
+
     /// Forgets a topic's queues; how many there were.
     fn remove_topic(&mut self, topic: &str) -> usize {
         self.0.remove(topic).map_or(0, |m| m.len())
@@ -1188,52 +1214,27 @@ impl MessageStore {
     }
 }
 
-impl MessageStore {
-    fn write_checkpoint(&self) -> Result<(), StoreError> {
-        write_checkpoint(&self.config.root.join("checkpoint"), self.last_store_time)
-    }
-}
-
-/// Java's `checkpoint` file (spec §1.8): 4,096 bytes, i64 physicMsgTimestamp, i64
-/// logicsMsgTimestamp, i64 indexMsgTimestamp, i64 masterFlushedOffset, i64 confirmPhyOffset.
-fn write_checkpoint(path: &Path, store_time: i64) -> Result<(), StoreError> {
-    use std::os::unix::fs::FileExt;
-    let io = |source| StoreError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let mut page = [0u8; 4096];
-    page[..8].copy_from_slice(&store_time.to_be_bytes());
-    page[8..16].copy_from_slice(&store_time.to_be_bytes());
-    // indexMsgTimestamp: index headers are written at the flush this checkpoint follows, so
-    // the index covers up to the same time. A Java broker recovering from a crash deletes the
-    // index files that end after it (spec §1.7): 0 here would cost it every index file.
-    page[16..24].copy_from_slice(&store_time.to_be_bytes());
-    let f = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .map_err(io)?;
-    f.write_all_at(&page, 0).map_err(io)?;
-    f.sync_data().map_err(io)
-}
-
 /// A flush to run off the store thread (see [`MessageStore::flush_job`]).
 #[derive(Debug, Default)]
 pub struct FlushJob {
     files: Vec<PathBuf>,
+    /// Directories whose names changed (new queue files), synced with the files.
+    dirs: Vec<PathBuf>,
     /// Index headers, written after `files` (which hold their index files) are synced.
     headers: Vec<index::HeaderWrite>,
     /// `None`: an empty job (nothing written since the last one).
     checkpoint: Option<PathBuf>,
     store_time: i64,
+    /// The dispatch mark the checkpoint claims: every record before it has its queue entry
+    /// in `files`.
+    dispatched: u64,
 }
 
 impl FlushJob {
-    /// Fsyncs every file (one deleted since, by retention, needs nothing), then writes each
-    /// index header and syncs it (a header never counts entries not yet on disk), then the
-    /// checkpoint: it never claims more than is durable.
+    /// Fsyncs every file (one deleted since, by retention, needs nothing) and directory, then
+    /// writes each index header and syncs it (a header never counts entries not yet on
+    /// disk), then the checkpoint with the dispatch mark: it never claims more than is
+    /// durable. An error means the store must refuse writes ([`MessageStore::flush_failed`]).
     pub fn run(self) -> Result<(), StoreError> {
         for path in &self.files {
             let f = match File::open(path) {
@@ -1246,23 +1247,35 @@ impl FlushJob {
                     })
                 }
             };
-            f.sync_data().map_err(|source| StoreError::Io {
+            durable::sync_file(&f, path).map_err(|source| StoreError::Io {
                 path: path.clone(),
                 source,
             })?;
+        }
+        for dir in &self.dirs {
+            match durable::sync_dir(dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(StoreError::Io {
+                        path: dir.clone(),
+                        source,
+                    })
+                }
+            }
         }
         for h in &self.headers {
             h.run()?;
         }
         match &self.checkpoint {
-            Some(path) => write_checkpoint(path, self.store_time),
+            Some(path) => checkpoint::write(path, self.store_time, self.dispatched),
             None => Ok(()),
         }
     }
 
     /// Nothing to do (the store was idle since the last job).
     pub fn is_empty(&self) -> bool {
-        self.checkpoint.is_none() && self.files.is_empty()
+        self.checkpoint.is_none() && self.files.is_empty() && self.dirs.is_empty()
     }
 }
 
@@ -1275,13 +1288,22 @@ impl Drop for MessageStore {
     }
 }
 
-/// The store time up to which the checkpoint says records were flushed: the smaller of its
-/// physic and logics timestamps (Java's `getMinTimestamp` without the margin, which the commit
-/// log applies). `None` when there is no usable checkpoint.
-fn read_checkpoint(path: &Path) -> Option<i64> {
-    let c = crate::layout::Checkpoint::read(path)?;
-    let t = c.physic_ms.min(c.logics_ms);
-    (t > 0).then_some(t)
+/// Writes `bytes` to a new file at `path` and syncs it.
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let io = |source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let f = File::create(path).map_err(io)?;
+    std::io::Write::write_all(&mut &f, bytes).map_err(io)?;
+    durable::sync_file(&f, path).map_err(io)
+}
+
+/// Milliseconds since the Unix epoch.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// True if `root` looks like a store directory (has a commit log).

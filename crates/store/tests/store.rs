@@ -14,6 +14,8 @@ fn config(root: &std::path::Path) -> StoreConfig {
         // Small index files, so that tests roll them.
         index_slot_num: 64,
         index_num: 200,
+        // The records' own store times (the tests choose them).
+        stamp_store_time: false,
         ..StoreConfig::new(root)
     }
 }
