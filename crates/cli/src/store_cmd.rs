@@ -19,8 +19,10 @@ pub enum StoreCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Every record's sizes, magic, body CRC and position, and every consume-queue entry
-    /// against its record; exit 1 when damage is found.
+    /// Every record's sizes, magic, body CRC and position; every consume queue dense (no
+    /// placeholder, zero entry or hole between its first and last entry) and every entry
+    /// against its record; damaged entries summarised per queue as offset ranges; exit 1 when
+    /// damage is found.
     Verify {
         /// The store directory (storePathRootDir).
         dir: PathBuf,
@@ -224,20 +226,54 @@ fn verify_cmd(dir: &Path, json: bool) -> ExitCode {
         }
     };
     if json {
+        let damage: Vec<_> = r
+            .damage
+            .iter()
+            .map(|d| {
+                serde_json::json!({"topic": d.topic, "queueId": d.queue_id, "fault": d.fault.name(),
+                    "what": d.fault.what(), "entries": d.entries, "ranges": d.ranges,
+                    "moreRanges": d.more_ranges, "example": d.example})
+            })
+            .collect();
         print_json(&serde_json::json!({
             "records": r.records, "logEnd": r.log_end, "queues": r.queues, "entries": r.entries,
             "problems": r.problems, "notes": r.notes, "ok": r.problems.is_empty(),
+            "problemCount": r.problem_count, "expiredEntries": r.expired,
+            "damagedEntries": r.damaged_entries(), "damage": damage,
         }));
     } else {
         println!(
-            "{} record(s) checked (commit log valid to {}), {} consume-queue entr(ies) in {} queue(s)",
-            r.records, r.log_end, r.entries, r.queues
+            "{} record(s) checked (commit log valid to {}), {} consume-queue entr(ies) in {} queue(s){}",
+            r.records,
+            r.log_end,
+            r.entries,
+            r.queues,
+            if r.expired > 0 {
+                format!(" ({} more point into deleted segments)", r.expired)
+            } else {
+                String::new()
+            }
         );
         for n in &r.notes {
             println!("note: {n}");
         }
         for p in &r.problems {
             println!("PROBLEM: {p}");
+        }
+        let unlisted = r.problem_count.saturating_sub(r.problems.len() as u64);
+        if unlisted > 0 {
+            println!("PROBLEM: {unlisted} more not listed (--json lists every damaged queue)");
+        }
+        if !r.damage.is_empty() {
+            println!(
+                "{} damaged consume-queue entr(ies) in {} queue(s)",
+                r.damaged_entries(),
+                r.damage
+                    .iter()
+                    .map(|d| (&d.topic, d.queue_id))
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .len()
+            );
         }
         println!(
             "{}",
