@@ -2,58 +2,17 @@
 //! overlap, every message once, members joining and leaving, offsets resuming after a restart,
 //! and give-backs seen with reconsumeTimes 0, 1, 2.
 
-use rmq_consumer::{
-    listener, ConsumeFrom, ConsumeResult, ConsumerConfig, MessageExt, PushConsumer,
-};
+mod support;
+
+use rmq_consumer::{listener, ConsumeFrom, ConsumeResult, MessageExt, PushConsumer};
 use rmq_producer::message::Message;
 use rmq_producer::{Producer, ProducerConfig};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// Our NameServer and broker, every delay level one second (retries come back quickly).
-struct Cluster {
-    sa: rmq_testkit::Standalone,
-}
-
-impl Cluster {
-    async fn start() -> Cluster {
-        let sa =
-            rmq_testkit::Standalone::start(|c| c.message_delay_level = ["1s"; 18].join(" ")).await;
-        Cluster { sa }
-    }
-
-    fn ns(&self) -> String {
-        self.sa.ns_addr()
-    }
-
-    async fn create_topic(&self, topic: &str, queues: i32) {
-        self.sa.create_topic(topic, queues).await;
-    }
-
-    async fn send(&self, topic: &str, bodies: impl Iterator<Item = String>) {
-        let p = Producer::start(ProducerConfig::new("PG_push", &[&self.ns()]))
-            .await
-            .unwrap();
-        for b in bodies {
-            p.send(Message::new(topic, b.into_bytes()).with_tags("TagA"))
-                .await
-                .unwrap();
-        }
-        p.shutdown().await;
-    }
-}
+use support::{config, Cluster};
 
 type Seen = Arc<Mutex<HashMap<String, Vec<(String, i32)>>>>;
-
-fn config(c: &Cluster, group: &str, name: &str) -> ConsumerConfig {
-    let mut cfg = ConsumerConfig::new(group, &[&c.ns()]);
-    cfg.consume_from = ConsumeFrom::FirstOffset;
-    cfg.instance_name = Some(name.to_owned());
-    cfg.rebalance_interval = Duration::from_millis(500);
-    cfg.persist_interval = Duration::from_millis(200);
-    cfg
-}
 
 async fn recording(c: &Cluster, group: &str, name: &str, topic: &str, seen: Seen) -> PushConsumer {
     let who = name.to_owned();
