@@ -1151,8 +1151,9 @@ async fn pull_loop(
 }
 
 /// Runs the listener on a batch when a consumption slot is free; a failed batch is given back
-/// (or, if the broker cannot take it, consumed again locally 5 s later); then the committed
-/// offset moves to the smallest message still in flight.
+/// (the messages the broker cannot take are consumed again locally 5 s later, as Java's
+/// `submitConsumeRequestLater`, and stay in the cache until then); then the messages done with
+/// leave the cache and the committed offset moves to the smallest message still in flight.
 fn dispatch(
     inner: Arc<Inner>,
     pq: Arc<ProcessQueue>,
@@ -1195,6 +1196,9 @@ fn dispatch(
                 }
             }
             if !local.is_empty() {
+                // Those given back are done with (below); the others stay in the cache until
+                // consumed: the commit waits for them.
+                batch.retain(|m| !local.iter().any(|l| l.queue_offset == m.queue_offset));
                 let (i, p, c) = (inner.clone(), pq.clone(), consumed.clone());
                 tokio::spawn(async move {
                     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -1203,8 +1207,6 @@ fn dispatch(
                     }
                     dispatch(i, p, c, local);
                 });
-                // Their offsets stay in the cache until consumed: the commit waits for them.
-                return;
             }
         }
         let offsets: Vec<i64> = batch.iter().map(|m| m.queue_offset).collect();
