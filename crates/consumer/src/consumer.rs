@@ -216,6 +216,8 @@ pub(crate) struct Inner {
     /// Lite pull: seeks not yet applied by the queues' pull tasks, and each queue's seek count
     /// (batches pulled before the last seek are dropped by `poll`).
     pub(crate) seeks: Mutex<HashMap<MessageQueue, (i64, u64)>>,
+    /// A rebalance is already due soon ([`Inner::rebalance_soon`]).
+    rebalance_due: Arc<AtomicBool>,
 }
 
 /// Lite pull: a queue's pulled messages and the seek generation they were pulled in.
@@ -379,6 +381,7 @@ impl PushConsumer {
             lite,
             assigned,
             seeks: Mutex::new(HashMap::new()),
+            rebalance_due: Arc::new(AtomicBool::new(false)),
         });
         let _ = reset_cell.set(Arc::downgrade(&inner));
         inner.refresh_routes().await;
@@ -757,21 +760,50 @@ impl Inner {
     /// Drops queues no longer ours (committing their offsets first), takes new ones.
     async fn update_owned(self: &Arc<Self>, topic: &str, mine: Vec<MessageQueue>) -> bool {
         let mut changed = false;
-        let gone: Vec<(MessageQueue, Owned)> = {
-            let mut owned = self.owned.lock().unwrap_or_else(|p| p.into_inner());
-            let keys: Vec<MessageQueue> = owned
-                .keys()
-                .filter(|q| q.topic == topic && !mine.contains(q))
-                .cloned()
-                .collect();
-            keys.into_iter()
-                .filter_map(|k| owned.remove(&k).map(|o| (k, o)))
+        // Queues no longer ours, and orderly queues given away earlier whose listener call was
+        // still running then (they stayed, dropped, and are given up now if it has returned).
+        let gone: Vec<(MessageQueue, Arc<ProcessQueue>)> = {
+            let owned = self.owned.lock().unwrap_or_else(|p| p.into_inner());
+            owned
+                .iter()
+                .filter(|(q, o)| q.topic == topic && (!mine.contains(q) || o.pq.is_dropped()))
+                .map(|(q, o)| {
+                    o.pq.drop_queue();
+                    o.pull.abort();
+                    (q.clone(), o.pq.clone())
+                })
                 .collect()
         };
-        for (mq, o) in gone {
+        for (mq, pq) in gone {
+            // Orderly (Java's removeUnnecessaryMessageQueue): the queue is given up, and
+            // unlocked on the broker, only once its consume lock is ours; while the listener
+            // still runs on it, it stays (locked, renewed, nothing more dispatched) and the
+            // next rebalance, a second from now, tries again. Otherwise a new owner would
+            // consume the queue while our listener is still at work on it.
+            let held = if self.config.orderly {
+                match pq.try_lock_consume(Duration::from_millis(500)).await {
+                    Some(held) => Some(held),
+                    None => {
+                        tracing::warn!(
+                            queue = ?mq,
+                            "given away while the listener runs on it: kept locked until it returns"
+                        );
+                        self.rebalance_soon(Duration::from_secs(1));
+                        continue;
+                    }
+                }
+            } else {
+                None
+            };
+            let Some(o) = self
+                .owned
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&mq)
+            else {
+                continue;
+            };
             changed = true;
-            o.pq.drop_queue();
-            o.pull.abort();
             // Messages already handed to the listener finish first (up to 10 s), so the
             // committed offset covers them and the new owner does not see them again; those
             // not yet started are left for it.
@@ -785,8 +817,13 @@ impl Inner {
             }
             if let Some(t) = &o.orderly {
                 t.abort();
-                self.unlock(std::slice::from_ref(&mq), true).await;
+                // Back in our share (it left and returned while busy): it is locked again
+                // below, not released in between.
+                if !mine.contains(&mq) {
+                    self.unlock(std::slice::from_ref(&mq), true).await;
+                }
             }
+            drop(held);
             tracing::info!(queue = ?mq, "queue given away");
         }
         for mq in mine {
@@ -802,11 +839,7 @@ impl Inner {
             if self.config.orderly {
                 if !self.lock(std::slice::from_ref(&mq)).await.contains(&mq) {
                     // Another member still holds it: try again soon.
-                    let again = self.rebalance_now.clone();
-                    tokio::spawn(async move {
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                        again.notify_one();
-                    });
+                    self.rebalance_soon(Duration::from_millis(500));
                     continue;
                 }
                 pq.set_locked(true);
@@ -848,6 +881,20 @@ impl Inner {
             tracing::info!(queue = ?mq, "queue taken");
         }
         changed
+    }
+
+    /// Runs a rebalance `after` from now (a lock refused, a queue still busy), unless one is
+    /// already due: rounds that keep asking do not multiply the timers.
+    fn rebalance_soon(&self, after: Duration) {
+        if self.rebalance_due.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let (again, due) = (self.rebalance_now.clone(), self.rebalance_due.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            due.store(false, Ordering::SeqCst);
+            again.notify_one();
+        });
     }
 
     /// The offset to start a queue at (spec §4.5).
@@ -1324,6 +1371,9 @@ async fn orderly_loop(
                 let Ok(_slot) = inner.consume_slots.clone().acquire_owned().await else {
                     return;
                 };
+                // Held while the listener runs: a rebalance that gives the queue away waits
+                // for it before unlocking the queue on the broker.
+                let held = pq.lock_consume().await;
                 let Some(_consuming) = pq.begin_consume() else {
                     return;
                 };
@@ -1343,6 +1393,7 @@ async fn orderly_loop(
                     m.reconsume_times += 1;
                 }
                 drop(_consuming);
+                drop(held);
                 tokio::time::sleep(inner.config.suspend_current_queue_time).await;
             }
         }

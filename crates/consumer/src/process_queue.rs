@@ -17,6 +17,9 @@ pub struct ProcessQueue {
     consuming: AtomicUsize,
     /// Orderly consumption: the broker's lock on this queue is ours.
     locked: AtomicBool,
+    /// Orderly consumption: held while the listener runs on this queue (Java's `consumeLock`);
+    /// a rebalance gives the queue away, and unlocks it on the broker, only once it can take it.
+    consume_lock: tokio::sync::Mutex<()>,
 }
 
 /// Counts a listener call on a queue while it runs.
@@ -100,6 +103,22 @@ impl ProcessQueue {
     /// Orderly: is the broker's lock held?
     pub fn is_locked(&self) -> bool {
         self.locked.load(Ordering::SeqCst)
+    }
+
+    /// Orderly: the consume lock, held while the listener runs on this queue.
+    pub async fn lock_consume(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.consume_lock.lock().await
+    }
+
+    /// Orderly: the consume lock if it comes free within `wait` (no listener call running on
+    /// this queue then, and none starts while it is held).
+    pub async fn try_lock_consume(
+        &self,
+        wait: std::time::Duration,
+    ) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        tokio::time::timeout(wait, self.consume_lock.lock())
+            .await
+            .ok()
     }
 
     /// Listener calls running now.

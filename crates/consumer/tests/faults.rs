@@ -5,11 +5,11 @@
 
 mod support;
 
-use rmq_consumer::{listener, ConsumeResult, MessageExt, PushConsumer};
+use rmq_consumer::{listener, ConsumeResult, MessageExt, MessageQueue, PushConsumer};
 use rmq_protocol::codes::request;
 use rmq_protocol::RemotingCommand;
 use rmq_remoting::{HookError, RpcHook};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::{config, Cluster};
@@ -102,4 +102,141 @@ async fn a_batch_whose_give_back_half_fails_still_lets_the_offset_move() {
     c.wait_committed("CG_half", "Half", 0, 2, Duration::from_secs(10))
         .await;
     consumer.shutdown().await;
+}
+
+/// (member, queue offset, "enter" or "leave").
+type Call = (String, i64, &'static str);
+
+/// What the orderly members' listeners share with the test.
+#[derive(Clone)]
+struct Watch {
+    /// Listener calls: (member, queue offset, entering or leaving).
+    calls: Arc<Mutex<Vec<Call>>>,
+    /// Listener calls running now, over both members.
+    running: Arc<AtomicUsize>,
+    /// Two calls ran at once.
+    overlapped: Arc<AtomicBool>,
+    /// Member "z" stops in x0 until the test opens this.
+    gate: Arc<tokio::sync::Semaphore>,
+    /// (member, queue offset) as each call starts.
+    entered: tokio::sync::mpsc::UnboundedSender<(String, i64)>,
+}
+
+/// An orderly member `name` of CG_held on `Held`, reporting to `watch`.
+async fn orderly_member(c: &Cluster, name: &str, watch: Watch) -> PushConsumer {
+    let mut cfg = config(c, "CG_held", name);
+    cfg.orderly = true;
+    let who = name.to_owned();
+    PushConsumer::start(
+        cfg,
+        &[("Held", "*")],
+        listener(move |msgs: Vec<MessageExt>| {
+            let (w, who) = (watch.clone(), who.clone());
+            async move {
+                let offset = msgs[0].queue_offset;
+                if w.running.fetch_add(1, Ordering::SeqCst) > 0 {
+                    w.overlapped.store(true, Ordering::SeqCst);
+                }
+                w.calls.lock().unwrap().push((who.clone(), offset, "enter"));
+                let _ = w.entered.send((who.clone(), offset));
+                if who == "z" && offset == 0 {
+                    w.gate.acquire().await.unwrap().forget();
+                }
+                w.calls.lock().unwrap().push((who, offset, "leave"));
+                w.running.fetch_sub(1, Ordering::SeqCst);
+                ConsumeResult::Success
+            }
+        }),
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_orderly_queue_rebalanced_away_stays_locked_until_its_listener_returns() {
+    let c = Cluster::start().await;
+    c.create_topic("Held", 1).await;
+    c.send("Held", ["x0", "x1"].map(String::from).into_iter())
+        .await;
+    c.wait_stored("Held", 0, 2).await;
+    let held = MessageQueue {
+        topic: "Held".into(),
+        broker_name: "broker-a".into(),
+        queue_id: 0,
+    };
+    let (entered_tx, mut entered) = tokio::sync::mpsc::unbounded_channel();
+    let watch = Watch {
+        calls: Arc::default(),
+        running: Arc::default(),
+        overlapped: Arc::default(),
+        gate: Arc::new(tokio::sync::Semaphore::new(0)),
+        entered: entered_tx,
+    };
+    let (calls, gate, overlapped) = (
+        watch.calls.clone(),
+        watch.gate.clone(),
+        watch.overlapped.clone(),
+    );
+    // "z" alone: it owns and locks the queue, and its listener stops in x0.
+    let z = orderly_member(&c, "z", watch.clone()).await;
+    let first = tokio::time::timeout(Duration::from_secs(20), entered.recv())
+        .await
+        .expect("z consumes x0");
+    assert_eq!(first, Some(("z".to_owned(), 0)));
+    let retry_of = |q: &[MessageQueue]| q.iter().any(|q| q.topic == "%RETRY%CG_held");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !retry_of(&z.owned_queues()) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "z owns the retry queue"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // "a" joins and sorts first: Java's allocation gives it both queues (Held's and the retry
+    // topic's). z gives the retry queue up at once (nothing runs on it), then comes to Held.
+    let a = orderly_member(&c, "a", watch.clone()).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while retry_of(&z.owned_queues()) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "z's rebalance gives the retry queue to a"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // While z's listener is still in x0, a gets no lock on Held and consumes nothing there: 12 s,
+    // past the 10 s after which a rebalance used to unlock a busy queue anyway.
+    let window = tokio::time::Instant::now() + Duration::from_secs(12);
+    while tokio::time::Instant::now() < window {
+        assert!(
+            !a.owned_queues().contains(&held),
+            "a locked Held while z's listener still runs on it: {:?}",
+            calls.lock().unwrap()
+        );
+        assert!(entered.try_recv().is_err(), "{:?}", calls.lock().unwrap());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    gate.add_permits(1);
+    // Once it returns, z gives the queue up (x0's offset committed) and a goes on from x1.
+    let next = tokio::time::timeout(Duration::from_secs(20), entered.recv())
+        .await
+        .expect("a consumes x1 once z let go");
+    assert_eq!(
+        next,
+        Some(("a".to_owned(), 1)),
+        "{:?}",
+        calls.lock().unwrap()
+    );
+    let calls = calls.lock().unwrap().clone();
+    assert_eq!(
+        calls[..3],
+        [
+            ("z".to_owned(), 0, "enter"),
+            ("z".to_owned(), 0, "leave"),
+            ("a".to_owned(), 1, "enter")
+        ],
+        "one listener at a time on the queue"
+    );
+    assert!(!overlapped.load(Ordering::SeqCst));
+    a.shutdown().await;
+    z.shutdown().await;
 }
