@@ -5,7 +5,7 @@
 //! polling, flow control), and consumption tasks bounded by a semaphore.
 
 use crate::allocate::{Allocate, Averagely};
-use crate::message::{decode_body, MessageExt};
+use crate::message::{decode_records, MessageExt};
 use crate::process_queue::ProcessQueue;
 use crate::{subscription, MessageQueue};
 use async_trait::async_trait;
@@ -1019,6 +1019,13 @@ impl Inner {
     }
 }
 
+/// Pulls again from a record that does not decode before it is skipped (the last of them asks
+/// for that record alone).
+const UNDECODABLE_RETRIES: u32 = 3;
+/// The pause before pulling again from a record that did not decode (Java's
+/// pullTimeDelayMillsWhenException).
+const UNDECODABLE_PAUSE: Duration = Duration::from_secs(1);
+
 /// One queue's pulls until it is given away or the consumer stops.
 async fn pull_loop(
     inner: Arc<Inner>,
@@ -1052,6 +1059,8 @@ async fn pull_loop(
     let Some(sub) = sub else { return };
     let lite = inner.lite.clone();
     let mut suggested = 0i64;
+    // A record that did not decode: its queue offset and the pulls that failed on it.
+    let mut undecodable: Option<(i64, u32)> = None;
     loop {
         if pq.is_dropped() || inner.stopping.load(Ordering::SeqCst) {
             return;
@@ -1098,7 +1107,12 @@ async fn pull_loop(
             topic: mq.topic.clone(),
             queue_id: mq.queue_id,
             queue_offset: next,
-            max_msg_nums: inner.config.pull_batch_size,
+            // The last try at a record that does not decode asks for it alone: the answer's
+            // next offset is then the one right after it.
+            max_msg_nums: match undecodable {
+                Some((_, tries)) if tries >= UNDECODABLE_RETRIES => 1,
+                _ => inner.config.pull_batch_size,
+            },
             sys_flag,
             commit_offset: commit.max(0),
             suspend_timeout_millis: inner.config.suspend_timeout.as_millis() as i64,
@@ -1145,32 +1159,80 @@ async fn pull_loop(
             .unwrap_or(0);
         match r.code {
             response::SUCCESS => {
-                let msgs: Vec<MessageExt> = decode_body(&r.body, &mq.broker_name)
+                let decoded = decode_records(&r.body, &mq.broker_name);
+                let pulled_from = next;
+                let mut pause = false;
+                match &decoded.undecodable {
+                    None => {
+                        undecodable = None;
+                        if let Some(n) = next_begin {
+                            next = n;
+                        }
+                    }
+                    Some(e) => {
+                        // What decoded is delivered; the next pull starts at the record that
+                        // did not, never past it: a few more tries, then that one record alone
+                        // is skipped, loudly.
+                        let at = decoded
+                            .msgs
+                            .last()
+                            .map_or(pulled_from, |m| m.queue_offset + 1);
+                        let tries = match undecodable {
+                            Some((o, t)) if o == at => t + 1,
+                            _ => 1,
+                        };
+                        if tries > UNDECODABLE_RETRIES && decoded.msgs.is_empty() {
+                            let to = next_begin.filter(|n| *n > at).unwrap_or(at + 1);
+                            tracing::error!(
+                                topic = %mq.topic, broker = %mq.broker_name, queue = mq.queue_id,
+                                offset = at, next = to, tries, error = %e,
+                                "a pulled record never decodes: that one message is skipped"
+                            );
+                            next = to;
+                            undecodable = None;
+                        } else {
+                            tracing::error!(
+                                topic = %mq.topic, broker = %mq.broker_name, queue = mq.queue_id,
+                                offset = at, tries, error = %e,
+                                "a pulled record does not decode: pulling again from it"
+                            );
+                            next = at;
+                            undecodable = Some((at, tries));
+                            pause = true;
+                        }
+                    }
+                }
+                let msgs: Vec<MessageExt> = decoded
+                    .msgs
                     .into_iter()
                     .filter(|m| subscription::matches(&sub, m.tags()))
                     .collect();
-                if let Some(n) = next_begin {
-                    next = n;
-                }
-                if msgs.is_empty() {
-                    continue;
-                }
-                pq.put(&msgs);
-                if let Some(tx) = &lite {
-                    if tx.send((mq.clone(), generation, msgs)).await.is_err() {
-                        return;
-                    }
-                    continue;
-                }
-                match &orderly {
-                    Some(tx) => {
-                        let _ = tx.send(msgs);
-                    }
-                    None => {
-                        for batch in msgs.chunks(inner.config.consume_batch_max_size) {
-                            dispatch(inner.clone(), pq.clone(), consumed.clone(), batch.to_vec());
+                if !msgs.is_empty() {
+                    pq.put(&msgs);
+                    if let Some(tx) = &lite {
+                        if tx.send((mq.clone(), generation, msgs)).await.is_err() {
+                            return;
+                        }
+                    } else {
+                        match &orderly {
+                            Some(tx) => {
+                                let _ = tx.send(msgs);
+                            }
+                            None => {
+                                for batch in msgs.chunks(inner.config.consume_batch_max_size) {
+                                    dispatch(
+                                        inner.clone(),
+                                        pq.clone(),
+                                        consumed.clone(),
+                                        batch.to_vec(),
+                                    );
+                                }
+                            }
                         }
                     }
+                }
+                if pause {
+                    tokio::time::sleep(UNDECODABLE_PAUSE).await;
                 }
             }
             response::PULL_NOT_FOUND | response::PULL_RETRY_IMMEDIATELY => {

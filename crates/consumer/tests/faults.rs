@@ -9,6 +9,7 @@ use rmq_consumer::{listener, ConsumeResult, MessageExt, MessageQueue, PushConsum
 use rmq_protocol::codes::request;
 use rmq_protocol::RemotingCommand;
 use rmq_remoting::{HookError, RpcHook};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -239,4 +240,135 @@ async fn an_orderly_queue_rebalanced_away_stays_locked_until_its_listener_return
     assert!(!overlapped.load(Ordering::SeqCst));
     a.shutdown().await;
     z.shutdown().await;
+}
+
+/// Breaks the record at queue offset `offset` (its magic code) in pull answers of `topic`, the
+/// first `times` times an answer holds it; counts the answers that held it.
+struct CorruptPull {
+    topic: &'static str,
+    offset: i64,
+    times: usize,
+    seen: AtomicUsize,
+}
+
+impl RpcHook for CorruptPull {
+    fn before_request(&self, _: &str, _: &mut RemotingCommand) -> Result<(), HookError> {
+        Ok(())
+    }
+
+    fn after_response(
+        &self,
+        _: &str,
+        req: &RemotingCommand,
+        resp: &mut RemotingCommand,
+    ) -> Result<(), HookError> {
+        if req.code != request::PULL_MESSAGE
+            || resp.code != 0
+            || req.ext("topic") != Some(self.topic)
+        {
+            return Ok(());
+        }
+        let mut body = resp.body.to_vec();
+        let mut at = 0;
+        // TOTALSIZE at 0, MAGICCODE at 4, QUEUEOFFSET at 20 of each record.
+        while at + 28 <= body.len() {
+            let total = u32::from_be_bytes(body[at..at + 4].try_into().unwrap()) as usize;
+            let queue_offset = i64::from_be_bytes(body[at + 20..at + 28].try_into().unwrap());
+            if queue_offset == self.offset {
+                if self.seen.fetch_add(1, Ordering::SeqCst) < self.times {
+                    body[at + 4..at + 8].copy_from_slice(&[0; 4]);
+                    resp.body = body.into();
+                }
+                return Ok(());
+            }
+            if total == 0 {
+                break;
+            }
+            at += total;
+        }
+        Ok(())
+    }
+}
+
+/// Consumes `Torn` (10 messages t0..t9 on one queue) with `hook`: each body's deliveries, once
+/// `expected` bodies arrived and the offset was committed past them all.
+async fn consume_torn(hook: Arc<CorruptPull>, expected: usize) -> HashMap<String, usize> {
+    let c = Cluster::start().await;
+    c.create_topic("Torn", 1).await;
+    c.send("Torn", (0..10).map(|i| format!("t{i}"))).await;
+    c.wait_stored("Torn", 0, 10).await;
+    let mut cfg = config(&c, "CG_torn", "t");
+    cfg.rpc_hooks.push(hook);
+    let seen: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+    let s = seen.clone();
+    let consumer = PushConsumer::start(
+        cfg,
+        &[("Torn", "*")],
+        listener(move |msgs: Vec<MessageExt>| {
+            let s = s.clone();
+            async move {
+                for m in msgs {
+                    *s.lock()
+                        .unwrap()
+                        .entry(String::from_utf8_lossy(&m.body).into_owned())
+                        .or_default() += 1;
+                }
+                ConsumeResult::Success
+            }
+        }),
+    )
+    .await
+    .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while seen.lock().unwrap().len() < expected {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "delivered {:?}",
+            seen.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    c.wait_committed("CG_torn", "Torn", 0, 10, Duration::from_secs(10))
+        .await;
+    consumer.shutdown().await;
+    let seen = seen.lock().unwrap().clone();
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_corrupted_once_mid_answer_loses_nothing() {
+    let hook = Arc::new(CorruptPull {
+        topic: "Torn",
+        offset: 4,
+        times: 1,
+        seen: AtomicUsize::new(0),
+    });
+    let seen = consume_torn(hook.clone(), 10).await;
+    assert!(
+        hook.seen.load(Ordering::SeqCst) >= 2,
+        "corrupted, then pulled again"
+    );
+    for i in 0..10 {
+        assert_eq!(seen.get(&format!("t{i}")), Some(&1), "t{i} once: {seen:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_that_never_decodes_is_skipped_alone_after_a_few_pulls() {
+    let hook = Arc::new(CorruptPull {
+        topic: "Torn",
+        offset: 4,
+        times: usize::MAX,
+        seen: AtomicUsize::new(0),
+    });
+    let seen = consume_torn(hook.clone(), 9).await;
+    for i in (0..10).filter(|i| *i != 4) {
+        assert_eq!(seen.get(&format!("t{i}")), Some(&1), "t{i} once: {seen:?}");
+    }
+    assert_eq!(seen.get("t4"), None, "t4 never decoded");
+    assert_eq!(
+        hook.seen.load(Ordering::SeqCst),
+        4,
+        "the first answer and three pulls again from t4, then it is skipped"
+    );
 }
