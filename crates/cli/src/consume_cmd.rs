@@ -42,7 +42,8 @@ pub struct ConsumeArgs {
     /// epoch or yyyyMMddHHmmss UTC).
     #[arg(long, default_value = "last")]
     from: String,
-    /// Stop (exit 0) after this many messages.
+    /// Stop (exit 0) after this many messages; messages pulled past them are not acknowledged
+    /// (the group's next run starts right after the last one shown).
     #[arg(long)]
     count: Option<u64>,
     /// Orderly consumption: each queue locked and consumed in offset order, one message at a
@@ -145,6 +146,10 @@ pub fn run(a: ConsumeArgs) -> ExitCode {
     }
     config.consume_from = from;
     config.orderly = a.orderly;
+    // Exactly --count messages are delivered, from each queue the ones next in line, and
+    // nothing past them is acknowledged: the group's next run starts right after the last one
+    // shown.
+    config.max_messages = a.count;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -171,9 +176,6 @@ pub fn run(a: ConsumeArgs) -> ExitCode {
                     let now = now_ms();
                     for m in &msgs {
                         let n = c.fetch_add(1, Ordering::SeqCst) + 1;
-                        if limit.is_some_and(|max| n > max) {
-                            continue;
-                        }
                         let _ = l
                             .lock()
                             .map(|mut h| h.record((now - m.born_timestamp).max(0) as u64));
@@ -228,9 +230,7 @@ pub fn run(a: ConsumeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         };
         consumer.shutdown().await;
-        let n = consumed
-            .load(Ordering::SeqCst)
-            .min(a.count.unwrap_or(u64::MAX));
+        let n = consumed.load(Ordering::SeqCst);
         let h = latency
             .lock()
             .map(|h| h.clone())

@@ -20,7 +20,7 @@ use rmq_remoting::{
     RequestContext, RequestProcessor,
 };
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
@@ -133,6 +133,11 @@ pub struct ConsumerConfig {
     pub suspend_current_queue_time: Duration,
     /// Orderly: lock renewal period (20 s; the broker's lease is 60 s).
     pub lock_interval: Duration,
+    /// At most this many messages are delivered (redeliveries count), then the pulls end
+    /// (`rmq consume --count`). Messages pulled past it are neither delivered nor
+    /// acknowledged: each queue's committed offset stops right after the last message
+    /// delivered from it, where the group's next consumer starts. `None` (default): no limit.
+    pub max_messages: Option<u64>,
     /// Transport settings.
     pub client: ClientConfig,
     /// Hooks run on every request (ACL signing: `rmq_acl::AclClientHook`).
@@ -166,6 +171,7 @@ impl ConsumerConfig {
             orderly: false,
             suspend_current_queue_time: Duration::from_secs(1),
             lock_interval: Duration::from_secs(20),
+            max_messages: None,
             client: ClientConfig::default(),
             rpc_hooks: Vec::new(),
         }
@@ -216,6 +222,8 @@ pub(crate) struct Inner {
     /// Lite pull: seeks not yet applied by the queues' pull tasks, and each queue's seek count
     /// (batches pulled before the last seek are dropped by `poll`).
     pub(crate) seeks: Mutex<HashMap<MessageQueue, (i64, u64)>>,
+    /// Messages still to deliver (`max_messages`), when limited.
+    budget: Option<AtomicU64>,
     /// A rebalance is already due soon ([`Inner::rebalance_soon`]).
     rebalance_due: Arc<AtomicBool>,
 }
@@ -365,6 +373,7 @@ impl PushConsumer {
                 &config.group,
             ))
         });
+        let config_budget = config.max_messages;
         let inner = Arc::new(Inner {
             consume_slots: Arc::new(Semaphore::new(config.consume_concurrency)),
             config,
@@ -381,6 +390,7 @@ impl PushConsumer {
             lite,
             assigned,
             seeks: Mutex::new(HashMap::new()),
+            budget: config_budget.map(AtomicU64::new),
             rebalance_due: Arc::new(AtomicBool::new(false)),
         });
         let _ = reset_cell.set(Arc::downgrade(&inner));
@@ -883,6 +893,19 @@ impl Inner {
         changed
     }
 
+    /// Takes up to `n` messages from the budget (`max_messages`): how many may be delivered.
+    fn take_budget(&self, n: usize) -> usize {
+        let Some(budget) = &self.budget else {
+            return n;
+        };
+        let before = budget
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                Some(left.saturating_sub(n as u64))
+            })
+            .unwrap_or(0);
+        n.min(usize::try_from(before).unwrap_or(usize::MAX))
+    }
+
     /// Runs a rebalance `after` from now (a lock refused, a queue still busy), unless one is
     /// already due: rounds that keep asking do not multiply the timers.
     fn rebalance_soon(&self, after: Duration) {
@@ -1202,11 +1225,17 @@ async fn pull_loop(
                         }
                     }
                 }
-                let msgs: Vec<MessageExt> = decoded
+                let mut msgs: Vec<MessageExt> = decoded
                     .msgs
                     .into_iter()
                     .filter(|m| subscription::matches(&sub, m.tags()))
                     .collect();
+                // A message budget (`max_messages`): what is past it is neither delivered nor
+                // kept, and this queue's pulls end (its committed offset stops right after the
+                // last message delivered).
+                let spent = inner.take_budget(msgs.len());
+                let exhausted = spent < msgs.len();
+                msgs.truncate(spent);
                 if !msgs.is_empty() {
                     pq.put(&msgs);
                     if let Some(tx) = &lite {
@@ -1230,6 +1259,10 @@ async fn pull_loop(
                             }
                         }
                     }
+                }
+                if exhausted {
+                    tracing::debug!(queue = ?mq, "message budget spent: pulls end");
+                    return;
                 }
                 if pause {
                     tokio::time::sleep(UNDECODABLE_PAUSE).await;
