@@ -124,9 +124,11 @@ pub struct CommitLog {
     end: u64,
     /// Segments written since the last flush (their indexes into `segments`).
     dirty_from: Option<usize>,
-    /// Records carry Java's whole-record CRC property (`enabledAppendPropCRC`), and recovery
-    /// requires it.
+    /// Appended records carry Java's whole-record CRC property (`enabledAppendPropCRC`).
     whole_record_crc: bool,
+    /// Recovery requires the property of records from this offset on (and verifies it on any
+    /// record that carries it).
+    crc_required_from: Option<u64>,
     /// The segment being appended to, mapped for writes (see [`CommitLog::write_at`]).
     active: Option<ActiveMap>,
     /// Appends use positioned writes: chosen ([`CommitLog::set_mapped_writes`]), mapping
@@ -201,7 +203,27 @@ impl CommitLog {
         whole_record_crc: bool,
         last_stop: LastStop,
     ) -> Result<(CommitLog, Recovered), LogError> {
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        Self::open_checked(
+            dir,
+            segment_size,
+            whole_record_crc,
+            whole_record_crc.then_some(0),
+            last_stop,
+        )
+    }
+
+    /// [`CommitLog::open_after`] saying from which offset recovery requires the whole-record
+    /// CRC property (`None`: nowhere; a record that carries it is verified in any case). A
+    /// store that turned the property on keeps the offset where it did, so its older records,
+    /// written without it, are not taken for damage.
+    pub fn open_checked(
+        dir: &Path,
+        segment_size: u64,
+        whole_record_crc: bool,
+        crc_required_from: Option<u64>,
+        last_stop: LastStop,
+    ) -> Result<(CommitLog, Recovered), LogError> {
+        durable::create_dir(dir).map_err(io(dir))?;
         let mut log = CommitLog {
             dir: dir.to_owned(),
             segment_size,
@@ -209,6 +231,7 @@ impl CommitLog {
             end: 0,
             dirty_from: None,
             whole_record_crc,
+            crc_required_from,
             active: None,
             no_map: false,
             scratch: Vec::new(),
@@ -226,9 +249,10 @@ impl CommitLog {
         Ok((log, recovered))
     }
 
-    /// How recovery checks a record: with the whole-record CRC when records carry it.
-    fn check(&self) -> Check {
-        if self.whole_record_crc {
+    /// How recovery checks the record at `offset`: the whole-record CRC property required
+    /// where records carry it, else verified when present.
+    fn check_at(&self, offset: u64) -> Check {
+        if self.crc_required_from.is_some_and(|from| offset >= from) {
             Check::WholeRecord
         } else {
             Check::Crc
@@ -238,8 +262,8 @@ impl CommitLog {
     /// The newest segment whose first record is valid and was stored at or before `time`
     /// (0 when none is: walk them all).
     fn newest_segment_started_by(&self, time: i64) -> usize {
-        let check = self.check();
         for (i, seg) in self.segments.iter().enumerate().rev() {
+            let check = self.check_at(seg.base);
             let mut len = [0u8; 4];
             if seg.file.read_exact_at(&mut len, 0).is_err() {
                 continue;
@@ -330,7 +354,6 @@ impl CommitLog {
         let mut records = 0;
         let walked_from = self.segments.get(first).map_or(0, |s| s.base);
         let mut end = walked_from;
-        let check = self.check();
         let mut damaged = None;
         'segments: for seg in &self.segments[first.min(self.segments.len())..] {
             // Read in chunks as the walk goes: a segment holding a few records costs those
@@ -366,7 +389,7 @@ impl CommitLog {
                     Some(b) => Bytes::copy_from_slice(b),
                     None => Bytes::copy_from_slice(&head),
                 };
-                match record::decode_checked(&bytes, check) {
+                match record::decode_checked(&bytes, self.check_at(seg.base + pos)) {
                     Ok(Found::Blank) => {
                         end = seg.base + self.segment_size;
                         continue 'segments;

@@ -49,6 +49,27 @@ pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Creates `dir` and any missing parent, syncing the directory each new one was created in,
+/// so the new directories survive a power loss (a file synced inside a directory whose own
+/// name was never synced can vanish with it).
+pub(crate) fn create_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        create_dir(parent)?;
+    }
+    match std::fs::create_dir(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    match dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(parent) => sync_dir(parent),
+        None => Ok(()),
+    }
+}
+
 /// The crash simulation's view of durability calls (feature `crash-sim`).
 #[cfg(feature = "crash-sim")]
 pub mod sim {

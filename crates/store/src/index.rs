@@ -358,7 +358,7 @@ pub(crate) struct Indexes {
 impl Indexes {
     /// Opens every index file under `dir` (names are creation times, so name order is age).
     pub(crate) fn open(dir: &Path, slot_num: u32, index_num: u32) -> Result<Indexes, FileError> {
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        durable::create_dir(dir).map_err(io(dir))?;
         let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
             .map_err(io(dir))?
             .flatten()

@@ -16,7 +16,7 @@
 
 mod recovery;
 
-use crate::checkpoint::{self, Checkpoint};
+use crate::checkpoint::{self, Checkpoint, Mark};
 use crate::commit_log::{CommitLog, LastStop, LogError, Recovered};
 use crate::consume_queue::{ConsumeQueue, QueueError};
 use crate::durable;
@@ -255,6 +255,9 @@ pub struct MessageStore {
     undispatched: Option<Undispatched>,
     /// Set by the first failed flush (fsync): writes are refused until the store is reopened.
     write_failure: Option<String>,
+    /// Records from this commit-log offset on carry the whole-record CRC property (kept in
+    /// the checkpoint for recovery).
+    crc_from: Option<u64>,
 }
 
 /// A record in the commit log whose consume-queue entry or index keys failed to be written.
@@ -271,7 +274,7 @@ impl MessageStore {
     /// consume queues, and dispatching records the queues lack.
     pub fn open(mut config: StoreConfig) -> Result<MessageStore, StoreError> {
         let root = config.root.clone();
-        std::fs::create_dir_all(&root).map_err(|source| StoreError::Io {
+        durable::create_dir(&root).map_err(|source| StoreError::Io {
             path: root.clone(),
             source,
         })?;
@@ -349,12 +352,20 @@ impl MessageStore {
                 checkpoint: flushed_time,
             }
         };
-        let (mut log, recovered) = CommitLog::open_after(
+        let mark = checkpoint.and_then(|c| c.mark);
+        let (mut log, recovered) = CommitLog::open_checked(
             &root.join("commitlog"),
             config.commit_log_segment_size,
             config.whole_record_crc,
+            mark.and_then(|m| m.crc_from),
             last_stop,
         )?;
+        // Where records carry the whole-record CRC from: kept from the last run, or from
+        // here on when the setting is new (older records are verified where they carry it).
+        let crc_from = config.whole_record_crc.then(|| {
+            mark.and_then(|m| m.crc_from)
+                .map_or(log.end(), |from| from.min(log.end()))
+        });
         log.set_mapped_writes(!config.sync_flush);
         let indexes = if config.message_index {
             Some(Indexes::open(
@@ -382,11 +393,12 @@ impl MessageStore {
             disk_full: None,
             undispatched: None,
             write_failure: None,
+            crc_from,
         };
         // The queues are trusted up to the checkpoint's dispatch mark and rebuilt from the
         // log from there; without a mark, from where a clean stop left them, or after a
         // crash from where Java's rule starts the log's walk.
-        let from = match (checkpoint.and_then(|c| c.dispatched), clean_stop) {
+        let from = match (mark.map(|m| m.dispatched), clean_stop) {
             (Some(offset), clean) => RebuildFrom::Mark {
                 offset,
                 verify: !clean,
@@ -397,7 +409,18 @@ impl MessageStore {
                 verify: true,
             },
         };
-        store.recover_queues(from)?;
+        let trusted = store.recover_queues(from)?;
+        // The checkpoint says from the start where records carry the CRC property (the
+        // setting may have changed); the dispatch mark is where the rebuild started, which
+        // every queue holds up to on disk.
+        checkpoint::write(
+            &store.config.root.join("checkpoint"),
+            store.last_store_time,
+            Mark {
+                dispatched: trusted,
+                crc_from: store.crc_from,
+            },
+        )?;
         Ok(store)
     }
 
@@ -615,7 +638,10 @@ impl MessageStore {
             checkpoint::write(
                 &self.config.root.join("checkpoint"),
                 self.last_store_time,
-                dispatched,
+                Mark {
+                    dispatched,
+                    crc_from: self.crc_from,
+                },
             )
         })();
         flushed.map_err(|e| self.flush_failed(e))
@@ -660,7 +686,10 @@ impl MessageStore {
             headers,
             checkpoint: Some(self.config.root.join("checkpoint")),
             store_time: self.last_store_time,
-            dispatched,
+            mark: Mark {
+                dispatched,
+                crc_from: self.crc_from,
+            },
         })
     }
 
@@ -1225,9 +1254,9 @@ pub struct FlushJob {
     /// `None`: an empty job (nothing written since the last one).
     checkpoint: Option<PathBuf>,
     store_time: i64,
-    /// The dispatch mark the checkpoint claims: every record before it has its queue entry
-    /// in `files`.
-    dispatched: u64,
+    /// rmq's mark the checkpoint claims: every record before its dispatch offset has its
+    /// queue entry in `files`.
+    mark: Mark,
 }
 
 impl FlushJob {
@@ -1268,7 +1297,7 @@ impl FlushJob {
             h.run()?;
         }
         match &self.checkpoint {
-            Some(path) => checkpoint::write(path, self.store_time, self.dispatched),
+            Some(path) => checkpoint::write(path, self.store_time, self.mark),
             None => Ok(()),
         }
     }

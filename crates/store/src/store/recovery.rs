@@ -36,8 +36,9 @@ const SCAN_WINDOW: u64 = 1024;
 impl MessageStore {
     /// Opens every consume queue on disk, cuts each at its trusted end, forgets entries whose
     /// records retention deleted, and writes every record from the mark on back to its queue
-    /// (and to the key index where it lags).
-    pub(super) fn recover_queues(&mut self, from: RebuildFrom) -> Result<(), StoreError> {
+    /// (and to the key index where it lags). Returns where the rebuild started: every queue
+    /// holds its entries before it on disk.
+    pub(super) fn recover_queues(&mut self, from: RebuildFrom) -> Result<u64, StoreError> {
         self.load_queues()?;
         // Where the furthest queue ends: with no queue at all (an operator deleted
         // `consumequeue/` to have it rebuilt, as with Java), everything is rebuilt.
@@ -70,7 +71,8 @@ impl MessageStore {
                 "consume-queue entries past the dispatch mark are rebuilt from the commit log"
             );
         }
-        self.rebuild(mark)
+        self.rebuild(mark)?;
+        Ok(mark)
     }
 
     /// Opens every consume queue on disk.
