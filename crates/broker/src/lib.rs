@@ -42,6 +42,44 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::watch;
 
+/// Brings each delay level's saved offset inside its schedule queue (Java's
+/// `correctDelayOffset`), and saves the file if one moved.
+async fn correct_delay_offsets(
+    store: &StoreService,
+    offsets: &offsets::DelayOffsets,
+    levels: usize,
+) {
+    let bounds = store
+        .run(move |st| {
+            (1..=levels as i32)
+                .map(|l| {
+                    let q = l - 1;
+                    (
+                        l,
+                        st.min_offset(rmq_store::store::SCHEDULE_TOPIC, q),
+                        st.max_offset(rmq_store::store::SCHEDULE_TOPIC, q),
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+    let moved = offsets.correct(&bounds);
+    for (level, from, to) in &moved {
+        tracing::error!(
+            level,
+            from,
+            to,
+            "delayOffset.json: a level's offset was outside its schedule queue; corrected"
+        );
+    }
+    if !moved.is_empty() {
+        if let Err(e) = offsets.persist() {
+            tracing::warn!(error = %e, "delayOffset.json could not be saved");
+        }
+    }
+}
+
 /// Milliseconds since the epoch.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -264,6 +302,7 @@ impl Broker {
         let groups = groups::GroupManager::load(&root, config.auto_create_subscription_group)?;
         let offsets = offsets::ConsumerOffsets::load(&root)?;
         let delay_offsets = offsets::DelayOffsets::load(&root)?;
+        correct_delay_offsets(&store, &delay_offsets, delay_levels_ms.len()).await;
 
         let mut registry = ProcessorRegistry::new();
         let server_config = ServerConfig {

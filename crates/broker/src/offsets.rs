@@ -228,6 +228,27 @@ impl DelayOffsets {
         t.insert(level, offset);
     }
 
+    /// Java's `correctDelayOffset`, run at start: a level's saved offset is brought inside
+    /// its SCHEDULE_TOPIC_XXXX queue's `[min, max]` (given per level as `(level, min, max)`).
+    /// After a crash the queue can end before the saved offset (the file was written after
+    /// entries that did not survive); left there, the level would skip the delayed messages
+    /// written at the offsets it re-uses. Returns the levels moved: (level, from, to).
+    pub fn correct(&self, bounds: &[(i32, u64, u64)]) -> Vec<(i32, i64, i64)> {
+        let mut t = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        let mut moved = Vec::new();
+        for &(level, min, max) in bounds {
+            let Some(saved) = t.get(&level).copied() else {
+                continue;
+            };
+            let fixed = saved.clamp(min as i64, max as i64);
+            if fixed != saved {
+                t.insert(level, fixed);
+                moved.push((level, saved, fixed));
+            }
+        }
+        moved
+    }
+
     /// Java's file text.
     pub fn to_json(&self) -> String {
         let t = self.all();

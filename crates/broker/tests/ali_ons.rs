@@ -1,6 +1,9 @@
 //! The npm ali-ons producer AND push consumer against our NameServer + broker (what `rmq
 //! standalone` runs), SYNC_FLUSH: 1,000 messages sent while the broker restarts in the middle;
-//! every acknowledged message is consumed, once, and the group's offsets are committed.
+//! every acknowledged message is consumed at least once (what RocketMQ promises: across a
+//! restart, a send whose answer was lost is sent again, and messages consumed since the
+//! client's last offset commit are delivered again), and the group's offsets are committed up
+//! to the end of every queue.
 
 mod support;
 
@@ -56,28 +59,44 @@ async fn ali_ons_producer_and_consumer_across_a_broker_restart() {
         }
     }
     assert!(restarted);
-    for i in 0..COUNT {
-        assert!(
-            got.contains_key(&format!("body-{i}")),
-            "body-{i} never consumed"
-        );
-    }
-    let dups: Vec<_> = got.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(dups.is_empty(), "consumed more than once: {dups:?}");
+    let missing: Vec<usize> = (0..COUNT)
+        .filter(|i| !got.contains_key(&format!("body-{i}")))
+        .collect();
+    let mut dups: Vec<_> = got.iter().filter(|(_, n)| **n > 1).collect();
+    dups.sort();
+    // At least once, and what the run saw, whatever happens below.
+    eprintln!(
+        "ali-ons across a restart: {} distinct consumed, {} delivered more than once{}",
+        got.len(),
+        dups.len(),
+        if dups.is_empty() {
+            String::new()
+        } else {
+            format!(" (first: {:?})", &dups[..dups.len().min(10)])
+        }
+    );
+    assert!(missing.is_empty(), "never consumed: {missing:?}");
 
-    // ali-ons commits offsets every few seconds: wait for the committed total to reach the end.
+    // ali-ons commits offsets every few seconds: wait for the committed offsets to reach the
+    // end of every queue (a message the producer sent twice across the restart is stored
+    // twice, so the end is the queues' max offsets, not the count).
     let state = sa.broker().state().clone();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let committed: i64 = (0..4)
-            .map(|q| state.offsets.query("CG_ali", "AliTopic", q).unwrap_or(0))
-            .sum();
-        if committed == COUNT as i64 {
+        let mut behind = Vec::new();
+        for q in 0..4 {
+            let committed = state.offsets.query("CG_ali", "AliTopic", q).unwrap_or(0);
+            let (_, max) = state.store.offsets("AliTopic", q).await.unwrap();
+            if committed != max as i64 {
+                behind.push((q, committed, max));
+            }
+        }
+        if behind.is_empty() {
             break;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "committed offsets add up to {committed}, not {COUNT}"
+            "committed offsets behind the queues' ends (queue, committed, max): {behind:?}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

@@ -247,3 +247,40 @@ async fn a_delayed_message_survives_a_restart_and_is_delivered_once() {
     assert_eq!(next.code, response::PULL_NOT_FOUND);
     assert_eq!(sa.broker().state().delay_offsets.get(2), 1);
 }
+
+/// Issue 27, item 3: `delayOffset.json` was not corrected against the schedule queues at
+/// start (Java's `correctDelayOffset`). After a crash a level's saved offset can be past its
+/// queue's end; the delayed messages then written at the offsets it re-uses were skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delay_offset_past_its_queue_is_corrected_at_start() {
+    let mut sa = support::Standalone::start(|_| {}).await;
+    sa.stop_broker().await;
+    // Level 1's queue is empty, its saved offset says 50.
+    let config = sa.dir.path().join("config");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(config.join("delayOffset.json"), r#"{"offsetTable":{1:50}}"#).unwrap();
+    sa.start_broker().await;
+    assert_eq!(sa.broker().state().delay_offsets.get(1), 0, "not corrected");
+    let c = support::client();
+    let addr = sa.broker_addr();
+    support::create_topic(&c, &addr, "Soon", 1).await;
+    let r = support::call(
+        &c,
+        &addr,
+        support::send_request("Soon", 0, "due in a second", &[("DELAY", "1")]),
+    )
+    .await;
+    assert_eq!(r.code, 0, "{:?}", r.remark);
+    let got = support::call(
+        &c,
+        &addr,
+        support::pull_request("CG_soon", "Soon", 0, 0, 10_000),
+    )
+    .await;
+    assert_eq!(
+        got.code, 0,
+        "the delayed message never came: {:?}",
+        got.remark
+    );
+    assert_eq!(&support::records(&got.body)[0].body[..], b"due in a second");
+}

@@ -596,3 +596,41 @@ fn reads_match_queue_offsets_across_flush_jobs() {
         }
     }
 }
+
+/// Issue 27, item 4: the broker stamped the store time before a record waited for the store
+/// thread, so times along the log were not sorted and SEARCH_OFFSET_BY_TIMESTAMP's binary
+/// search could answer wrong offsets. The store stamps it at append, never going back.
+#[test]
+fn store_times_are_stamped_at_append_and_never_go_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = MessageStore::open(StoreConfig {
+        stamp_store_time: true,
+        ..config(dir.path())
+    })
+    .unwrap();
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    // Callers' times out of order (as sends stamped before waiting for the store thread).
+    for i in 0..200 {
+        let mut m = message("T", 0, i, "TagA");
+        m.store_timestamp = started + 10_000 - (i as i64 % 7) * 1_000;
+        store.put(m).unwrap();
+    }
+    let mut last = 0;
+    for o in 0..200 {
+        let t = store.store_time("T", 0, o).unwrap().unwrap();
+        assert!(t >= last, "offset {o}: {t} < {last}");
+        assert!(
+            t >= started && t < started + 60_000,
+            "offset {o}: {t} is not the store's clock"
+        );
+        last = t;
+    }
+    // The binary search answers the first record stored at or after a time.
+    let mid = store.store_time("T", 0, 100).unwrap().unwrap();
+    let found = store.offset_by_time("T", 0, mid).unwrap();
+    assert_eq!(store.store_time("T", 0, found).unwrap(), Some(mid));
+    assert!(found == 0 || store.store_time("T", 0, found - 1).unwrap().unwrap() < mid);
+}
