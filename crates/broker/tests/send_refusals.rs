@@ -230,3 +230,83 @@ async fn update_broker_config_applies_persists_and_re_registers() {
         "the -c file is rewritten"
     );
 }
+
+/// Fails every sync of a commit-log file under one store while armed.
+struct FailLogSyncs {
+    root: std::path::PathBuf,
+    armed: std::sync::atomic::AtomicBool,
+}
+
+impl rmq_store::durable::sim::Observer for FailLogSyncs {
+    fn before_sync(&self, path: &std::path::Path) -> std::io::Result<()> {
+        let hit = self.armed.load(std::sync::atomic::Ordering::SeqCst)
+            && path.starts_with(&self.root)
+            && path.to_string_lossy().contains("commitlog");
+        if hit {
+            Err(std::io::Error::from_raw_os_error(5)) // EIO
+        } else {
+            Ok(())
+        }
+    }
+
+    fn synced(&self, _: &std::path::Path) {}
+}
+
+/// A failed fsync under SYNC_FLUSH: the send it covered is not acknowledged, every later send
+/// is refused with Java's not-writeable answer until a restart, and broker-status says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_failed_fsync_sends_are_refused_and_broker_status_says_why() {
+    use std::sync::atomic::Ordering;
+    let mut sa = support::Standalone::start(|c| c.flush_disk_type = "SYNC_FLUSH".into()).await;
+    let c = support::client();
+    support::create_topic(&c, &sa.broker_addr(), "Durable", 1).await;
+    let ok = send(&sa, support::send_request("Durable", 0, "before", &[])).await;
+    assert_eq!(ok.code, response::SUCCESS);
+    let fail = std::sync::Arc::new(FailLogSyncs {
+        root: sa.dir.path().to_owned(),
+        armed: true.into(),
+    });
+    rmq_store::durable::sim::set_observer(Some(fail.clone()));
+    let lost = send(&sa, support::send_request("Durable", 0, "during", &[])).await;
+    assert_ne!(
+        lost.code,
+        response::SUCCESS,
+        "acknowledged without its fsync"
+    );
+    fail.armed.store(false, Ordering::SeqCst);
+    let refused = send(&sa, support::send_request("Durable", 0, "after", &[])).await;
+    assert_eq!(refused.code, response::SERVICE_NOT_AVAILABLE);
+    assert!(
+        refused
+            .remark_str()
+            .unwrap_or_default()
+            .contains("not writeable"),
+        "{:?}",
+        refused.remark_str()
+    );
+    let status = support::call(
+        &c,
+        &sa.broker_addr(),
+        RemotingCommand::request(rmq_protocol::codes::request::GET_BROKER_RUNTIME_INFO),
+    )
+    .await;
+    let table: serde_json::Value = serde_json::from_slice(&status.body).unwrap();
+    assert_eq!(table["table"]["storeWritable"], "false");
+    assert!(table["table"]["storeWriteFailure"]
+        .as_str()
+        .unwrap()
+        .contains("Input/output error"));
+    rmq_store::durable::sim::set_observer(None);
+    // A restart recovers from the disk and takes sends again; the acknowledged one is there.
+    sa.stop_broker().await;
+    sa.start_broker().await;
+    let again = send(&sa, support::send_request("Durable", 0, "restarted", &[])).await;
+    assert_eq!(again.code, response::SUCCESS, "{:?}", again.remark_str());
+    let got = support::call(
+        &c,
+        &sa.broker_addr(),
+        support::pull_request("CG_durable", "Durable", 0, 0, 1_000),
+    )
+    .await;
+    assert_eq!(&support::records(&got.body)[0].body[..], b"before");
+}
