@@ -9,6 +9,7 @@ mod dashboard;
 mod namesrv_cmd;
 mod send_cmd;
 mod store_cmd;
+mod torture;
 
 use admin::{Admin, Common};
 
@@ -296,6 +297,8 @@ enum Command {
     Consume(consume_cmd::ConsumeArgs),
     /// Benchmark any remoting server (code 1 echo, code 2 oneway), or compare ours with raw TCP.
     Bench(bench_cmd::BenchArgs),
+    /// Crash torture: SIGKILL `rmq standalone` under load, restart it, read every message back.
+    Torture(torture::TortureArgs),
 }
 
 /// Logs to stderr; colour only when stderr is a terminal (log files and journald get plain
@@ -347,6 +350,10 @@ fn main() -> ExitCode {
         Command::Consume(args) => {
             init_tracing(if args.verbose() { "debug" } else { "error" });
             consume_cmd::run(args)
+        }
+        Command::Torture(args) => {
+            init_tracing("error");
+            torture::run(args)
         }
         Command::Send(args) => {
             init_tracing(if args.verbose() { "debug" } else { "error" });

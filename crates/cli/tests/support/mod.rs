@@ -58,3 +58,44 @@ pub fn series(text: &str, prefix: &str) -> f64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0)
 }
+
+/// Runs `rmq ARGS` for at most `limit`: (exit code, stdout, stderr). Past the limit it gets
+/// SIGTERM, so it can stop the processes it started (`rmq torture` kills its broker), then
+/// SIGKILL 20 s later, and the test fails.
+pub async fn rmq_bounded(args: &[&str], limit: Duration) -> (i32, String, String) {
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rmq"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = child.id().expect("running");
+    let mut output = tokio::spawn(child.wait_with_output());
+    match tokio::time::timeout(limit, &mut output).await {
+        Ok(out) => {
+            let out = out.expect("waited").unwrap();
+            (
+                out.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        }
+        Err(_) => {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+            let late = tokio::time::timeout(Duration::from_secs(20), &mut output).await;
+            output.abort();
+            let text = match late {
+                Ok(Ok(Ok(out))) => format!(
+                    "{}\n{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ),
+                _ => "(no output: killed)".into(),
+            };
+            panic!("rmq {args:?} still running after {limit:?}; SIGTERM sent:\n{text}");
+        }
+    }
+}
