@@ -105,6 +105,8 @@ struct ModeRun<'a> {
     store: PathBuf,
     broker_addr: String,
     namesrv: String,
+    /// How long the last start took to get ready: recovery kills land within it.
+    ready_after: Duration,
 }
 
 /// Runs one flush mode (see the module doc) and reports it; harness failures are reported as
@@ -124,6 +126,18 @@ pub async fn run_mode(o: &ModeOptions, rng: Rng) -> ModeReport {
             return report;
         }
     };
+    let store = o.dir.join("store");
+    if std::fs::read_dir(&store).is_ok_and(|mut d| d.next().is_some()) {
+        report.problem(
+            0,
+            "harness",
+            format!(
+                "{} already holds a store: the run needs an empty directory",
+                store.display()
+            ),
+        );
+        return report;
+    }
     let mut run = ModeRun {
         o,
         rng,
@@ -132,9 +146,10 @@ pub async fn run_mode(o: &ModeOptions, rng: Rng) -> ModeReport {
         timeline: Timeline::default(),
         client: RemotingClient::new(ClientConfig::default()),
         ports,
-        store: o.dir.join("store"),
+        store,
         broker_addr: format!("127.0.0.1:{}", ports.1),
         namesrv: format!("127.0.0.1:{}", ports.0),
+        ready_after: Duration::from_millis(50),
     };
     if let Err(e) = run.cycles().await {
         run.report.problem(run.report.cycles, "harness", e);
@@ -170,8 +185,10 @@ impl ModeRun<'_> {
                 return None;
             }
         };
+        let spawned = Instant::now();
         match b.wait_ready(READY_TIMEOUT).await {
             Ok(()) => {
+                self.ready_after = spawned.elapsed();
                 self.timeline.up(Instant::now());
                 Some(b)
             }
@@ -343,8 +360,9 @@ impl ModeRun<'_> {
         (up, how)
     }
 
-    /// Sometimes kills the restarting broker a few ms in (during recovery), once or twice,
-    /// verifying the store after each. Returns how many.
+    /// Sometimes kills the restarting broker a few ms in (during recovery: within the time
+    /// the last start took to get ready), once or twice, verifying the store after each.
+    /// Returns how many.
     async fn recovery_kills(&mut self, cycle: u32, retention: bool) -> Result<u32, String> {
         if !self.rng.chance(0.3) {
             return Ok(0);
@@ -352,7 +370,8 @@ impl ModeRun<'_> {
         let n = self.rng.range(1, 2) as u32;
         for _ in 0..n {
             let mut b = self.spawn(retention)?;
-            tokio::time::sleep(Duration::from_millis(self.rng.range(0, 60))).await;
+            let within = self.ready_after.as_millis() as u64;
+            tokio::time::sleep(Duration::from_millis(self.rng.range(0, within.max(2)))).await;
             if b.is_ready() {
                 self.report.kills += 1;
             } else {

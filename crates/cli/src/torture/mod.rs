@@ -90,8 +90,10 @@ pub struct TortureArgs {
     /// Async sends in flight on the flooded queue.
     #[arg(long, default_value_t = 128)]
     hot_inflight: usize,
-    /// Sends a second on the flooded queue at most (0: as fast as they go).
-    #[arg(long, default_value_t = 20_000)]
+    /// Sends a second on the flooded queue at most (0: as fast as they go). Every check reads
+    /// the whole store (retention deletes at most 10 segments a round), so this sets how fast
+    /// checks slow down in a long run.
+    #[arg(long, default_value_t = 5_000)]
     hot_rate: u32,
     /// One JSON object per flush mode instead of the summary lines.
     #[arg(long)]
