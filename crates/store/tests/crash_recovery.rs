@@ -5,10 +5,10 @@
 //! files taken while the store is open (and never closed) is exactly what a kill -9 leaves.
 //! That makes the crash deterministic: the copy is taken at the moment that matters.
 
-use bytes::Bytes;
+mod support;
+
 use rmq_store::record::{self, Found, Record};
 use rmq_store::store::{GetStatus, MessageStore, StoreConfig};
-use std::net::SocketAddr;
 use std::path::Path;
 
 fn config(root: &Path) -> StoreConfig {
@@ -21,25 +21,9 @@ fn config(root: &Path) -> StoreConfig {
 }
 
 fn message(topic: &str, i: usize, body_len: usize) -> Record {
-    let host: SocketAddr = "127.0.0.1:10911".parse().unwrap();
     let mut body = format!("{topic}-{i}-").into_bytes();
     body.resize(body_len.max(body.len()), b'x');
-    Record {
-        queue_id: 0,
-        flag: 0,
-        queue_offset: 0,
-        physical_offset: 0,
-        sys_flag: 0,
-        born_timestamp: 1_700_000_000_000,
-        born_host: host,
-        store_timestamp: 0,
-        store_host: host,
-        reconsume_times: 0,
-        prepared_transaction_offset: 0,
-        body: Bytes::from(body),
-        topic: topic.into(),
-        properties: String::new(),
-    }
+    support::record(topic, 0, body, "")
 }
 
 /// Copies the store's files as they are now (what a kill -9 leaves), without its lock.

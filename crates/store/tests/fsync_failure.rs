@@ -6,12 +6,12 @@
 //! store's one durability seam (`durable::sim`, feature `crash-sim`): the sync does not
 //! happen and returns EIO, as a failing disk's would.
 
-use bytes::Bytes;
+mod support;
+
 use rmq_store::durable::sim::{self, Observer};
 use rmq_store::record::Record;
 use rmq_store::service::{ServiceError, StoreService};
 use rmq_store::store::{MessageStore, StoreConfig, StoreError};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -73,23 +73,7 @@ fn config(root: &Path, sync: bool) -> StoreConfig {
 }
 
 fn message(i: u64) -> Record {
-    let host: SocketAddr = "127.0.0.1:10911".parse().unwrap();
-    Record {
-        queue_id: 0,
-        flag: 0,
-        queue_offset: 0,
-        physical_offset: 0,
-        sys_flag: 0,
-        born_timestamp: 1_700_000_000_000,
-        born_host: host,
-        store_timestamp: 0,
-        store_host: host,
-        reconsume_times: 0,
-        prepared_transaction_offset: 0,
-        body: Bytes::from(format!("m{i}")),
-        topic: "F".into(),
-        properties: String::new(),
-    }
+    support::record("F", 0, format!("m{i}"), "")
 }
 
 /// One test for the process: the observer is process-wide.

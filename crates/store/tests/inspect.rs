@@ -2,6 +2,8 @@
 //! files, the checkpoint and the timer check should be. They report, never panic, never
 //! allocate from a size field they read.
 
+mod support;
+
 use proptest::prelude::*;
 use rmq_store::{inspect, layout};
 
@@ -63,10 +65,8 @@ fn a_huge_size_field_is_a_problem_not_an_allocation() {
 
 // --- Consume queues checked entry by entry, over stores `MessageStore` wrote. ---
 
-use bytes::Bytes;
 use rmq_store::inspect::{EntryFault, QueueDamage};
 use rmq_store::queue_entry::{QueueEntry, ENTRY_LEN};
-use rmq_store::record::Record;
 use rmq_store::store::{MessageStore, StoreConfig};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
@@ -88,26 +88,16 @@ const QUEUES: [(&str, i32); 5] = [("A", 0), ("A", 1), ("A", 2), ("A", 3), ("B", 
 /// A store of 1,500 records interleaved over [`QUEUES`] (about 4 segments), closed.
 fn build(root: &Path) {
     let mut store = MessageStore::open(config(root)).unwrap();
-    let host = "127.0.0.1:10911".parse().unwrap();
     for i in 0..1500 {
         let (topic, queue_id) = QUEUES[i % QUEUES.len()];
+        let properties = format!("TAGS\u{1}Tag{}\u{2}", i % 3);
         store
-            .put(Record {
+            .put(support::record(
+                topic,
                 queue_id,
-                flag: 0,
-                queue_offset: 0,
-                physical_offset: 0,
-                sys_flag: 0,
-                born_timestamp: 1_700_000_000_000 + i as i64,
-                born_host: host,
-                store_timestamp: 1_700_000_000_001 + i as i64,
-                store_host: host,
-                reconsume_times: 0,
-                prepared_transaction_offset: 0,
-                body: Bytes::from(format!("message {i}")),
-                topic: topic.into(),
-                properties: format!("TAGS\u{1}Tag{}\u{2}", i % 3),
-            })
+                format!("message {i}"),
+                properties,
+            ))
             .unwrap();
     }
     store.flush().unwrap();

@@ -22,6 +22,8 @@
 //! workload removes one), and torn writes inside a 512-byte sector (disks write sectors
 //! atomically).
 
+mod support;
+
 use bytes::Bytes;
 use proptest::prelude::*;
 use rmq_store::durable::sim::{self, Observer};
@@ -29,7 +31,6 @@ use rmq_store::record::{self, Found, Record};
 use rmq_store::store::{GetStatus, MessageStore, StoreConfig};
 use std::collections::{BTreeSet, HashMap};
 use std::ffi::OsString;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -190,25 +191,9 @@ fn config(root: &Path, sync: bool) -> StoreConfig {
 }
 
 fn message(t: usize, n: usize, len: usize) -> Record {
-    let host: SocketAddr = "127.0.0.1:10911".parse().unwrap();
     let mut body = format!("{}#{n}#", TOPICS[t]).into_bytes();
     body.resize(len.max(body.len()), b'a' + (n % 26) as u8);
-    Record {
-        queue_id: 0,
-        flag: 0,
-        queue_offset: 0,
-        physical_offset: 0,
-        sys_flag: 0,
-        born_timestamp: 1_700_000_000_000,
-        born_host: host,
-        store_timestamp: 0,
-        store_host: host,
-        reconsume_times: 0,
-        prepared_transaction_offset: 0,
-        body: Bytes::from(body),
-        topic: TOPICS[t].into(),
-        properties: format!("UNIQ_KEY\u{1}{n:032X}\u{2}"),
-    }
+    support::record(TOPICS[t], 0, body, format!("UNIQ_KEY\u{1}{n:032X}\u{2}"))
 }
 
 /// A put the workload made: where it went and what it holds.
