@@ -94,6 +94,14 @@ rmq_config::settings! {
         long_polling_enable: bool = "longPollingEnable", true;
         /// shortPollingTimeMills: the hold without long polling.
         short_polling_time_mills: u64 = "shortPollingTimeMills", 1000;
+        /// longPollingMaxHoldMillis (rmq's own): a held pull waits at most this long, whatever
+        /// its suspendTimeoutMillis asks (Java's clients ask 15 s or 20 s; the cap keeps a
+        /// client from parking pulls for ever).
+        long_polling_max_hold_millis: u64 = "longPollingMaxHoldMillis", 30000;
+        /// maxHeldPullsPerConnection (rmq's own): long-polling pulls one connection may have
+        /// held at once; past it a pull that finds nothing is refused with SYSTEM_BUSY (a
+        /// Java client retries 3 s later). A push consumer holds one per queue it owns.
+        max_held_pulls_per_connection: usize = "maxHeldPullsPerConnection", 2048;
         /// maxTransferBytesOnMessageInMemory: bytes a pull answer carries at most.
         max_transfer_bytes_on_message_in_memory: usize = "maxTransferBytesOnMessageInMemory", 262_144;
         /// maxTransferCountOnMessageInMemory: messages a pull answer carries at most.

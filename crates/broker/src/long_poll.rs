@@ -18,14 +18,30 @@ pub struct PullNotifier {
     closing: AtomicBool,
     closed: Notify,
     held: AtomicUsize,
+    /// Held pulls per connection (connection id -> count), for the per-connection budget.
+    per_connection: Mutex<HashMap<u64, usize>>,
 }
 
-/// Counts a pull as held while it lives.
-pub struct Held<'a>(&'a AtomicUsize);
+/// Counts a pull as held (in all and for its connection) while it lives.
+pub struct Held<'a> {
+    notifier: &'a PullNotifier,
+    conn: u64,
+}
 
 impl Drop for Held<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        self.notifier.held.fetch_sub(1, Ordering::SeqCst);
+        let mut m = self
+            .notifier
+            .per_connection
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = m.get_mut(&self.conn) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.conn);
+            }
+        }
     }
 }
 
@@ -39,10 +55,26 @@ impl PullNotifier {
             .clone()
     }
 
-    /// Marks a pull as held until the guard drops.
-    pub fn hold(&self) -> Held<'_> {
+    /// Marks a pull of connection `conn` as held until the guard drops; `None` when that
+    /// connection already holds `max_per_connection`.
+    pub fn hold(&self, conn: u64, max_per_connection: usize) -> Option<Held<'_>> {
+        let mut m = self
+            .per_connection
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let n = m.entry(conn).or_insert(0);
+        if *n >= max_per_connection {
+            if *n == 0 {
+                m.remove(&conn);
+            }
+            return None;
+        }
+        *n += 1;
         self.held.fetch_add(1, Ordering::SeqCst);
-        Held(&self.held)
+        Some(Held {
+            notifier: self,
+            conn,
+        })
     }
 
     /// Pulls held right now.

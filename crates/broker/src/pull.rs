@@ -59,14 +59,12 @@ pub async fn pull(
     req: &RemotingCommand,
 ) -> Result<RemotingCommand, ProcessorError> {
     let h: PullMessageRequestHeader = req.decode_header()?;
-    let (broker_ip, broker_perm, lite_enabled, long_polling, short_ms, max_count, max_bytes) = {
+    let (broker_ip, broker_perm, lite_enabled, max_count, max_bytes) = {
         let c = s.config();
         (
             c.broker_ip1.clone(),
             c.broker_permission,
             c.lite_pull_message_enable,
-            c.long_polling_enable,
-            c.short_polling_time_mills,
             c.max_transfer_count_on_message_in_memory,
             c.max_transfer_bytes_on_message_in_memory,
         )
@@ -203,18 +201,25 @@ pub async fn pull(
         }
     };
     let suspend = h.sys_flag & flag::SUSPEND != 0;
-    let hold = if long_polling {
-        Duration::from_millis(h.suspend_timeout_millis.max(0) as u64)
-    } else {
-        Duration::from_millis(short_ms)
-    };
+    let hold = hold_time(s, h.suspend_timeout_millis);
     let deadline = tokio::time::Instant::now() + hold;
     let mut result = read(codes.clone()).await?;
     let not_found = |r: &GetMessage| code_of(r.status, h.queue_offset) == response::PULL_NOT_FOUND;
     if suspend && not_found(&result) && !hold.is_zero() {
-        // Held: answered when the queue grows past the offset, or at the deadline.
+        // Held: answered when the queue grows past the offset, at the deadline, or dropped
+        // when the connection closes. Parked meanwhile: the pull gives its executor slot back
+        // and counts only against its connection's budget (Java's PullRequestHoldService).
+        let max_held = s.config().max_held_pulls_per_connection;
+        let Some(_held) = s.notifier.hold(ctx.connection.id(), max_held) else {
+            return Ok(fail(
+                response::SYSTEM_BUSY,
+                format!(
+                    "[HELD_PULLS] this connection already holds {max_held} long-polling pulls (maxHeldPullsPerConnection); try again later"
+                ),
+            ));
+        };
+        ctx.park();
         let notify = s.notifier.listen(&h.topic, h.queue_id);
-        let _held = s.notifier.hold();
         loop {
             let arrived = notify.notified();
             tokio::pin!(arrived);
@@ -227,13 +232,26 @@ pub async fn pull(
                 break;
             }
             let waited = tokio::select! {
-                _ = &mut arrived => true,
-                _ = &mut closed => false,
-                _ = tokio::time::sleep_until(deadline) => false,
+                _ = &mut arrived => Wake::Arrived,
+                _ = &mut closed => Wake::Stop,
+                _ = tokio::time::sleep_until(deadline) => Wake::Stop,
+                _ = ctx.connection.closed() => Wake::Gone,
             };
-            if !waited {
-                result = read(codes.clone()).await?;
-                break;
+            match waited {
+                Wake::Arrived => {}
+                Wake::Stop => {
+                    result = read(codes.clone()).await?;
+                    break;
+                }
+                // Nobody to answer: the pull ends here, freeing what it held.
+                Wake::Gone => {
+                    return Ok(answer(
+                        s,
+                        &h,
+                        (tc.topic_sys_flag, gc.group_sys_flag),
+                        result,
+                    ))
+                }
             }
         }
     }
@@ -243,6 +261,29 @@ pub async fn pull(
         (tc.topic_sys_flag, gc.group_sys_flag),
         result,
     ))
+}
+
+/// Why a held pull stopped waiting.
+enum Wake {
+    /// Its queue grew: read again.
+    Arrived,
+    /// The deadline or the broker's stop: answer what is there.
+    Stop,
+    /// Its connection closed.
+    Gone,
+}
+
+/// How long a pull that finds nothing is held: its `suspendTimeoutMillis` with long polling,
+/// capped at `longPollingMaxHoldMillis`; `shortPollingTimeMills` without.
+fn hold_time(s: &BrokerState, suspend_timeout_millis: i64) -> Duration {
+    let c = s.config();
+    if c.long_polling_enable {
+        Duration::from_millis(
+            (suspend_timeout_millis.max(0) as u64).min(c.long_polling_max_hold_millis),
+        )
+    } else {
+        Duration::from_millis(c.short_polling_time_mills)
+    }
 }
 
 /// The response code of a read's status (spec §2.3.3).

@@ -274,6 +274,12 @@ impl ConnectionHandle {
         self.shared.closed.cancel();
     }
 
+    /// Resolves once the connection is closed (by either side): a request waiting on an event
+    /// for this peer (a held pull) stops waiting then.
+    pub async fn closed(&self) {
+        self.shared.closed.cancelled().await
+    }
+
     /// Number of requests waiting for a response on this connection.
     pub fn pending_requests(&self) -> usize {
         self.shared.table.len()

@@ -162,13 +162,14 @@ impl Dispatcher {
             drop((inflight, admission, bytes, permit));
             return;
         }
-        let ctx = RequestContext {
-            peer: conn.peer_shared(),
-            connection: conn.clone(),
-        };
         let config = entry.executor.config;
         if config.inline {
             // Straight in the read loop: no task, and the request is not moved into one.
+            let ctx = RequestContext {
+                peer: conn.peer_shared(),
+                connection: conn.clone(),
+                held: Arc::new(std::sync::Mutex::new(None)),
+            };
             let resp = self.run_caught(entry, &ctx, request).await;
             drop((admission, bytes));
             reply.send(resp).await;
@@ -177,19 +178,35 @@ impl Dispatcher {
         }
         let this = self.clone();
         let entry = entry.clone();
+        let conn = conn.clone();
         tokio::spawn(async move {
-            let slot = entry
-                .executor
-                .slots()
-                .acquire_owned()
-                .await
-                .expect("executor semaphore never closed");
+            // A request still waiting for a slot when its connection closes is dropped: nobody
+            // can read its answer, and a closed client's backlog must not take the slots and
+            // the executor's bound from live ones. Oneway requests have no answer to read and
+            // run anyway (a client may send one and close at once).
+            let waiting_for_slot = entry.executor.slots().acquire_owned();
+            let slot = tokio::select! {
+                slot = waiting_for_slot => slot.expect("executor semaphore never closed"),
+                _ = conn.closed(), if !reply.oneway => {
+                    drop((admission, bytes, inflight, permit));
+                    return;
+                }
+            };
+            // The slot, the admission and the byte budget go with the context: a processor
+            // that parks (waits on an event) gives them back early.
+            let ctx = RequestContext {
+                peer: conn.peer_shared(),
+                connection: conn,
+                held: Arc::new(std::sync::Mutex::new(Some(Box::new((
+                    slot, admission, bytes,
+                ))))),
+            };
             let resp = if config.blocking {
-                this.run_blocking(entry, ctx, request).await
+                this.run_blocking(entry, ctx.clone(), request).await
             } else {
                 this.run_caught(&entry, &ctx, request).await
             };
-            drop((slot, admission, bytes));
+            ctx.park();
             reply.send(resp).await;
             drop((inflight, permit));
         });

@@ -15,6 +15,29 @@ pub struct RequestContext {
     pub peer: Arc<str>,
     /// The connection the request came on; a processor may invoke the peer back through it.
     pub connection: ConnectionHandle,
+    /// What the request holds of its executor while it runs (see [`RequestContext::park`]).
+    pub(crate) held: Arc<std::sync::Mutex<Option<Box<dyn Send>>>>,
+}
+
+impl RequestContext {
+    /// Gives back what the request holds of its executor (its slot, its place in the
+    /// executor's bound, its share of the request byte budgets) while it waits for an event,
+    /// not for work: a long-polling pull parks until its queue grows (Java's
+    /// PullRequestHoldService does the same by returning and answering later). Parked
+    /// requests then never crowd out live ones. The connection's own in-flight limit still
+    /// counts it, so one connection cannot park more than that. Idempotent.
+    pub fn park(&self) {
+        let held = self.held.lock().unwrap_or_else(|p| p.into_inner()).take();
+        drop(held);
+    }
+
+    /// Whether [`RequestContext::park`] was called.
+    pub fn is_parked(&self) -> bool {
+        self.held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none()
+    }
 }
 
 /// Why a processor failed: the peer gets `code` (SYSTEM_ERROR, 1, unless the processor chose
