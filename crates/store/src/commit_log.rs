@@ -737,16 +737,35 @@ impl CommitLog {
         seg.file
             .read_exact_at(&mut head, within)
             .map_err(io(&seg.path))?;
-        if i32::from_be_bytes(head[4..].try_into().expect("4 bytes")) == record::BLANK_MAGIC {
+        let magic = i32::from_be_bytes(head[4..].try_into().expect("4 bytes"));
+        if magic == record::BLANK_MAGIC {
             return Ok(None);
         }
-        let size = (i32::from_be_bytes(head[..4].try_into().expect("4 bytes")).max(0) as u64)
-            .min(self.end - offset);
-        let mut buf = vec![0u8; size as usize];
-        seg.file
-            .read_exact_at(&mut buf, within)
-            .map_err(io(&seg.path))?;
-        match record::decode(&Bytes::from(buf), false)? {
+        // The offset can come from a client (VIEW_MESSAGE_BY_ID, CONSUMER_SEND_MSG_BACK): the
+        // size at it never sizes an allocation unchecked. A record's magic must be there, and
+        // the size must fit both what was written and the segment (Java refuses past the
+        // written position too); the bytes are then a slice of the segment's map, no copy.
+        if magic != record::MAGIC_V1 && magic != record::MAGIC_V2 {
+            return Err(LogError::Record(RecordError::BadMagic(magic as u32)));
+        }
+        let size = i32::from_be_bytes(head[..4].try_into().expect("4 bytes"));
+        let room = (self.end - offset).min(self.segment_size - within);
+        if size < BLANK_LEN as i32 || size as u64 > room {
+            return Err(LogError::Record(RecordError::Invalid(format!(
+                "no record at {offset}: a size of {size} does not fit the {room} bytes there"
+            ))));
+        }
+        let buf = match seg.mapped(self.segment_size) {
+            Some(map) => map.slice(within as usize..within as usize + size as usize),
+            None => {
+                let mut buf = vec![0u8; size as usize];
+                seg.file
+                    .read_exact_at(&mut buf, within)
+                    .map_err(io(&seg.path))?;
+                Bytes::from(buf)
+            }
+        };
+        match record::decode(&buf, false)? {
             Found::Blank => Ok(None),
             Found::Message(r, _) => Ok(Some(r)),
         }
