@@ -242,8 +242,9 @@ async fn update_topic(
             "queue nums must be within 1..1024",
         ));
     }
+    let name = tc.topic_name.clone();
     if s.topics.update(tc) {
-        s.topics_changed().await;
+        s.topic_changed(&name).await;
     }
     // Java never resets the remark of this success.
     Ok(RemotingCommand::response(

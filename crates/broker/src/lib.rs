@@ -193,11 +193,11 @@ impl BrokerState {
         }
     }
 
-    /// A topic was created or changed: persist it and register at once (Java's
-    /// `registerIncrementBrokerData`, here a full registration, which NameServers accept alike).
-    pub async fn topics_changed(self: &Arc<Self>) {
+    /// A topic was created or changed: persist it and register that topic at once (Java's
+    /// `registerIncrementBrokerData`).
+    pub async fn topic_changed(self: &Arc<Self>, topic: &str) {
         self.persist_topics().await;
-        self.registrar.register_all(self).await;
+        self.registrar.register_topics(self, &[topic]).await;
     }
 
     /// Tells every member of `group` that its membership changed (oneway

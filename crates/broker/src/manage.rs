@@ -46,7 +46,7 @@ pub async fn heartbeat(
             s.topics
                 .get_or_create(&retry, gc.retry_queue_nums.max(1), PERM_READ | PERM_WRITE);
         if created {
-            s.topics_changed().await;
+            s.topic_changed(&retry).await;
         }
         let changed = s.clients.register_consumer(
             data,

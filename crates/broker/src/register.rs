@@ -1,6 +1,8 @@
-//! Registration with the NameServers (spec §3.1): REGISTER_BROKER with every topic at start,
-//! periodically and when topics change; UNREGISTER_BROKER at shutdown. Each NameServer is
-//! asked in parallel with its own timeout, so a dead one delays nothing.
+//! Registration with the NameServers (spec §3.1): REGISTER_BROKER with every topic at start and
+//! periodically, with only the changed topic when one is created or changed (Java 5's
+//! `registerIncrementBrokerData`: creating N topics costs N small registrations, not N full
+//! ones); UNREGISTER_BROKER at shutdown. Each NameServer is asked in parallel with its own
+//! timeout, so a dead one delays nothing.
 
 use crate::config::BrokerConfig;
 use crate::topics::TopicManager;
@@ -48,15 +50,34 @@ impl Registrar {
     /// The RegisterBrokerBody JSON: every topic (system ones included) and the data version.
     pub fn body(topics: &TopicManager, broker_perm: i32) -> Vec<u8> {
         let (version, list) = topics.snapshot(broker_perm);
+        Self::body_of(&version, &list)
+    }
+
+    fn body_of(
+        version: &rmq_model::route::DataVersion,
+        list: &[crate::topics::TopicConfig],
+    ) -> Vec<u8> {
         let body = serde_json::json!({
             "filterServerList": [],
-            "topicConfigSerializeWrapper": TopicManager::wrapper_json(&version, &list),
+            "topicConfigSerializeWrapper": TopicManager::wrapper_json(version, list),
         });
         serde_json::to_vec(&body).unwrap_or_default()
     }
 
     /// Registers with every NameServer (failures are logged; the next period retries).
     pub async fn register_all(&self, s: &BrokerState) {
+        self.register(s, None).await
+    }
+
+    /// Registers only `topics` (with the current data version) with every NameServer. A
+    /// NameServer adds the queues of listed topics and keeps the others (Java's default
+    /// `deleteTopicWithBrokerRegistration=false`); the next full registration covers a
+    /// failure.
+    pub async fn register_topics(&self, s: &BrokerState, topics: &[&str]) {
+        self.register(s, Some(topics)).await
+    }
+
+    async fn register(&self, s: &BrokerState, only: Option<&[&str]>) {
         let (addrs, header, timeout, perm) = {
             let c = s.config();
             (
@@ -70,7 +91,14 @@ impl Registrar {
             return;
         }
         let _turn = self.turn.lock().await;
-        let req = RegisterBroker::new(header, Self::body(&s.topics, perm));
+        let body = match only {
+            None => Self::body(&s.topics, perm),
+            Some(names) => {
+                let (version, list) = s.topics.snapshot_of(names, perm);
+                Self::body_of(&version, &list)
+            }
+        };
+        let req = RegisterBroker::new(header, body);
         let calls = addrs.iter().map(|addr| {
             let req = &req;
             async move {

@@ -246,7 +246,7 @@ pub async fn send(
                 Some((tc, was_created)) => {
                     if was_created {
                         tracing::info!(topic, queues = tc.write_queue_nums, "topic auto-created");
-                        s.topics_changed().await;
+                        s.topic_changed(&topic).await;
                     }
                     tc
                 }
@@ -426,7 +426,7 @@ async fn retry_or_dlq(
         let dlq = format!("{DLQ_PREFIX}{group}");
         let (_, created) = s.topics.get_or_create(&dlq, 1, PERM_READ | PERM_WRITE);
         if created {
-            s.topics_changed().await;
+            s.topic_changed(&dlq).await;
         }
         let mut pairs = decode_properties(&r.properties);
         pairs.push(("DELAY".into(), "-1".into()));
@@ -475,7 +475,7 @@ pub async fn send_back(
         s.topics
             .get_or_create(&retry_topic, gc.retry_queue_nums, PERM_READ | PERM_WRITE);
     if created {
-        s.topics_changed().await;
+        s.topic_changed(&retry_topic).await;
     }
     if rtc.perm & PERM_WRITE == 0 {
         return Ok(fail(
@@ -515,7 +515,7 @@ pub async fn send_back(
         let dlq = format!("{DLQ_PREFIX}{group}");
         let (_, created) = s.topics.get_or_create(&dlq, 1, PERM_READ | PERM_WRITE);
         if created {
-            s.topics_changed().await;
+            s.topic_changed(&dlq).await;
         }
         pairs.push(("DELAY".into(), "0".into()));
         (dlq, 0)

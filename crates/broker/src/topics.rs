@@ -356,16 +356,19 @@ impl TopicManager {
     /// topics without it, spec §3.1), for registration.
     pub fn snapshot(&self, broker_perm: i32) -> (DataVersion, Vec<TopicConfig>) {
         let g = self.read();
-        let topics =
-            g.1.values()
-                .map(|t| {
-                    let mut t = t.clone();
-                    if broker_perm & (PERM_READ | PERM_WRITE) != PERM_READ | PERM_WRITE {
-                        t.perm &= broker_perm;
-                    }
-                    t
-                })
-                .collect();
+        let topics = g.1.values().map(|t| with_perm(t, broker_perm)).collect();
+        (g.0, topics)
+    }
+
+    /// The data version and the configs of `names` only (those that exist), as
+    /// [`TopicManager::snapshot`] gives them: what an incremental registration carries.
+    pub fn snapshot_of(&self, names: &[&str], broker_perm: i32) -> (DataVersion, Vec<TopicConfig>) {
+        let g = self.read();
+        let topics = names
+            .iter()
+            .filter_map(|n| g.1.get(*n))
+            .map(|t| with_perm(t, broker_perm))
+            .collect();
         (g.0, topics)
     }
 
@@ -401,6 +404,15 @@ impl TopicManager {
         };
         json_file::store(&self.path, &bytes)
     }
+}
+
+/// A topic's config as registered: its permissions narrowed by the broker's own.
+fn with_perm(t: &TopicConfig, broker_perm: i32) -> TopicConfig {
+    let mut t = t.clone();
+    if broker_perm & (PERM_READ | PERM_WRITE) != PERM_READ | PERM_WRITE {
+        t.perm &= broker_perm;
+    }
+    t
 }
 
 #[cfg(test)]
