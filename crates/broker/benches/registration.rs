@@ -90,6 +90,8 @@ fn main() {
             store_path_root_dir: dir.path().display().to_string(),
             mapped_file_size_commit_log: 64 << 20,
             mapped_file_size_consume_queue: 20 * 1000,
+            // One connection creates every topic, faster than a client may by default.
+            max_auto_created_topics_per_minute: usize::MAX,
             ..Default::default()
         })
         .await

@@ -102,6 +102,17 @@ rmq_config::settings! {
         /// held at once; past it a pull that finds nothing is refused with SYSTEM_BUSY (a
         /// Java client retries 3 s later). A push consumer holds one per queue it owns.
         max_held_pulls_per_connection: usize = "maxHeldPullsPerConnection", 2048;
+        /// maxAutoCreatedTopicsPerMinute (rmq's own): topics one connection's sends may
+        /// auto-create in a minute; past it SYSTEM_BUSY naming the limit.
+        max_auto_created_topics_per_minute: usize = "maxAutoCreatedTopicsPerMinute", 6000;
+        /// maxAutoCreatedGroupsPerMinute (rmq's own): subscription groups one connection may
+        /// auto-create in a minute (pulls, heartbeats, give-backs, retry sends).
+        max_auto_created_groups_per_minute: usize = "maxAutoCreatedGroupsPerMinute", 1000;
+        /// maxHeartbeatGroups (rmq's own): consumer and producer groups one heartbeat may
+        /// register.
+        max_heartbeat_groups: usize = "maxHeartbeatGroups", 1000;
+        /// maxHeartbeatSubscriptions (rmq's own): subscriptions one heartbeat may register.
+        max_heartbeat_subscriptions: usize = "maxHeartbeatSubscriptions", 10000;
         /// maxTransferBytesOnMessageInMemory: bytes a pull answer carries at most.
         max_transfer_bytes_on_message_in_memory: usize = "maxTransferBytesOnMessageInMemory", 262_144;
         /// maxTransferCountOnMessageInMemory: messages a pull answer carries at most.

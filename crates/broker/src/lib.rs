@@ -16,6 +16,7 @@
 //! - [`register`]: registration with the NameServers.
 
 pub mod admin;
+pub mod budgets;
 pub mod clients;
 pub mod config;
 pub mod groups;
@@ -134,6 +135,8 @@ pub struct BrokerState {
     pub boot_ms: i64,
     /// Registration with the NameServers.
     pub registrar: register::Registrar,
+    /// Auto-creations per connection per minute.
+    pub creations: budgets::CreationBudgets,
     /// Per connection, its share of the store thread's queue (see [`STORE_SHARE`]).
     store_shares: std::sync::Mutex<std::collections::HashMap<u64, Arc<tokio::sync::Semaphore>>>,
 }
@@ -163,6 +166,24 @@ impl BrokerState {
     pub fn connection_closed(&self, conn: u64) {
         let mut m = self.store_shares.lock().unwrap_or_else(|p| p.into_inner());
         m.remove(&conn);
+        drop(m);
+        self.creations.forget(conn);
+    }
+
+    /// A subscription group, auto-created when missing (and allowed) within connection
+    /// `conn`'s `maxAutoCreatedGroupsPerMinute`: `Ok(None)` when it does not exist and cannot
+    /// be created, `Err` with the refusal's remark past the budget.
+    pub fn group_for(
+        &self,
+        conn: u64,
+        group: &str,
+    ) -> Result<Option<(groups::GroupConfig, bool)>, String> {
+        if let Some(gc) = self.groups.get(group) {
+            return Ok(Some((gc, false)));
+        }
+        let limit = self.config().max_auto_created_groups_per_minute;
+        self.creations.take(conn, budgets::Creation::Group, limit)?;
+        Ok(self.groups.find_or_create(group))
     }
 
     /// The live settings (read under their lock; request paths read a field or two).
@@ -355,6 +376,7 @@ impl Broker {
             delay_levels_ms,
             boot_ms: now_ms(),
             registrar,
+            creations: Default::default(),
             store_shares: Default::default(),
         });
         let _ = cell.set(state.clone());

@@ -20,6 +20,21 @@ pub async fn heartbeat(
     req: &RemotingCommand,
 ) -> Result<RemotingCommand, ProcessorError> {
     let hb = HeartbeatData::decode(&req.body).map_err(ProcessorError::new)?;
+    let (max_groups, max_subs) = {
+        let c = s.config();
+        (c.max_heartbeat_groups, c.max_heartbeat_subscriptions)
+    };
+    let groups = hb.consumer_data_set.len() + hb.producer_data_set.len();
+    let subscriptions = hb
+        .consumer_data_set
+        .iter()
+        .map(|d| d.subscription_data_set.len())
+        .sum();
+    if let Some(remark) =
+        crate::budgets::heartbeat_refusal(groups, subscriptions, max_groups, max_subs)
+    {
+        return Ok(crate::processor::fail(response::SYSTEM_BUSY, remark));
+    }
     let channel = ClientChannel {
         client_id: hb.client_id.clone(),
         language: req.language.name().unwrap_or("OTHER").to_owned(),
@@ -35,7 +50,11 @@ pub async fn heartbeat(
         {
             sub_change = true;
         }
-        let Some((gc, created)) = s.groups.find_or_create(group) else {
+        let found = match s.group_for(ctx.connection.id(), group) {
+            Ok(found) => found,
+            Err(remark) => return Ok(crate::processor::fail(response::SYSTEM_BUSY, remark)),
+        };
+        let Some((gc, created)) = found else {
             continue;
         };
         if created {

@@ -152,7 +152,7 @@ impl BrokerProcessor {
                 let _turn = s.store_turn(ctx.connection.id()).await;
                 send::send(s, ctx, &req).await?
             }
-            rc::CONSUMER_SEND_MSG_BACK => send::send_back(s, &req).await?,
+            rc::CONSUMER_SEND_MSG_BACK => send::send_back(s, ctx, &req).await?,
             rc::PULL_MESSAGE | rc::LITE_PULL_MESSAGE => pull::pull(s, ctx, &req).await?,
             rc::HEART_BEAT => manage::heartbeat(s, ctx, &req).await?,
             rc::UNREGISTER_CLIENT => manage::unregister_client(s, ctx, &req)?,

@@ -87,7 +87,11 @@ pub async fn pull(
         );
     }
     let group = &h.consumer_group;
-    let Some((gc, created)) = s.groups.find_or_create(group) else {
+    let found = match s.group_for(ctx.connection.id(), group) {
+        Ok(found) => found,
+        Err(remark) => return Ok(fail(response::SYSTEM_BUSY, remark)),
+    };
+    let Some((gc, created)) = found else {
         return Ok(fail(
             response::SUBSCRIPTION_GROUP_NOT_EXIST,
             format!(

@@ -232,6 +232,13 @@ pub async fn send(
     let tc = match s.topics.get(&topic) {
         Some(tc) => tc,
         None => {
+            let limit = s.config().max_auto_created_topics_per_minute;
+            if let Err(remark) =
+                s.creations
+                    .take(ctx.connection.id(), crate::budgets::Creation::Topic, limit)
+            {
+                return refuse(response::SYSTEM_BUSY, remark);
+            }
             let created = if topic.starts_with(RETRY_PREFIX) {
                 Some(s.topics.get_or_create(&topic, 1, PERM_READ | PERM_WRITE))
             } else {
@@ -360,7 +367,8 @@ pub async fn send(
             ..base
         };
         if topic.starts_with(RETRY_PREFIX) {
-            if let Some(resp) = retry_or_dlq(s, &h, req.version, &mut r).await {
+            if let Some(resp) = retry_or_dlq(s, ctx.connection.id(), &h, req.version, &mut r).await
+            {
                 return Ok(with_region(s, resp));
             }
         }
@@ -401,12 +409,17 @@ pub async fn send(
 /// holds an orderly lock, the message goes to %DLQ%group. `Some(answer)` refuses the send.
 async fn retry_or_dlq(
     s: &Arc<BrokerState>,
+    conn: u64,
     h: &SendMessageRequestHeader,
     version: i32,
     r: &mut Record,
 ) -> Option<RemotingCommand> {
     let group = h.topic[RETRY_PREFIX.len()..].to_owned();
-    let Some((gc, created)) = s.groups.find_or_create(&group) else {
+    let found = match s.group_for(conn, &group) {
+        Ok(found) => found,
+        Err(remark) => return Some(fail(response::SYSTEM_BUSY, remark)),
+    };
+    let Some((gc, created)) = found else {
         return Some(fail(
             response::SUBSCRIPTION_GROUP_NOT_EXIST,
             format!("subscription group not exist, {group} \nSee {FAQ_URL} for further details."),
@@ -440,6 +453,7 @@ async fn retry_or_dlq(
 /// CONSUMER_SEND_MSG_BACK (36): a consumer gives a message back for redelivery (spec §2.2).
 pub async fn send_back(
     s: &Arc<BrokerState>,
+    ctx: &RequestContext,
     req: &RemotingCommand,
 ) -> Result<RemotingCommand, ProcessorError> {
     let offset: i64 = required_num(req, "offset")?;
@@ -452,7 +466,11 @@ pub async fn send_back(
         let c = s.config();
         (c.broker_ip1.clone(), c.broker_permission)
     };
-    let Some((gc, created)) = s.groups.find_or_create(&group) else {
+    let found = match s.group_for(ctx.connection.id(), &group) {
+        Ok(found) => found,
+        Err(remark) => return Ok(fail(response::SYSTEM_BUSY, remark)),
+    };
+    let Some((gc, created)) = found else {
         return Ok(fail(
             response::SUBSCRIPTION_GROUP_NOT_EXIST,
             format!("subscription group not exist, {group} \nSee {FAQ_URL} for further details."),

@@ -1,0 +1,169 @@
+//! Held pulls (issue 28): a long-polling pull parks outside the pull executor, is capped at
+//! `longPollingMaxHoldMillis`, ends with its connection, and counts against its connection's
+//! `maxHeldPullsPerConnection`. Apart from `isolation.rs` so its floods never run beside that
+//! file's timing canary.
+
+mod support;
+
+use rmq_testkit::flood::{canary, Flooder};
+use std::time::Duration;
+
+/// Resident memory of this process (the broker runs in it), in KiB.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Polls `done` every 20 ms until it holds or `within` passes.
+async fn eventually(within: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    while !done() {
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    true
+}
+
+/// Issue 28's report: rounds of thousands of long-polling pulls on an empty queue asking to be
+/// held for ever (`suspendTimeoutMillis` 9e18), each round's connection closed 50 ms later.
+/// Before, every held pull was a task that outlived its connection and kept a slot of the pull
+/// executor, until live pulls got `[OVERLOAD]system busy` for good. Now a held pull parks
+/// outside the executor, is capped at `longPollingMaxHoldMillis` and ends when its connection
+/// closes. The executor here is small (64 slots) so that crowding out would show at once; the
+/// cap is the default 30 s, so pulls that end within the test ended with their connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_long_polls_never_crowd_out_live_pulls() {
+    let sa = support::Standalone::start(|c| c.pull_thread_pool_queue_capacity = 64).await;
+    let addr = sa.broker_addr();
+    let c = support::client();
+    support::create_topic(&c, &addr, "Empty", 1).await;
+    support::create_topic(&c, &addr, "Canary", 1).await;
+    let state = sa.broker().state().clone();
+    let idle = rss_kib();
+    let forever = support::pull_request("CG_attack", "Empty", 0, 0, 9_000_000_000_000_000_000);
+    for _ in 0..8 {
+        let round = Flooder::start(sa.broker().local_addr(), &forever, 1_000).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        drop(round);
+    }
+    // During: a live connection holding as many pulls as the executor has slots, and more.
+    let live = Flooder::start(sa.broker().local_addr(), &forever, 500).await;
+    assert!(
+        eventually(Duration::from_secs(10), || state.notifier.held() >= 500).await,
+        "the live connection's pulls are not held: {}",
+        state.notifier.held()
+    );
+    let pulls = canary(
+        &addr,
+        || support::pull_request("CG_canary", "Canary", 0, 0, 0),
+        Duration::from_millis(5),
+        Duration::from_secs(1),
+    )
+    .await;
+    assert_eq!(pulls.failures, 0, "a canary pull failed or was refused");
+    assert!(
+        pulls.quantile(1.0) < Duration::from_secs(1),
+        "canary pull max {:?}",
+        pulls.quantile(1.0)
+    );
+    drop(live);
+    // After: every abandoned pull is gone with its connection.
+    assert!(
+        eventually(Duration::from_secs(10), || state.notifier.held() == 0).await,
+        "{} pulls still held after their connections closed",
+        state.notifier.held()
+    );
+    eprintln!(
+        "RSS idle {idle} KiB, after the attack {} KiB; canary pull p99 {:?}",
+        rss_kib(),
+        pulls.quantile(0.99)
+    );
+}
+
+/// A pull asking to be held for ever is answered at `longPollingMaxHoldMillis`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_pull_is_answered_at_the_brokers_cap() {
+    let sa = support::Standalone::start(|c| c.long_polling_max_hold_millis = 300).await;
+    let addr = sa.broker_addr();
+    let c = support::client();
+    support::create_topic(&c, &addr, "Empty", 1).await;
+    let held = support::call(
+        &c,
+        &addr,
+        support::pull_request("CG_forever", "Empty", 0, 0, 9_000_000_000_000_000_000),
+    )
+    .await;
+    assert_eq!(held.code, rmq_protocol::codes::response::PULL_NOT_FOUND);
+    assert_eq!(sa.broker().state().notifier.held(), 0);
+}
+
+/// Past `maxHeldPullsPerConnection` a connection's pulls that find nothing are refused with
+/// SYSTEM_BUSY naming the limit; another connection's pulls are held and answered as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_pulls_past_a_connections_budget_are_refused_and_others_are_served() {
+    let sa = support::Standalone::start(|c| {
+        c.max_held_pulls_per_connection = 50;
+        c.long_polling_max_hold_millis = 3_000;
+    })
+    .await;
+    let addr = sa.broker_addr();
+    let c = support::client();
+    support::create_topic(&c, &addr, "Empty", 1).await;
+    let greedy = support::client();
+    let asks: Vec<_> = (0..80)
+        .map(|_| {
+            let greedy = greedy.clone();
+            let addr = addr.clone();
+            tokio::spawn(async move {
+                support::call(
+                    &greedy,
+                    &addr,
+                    support::pull_request("CG_greedy", "Empty", 0, 0, 60_000),
+                )
+                .await
+            })
+        })
+        .collect();
+    let state = sa.broker().state().clone();
+    assert!(eventually(Duration::from_secs(10), || state.notifier.held() >= 50).await);
+    // The canary, on its own connection, is held and answered when a message lands.
+    let canary_pull = tokio::spawn({
+        let addr = addr.clone();
+        async move {
+            support::call(
+                &support::client(),
+                &addr,
+                support::pull_request("CG_canary", "Empty", 0, 0, 10_000),
+            )
+            .await
+        }
+    });
+    assert!(eventually(Duration::from_secs(10), || state.notifier.held() >= 51).await);
+    let sent = support::call(&c, &addr, support::send_request("Empty", 0, "wake", &[])).await;
+    assert_eq!(sent.code, rmq_protocol::codes::response::SUCCESS);
+    let got = canary_pull.await.unwrap();
+    assert_eq!(got.code, rmq_protocol::codes::response::SUCCESS);
+    let mut busy = 0;
+    for a in asks {
+        let r = a.await.unwrap();
+        if r.code == rmq_protocol::codes::response::SYSTEM_BUSY {
+            assert!(
+                r.remark_str()
+                    .unwrap_or_default()
+                    .contains("maxHeldPullsPerConnection"),
+                "{:?}",
+                r.remark_str()
+            );
+            busy += 1;
+        }
+    }
+    assert_eq!(busy, 30, "80 pulls on one connection, 50 may be held");
+}
