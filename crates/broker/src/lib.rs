@@ -139,7 +139,16 @@ pub struct BrokerState {
     pub creations: budgets::CreationBudgets,
     /// Per connection, its share of the store thread's queue (see [`STORE_SHARE`]).
     store_shares: std::sync::Mutex<std::collections::HashMap<u64, Arc<tokio::sync::Semaphore>>>,
+    /// Per connection, its pull answers being built or waiting to be queued (see
+    /// [`PULL_ANSWERS_PER_CONNECTION`]).
+    answer_shares: std::sync::Mutex<std::collections::HashMap<u64, Arc<tokio::sync::Semaphore>>>,
 }
+
+/// Pull answers of one connection being built or waiting for room in its write queue at once:
+/// each can be `maxTransferBytesOnMessageInMemory` (256 KiB), so a client that pipelines pulls
+/// and never reads their answers holds at most 16 of them (4 MiB) plus its write queue, and is
+/// then not read (its in-flight pulls wait for a turn, holding no answer).
+pub const PULL_ANSWERS_PER_CONNECTION: usize = 16;
 
 /// Store requests (puts, reads) one connection may have queued for the store thread at once.
 /// The store thread serves requests in order from a queue of 4,096: without a share one client
@@ -162,11 +171,31 @@ impl BrokerState {
             .expect("a connection's store share is never closed")
     }
 
-    /// A connection closed: forget its share.
+    /// Waits for a turn of `conn`'s pull answers (released when dropped: keep it until the
+    /// answer is queued, `RequestContext::hold_until_replied`).
+    pub async fn answer_turn(&self, conn: u64) -> tokio::sync::OwnedSemaphorePermit {
+        let sem = {
+            let mut m = self.answer_shares.lock().unwrap_or_else(|p| p.into_inner());
+            m.entry(conn)
+                .or_insert_with(|| {
+                    Arc::new(tokio::sync::Semaphore::new(PULL_ANSWERS_PER_CONNECTION))
+                })
+                .clone()
+        };
+        sem.acquire_owned()
+            .await
+            .expect("a connection's answer share is never closed")
+    }
+
+    /// A connection closed: forget its shares.
     pub fn connection_closed(&self, conn: u64) {
         let mut m = self.store_shares.lock().unwrap_or_else(|p| p.into_inner());
         m.remove(&conn);
         drop(m);
+        self.answer_shares
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&conn);
         self.creations.forget(conn);
     }
 
@@ -378,6 +407,7 @@ impl Broker {
             registrar,
             creations: Default::default(),
             store_shares: Default::default(),
+            answer_shares: Default::default(),
         });
         let _ = cell.set(state.clone());
         state.persist_topics().await;

@@ -183,10 +183,13 @@ pub async fn pull(
     let max_msgs = (h.max_msg_nums.max(1) as usize).min(max_count.max(1));
     let offset = h.queue_offset.max(0) as u64;
     let conn = ctx.connection.id();
+    // Each read holds a turn of the connection's pull answers; the answer's turn is kept
+    // until it is queued (see PULL_ANSWERS_PER_CONNECTION).
     let read = |codes: Option<Vec<i64>>| {
         let topic = h.topic.clone();
         let queue_id = h.queue_id;
         async move {
+            let answer_turn = s.answer_turn(conn).await;
             let _turn = s.store_turn(conn).await;
             s.store
                 .run(move |st| {
@@ -202,12 +205,13 @@ pub async fn pull(
                 .await
                 .map_err(|e| ProcessorError::new(e.to_string()))?
                 .map_err(|e| ProcessorError::new(e.to_string()))
+                .map(|r| (r, answer_turn))
         }
     };
     let suspend = h.sys_flag & flag::SUSPEND != 0;
     let hold = hold_time(s, h.suspend_timeout_millis);
     let deadline = tokio::time::Instant::now() + hold;
-    let mut result = read(codes.clone()).await?;
+    let (mut result, mut turn) = read(codes.clone()).await?;
     let not_found = |r: &GetMessage| code_of(r.status, h.queue_offset) == response::PULL_NOT_FOUND;
     if suspend && not_found(&result) && !hold.is_zero() {
         // Held: answered when the queue grows past the offset, at the deadline, or dropped
@@ -225,13 +229,15 @@ pub async fn pull(
         ctx.park();
         let notify = s.notifier.listen(&h.topic, h.queue_id);
         loop {
+            // Nothing to answer yet: a held pull keeps no answer turn while it waits.
+            drop(turn);
             let arrived = notify.notified();
             tokio::pin!(arrived);
             arrived.as_mut().enable();
             let closed = s.notifier.closed();
             tokio::pin!(closed);
             closed.as_mut().enable();
-            result = read(codes.clone()).await?;
+            (result, turn) = read(codes.clone()).await?;
             if !not_found(&result) || s.notifier.is_closing() {
                 break;
             }
@@ -244,7 +250,8 @@ pub async fn pull(
             match waited {
                 Wake::Arrived => {}
                 Wake::Stop => {
-                    result = read(codes.clone()).await?;
+                    drop(turn);
+                    (result, turn) = read(codes.clone()).await?;
                     break;
                 }
                 // Nobody to answer: the pull ends here, freeing what it held.
@@ -259,6 +266,7 @@ pub async fn pull(
             }
         }
     }
+    ctx.hold_until_replied(turn);
     Ok(answer(
         s,
         &h,

@@ -169,11 +169,12 @@ impl Dispatcher {
                 peer: conn.peer_shared(),
                 connection: conn.clone(),
                 held: Arc::new(std::sync::Mutex::new(None)),
+                until_replied: Arc::default(),
             };
             let resp = self.run_caught(entry, &ctx, request).await;
             drop((admission, bytes));
             reply.send(resp).await;
-            drop((inflight, permit));
+            drop((ctx, inflight, permit));
             return;
         }
         let this = self.clone();
@@ -200,6 +201,7 @@ impl Dispatcher {
                 held: Arc::new(std::sync::Mutex::new(Some(Box::new((
                     slot, admission, bytes,
                 ))))),
+                until_replied: Arc::default(),
             };
             let resp = if config.blocking {
                 this.run_blocking(entry, ctx.clone(), request).await
@@ -208,7 +210,8 @@ impl Dispatcher {
             };
             ctx.park();
             reply.send(resp).await;
-            drop((inflight, permit));
+            // What the processor kept until its reply was queued goes now.
+            drop((ctx, inflight, permit));
         });
     }
 

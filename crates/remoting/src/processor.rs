@@ -17,6 +17,9 @@ pub struct RequestContext {
     pub connection: ConnectionHandle,
     /// What the request holds of its executor while it runs (see [`RequestContext::park`]).
     pub(crate) held: Arc<std::sync::Mutex<Option<Box<dyn Send>>>>,
+    /// What the processor keeps until its reply is queued (see
+    /// [`RequestContext::hold_until_replied`]).
+    pub(crate) until_replied: Arc<std::sync::Mutex<Vec<Box<dyn Send>>>>,
 }
 
 impl RequestContext {
@@ -29,6 +32,16 @@ impl RequestContext {
     pub fn park(&self) {
         let held = self.held.lock().unwrap_or_else(|p| p.into_inner()).take();
         drop(held);
+    }
+
+    /// Keeps `guard` (a permit of a budget) until the reply is queued on the connection, not
+    /// just until the processor returns: a budget of replies being built *or waiting for room
+    /// in a slow reader's write queue* (the broker's pull answers) then bounds their bytes.
+    pub fn hold_until_replied(&self, guard: impl Send + 'static) {
+        self.until_replied
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Box::new(guard));
     }
 
     /// Whether [`RequestContext::park`] was called.
