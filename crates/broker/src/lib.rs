@@ -171,20 +171,30 @@ impl BrokerState {
             .expect("a connection's store share is never closed")
     }
 
-    /// Waits for a turn of `conn`'s pull answers (released when dropped: keep it until the
-    /// answer is queued, `RequestContext::hold_until_replied`).
-    pub async fn answer_turn(&self, conn: u64) -> tokio::sync::OwnedSemaphorePermit {
+    /// Waits for a turn of the connection's pull answers (released when dropped: keep it until
+    /// the answer is queued, `RequestContext::hold_until_replied`). A pull that has to wait
+    /// parks first: it waits on its own reader, not on work, and holds no executor slot
+    /// meanwhile. `None` when the connection closes while it waits.
+    pub async fn answer_turn(
+        &self,
+        ctx: &rmq_remoting::RequestContext,
+    ) -> Option<tokio::sync::OwnedSemaphorePermit> {
         let sem = {
             let mut m = self.answer_shares.lock().unwrap_or_else(|p| p.into_inner());
-            m.entry(conn)
+            m.entry(ctx.connection.id())
                 .or_insert_with(|| {
                     Arc::new(tokio::sync::Semaphore::new(PULL_ANSWERS_PER_CONNECTION))
                 })
                 .clone()
         };
-        sem.acquire_owned()
-            .await
-            .expect("a connection's answer share is never closed")
+        if let Ok(turn) = sem.clone().try_acquire_owned() {
+            return Some(turn);
+        }
+        ctx.park();
+        tokio::select! {
+            turn = sem.acquire_owned() => turn.ok(),
+            _ = ctx.connection.closed() => None,
+        }
     }
 
     /// A connection closed: forget its shares.

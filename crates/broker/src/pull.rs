@@ -189,7 +189,9 @@ pub async fn pull(
         let topic = h.topic.clone();
         let queue_id = h.queue_id;
         async move {
-            let answer_turn = s.answer_turn(conn).await;
+            let Some(answer_turn) = s.answer_turn(ctx).await else {
+                return Err(ProcessorError::new("the connection closed"));
+            };
             let _turn = s.store_turn(conn).await;
             s.store
                 .run(move |st| {
@@ -211,7 +213,8 @@ pub async fn pull(
     let suspend = h.sys_flag & flag::SUSPEND != 0;
     let hold = hold_time(s, h.suspend_timeout_millis);
     let deadline = tokio::time::Instant::now() + hold;
-    let (mut result, mut turn) = read(codes.clone()).await?;
+    let (mut result, first_turn) = read(codes.clone()).await?;
+    let mut turn = Some(first_turn);
     let not_found = |r: &GetMessage| code_of(r.status, h.queue_offset) == response::PULL_NOT_FOUND;
     if suspend && not_found(&result) && !hold.is_zero() {
         // Held: answered when the queue grows past the offset, at the deadline, or dropped
@@ -229,18 +232,20 @@ pub async fn pull(
         ctx.park();
         let notify = s.notifier.listen(&h.topic, h.queue_id);
         loop {
-            // Nothing to answer yet: a held pull keeps no answer turn while it waits.
-            drop(turn);
             let arrived = notify.notified();
             tokio::pin!(arrived);
             arrived.as_mut().enable();
             let closed = s.notifier.closed();
             tokio::pin!(closed);
             closed.as_mut().enable();
-            (result, turn) = read(codes.clone()).await?;
+            drop(turn.take());
+            let (r, t) = read(codes.clone()).await?;
+            (result, turn) = (r, Some(t));
             if !not_found(&result) || s.notifier.is_closing() {
                 break;
             }
+            // Nothing to answer yet: a held pull keeps no answer turn while it waits.
+            drop(turn.take());
             let waited = tokio::select! {
                 _ = &mut arrived => Wake::Arrived,
                 _ = &mut closed => Wake::Stop,
@@ -250,8 +255,8 @@ pub async fn pull(
             match waited {
                 Wake::Arrived => {}
                 Wake::Stop => {
-                    drop(turn);
-                    (result, turn) = read(codes.clone()).await?;
+                    let (r, t) = read(codes.clone()).await?;
+                    (result, turn) = (r, Some(t));
                     break;
                 }
                 // Nobody to answer: the pull ends here, freeing what it held.
@@ -266,7 +271,9 @@ pub async fn pull(
             }
         }
     }
-    ctx.hold_until_replied(turn);
+    if let Some(turn) = turn {
+        ctx.hold_until_replied(turn);
+    }
     Ok(answer(
         s,
         &h,

@@ -5,6 +5,10 @@
 
 mod support;
 
+/// The allocator the `rmq` binary ships with: the RSS measured here is what a broker returns.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use rmq_testkit::flood::{canary, Flooder};
 use std::time::Duration;
 
