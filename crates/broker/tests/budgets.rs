@@ -122,18 +122,6 @@ async fn heartbeats_past_their_groups_or_subscriptions_are_refused() {
     assert_eq!(sa.broker().state().clients.consumer_groups().len(), 2);
 }
 
-/// Resident memory of this process (the broker runs in it), in KiB.
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 /// Queued pull answers are bounded per connection: a client pipelining 5,000 pulls of 256 KiB
 /// answers (1.25 GiB if all were built) and never reading them holds at most
 /// `PULL_ANSWERS_PER_CONNECTION` answers (4 MiB) and its write queue (1 MiB); its other pulls
@@ -150,7 +138,7 @@ async fn unread_pull_answers_hold_one_connections_budget_not_the_brokers_memory(
         let r = support::call(&c, &addr, support::send_request("Fat", 0, &body, &[])).await;
         assert_eq!(r.code, response::SUCCESS);
     }
-    let before = rss_kib();
+    let before = support::rss_kib();
     let flood = rmq_testkit::flood::Flooder::start(
         sa.broker().local_addr(),
         &support::pull_request("CG_fat", "Fat", 0, 0, 0),
@@ -165,7 +153,7 @@ async fn unread_pull_answers_hold_one_connections_budget_not_the_brokers_memory(
         std::time::Duration::from_secs(1),
     )
     .await;
-    let grew = rss_kib().saturating_sub(before);
+    let grew = support::rss_kib().saturating_sub(before);
     let written = flood.written();
     drop(flood);
     eprintln!(

@@ -12,30 +12,6 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use rmq_testkit::flood::{canary, Flooder};
 use std::time::Duration;
 
-/// Resident memory of this process (the broker runs in it), in KiB.
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-/// Polls `done` every 20 ms until it holds or `within` passes.
-async fn eventually(within: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + within;
-    while !done() {
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    true
-}
-
 /// Issue 28's report: rounds of thousands of long-polling pulls on an empty queue asking to be
 /// held for ever (`suspendTimeoutMillis` 9e18), each round's connection closed 50 ms later.
 /// Before, every held pull was a task that outlived its connection and kept a slot of the pull
@@ -51,13 +27,13 @@ async fn abandoned_long_polls_never_crowd_out_live_pulls() {
     support::create_topic(&c, &addr, "Empty", 1).await;
     support::create_topic(&c, &addr, "Canary", 1).await;
     let state = sa.broker().state().clone();
-    let idle = rss_kib();
+    let idle = support::rss_kib();
     let forever = support::pull_request("CG_attack", "Empty", 0, 0, 9_000_000_000_000_000_000);
     // A live connection holding 500 pulls, many more than the executor's 64 slots: parked,
     // they leave the slots to others.
     let live = Flooder::start(sa.broker().local_addr(), &forever, 500).await;
     assert!(
-        eventually(Duration::from_secs(10), || state.notifier.held() == 500).await,
+        support::eventually(Duration::from_secs(10), || state.notifier.held() == 500).await,
         "the live connection's pulls are not held: {}",
         state.notifier.held()
     );
@@ -81,7 +57,7 @@ async fn abandoned_long_polls_never_crowd_out_live_pulls() {
     // Every abandoned pull is gone with its connection (the cap is 30 s: they did not time
     // out); the live ones are still held.
     assert!(
-        eventually(Duration::from_secs(20), || state.notifier.held() == 500).await,
+        support::eventually(Duration::from_secs(20), || state.notifier.held() == 500).await,
         "{} pulls held after the abandoned connections closed",
         state.notifier.held()
     );
@@ -94,11 +70,11 @@ async fn abandoned_long_polls_never_crowd_out_live_pulls() {
     );
     drop(live);
     assert!(
-        eventually(Duration::from_secs(10), || state.notifier.held() == 0).await,
+        support::eventually(Duration::from_secs(10), || state.notifier.held() == 0).await,
         "{} pulls still held after their connections closed",
         state.notifier.held()
     );
-    let after = rss_kib();
+    let after = support::rss_kib();
     eprintln!(
         "RSS idle {idle} KiB, after the attack {after} KiB; canary pull p99 {:?}",
         pulls.quantile(0.99)
@@ -155,7 +131,7 @@ async fn held_pulls_past_a_connections_budget_are_refused_and_others_are_served(
         })
         .collect();
     let state = sa.broker().state().clone();
-    assert!(eventually(Duration::from_secs(10), || state.notifier.held() >= 50).await);
+    assert!(support::eventually(Duration::from_secs(10), || state.notifier.held() >= 50).await);
     // The canary, on its own connection, is held and answered when a message lands.
     let canary_pull = tokio::spawn({
         let addr = addr.clone();
@@ -168,7 +144,7 @@ async fn held_pulls_past_a_connections_budget_are_refused_and_others_are_served(
             .await
         }
     });
-    assert!(eventually(Duration::from_secs(10), || state.notifier.held() >= 51).await);
+    assert!(support::eventually(Duration::from_secs(10), || state.notifier.held() >= 51).await);
     let sent = support::call(&c, &addr, support::send_request("Empty", 0, "wake", &[])).await;
     assert_eq!(sent.code, rmq_protocol::codes::response::SUCCESS);
     let got = canary_pull.await.unwrap();
