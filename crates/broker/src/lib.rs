@@ -138,10 +138,41 @@ pub struct BrokerState {
     /// Auto-creations per connection per minute.
     pub creations: budgets::CreationBudgets,
     /// Per connection, its share of the store thread's queue (see [`STORE_SHARE`]).
-    store_shares: std::sync::Mutex<std::collections::HashMap<u64, Arc<tokio::sync::Semaphore>>>,
+    store_shares: ConnectionShares,
     /// Per connection, its pull answers being built or waiting to be queued (see
     /// [`PULL_ANSWERS_PER_CONNECTION`]).
-    answer_shares: std::sync::Mutex<std::collections::HashMap<u64, Arc<tokio::sync::Semaphore>>>,
+    answer_shares: ConnectionShares,
+}
+
+/// A semaphore of `permits` per connection, made at the connection's first use and forgotten
+/// when it closes.
+struct ConnectionShares {
+    permits: usize,
+    by_connection: std::sync::Mutex<std::collections::HashMap<u64, Arc<tokio::sync::Semaphore>>>,
+}
+
+impl ConnectionShares {
+    fn new(permits: usize) -> Self {
+        ConnectionShares {
+            permits,
+            by_connection: Default::default(),
+        }
+    }
+
+    /// Connection `conn`'s semaphore.
+    fn of(&self, conn: u64) -> Arc<tokio::sync::Semaphore> {
+        let mut m = self.by_connection.lock().unwrap_or_else(|p| p.into_inner());
+        m.entry(conn)
+            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.permits)))
+            .clone()
+    }
+
+    fn forget(&self, conn: u64) {
+        self.by_connection
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&conn);
+    }
 }
 
 /// Pull answers of one connection being built or waiting for room in its write queue at once:
@@ -160,13 +191,9 @@ pub const STORE_SHARE: usize = 128;
 impl BrokerState {
     /// Waits for a turn of `conn`'s share of the store queue (released when dropped).
     pub async fn store_turn(&self, conn: u64) -> tokio::sync::OwnedSemaphorePermit {
-        let sem = {
-            let mut m = self.store_shares.lock().unwrap_or_else(|p| p.into_inner());
-            m.entry(conn)
-                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(STORE_SHARE)))
-                .clone()
-        };
-        sem.acquire_owned()
+        self.store_shares
+            .of(conn)
+            .acquire_owned()
             .await
             .expect("a connection's store share is never closed")
     }
@@ -179,14 +206,7 @@ impl BrokerState {
         &self,
         ctx: &rmq_remoting::RequestContext,
     ) -> Option<tokio::sync::OwnedSemaphorePermit> {
-        let sem = {
-            let mut m = self.answer_shares.lock().unwrap_or_else(|p| p.into_inner());
-            m.entry(ctx.connection.id())
-                .or_insert_with(|| {
-                    Arc::new(tokio::sync::Semaphore::new(PULL_ANSWERS_PER_CONNECTION))
-                })
-                .clone()
-        };
+        let sem = self.answer_shares.of(ctx.connection.id());
         if let Ok(turn) = sem.clone().try_acquire_owned() {
             return Some(turn);
         }
@@ -199,13 +219,8 @@ impl BrokerState {
 
     /// A connection closed: forget its shares.
     pub fn connection_closed(&self, conn: u64) {
-        let mut m = self.store_shares.lock().unwrap_or_else(|p| p.into_inner());
-        m.remove(&conn);
-        drop(m);
-        self.answer_shares
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&conn);
+        self.store_shares.forget(conn);
+        self.answer_shares.forget(conn);
         self.creations.forget(conn);
     }
 
@@ -416,8 +431,8 @@ impl Broker {
             boot_ms: now_ms(),
             registrar,
             creations: Default::default(),
-            store_shares: Default::default(),
-            answer_shares: Default::default(),
+            store_shares: ConnectionShares::new(STORE_SHARE),
+            answer_shares: ConnectionShares::new(PULL_ANSWERS_PER_CONNECTION),
         });
         let _ = cell.set(state.clone());
         state.persist_topics().await;

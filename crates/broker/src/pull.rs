@@ -213,8 +213,7 @@ pub async fn pull(
     let suspend = h.sys_flag & flag::SUSPEND != 0;
     let hold = hold_time(s, h.suspend_timeout_millis);
     let deadline = tokio::time::Instant::now() + hold;
-    let (mut result, first_turn) = read(codes.clone()).await?;
-    let mut turn = Some(first_turn);
+    let (mut result, mut turn) = read(codes.clone()).await?;
     let not_found = |r: &GetMessage| code_of(r.status, h.queue_offset) == response::PULL_NOT_FOUND;
     if suspend && not_found(&result) && !hold.is_zero() {
         // Held: answered when the queue grows past the offset, at the deadline, or dropped
@@ -230,6 +229,8 @@ pub async fn pull(
             ));
         };
         ctx.park();
+        // Nothing to answer yet: a held pull keeps no answer turn while it waits.
+        drop(turn);
         let notify = s.notifier.listen(&h.topic, h.queue_id);
         loop {
             let arrived = notify.notified();
@@ -238,14 +239,13 @@ pub async fn pull(
             let closed = s.notifier.closed();
             tokio::pin!(closed);
             closed.as_mut().enable();
-            drop(turn.take());
-            let (r, t) = read(codes.clone()).await?;
-            (result, turn) = (r, Some(t));
+            let (again, again_turn) = read(codes.clone()).await?;
+            result = again;
             if !not_found(&result) || s.notifier.is_closing() {
+                turn = again_turn;
                 break;
             }
-            // Nothing to answer yet: a held pull keeps no answer turn while it waits.
-            drop(turn.take());
+            drop(again_turn);
             let waited = tokio::select! {
                 _ = &mut arrived => Wake::Arrived,
                 _ = &mut closed => Wake::Stop,
@@ -255,8 +255,7 @@ pub async fn pull(
             match waited {
                 Wake::Arrived => {}
                 Wake::Stop => {
-                    let (r, t) = read(codes.clone()).await?;
-                    (result, turn) = (r, Some(t));
+                    (result, turn) = read(codes.clone()).await?;
                     break;
                 }
                 // Nobody to answer: the pull ends here, freeing what it held.
@@ -271,9 +270,7 @@ pub async fn pull(
             }
         }
     }
-    if let Some(turn) = turn {
-        ctx.hold_until_replied(turn);
-    }
+    ctx.hold_until_replied(turn);
     Ok(answer(
         s,
         &h,
