@@ -53,12 +53,17 @@ pub struct Checkpoint {
     pub logics_ms: i64,
     /// indexMsgTimestamp.
     pub index_ms: i64,
+    /// masterFlushedOffset (HA: the master's flushed offset).
+    pub master_flushed_offset: i64,
+    /// confirmPhyOffset.
+    pub confirm_phy_offset: i64,
     /// rmq's mark; `None` when absent, torn, or older than Java's fields.
     pub mark: Option<Mark>,
 }
 
 impl Checkpoint {
-    /// Reads the checkpoint at `path`; `None` when missing or shorter than Java's fields.
+    /// Reads the checkpoint at `path` (ours or Java's); `None` when missing or shorter than
+    /// Java's five fields.
     pub fn read(path: &Path) -> Option<Checkpoint> {
         let page = std::fs::read(path).ok()?;
         let at = |o: usize| -> Option<i64> {
@@ -72,6 +77,8 @@ impl Checkpoint {
             physic_ms,
             logics_ms: at(8)?,
             index_ms: at(16)?,
+            master_flushed_offset: at(24)?,
+            confirm_phy_offset: at(32)?,
             mark,
         })
     }

@@ -721,51 +721,40 @@ impl CommitLog {
                 self.end
             ))));
         }
-        if let Some(p) = self.pending_from(offset) {
-            // Pending bytes are whole records (a BLANK is written at once).
-            let size = p.get(..4).map_or(0, |b| {
-                i32::from_be_bytes(b.try_into().expect("4 bytes")).max(0)
-            }) as usize;
-            let buf = Bytes::copy_from_slice(&p[..size.min(p.len())]);
-            return match record::decode(&buf, false)? {
-                Found::Blank => Ok(None),
-                Found::Message(r, _) => Ok(Some(r)),
-            };
-        }
-        let within = offset - seg.base;
+        // The record's header: from the pending appends, or the segment.
         let mut head = [0u8; BLANK_LEN];
-        seg.file
-            .read_exact_at(&mut head, within)
-            .map_err(io(&seg.path))?;
+        match self.pending_from(offset) {
+            Some(p) => match p.get(..BLANK_LEN) {
+                Some(h) => head.copy_from_slice(h),
+                None => {
+                    return Err(LogError::Record(RecordError::Invalid(format!(
+                        "no record at {offset}"
+                    ))))
+                }
+            },
+            None => seg
+                .file
+                .read_exact_at(&mut head, offset - seg.base)
+                .map_err(io(&seg.path))?,
+        }
         let magic = i32::from_be_bytes(head[4..].try_into().expect("4 bytes"));
         if magic == record::BLANK_MAGIC {
             return Ok(None);
         }
         // The offset can come from a client (VIEW_MESSAGE_BY_ID, CONSUMER_SEND_MSG_BACK): the
         // size at it never sizes an allocation unchecked. A record's magic must be there, and
-        // the size must fit both what was written and the segment (Java refuses past the
-        // written position too); the bytes are then a slice of the segment's map, no copy.
+        // `read_raw` takes the size only where it fits what was written and the segment (Java
+        // refuses past the written position too), as a slice of the segment's map, no copy.
         if magic != record::MAGIC_V1 && magic != record::MAGIC_V2 {
             return Err(LogError::Record(RecordError::BadMagic(magic as u32)));
         }
         let size = i32::from_be_bytes(head[..4].try_into().expect("4 bytes"));
-        let room = (self.end - offset).min(self.segment_size - within);
-        if size < BLANK_LEN as i32 || size as u64 > room {
+        if size < BLANK_LEN as i32 {
             return Err(LogError::Record(RecordError::Invalid(format!(
-                "no record at {offset}: a size of {size} does not fit the {room} bytes there"
+                "no record at {offset}: size {size}"
             ))));
         }
-        let buf = match seg.mapped(self.segment_size) {
-            Some(map) => map.slice(within as usize..within as usize + size as usize),
-            None => {
-                let mut buf = vec![0u8; size as usize];
-                seg.file
-                    .read_exact_at(&mut buf, within)
-                    .map_err(io(&seg.path))?;
-                Bytes::from(buf)
-            }
-        };
-        match record::decode(&buf, false)? {
+        match record::decode(&self.read_raw(offset, size as u32)?, false)? {
             Found::Blank => Ok(None),
             Found::Message(r, _) => Ok(Some(r)),
         }

@@ -12,13 +12,7 @@ use std::path::Path;
 
 /// `fdatasync` of `file` (at `path`, named for the crash simulation).
 pub(crate) fn sync_file(file: &File, path: &Path) -> std::io::Result<()> {
-    #[cfg(feature = "crash-sim")]
-    sim::before(path)?;
-    file.sync_data()?;
-    #[cfg(feature = "crash-sim")]
-    sim::after(path);
-    let _ = path;
-    Ok(())
+    durably(path, || file.sync_data())
 }
 
 /// `msync` of a writable map of the file at `path` (`range`: the whole map when `None`).
@@ -27,25 +21,26 @@ pub(crate) fn sync_map(
     path: &Path,
     range: Option<(usize, usize)>,
 ) -> std::io::Result<()> {
-    #[cfg(feature = "crash-sim")]
-    sim::before(path)?;
-    match range {
-        None => map.flush()?,
-        Some((from, len)) => map.flush_range(from, len)?,
-    }
-    #[cfg(feature = "crash-sim")]
-    sim::after(path);
-    let _ = path;
-    Ok(())
+    durably(path, || match range {
+        None => map.flush(),
+        Some((from, len)) => map.flush_range(from, len),
+    })
 }
 
 /// Fsync of the directory `dir`: the names created or removed in it survive a power loss.
 pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    durably(dir, || File::open(dir)?.sync_all())
+}
+
+/// Runs the sync `sync` of `path`, shown to the crash simulation's observer before (which may
+/// fail it) and after.
+fn durably(path: &Path, sync: impl FnOnce() -> std::io::Result<()>) -> std::io::Result<()> {
     #[cfg(feature = "crash-sim")]
-    sim::before(dir)?;
-    File::open(dir)?.sync_all()?;
+    sim::before(path)?;
+    sync()?;
     #[cfg(feature = "crash-sim")]
-    sim::after(dir);
+    sim::after(path);
+    let _ = path;
     Ok(())
 }
 

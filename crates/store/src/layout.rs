@@ -21,37 +21,8 @@ pub const MAX_RECORD_LEN: u64 = 64 << 20;
 /// The topic Java's timer wheel keeps timer messages in until they are due.
 pub const TIMER_TOPIC: &str = "rmq_sys_wheel_timer";
 
-/// Java's `checkpoint` file (spec §1.8).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Checkpoint {
-    /// Store time of the last flushed commit-log record (ms).
-    pub physic_ms: i64,
-    /// Store time of the last record put into a consume queue (ms).
-    pub logics_ms: i64,
-    /// End time of the last flushed index file (ms).
-    pub index_ms: i64,
-    /// HA: the master's flushed offset.
-    pub master_flushed_offset: i64,
-    /// confirmPhyOffset.
-    pub confirm_phy_offset: i64,
-}
-
-impl Checkpoint {
-    /// Reads a checkpoint file (at least 40 bytes); `None` when missing or short.
-    pub fn read(path: &Path) -> Option<Checkpoint> {
-        let page = std::fs::read(path).ok()?;
-        let at = |o: usize| -> Option<i64> {
-            Some(i64::from_be_bytes(page.get(o..o + 8)?.try_into().ok()?))
-        };
-        Some(Checkpoint {
-            physic_ms: at(0)?,
-            logics_ms: at(8)?,
-            index_ms: at(16)?,
-            master_flushed_offset: at(24)?,
-            confirm_phy_offset: at(32)?,
-        })
-    }
-}
+/// Java's `checkpoint` file (spec §1.8), with rmq's mark when it has one.
+pub use crate::checkpoint::Checkpoint;
 
 /// A file or directory of a Java feature this store does not implement.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -609,12 +609,16 @@ impl MessageStore {
         self.write_failure.as_deref()
     }
 
-    /// Where every record's queue entry is written: the log's end, or the record whose
-    /// dispatch is still failing.
-    fn dispatched(&self) -> u64 {
-        match &self.undispatched {
+    /// rmq's checkpoint mark as of now: every record's queue entry is written before the log's
+    /// end, or before the record whose dispatch is still failing.
+    fn mark(&self) -> Mark {
+        let dispatched = match &self.undispatched {
             Some(u) if !u.queued => u.offset,
             _ => self.log.end(),
+        };
+        Mark {
+            dispatched,
+            crc_from: self.crc_from,
         }
     }
 
@@ -625,7 +629,7 @@ impl MessageStore {
             tracing::warn!(error = %e, "dispatch still failing");
         }
         self.flushes += 1;
-        let dispatched = self.dispatched();
+        let mark = self.mark();
         let flushed = (|| {
             self.log.flush()?;
             for q in self.queues.values_mut() {
@@ -638,10 +642,7 @@ impl MessageStore {
             checkpoint::write(
                 &self.config.root.join("checkpoint"),
                 self.last_store_time,
-                Mark {
-                    dispatched,
-                    crc_from: self.crc_from,
-                },
+                mark,
             )
         })();
         flushed.map_err(|e| self.flush_failed(e))
@@ -655,7 +656,7 @@ impl MessageStore {
         if let Err(e) = self.finish_dispatch() {
             tracing::warn!(error = %e, "dispatch still failing");
         }
-        let dispatched = self.dispatched();
+        let mark = self.mark();
         let mut files = self.log.take_dirty()?;
         let mut dirs = Vec::new();
         for q in self.queues.values_mut() {
@@ -666,7 +667,7 @@ impl MessageStore {
         if files.is_empty()
             && dirs.is_empty()
             && self.job_store_time == self.last_store_time
-            && self.job_dispatched == dispatched
+            && self.job_dispatched == mark.dispatched
         {
             // Nothing written since the last job: nothing to fsync, no checkpoint to move (an
             // idle broker must not fsync twice a second).
@@ -679,17 +680,14 @@ impl MessageStore {
         };
         files.extend(headers.iter().map(|h| h.path().to_owned()));
         self.job_store_time = self.last_store_time;
-        self.job_dispatched = dispatched;
+        self.job_dispatched = mark.dispatched;
         Ok(FlushJob {
             files,
             dirs,
             headers,
             checkpoint: Some(self.config.root.join("checkpoint")),
             store_time: self.last_store_time,
-            mark: Mark {
-                dispatched,
-                crc_from: self.crc_from,
-            },
+            mark,
         })
     }
 
