@@ -341,12 +341,13 @@ fn run(
         let Some(first) = first else { break };
         let mut next = Some(first);
         while let Some(req) = next {
+            // A flush job that failed on the flusher thread: the store refuses writes from now
+            // on, and says why to whatever asks next (a put, or the broker's status).
+            if let Some(e) = flusher.failed() {
+                store.flush_failed(StoreError::FlushFailed(e));
+            }
             match req {
                 Request::Put(records, reply) => {
-                    if let Some(e) = flusher.failed() {
-                        // The store refuses from now on (and says why in its status).
-                        store.flush_failed(StoreError::FlushFailed(e));
-                    }
                     match records
                         .into_iter()
                         .map(|r| store.put_unflushed(r))

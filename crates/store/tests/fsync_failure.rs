@@ -159,6 +159,26 @@ fn a_failed_fsync_stops_writes_until_the_store_is_reopened() {
         assert!(refused);
         fail.disarm();
         svc.close().await;
+
+        // The store's status says so as soon as the job failed, before any put asks.
+        let d = dir.path().join("d");
+        let svc = StoreService::start(config(&d, false), Duration::from_millis(20)).unwrap();
+        svc.put(message(0)).await.unwrap();
+        fail.arm("consumequeue");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while svc.run(|s| s.write_failure().is_none()).await.unwrap() {
+            assert!(
+                Instant::now() < deadline,
+                "the status never showed the failure"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        fail.disarm();
+        assert!(matches!(
+            svc.put(message(1)).await,
+            Err(ServiceError::Store(e)) if matches!(*e, StoreError::FlushFailed(_))
+        ));
+        svc.close().await;
     });
     sim::set_observer(None);
 }
