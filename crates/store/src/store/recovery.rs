@@ -30,7 +30,10 @@ pub(super) enum RebuildFrom {
     QueuesEnd,
 }
 
-/// Entries read per step of the backward scan for a queue's trusted end.
+/// Entries read per step of the backward scan for a queue's trusted end: the first step reads
+/// a few (after a clean stop the last entry is the trusted one, and a store of thousands of
+/// queues opens reading a few entries of each), each next step twice as many, up to the last.
+const SCAN_FIRST: u64 = 8;
 const SCAN_WINDOW: u64 = 1024;
 
 impl MessageStore {
@@ -168,8 +171,10 @@ fn trusted_end(
 ) -> Result<u64, StoreError> {
     let min = q.min_offset();
     let mut end = q.max_offset();
+    let mut step = SCAN_FIRST;
     while end > min {
-        let from = end.saturating_sub(SCAN_WINDOW).max(min);
+        let from = end.saturating_sub(step).max(min);
+        step = (step * 2).min(SCAN_WINDOW);
         let window = q.entries(from, (end - from) as usize)?;
         for (i, e) in window.iter().enumerate().rev() {
             let offset = from + i as u64;
