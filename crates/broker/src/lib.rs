@@ -159,12 +159,21 @@ impl ConnectionShares {
         }
     }
 
-    /// Connection `conn`'s semaphore.
-    fn of(&self, conn: u64) -> Arc<tokio::sync::Semaphore> {
+    /// The connection's semaphore. A request of a connection that already closed (it ran on
+    /// after the close) gets one that is not kept: the close's `forget` came first, and an
+    /// entry made now would never go.
+    fn of(&self, conn: &rmq_remoting::ConnectionHandle) -> Arc<tokio::sync::Semaphore> {
+        let id = conn.id();
         let mut m = self.by_connection.lock().unwrap_or_else(|p| p.into_inner());
-        m.entry(conn)
+        let sem = m
+            .entry(id)
             .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.permits)))
-            .clone()
+            .clone();
+        // Checked after the insert: a close marks the connection closed before `forget`.
+        if conn.is_closed() {
+            m.remove(&id);
+        }
+        sem
     }
 
     fn forget(&self, conn: u64) {
@@ -189,8 +198,11 @@ pub const PULL_ANSWERS_PER_CONNECTION: usize = 16;
 pub const STORE_SHARE: usize = 128;
 
 impl BrokerState {
-    /// Waits for a turn of `conn`'s share of the store queue (released when dropped).
-    pub async fn store_turn(&self, conn: u64) -> tokio::sync::OwnedSemaphorePermit {
+    /// Waits for a turn of the connection's share of the store queue (released when dropped).
+    pub async fn store_turn(
+        &self,
+        conn: &rmq_remoting::ConnectionHandle,
+    ) -> tokio::sync::OwnedSemaphorePermit {
         self.store_shares
             .of(conn)
             .acquire_owned()
@@ -206,7 +218,7 @@ impl BrokerState {
         &self,
         ctx: &rmq_remoting::RequestContext,
     ) -> Option<tokio::sync::OwnedSemaphorePermit> {
-        let sem = self.answer_shares.of(ctx.connection.id());
+        let sem = self.answer_shares.of(&ctx.connection);
         if let Ok(turn) = sem.clone().try_acquire_owned() {
             return Some(turn);
         }

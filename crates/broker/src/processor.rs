@@ -149,7 +149,7 @@ impl BrokerProcessor {
     ) -> Result<RemotingCommand, ProcessorError> {
         let resp = match req.code {
             rc::SEND_MESSAGE | rc::SEND_MESSAGE_V2 | rc::SEND_BATCH_MESSAGE => {
-                let _turn = s.store_turn(ctx.connection.id()).await;
+                let _turn = s.store_turn(&ctx.connection).await;
                 send::send(s, ctx, &req).await?
             }
             rc::CONSUMER_SEND_MSG_BACK => send::send_back(s, ctx, &req).await?,

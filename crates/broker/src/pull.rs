@@ -182,7 +182,6 @@ pub async fn pull(
     }
     let max_msgs = (h.max_msg_nums.max(1) as usize).min(max_count.max(1));
     let offset = h.queue_offset.max(0) as u64;
-    let conn = ctx.connection.id();
     // Each read holds a turn of the connection's pull answers; the answer's turn is kept
     // until it is queued (see PULL_ANSWERS_PER_CONNECTION).
     let read = |codes: Option<Vec<i64>>| {
@@ -192,7 +191,7 @@ pub async fn pull(
             let Some(answer_turn) = s.answer_turn(ctx).await else {
                 return Err(ProcessorError::new("the connection closed"));
             };
-            let _turn = s.store_turn(conn).await;
+            let _turn = s.store_turn(&ctx.connection).await;
             s.store
                 .run(move |st| {
                     st.get_message(
