@@ -263,7 +263,7 @@ fn sequential_reads(n: u64, body: usize) -> ((f64, f64), (f64, f64), [(f64, f64)
     for i in 0..n {
         store.put(message(i, &b)).unwrap();
     }
-    store.flush().unwrap();
+    store.sync_all().unwrap();
     // Each pulled record is copied once into a reused buffer, as a socket write copies it:
     // a slice of a map alone touches no byte.
     let pulls = |store: &mut MessageStore| {

@@ -652,7 +652,7 @@ impl CommitLog {
 
     /// The segments written since the last flush, marked clean: the caller makes them
     /// durable (a flusher thread fsyncs them by path while appends go on).
-    pub fn take_dirty(&mut self) -> Result<Vec<PathBuf>, LogError> {
+    pub fn take_unsynced(&mut self) -> Result<Vec<PathBuf>, LogError> {
         self.write_pending()?;
         Ok(match self.dirty_from.take() {
             Some(from) => self.segments[from..]
@@ -694,7 +694,7 @@ impl CommitLog {
     /// The segments stay marked dirty until their fsync succeeded: a failed flush leaves them
     /// to the next one (which the store refuses to rely on: see `MessageStore`'s write
     /// failure).
-    pub fn flush(&mut self) -> Result<(), LogError> {
+    pub fn sync(&mut self) -> Result<(), LogError> {
         self.write_pending()?;
         if let Some(from) = self.dirty_from {
             for seg in &self.segments[from..] {

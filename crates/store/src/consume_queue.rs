@@ -468,9 +468,9 @@ impl ConsumeQueue {
     }
 
     /// What a flush must sync for every entry written so far to be durable, marked clean:
-    /// the files written since the last flush (see `CommitLog::take_dirty`) into `files`, and
+    /// the files written since the last flush (see `CommitLog::take_unsynced`) into `files`, and
     /// the directories whose names changed (a new file, a new queue) into `dirs`.
-    pub fn take_dirty(
+    pub fn take_unsynced(
         &mut self,
         files: &mut Vec<PathBuf>,
         dirs: &mut Vec<PathBuf>,
@@ -501,7 +501,7 @@ impl ConsumeQueue {
     }
 
     /// Makes every entry written so far durable (and the names of new files).
-    pub fn flush(&mut self) -> Result<(), QueueError> {
+    pub fn sync(&mut self) -> Result<(), QueueError> {
         self.write_pending()?;
         if let Some(from) = self.dirty_from {
             for f in &self.files[from..] {

@@ -307,7 +307,7 @@ impl IndexFile {
     /// only here, after the entries and slots it covers are synced: after a crash the header
     /// never counts an entry that did not reach the disk (entries past it are re-indexed from
     /// the commit log at open).
-    pub(crate) fn flush(&mut self) -> Result<(), FileError> {
+    pub(crate) fn sync(&mut self) -> Result<(), FileError> {
         durable::sync_map(&self.map, &self.path, None).map_err(io(&self.path))?;
         self.write_header()?;
         durable::sync_map(&self.map, &self.path, Some((0, HEADER_LEN as usize)))
@@ -490,7 +490,7 @@ impl Indexes {
     /// The headers a flush job writes, each after an fsync of its file has made the entries
     /// it counts durable: files that filled since the last flush, and the newest. Captured
     /// now, on the store thread; written by the job on another (see [`HeaderWrite`]).
-    pub(crate) fn prepare_flush(&mut self) -> Vec<HeaderWrite> {
+    pub(crate) fn take_header_writes(&mut self) -> Vec<HeaderWrite> {
         let unsynced = std::mem::take(&mut self.unsynced);
         self.files
             .iter()
@@ -505,12 +505,12 @@ impl Indexes {
 
     /// Makes the newest file, and those that filled since the last flush, durable: entries
     /// synced first, then each header, then the header synced.
-    pub fn flush(&mut self) -> Result<(), FileError> {
+    pub fn sync(&mut self) -> Result<(), FileError> {
         let unsynced = std::mem::take(&mut self.unsynced);
         let last = self.files.len().saturating_sub(1);
         for (i, f) in self.files.iter_mut().enumerate() {
             if i == last || unsynced.contains(&f.path) {
-                f.flush()?;
+                f.sync()?;
             }
         }
         Ok(())
@@ -644,7 +644,7 @@ mod tests {
                 .len(),
             2
         );
-        f.flush().unwrap();
+        f.sync().unwrap();
         drop(f);
         // Reopened: the header carries the counts.
         let f = IndexFile::open(&path, 4, 100).unwrap();
@@ -700,7 +700,7 @@ mod tests {
         assert_eq!(ix.end_phy(), 90);
         let all = ix.query("T#same", 64, 0, i64::MAX).unwrap();
         assert_eq!(all, (0..10).rev().map(|i| i * 10).collect::<Vec<_>>());
-        ix.flush().unwrap();
+        ix.sync().unwrap();
         drop(ix);
         let mut ix = Indexes::open(dir.path(), 8, 5).unwrap();
         assert_eq!(ix.end_phy(), 90, "headers survive a reopen");
@@ -717,17 +717,17 @@ mod tests {
     /// only after its file's fsync: a crash before the job leaves headers that count nothing
     /// new (the records are indexed again at open); after the job they count every entry.
     #[test]
-    fn a_flush_job_writes_the_headers_of_rolled_files_after_their_entries() {
+    fn a_sync_job_writes_the_headers_of_rolled_files_after_their_entries() {
         let dir = tempfile::tempdir().unwrap();
         let mut ix = Indexes::open(dir.path(), 8, 5).unwrap();
         for i in 0..10i64 {
             ix.put(["T#k"], i * 10, 1_000_000 + i * 1000).unwrap();
         }
         assert_eq!(ix.files.len(), 3);
-        let headers = ix.prepare_flush();
+        let headers = ix.take_header_writes();
         assert_eq!(headers.len(), 3, "two filled files and the newest");
         assert!(
-            ix.prepare_flush().len() == 1,
+            ix.take_header_writes().len() == 1,
             "only the newest until another fills"
         );
         std::mem::forget(ix); // a crash before the job ran
@@ -739,7 +739,7 @@ mod tests {
         for i in 0..10i64 {
             ix.put(["T#k"], i * 10, 1_000_000 + i * 1000).unwrap();
         }
-        let headers = ix.prepare_flush();
+        let headers = ix.take_header_writes();
         for h in &headers {
             std::fs::File::open(h.path()).unwrap().sync_data().unwrap();
             h.run().unwrap();
@@ -758,7 +758,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut ix = Indexes::open(dir.path(), 8, 100).unwrap();
         ix.put(["T#a"], 0, 1).unwrap();
-        ix.flush().unwrap();
+        ix.sync().unwrap();
         ix.put(["T#b"], 100, 2).unwrap();
         // A crash now: the entry for b is written but the header does not count it.
         std::mem::forget(ix);

@@ -8,7 +8,7 @@
 //! flushes every `flush_interval`.
 
 use crate::record::Record;
-use crate::store::{FlushJob, MessageStore, PutResult, StoreConfig, StoreError};
+use crate::store::{MessageStore, PutResult, StoreConfig, StoreError, SyncJob};
 use bytes::Bytes;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -185,8 +185,9 @@ impl StoreService {
         &self.latency
     }
 
-    /// Makes everything stored so far durable.
-    pub async fn flush(&self) -> Result<(), ServiceError> {
+    /// Makes everything stored so far durable ([`MessageStore::sync_all`] on the store
+    /// thread, after any running sync job).
+    pub async fn sync_all(&self) -> Result<(), ServiceError> {
         Ok(self.ask(Request::Flush).await??)
     }
 }
@@ -198,14 +199,14 @@ impl StoreService {
 type FlusherState = Arc<(Mutex<(bool, Option<String>)>, Condvar)>;
 
 struct Flusher {
-    jobs: Option<std::sync::mpsc::SyncSender<FlushJob>>,
+    jobs: Option<std::sync::mpsc::SyncSender<SyncJob>>,
     state: FlusherState,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Flusher {
     fn start(latency: Arc<FlushLatency>) -> Flusher {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<FlushJob>(1);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<SyncJob>(1);
         let state: FlusherState = Arc::default();
         let st = state.clone();
         let thread = std::thread::Builder::new()
@@ -244,7 +245,7 @@ impl Flusher {
         if g.0 {
             return;
         }
-        match store.flush_job() {
+        match store.take_sync_job() {
             Ok(job) if job.is_empty() => {}
             Ok(job) => {
                 g.0 = true;
@@ -361,7 +362,7 @@ fn run(
                             // Those appended before the failure are in the log: make them as
                             // durable as acknowledged ones before answering.
                             if sync {
-                                let _ = store.flush_log();
+                                let _ = store.sync_log();
                             }
                             let _ = reply.send(Err(Arc::new(e)));
                         }
@@ -370,7 +371,7 @@ fn run(
                 Request::Close(reply) => {
                     finish_group(&mut store, &mut group, &latency);
                     flusher.wait_idle();
-                    if let Err(e) = store.flush() {
+                    if let Err(e) = store.sync_all() {
                         tracing::error!(error = %e, "final flush failed");
                     }
                     drop(store);
@@ -399,7 +400,7 @@ fn run(
     }
     finish_group(&mut store, &mut group, &latency);
     flusher.wait_idle();
-    if let Err(e) = store.flush() {
+    if let Err(e) = store.sync_all() {
         tracing::error!(error = %e, "final flush failed");
     }
 }
@@ -415,7 +416,7 @@ fn finish_group(
         return Duration::ZERO;
     }
     let started = Instant::now();
-    let flushed = store.flush_log().map_err(Arc::new);
+    let flushed = store.sync_log().map_err(Arc::new);
     let took = started.elapsed();
     latency.group_commit_micros.store(
         took.as_micros() as u64,
@@ -524,7 +525,7 @@ fn serve(store: &mut MessageStore, req: Request) {
             ));
         }
         Request::Flush(reply) => {
-            let _ = reply.send(store.flush().map_err(Arc::new));
+            let _ = reply.send(store.sync_all().map_err(Arc::new));
         }
         Request::Flushes(reply) => {
             let _ = reply.send(store.flushes());

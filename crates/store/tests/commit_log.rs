@@ -57,7 +57,7 @@ fn appends_roll_segments_and_survive_a_clean_reopen() {
         let a = log.append(record(i, 100 + i % 300)).unwrap();
         offsets.push(a.offset);
     }
-    log.flush().unwrap();
+    log.sync().unwrap();
     assert!(log.end() > 3 * SEGMENT, "several segments");
     assert!(dir.path().join(segment_name(SEGMENT)).is_file());
     let got = read_all(&log);
@@ -98,7 +98,7 @@ fn mapped_and_positioned_writes_make_the_same_files() {
                 }
                 log.append(record(i, 37 * i % 700)).unwrap();
             }
-            log.flush().unwrap();
+            log.sync().unwrap();
             assert_eq!(read_all(&log).len(), 40);
         }
         let files = |d: &std::path::Path| {
@@ -149,7 +149,7 @@ fn appends_held_for_the_flush_read_back_and_survive_a_close() {
     let (mut log, _) = CommitLog::open_with(dir.path(), SEGMENT, true).unwrap();
     log.set_mapped_writes(false);
     log.append(record(30, 200)).unwrap();
-    log.flush().unwrap();
+    log.sync().unwrap();
     log.append(record(31, 200)).unwrap();
     std::mem::forget(log); // a crash: nothing runs after this
     let (log, _) = CommitLog::open_with(dir.path(), SEGMENT, true).unwrap();
@@ -184,7 +184,7 @@ fn an_oversized_record_is_refused_before_anything_is_written() {
         assert!(e.contains("topic too long"), "{e}");
         assert_eq!(log.end(), end, "nothing appended (mapped {mapped})");
         log.append(record(3, 100)).unwrap();
-        log.flush().unwrap();
+        log.sync().unwrap();
         drop(log);
         let (log, _) = CommitLog::open_with(dir.path(), 1 << 20, true).unwrap();
         let bodies: Vec<_> = read_all(&log).into_iter().map(|r| r.body).collect();
@@ -200,7 +200,7 @@ fn a_torn_last_record_is_cut_off_and_appends_go_on_after_the_valid_prefix() {
         log.append(record(i, 200)).unwrap();
     }
     let last = log.append(record(5, 200)).unwrap();
-    log.flush().unwrap();
+    log.sync().unwrap();
     drop(log);
     // Tear the last record: its second half never reached the disk.
     let seg = dir.path().join(segment_name(0));
@@ -274,7 +274,7 @@ proptest! {
             let a = log.append(record(i, *size)).unwrap();
             appended.push(Record { physical_offset: a.offset as i64, ..record(i, *size) });
         }
-        log.flush().unwrap();
+        log.sync().unwrap();
         let end = log.end();
         drop(log);
         let at = damage_at % end;
@@ -370,7 +370,7 @@ proptest! {
             let a = log.append(record(i, *size)).unwrap();
             appended.push((a.offset, u64::from(a.size)));
         }
-        log.flush().unwrap();
+        log.sync().unwrap();
         let end = log.end();
         drop(log);
         let at = damage_at % end;
@@ -407,7 +407,7 @@ fn after_a_crash_the_walk_starts_at_the_newest_segment_the_checkpoint_covers() {
                 firsts.push((a.offset, 1_700_000_000_000 + i as i64 * 1000));
             }
         }
-        log.flush().unwrap();
+        log.sync().unwrap();
         end = log.end();
     }
     assert!(firsts.len() >= 4, "several segments: {firsts:?}");

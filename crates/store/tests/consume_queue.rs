@@ -21,7 +21,7 @@ fn entries_across_files_survive_a_reopen_and_a_torn_tail() {
     for i in 0..25 {
         q.put(i, entry(i)).unwrap();
     }
-    q.flush().unwrap();
+    q.sync().unwrap();
     assert_eq!((q.min_offset(), q.max_offset()), (0, 25));
     assert_eq!(q.get(17).unwrap(), Some(entry(17)));
     assert_eq!(q.get(25).unwrap(), None);
@@ -89,7 +89,7 @@ fn windows_of_entries_match_single_reads_across_files_and_pending_ones() {
     for i in 0..15 {
         q.put(i, entry(i)).unwrap();
     }
-    q.flush().unwrap();
+    q.sync().unwrap();
     for i in 15..27 {
         q.put(i, entry(i)).unwrap(); // pending: not flushed
     }
@@ -108,7 +108,7 @@ fn windows_of_entries_match_single_reads_across_files_and_pending_ones() {
     for i in 20..27 {
         q.put(i, entry(i)).unwrap();
     }
-    q.flush().unwrap();
+    q.sync().unwrap();
     drop(q);
     let q = ConsumeQueue::open(dir.path(), FILE).unwrap();
     assert_eq!(
@@ -137,7 +137,7 @@ fn opening_a_queue_reads_its_last_file_only_a_little() {
     for i in 0..n {
         q.put(i, entry(i)).unwrap();
     }
-    q.flush().unwrap();
+    q.sync().unwrap();
     drop(q);
     let Some(before) = thread_read_bytes() else {
         eprintln!("SKIPPED: no /proc/thread-self/io here");

@@ -95,7 +95,7 @@ fn an_idle_queue_behind_a_hot_one_loses_nothing_in_a_process_crash() {
     };
     put_cold(&mut store, 100);
     // A periodic flush: everything so far is durable, the checkpoint written.
-    store.flush_job().unwrap().run().unwrap();
+    store.take_sync_job().unwrap().run().unwrap();
     // The idle queue's next entries wait in memory...
     put_cold(&mut store, 7);
     // ...while the hot queue writes full batches of entries past them.
@@ -174,7 +174,7 @@ fn turning_the_whole_record_crc_on_keeps_the_records_written_without_it() {
     for i in 300..600 {
         store.put(message("T", i, 500)).unwrap();
     }
-    store.flush().unwrap();
+    store.sync_all().unwrap();
     let expected: Vec<String> = (0..600).map(|i| format!("T-{i}")).collect();
     // A crash now: the walk covers both kinds of record.
     let crashed = dir.path().join("crashed");
@@ -227,7 +227,7 @@ fn a_torn_queue_entry_pointing_before_the_mark_is_not_trusted() {
     for i in 0..5 {
         store.put(message("HOT", i, 100)).unwrap();
     }
-    store.flush_job().unwrap().run().unwrap();
+    store.take_sync_job().unwrap().run().unwrap();
     let first_size = store.get("HOT", 0, 0, 1, usize::MAX, None).unwrap()[0]
         .1
         .len();
@@ -236,7 +236,7 @@ fn a_torn_queue_entry_pointing_before_the_mark_is_not_trusted() {
     }
     // The entries reach their file (a flush job started: it takes them), the checkpoint does
     // not move (the job never finishes).
-    let unfinished = store.flush_job().unwrap();
+    let unfinished = store.take_sync_job().unwrap();
     let crashed = dir.path().join("crashed");
     crash_copy(&live, &crashed);
     std::mem::forget(store);

@@ -100,7 +100,7 @@ fn build(root: &Path) {
             ))
             .unwrap();
     }
-    store.flush().unwrap();
+    store.sync_all().unwrap();
 }
 
 /// Where entry `offset` of a queue lives: (file, byte in it).

@@ -12,7 +12,7 @@
 //! then opened on that image and read back through the pull path.
 //!
 //! What must hold (redb's and fjall's crash tests are the model):
-//! - SYNC_FLUSH: every put acknowledged by a group commit (`flush_log` returned) is read back,
+//! - SYNC_FLUSH: every put acknowledged by a group commit (`sync_log` returned) is read back,
 //!   at its queue offset, unchanged; ASYNC_FLUSH: every put before a flush job that finished;
 //! - recovery keeps exactly a prefix of the puts: each put is there whole or, with every
 //!   later put, not at all;
@@ -248,7 +248,7 @@ fn run_case(ops: &[Op], crash_at: u64, seed: u64, sync: bool) -> Result<(), Test
                         }
                     }
                     Op::GroupCommit if sync => {
-                        if store.flush_log().is_ok() {
+                        if store.sync_log().is_ok() {
                             for p in &mut puts[unacked_from..] {
                                 p.acknowledged = true;
                             }
@@ -258,7 +258,7 @@ fn run_case(ops: &[Op], crash_at: u64, seed: u64, sync: bool) -> Result<(), Test
                     Op::GroupCommit => {}
                     Op::Job => {
                         let upto = puts.len();
-                        if store.flush_job().and_then(|j| j.run()).is_ok() && !sync {
+                        if store.take_sync_job().and_then(|j| j.run()).is_ok() && !sync {
                             // ASYNC_FLUSH: a finished flush job makes what it covered durable.
                             for p in &mut puts[unacked_from..upto] {
                                 p.acknowledged = true;

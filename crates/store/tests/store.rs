@@ -62,7 +62,7 @@ fn puts_read_back_per_queue_and_survive_a_reopen() {
             .unwrap();
         assert_eq!(r.queue_offset, (i / 4) as u64);
     }
-    store.flush().unwrap();
+    store.sync_all().unwrap();
     assert_eq!(store.max_offset("TopicTest", 1), 250);
     let got = store.get("TopicTest", 1, 10, 32, 1 << 20, None).unwrap();
     assert_eq!(got.len(), 32);
@@ -174,7 +174,7 @@ fn retention_deletes_old_segments_and_min_offsets_follow() {
     for i in 0..2000 {
         store.put(message("T", (i % 2) as i32, i, "TagA")).unwrap();
     }
-    store.flush().unwrap();
+    store.sync_all().unwrap();
     let segments = |d: &std::path::Path| {
         let mut v: Vec<_> = std::fs::read_dir(d.join("commitlog"))
             .unwrap()
@@ -395,7 +395,7 @@ fn retention_rounds_follow_the_hour_and_the_disk() {
     for i in 0..3000 {
         store.put(message("T", 0, i, "TagA")).unwrap();
     }
-    store.flush().unwrap();
+    store.sync_all().unwrap();
     let count = || {
         std::fs::read_dir(dir.path().join("commitlog"))
             .unwrap()
@@ -482,7 +482,7 @@ fn a_dispatch_that_fails_after_the_append_is_retried_and_no_queue_offset_is_reus
 }
 
 #[test]
-fn a_flush_job_names_every_written_file_once_and_ends_with_the_checkpoint() {
+fn a_sync_job_names_every_written_file_once_and_ends_with_the_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = MessageStore::open(config(dir.path())).unwrap();
     for i in 0..10 {
@@ -490,7 +490,7 @@ fn a_flush_job_names_every_written_file_once_and_ends_with_the_checkpoint() {
         m.store_timestamp = 1_700_000_000_000 + i as i64;
         store.put(m).unwrap();
     }
-    let job = store.flush_job().unwrap();
+    let job = store.take_sync_job().unwrap();
     let text = format!("{job:?}");
     for part in [
         "commitlog",
@@ -514,19 +514,19 @@ fn a_flush_job_names_every_written_file_once_and_ends_with_the_checkpoint() {
         "the checkpoint claims what the job covered, not the put after it"
     );
     // Nothing written since the job except that one put: the next job has only its files.
-    let next = store.flush_job().unwrap();
+    let next = store.take_sync_job().unwrap();
     let text = format!("{next:?}");
     assert!(!text.contains("consumequeue/T/1"), "{text}");
     assert!(text.contains("consumequeue/T/0"), "{text}");
     next.run().unwrap();
     // An idle store hands out empty jobs: no fsync, no checkpoint write.
-    assert!(store.flush_job().unwrap().is_empty());
+    assert!(store.take_sync_job().unwrap().is_empty());
 }
 
 /// Reads return, for each offset asked, the record stored at that queue offset, whatever mix
 /// of written and pending consume-queue entries and flush jobs lies behind them.
 #[test]
-fn reads_match_queue_offsets_across_flush_jobs() {
+fn reads_match_queue_offsets_across_sync_jobs() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = MessageStore::open(config(dir.path())).unwrap();
     let mut stored = 0usize;
@@ -538,7 +538,7 @@ fn reads_match_queue_offsets_across_flush_jobs() {
             stored += 1;
         }
         if round % 3 == 0 {
-            store.flush_job().unwrap().run().unwrap();
+            store.take_sync_job().unwrap().run().unwrap();
         }
         for q in 0..4 {
             let max = store.max_offset("R", q);

@@ -128,7 +128,8 @@ impl MessageStore {
                     let size = r.encoded_len() as u64;
                     let props = record::DispatchProperties::of(&r.properties);
                     if at >= mark {
-                        let entry = super::queue_entry(&self.config, &r, &props, at, size as u32);
+                        let entry =
+                            super::dispatch::queue_entry(&self.config, &r, &props, at, size as u32);
                         let q = self.queue(&r.topic, r.queue_id)?;
                         if let Restored::Gap(n) = q.restore(r.queue_offset.max(0) as u64, entry)? {
                             gaps += n;
