@@ -3,7 +3,7 @@
 
 use crate::clients::MessageQueue;
 use crate::groups::GroupConfig;
-use crate::processor::{fail, ok, ok_with_header, required, required_num};
+use crate::reply::{fail, ok, ok_with_header, required, required_num};
 use crate::topics::{self, TopicConfig, TopicManager};
 use crate::BrokerState;
 use rmq_protocol::codes::{request as rc, response};

@@ -28,6 +28,7 @@ pub mod offsets;
 pub mod processor;
 pub mod pull;
 pub mod register;
+pub mod reply;
 pub mod schedule;
 pub mod send;
 pub mod stats;

@@ -2,7 +2,7 @@
 //! its notifications, consumer offsets, queue offset queries, orderly locks.
 
 use crate::clients::{ClientChannel, MessageQueue};
-use crate::processor::{fail, ok, ok_with_header, required, required_num};
+use crate::reply::{fail, ok, ok_with_header, required, required_num};
 use crate::topics::{PERM_READ, PERM_WRITE, RETRY_PREFIX};
 use crate::BrokerState;
 use rmq_model::heartbeat::HeartbeatData;
@@ -33,7 +33,7 @@ pub async fn heartbeat(
     if let Some(remark) =
         crate::budgets::heartbeat_refusal(groups, subscriptions, max_groups, max_subs)
     {
-        return Ok(crate::processor::fail(response::SYSTEM_BUSY, remark));
+        return Ok(fail(response::SYSTEM_BUSY, remark));
     }
     let channel = ClientChannel {
         client_id: hb.client_id.clone(),
@@ -52,7 +52,7 @@ pub async fn heartbeat(
         }
         let found = match s.group_for(ctx.connection.id(), group) {
             Ok(found) => found,
-            Err(remark) => return Ok(crate::processor::fail(response::SYSTEM_BUSY, remark)),
+            Err(remark) => return Ok(fail(response::SYSTEM_BUSY, remark)),
         };
         let Some((gc, created)) = found else {
             continue;

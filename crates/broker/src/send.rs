@@ -2,7 +2,7 @@
 //! §2.2): the checks in Java's order with Java's codes and remarks, the stored record as a Java
 //! broker builds it (properties in its order, retry/DLQ and delay rewriting), and the answer.
 
-use crate::processor::{fail, ok, required, required_num, FAQ_URL};
+use crate::reply::{fail, ok, required, required_num, FAQ_URL};
 use crate::topics::{self, DLQ_PREFIX, PERM_READ, PERM_WRITE, RETRY_PREFIX};
 use crate::BrokerState;
 use bytes::Bytes;

@@ -1,0 +1,83 @@
+//! The answers every broker handler builds: success with or without a header class, a
+//! refusal, and a request's typed header decoded with Java's refusal text when a field is
+//! missing or bad. Its own module so that the handler modules (admin, manage, pull, send)
+//! depend on it and the dispatcher (`processor`) depends on them, with no circle.
+
+use rmq_protocol::codes::response;
+use rmq_protocol::custom_header::CommandCustomHeader;
+use rmq_protocol::{ExtFields, ProtocolError, RemotingCommand};
+use rmq_remoting::ProcessorError;
+
+/// FAQ link Java appends to several refusals.
+pub const FAQ_URL: &str = "https://rocketmq.apache.org/docs/bestPractice/06FAQ";
+
+/// A success with no header class (no ext fields on the wire).
+pub fn ok() -> RemotingCommand {
+    RemotingCommand::response(response::SUCCESS, None)
+}
+
+/// A success whose Java response has a header class: `"extFields":{}` even when empty.
+pub fn ok_with_header() -> RemotingCommand {
+    let mut r = ok();
+    r.ext_fields = Some(ExtFields::new());
+    r
+}
+
+/// A success carrying a typed response header (Java's `createResponseCommand(XxxHeader)`).
+pub fn ok_header<H: CommandCustomHeader>(header: &H) -> RemotingCommand {
+    let mut r = ok_with_header();
+    r.set_header(header);
+    r
+}
+
+/// A refusal.
+pub fn fail(code: i32, remark: impl AsRef<str>) -> RemotingCommand {
+    RemotingCommand::response(code, Some(remark.as_ref()))
+}
+
+/// The request's typed header, or the SYSTEM_ERROR Java's header decoding answers: the remark
+/// names the wire key (`the custom field <topic> is null`).
+pub fn header<H: CommandCustomHeader>(req: &RemotingCommand) -> Result<H, ProcessorError> {
+    req.decode_header().map_err(|e| match e {
+        ProtocolError::MissingField { field } => ProcessorError::with_code(
+            response::SYSTEM_ERROR,
+            format!("the custom field <{field}> is null"),
+        ),
+        ProtocolError::InvalidField {
+            field,
+            value,
+            expected,
+        } => ProcessorError::with_code(
+            response::SYSTEM_ERROR,
+            format!("the custom field <{field}> is not a {expected}: {value}"),
+        ),
+        other => ProcessorError::new(other),
+    })
+}
+
+/// A required ext field, or the refusal Java's header decoding gives.
+pub fn required<'a>(
+    req: &'a RemotingCommand,
+    name: &'static str,
+) -> Result<&'a str, ProcessorError> {
+    req.ext(name).ok_or_else(|| {
+        ProcessorError::with_code(
+            response::SYSTEM_ERROR,
+            format!("the custom field <{name}> is null"),
+        )
+    })
+}
+
+/// A required numeric ext field.
+pub fn required_num<T: std::str::FromStr>(
+    req: &RemotingCommand,
+    name: &'static str,
+) -> Result<T, ProcessorError> {
+    let v = required(req, name)?;
+    v.trim().parse().map_err(|_| {
+        ProcessorError::with_code(
+            response::SYSTEM_ERROR,
+            format!("the custom field <{name}> is not a number: {v}"),
+        )
+    })
+}
