@@ -3,7 +3,7 @@
 //! producer compressed it, with the offsetMsgId and the queue it came from.
 
 use bytes::Bytes;
-use rmq_store::record::{self, Found};
+use rmq_message::record::{self, Found};
 use std::io::Read;
 
 /// MessageSysFlag: the body is compressed (zlib unless the compression-type bits say else).
@@ -188,7 +188,7 @@ fn decode_one(
         reconsume_times: r.reconsume_times,
         born_timestamp: r.born_timestamp,
         store_timestamp: r.store_timestamp,
-        offset_msg_id: rmq_store::msg_id::offset_msg_id(r.store_host, r.physical_offset),
+        offset_msg_id: rmq_message::msg_id::offset_msg_id(r.store_host, r.physical_offset),
         sys_flag,
     };
     Ok((m, size))

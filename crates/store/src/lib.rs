@@ -5,7 +5,7 @@
 //!
 //! Bottom-up, each layer on the one before:
 //! - [`record`], [`queue_entry`], [`msg_id`]: sans-IO codecs of the commit-log record, the
-//!   20-byte consume-queue entry and offsetMsgId;
+//!   20-byte consume-queue entry and offsetMsgId (`record` and `msg_id` from rmq-message);
 //! - [`files`], [`commit_log`], [`consume_queue`], [`index`]: the segment files, their
 //!   recovery, and the key index;
 //! - [`store`]: `MessageStore`, which puts, dispatches, reads, recovers and retains;
@@ -22,8 +22,10 @@ pub mod files;
 pub mod index;
 pub mod inspect;
 pub mod layout;
-pub mod msg_id;
 pub mod queue_entry;
-pub mod record;
 pub mod service;
 pub mod store;
+
+// The record and offsetMsgId codecs live in rmq-message so that clients read pull answers
+// without the store; re-exported so `crate::record` and `rmq_store::record` keep their paths.
+pub use rmq_message::{msg_id, record};

@@ -569,7 +569,7 @@ pub async fn find_messages(
     let mut found = Vec::new();
     match q {
         MsgQuery::Id(id, topic) => {
-            if let Some((host, offset)) = rmq_store::msg_id::decode_offset_msg_id(id) {
+            if let Some((host, offset)) = rmq_message::msg_id::decode_offset_msg_id(id) {
                 let addr = host.to_string();
                 let cmd = RemotingCommand::request(rc::VIEW_MESSAGE_BY_ID)
                     .with_ext("offset", offset.to_string());

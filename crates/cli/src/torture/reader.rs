@@ -5,11 +5,11 @@
 //! the one they were served at, records that do not decode. Counting offsets is not proof; only
 //! what comes back is.
 
+use rmq_message::record::{self, Found};
 use rmq_protocol::codes::{request as rc, response};
 use rmq_protocol::headers::pull::{PullMessageRequestHeader, PullMessageResponseHeader};
 use rmq_protocol::RemotingCommand;
 use rmq_remoting::RemotingClient;
-use rmq_store::record::{self, Found};
 use std::time::{Duration, Instant};
 
 /// The group the reads pull as (created by the broker on first use).
