@@ -232,6 +232,14 @@ pub fn survey(root: &Path) -> Result<Layout, LayoutError> {
 
 /// Files of Java features this store does not implement.
 fn foreign_files(root: &Path) -> Vec<Foreign> {
+    let mut out = rocksdb_files(root);
+    out.extend(dledger_dirs(root));
+    out.extend(other_foreign_files(root));
+    out
+}
+
+/// RocksDB consume queues or config (`storeType=defaultRocksDB`, `configManagerVersion=v2`).
+fn rocksdb_files(root: &Path) -> Vec<Foreign> {
     let mut out = Vec::new();
     let cq = root.join("consumequeue");
     let rocks_cq = ["CURRENT", "IDENTITY", "OPTIONS"]
@@ -268,6 +276,12 @@ fn foreign_files(root: &Path) -> Vec<Foreign> {
             });
         }
     }
+    out
+}
+
+/// DLedger (Raft) commit logs (`enableDLegerCommitLog=true`).
+fn dledger_dirs(root: &Path) -> Vec<Foreign> {
+    let mut out = Vec::new();
     if let Ok(entries) = std::fs::read_dir(root) {
         for e in entries.flatten() {
             if e.file_name()
@@ -284,6 +298,12 @@ fn foreign_files(root: &Path) -> Vec<Foreign> {
             }
         }
     }
+    out
+}
+
+/// Batch consume queues, consume-queue extensions and tiered storage.
+fn other_foreign_files(root: &Path) -> Vec<Foreign> {
+    let mut out = Vec::new();
     for (dir, setting, what) in [
         (
             "batchconsumequeue",

@@ -349,31 +349,10 @@ fn run(
             }
             match req {
                 Request::Put(records, reply) => {
-                    match records
-                        .into_iter()
-                        .map(|r| store.put_unflushed(r))
-                        .collect::<Result<Vec<_>, _>>()
-                    {
-                        Ok(r) if sync => group.push((r, reply)),
-                        Ok(r) => {
-                            let _ = reply.send(Ok(r));
-                        }
-                        Err(e) => {
-                            // Those appended before the failure are in the log: make them as
-                            // durable as acknowledged ones before answering.
-                            if sync {
-                                let _ = store.sync_log();
-                            }
-                            let _ = reply.send(Err(Arc::new(e)));
-                        }
-                    }
+                    append_put(&mut store, records, reply, sync, &mut group);
                 }
                 Request::Close(reply) => {
-                    finish_group(&mut store, &mut group, &latency);
-                    flusher.wait_idle();
-                    if let Err(e) = store.sync_all() {
-                        tracing::error!(error = %e, "final flush failed");
-                    }
+                    final_sync(&mut store, &mut group, &latency, &flusher);
                     drop(store);
                     let _ = reply.send(());
                     return;
@@ -398,7 +377,47 @@ fn run(
         }
         gather.committed(group.len(), finish_group(&mut store, &mut group, &latency));
     }
-    finish_group(&mut store, &mut group, &latency);
+    final_sync(&mut store, &mut group, &latency, &flusher);
+}
+
+/// Appends a put's records. Under SYNC_FLUSH its answer joins the group, answered after the
+/// group's fsync ([`finish_group`]); under ASYNC_FLUSH it is answered now.
+fn append_put(
+    store: &mut MessageStore,
+    records: Vec<Record>,
+    reply: PutReply,
+    sync: bool,
+    group: &mut Vec<(Vec<PutResult>, PutReply)>,
+) {
+    match records
+        .into_iter()
+        .map(|r| store.put_unflushed(r))
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(r) if sync => group.push((r, reply)),
+        Ok(r) => {
+            let _ = reply.send(Ok(r));
+        }
+        Err(e) => {
+            // Those appended before the failure are in the log: make them as durable as
+            // acknowledged ones before answering.
+            if sync {
+                let _ = store.sync_log();
+            }
+            let _ = reply.send(Err(Arc::new(e)));
+        }
+    }
+}
+
+/// Before the store closes: the waiting group answered after its fsync, the running sync job
+/// finished, then everything made durable ([`MessageStore::sync_all`]).
+fn final_sync(
+    store: &mut MessageStore,
+    group: &mut Vec<(Vec<PutResult>, PutReply)>,
+    latency: &FlushLatency,
+    flusher: &Flusher,
+) {
+    finish_group(store, group, latency);
     flusher.wait_idle();
     if let Err(e) = store.sync_all() {
         tracing::error!(error = %e, "final flush failed");
