@@ -15,15 +15,15 @@
 //! Blocking file I/O: run it on a dedicated thread or `spawn_blocking`.
 //!
 //! `MessageStore` owns the state; each responsibility is a module of its own:
-//! - [`open`](self::open) takes the lock, adopts the directory's file sizes and recovers
-//!   (the commit log's walk, then [`recovery`] of the consume queues from the dispatch mark);
-//! - [`put`](self::put) appends and [`dispatch`] writes the queue entry and index keys;
-//! - [`read`] is the one read path of a queue ([`MessageStore::get_message`]) and the
-//!   offset and time queries; [`query`] finds records by key or physical offset;
+//! - `open` takes the lock, adopts the directory's file sizes and recovers
+//!   (the commit log's walk, then `recovery` of the consume queues from the dispatch mark);
+//! - `put` appends and `dispatch` writes the queue entry and index keys;
+//! - `read` is the one read path of a queue ([`MessageStore::get_message`]) and the
+//!   offset and time queries; `query` finds records by key or physical offset;
 //! - [`flush`] is the write-behind policy: which buffers hold written data, and which call
 //!   makes what durable ([`MessageStore::sync_log`], [`MessageStore::sync_all`],
 //!   [`MessageStore::take_sync_job`]);
-//! - [`retention`] deletes expired segments and what pointed into them.
+//! - `retention` deletes expired segments and what pointed into them.
 
 mod config;
 mod dispatch;

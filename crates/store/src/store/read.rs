@@ -97,14 +97,17 @@ const MAX_FILTERED_ENTRIES: u64 = 800;
 
 impl MessageStore {
     /// The one read of a queue (Java's `getMessage`, spec §1.15), with one set of rules:
-    /// 1. the status rules on the queue's min and max offsets ([`out_of_range`]);
+    /// 1. the status rules on the queue's min and max offsets: an unknown or empty queue is
+    ///    NO_MESSAGE_IN_QUEUE; an offset below the min is OFFSET_TOO_SMALL, at the max
+    ///    OFFSET_OVERFLOW_ONE, past it OFFSET_OVERFLOW_BADLY, each with the offset the next
+    ///    read should use (`out_of_range`);
     /// 2. then the entries from `offset` on: pre-blank placeholders are skipped, entries whose
     ///    tags code is not in `tag_codes` (when given) are skipped, and entries pointing at
     ///    commit-log data retention removed are skipped (MESSAGE_WAS_REMOVING when nothing
     ///    else was found);
     /// 3. up to `max_msgs` records and `max_bytes` (the first record always), each its exact
     ///    stored bytes with its queue offset;
-    /// 4. at most `max(800, max_msgs)` entries examined ([`MAX_FILTERED_ENTRIES`]).
+    /// 4. at most `max(800, max_msgs)` entries examined (`MAX_FILTERED_ENTRIES`).
     pub fn get_message(
         &self,
         topic: &str,
