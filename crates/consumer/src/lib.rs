@@ -1,32 +1,50 @@
 //! # rmq-consumer
 //!
-//! The fourth role: a consumer that behaves like the Java client's DefaultMQPushConsumer
-//! (`../shared/docs/broker-spec.md` §4), against our broker and Java's alike.
+//! The fourth role: consumers that behave like the Java client's DefaultMQPushConsumer and
+//! DefaultLitePullConsumer (`../shared/docs/broker-spec.md` §4), against our broker and Java's.
 //!
+//! What an application uses:
+//! - [`push`]: the push consumer ([`PushConsumer`]); [`config`]: its settings; [`listener`]:
+//!   what consumes the messages;
+//! - [`lite`]: the lite pull consumer (`poll`, a `Stream`, `seek`, `commit`, assign or
+//!   subscribe);
 //! - [`subscription`]: tag expressions as Java builds them, and the client's exact tag check;
 //! - [`allocate`]: Java's AllocateMessageQueueAveragely (exactly), by circle, or your own;
-//! - [`message`]: pull answers decoded into [`MessageExt`], bodies inflated;
-//! - [`process_queue`]: one queue's messages in flight, for flow control and safe commits;
-//! - [`consumer`]: the push consumer: rebalance, long-polling pulls, concurrent consumption,
-//!   give-backs, offsets.
+//! - [`message`]: pull answers decoded into [`MessageExt`] (rmq-message's record codec), bodies
+//!   inflated.
 //!
-//! - [`local_offsets`]: BROADCASTING offsets in a file, Java's layout;
-//! - [`lite`]: the lite pull consumer (`poll`, a `Stream`, `seek`, `commit`, assign or
-//!   subscribe).
+//! How a consumer works, one module per responsibility, over the state its tasks share
+//! (`state`): `rebalance` (queues divided among the group, taken and given up), `pull` (one
+//! task per queue: long polling, flow control, hand-over), `concurrent` and `orderly`
+//! consumption, `offset_store` (start offsets and commits), `seek` (restarting a queue at an
+//! offset), `routes` (routes and heartbeats), `broker_requests` (the requests still built from
+//! string keys); [`process_queue`]: one queue's messages in flight, for flow control and safe
+//! commits; [`local_offsets`]: BROADCASTING offsets in a file, Java's layout.
 
 pub mod allocate;
-pub mod consumer;
+mod broker_requests;
+mod concurrent;
+pub mod config;
+pub mod listener;
 pub mod lite;
 pub mod local_offsets;
 pub mod message;
+mod offset_store;
+mod orderly;
 pub mod process_queue;
+mod pull;
+pub mod push;
+mod rebalance;
+mod routes;
+mod seek;
+mod state;
 pub mod subscription;
 
-pub use consumer::{
-    listener, ConsumeFrom, ConsumeResult, ConsumerConfig, MessageListener, PushConsumer,
-};
+pub use config::{ConsumeFrom, ConsumerConfig, ConsumerError};
+pub use listener::{listener, ConsumeResult, MessageListener};
 pub use lite::LitePullConsumer;
 pub use message::MessageExt;
+pub use push::PushConsumer;
 pub use rmq_model::MessageQueue;
 
 /// Milliseconds since the epoch.

@@ -4,10 +4,12 @@
 //! LITE_PULL_MESSAGE (sysFlag SUSPEND|SUBSCRIPTION|LITE, 20 s suspend) into a bounded buffer:
 //! when the application stops polling, pulling stops (nothing is dropped).
 //!
-//! As Java's with `autoCommit` on: `poll` moves the consumed offset past what it returns,
+//! As Java's with `autoCommit` on: `poll` moves the offset to commit past what it returns,
 //! and the offsets are committed every 5 s, by `commit()` at once, and at shutdown.
 
-use crate::consumer::{ConsumerConfig, ConsumerError, LiteBatch, Mode, PushConsumer};
+use crate::config::{ConsumerConfig, ConsumerError};
+use crate::push::PushConsumer;
+use crate::state::{ConsumerState, Delivery};
 use crate::{MessageExt, MessageQueue};
 use futures_util::Stream;
 use std::time::Duration;
@@ -15,6 +17,10 @@ use tokio::sync::{mpsc, Mutex};
 
 /// Pulled batches buffered before pulling pauses.
 const BUFFERED_BATCHES: usize = 64;
+
+/// A queue's pulled messages and the seek generation they were pulled in (`poll` drops those
+/// pulled before the queue's last seek).
+pub(crate) type LiteBatch = (MessageQueue, u64, Vec<MessageExt>);
 
 /// A running lite pull consumer.
 pub struct LitePullConsumer {
@@ -31,7 +37,7 @@ impl LitePullConsumer {
         config.suspend_timeout = Duration::from_secs(20);
         let (tx, rx) = mpsc::channel(BUFFERED_BATCHES);
         let consumer =
-            PushConsumer::start_mode(config, topics, Mode::Lite { tx, assigned: None }).await?;
+            PushConsumer::start_with(config, topics, Delivery::Poll { tx, assigned: None }).await?;
         Ok(LitePullConsumer {
             consumer,
             rx: Mutex::new(rx),
@@ -49,10 +55,10 @@ impl LitePullConsumer {
         topics.dedup();
         let subs: Vec<(&str, &str)> = topics.iter().map(|t| (t.as_str(), "*")).collect();
         let (tx, rx) = mpsc::channel(BUFFERED_BATCHES);
-        let consumer = PushConsumer::start_mode(
+        let consumer = PushConsumer::start_with(
             config,
             &subs,
-            Mode::Lite {
+            Delivery::Poll {
                 tx,
                 assigned: Some(queues),
             },
@@ -74,13 +80,13 @@ impl LitePullConsumer {
             else {
                 return Vec::new();
             };
-            let inner = self.consumer.inner();
-            if generation != inner.seek_generation(&mq) {
+            let state = self.consumer.state();
+            if generation != state.seeks.generation(&mq) {
                 // Pulled before a seek of its queue.
                 continue;
             }
             let offsets: Vec<i64> = msgs.iter().map(|m| m.queue_offset).collect();
-            inner.mark_polled(&mq, &offsets);
+            state.mark_polled(&mq, &offsets);
             return msgs;
         }
     }
@@ -101,12 +107,12 @@ impl LitePullConsumer {
 
     /// The next pull of `mq` starts at `offset`; messages pulled before are not returned.
     pub fn seek(&self, mq: &MessageQueue, offset: i64) {
-        self.consumer.inner().seek(mq, offset);
+        self.consumer.state().seek(mq, offset);
     }
 
     /// Commits the consumed offsets now (they are also committed every 5 s).
     pub async fn commit(&self) {
-        self.consumer.inner().commit_now().await;
+        self.consumer.state().persist_all().await;
     }
 
     /// The queues consumed now.
@@ -118,5 +124,16 @@ impl LitePullConsumer {
     pub async fn shutdown(self) {
         drop(self.rx);
         self.consumer.shutdown().await;
+    }
+}
+
+impl ConsumerState {
+    /// Marks polled messages consumed: they leave the queue's cache and its offset to commit
+    /// moves past them.
+    fn mark_polled(&self, mq: &MessageQueue, offsets: &[i64]) {
+        if let Some(o) = self.owned().get(mq) {
+            let next = o.pq.remove(offsets);
+            o.commit_offset.advance(next);
+        }
     }
 }

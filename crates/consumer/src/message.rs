@@ -1,5 +1,5 @@
 //! A consumed message (Java's `MessageExt`, spec §4.7): decoded from a pull answer's records
-//! (the store's record codec: the same bytes the broker stored), its body inflated when the
+//! (rmq-message's record codec: the same bytes the broker stored), its body inflated when the
 //! producer compressed it, with the offsetMsgId and the queue it came from.
 
 use bytes::Bytes;
@@ -93,6 +93,18 @@ pub enum Undecodable {
         /// The record's size (where the next one starts).
         size: usize,
     },
+}
+
+/// Gives messages redelivered through the group's retry topic (`retry_topic`) their original
+/// topic back (property RETRY_TOPIC), as Java's listener sees them.
+pub(crate) fn restore_retry_topics(batch: &mut [MessageExt], retry_topic: &str) {
+    for m in batch.iter_mut() {
+        if m.topic == retry_topic {
+            if let Some(t) = m.property("RETRY_TOPIC").map(str::to_owned) {
+                m.topic = t;
+            }
+        }
+    }
 }
 
 /// A pull answer's body decoded record by record, up to the first record that did not decode.
