@@ -4,8 +4,8 @@
 //! DefaultLitePullConsumer (`../shared/docs/broker-spec.md` §4), against our broker and Java's.
 //!
 //! What an application uses:
-//! - [`push`]: the push consumer ([`PushConsumer`]); [`config`]: its settings; [`listener`]:
-//!   what consumes the messages;
+//! - [`push`]: the push consumer ([`PushConsumer`]); [`config`]: its settings;
+//!   [`listener`](mod@listener): what consumes the messages;
 //! - [`lite`]: the lite pull consumer (`poll`, a `Stream`, `seek`, `commit`, assign or
 //!   subscribe);
 //! - [`subscription`]: tag expressions as Java builds them, and the client's exact tag check;

@@ -1,6 +1,6 @@
 //! The push consumer (Java's DefaultMQPushConsumer, spec §4.2-4.11): starting one, what it
 //! shows (owned queues, cache, lag), and its shutdown. The lite pull consumer starts the same
-//! way with a different [`Delivery`].
+//! way with a different `Delivery` (`state.rs`).
 //!
 //! Tasks: a rebalance loop (every 20 s and at once on NOTIFY_CONSUMER_IDS_CHANGED), a route
 //! and heartbeat loop (30 s), an offset persister (5 s), orderly lock renewal (20 s), one pull
