@@ -8,6 +8,7 @@ use crate::ModelError;
 use rmq_protocol::codes::{request, response};
 use rmq_protocol::headers::broker::{
     RegisterBrokerRequestHeader, RegisterBrokerResponseHeader, UnRegisterBrokerRequestHeader,
+    WipeWritePermOfBrokerRequestHeader,
 };
 use rmq_protocol::headers::kv::{
     GetKvListByNamespaceRequestHeader, KvConfigKeyRequestHeader, PutKvConfigRequestHeader,
@@ -98,6 +99,7 @@ impl Caller for RemotingClient {
 }
 
 /// Declares a call: its type, code, the command it builds and how its answer decodes.
+/// Shared with the broker request modules ([`crate::admin_call`], [`crate::client_call`]).
 macro_rules! call {
     ($(#[$m:meta])* $name:ident => $code:expr, $out:ty, |$s:ident| $cmd:expr, |$r:ident| $dec:expr) => {
         $(#[$m])*
@@ -114,6 +116,21 @@ macro_rules! call {
             }
         }
     };
+}
+
+pub(crate) use call;
+
+/// A typed response header, or [`CallError::Decode`] naming it.
+pub(crate) fn response_header<H: rmq_protocol::custom_header::CommandCustomHeader>(
+    resp: &RemotingCommand,
+    what: &'static str,
+) -> Result<H, CallError> {
+    resp.decode_header().map_err(|e| {
+        CallError::Decode(ModelError {
+            what,
+            reason: e.to_string(),
+        })
+    })
 }
 
 /// GET_ROUTEINFO_BY_TOPIC (105): a topic's route. Unknown topic: `Refused { code: 17 }`.
@@ -256,7 +273,12 @@ impl Call for ChangeWritePerm {
         } else {
             request::ADD_WRITE_PERM_OF_BROKER
         };
-        RemotingCommand::request(code).with_ext("brokerName", self.broker_name.clone())
+        RemotingCommand::request_with_header(
+            code,
+            &WipeWritePermOfBrokerRequestHeader {
+                broker_name: self.broker_name.clone(),
+            },
+        )
     }
 
     fn output(resp: RemotingCommand) -> Result<i64, CallError> {

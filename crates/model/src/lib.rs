@@ -10,10 +10,15 @@
 //!
 //! Where a new request type goes: its header in `rmq_protocol::headers` (`custom_header!`), its
 //! body type here (a module per role's data, `Deserialize` plus an `encode` where bytes are
-//! compared), and a `Call` implementation in [`call`] tying the code, header and body together.
+//! compared), and a `Call` tying the code, header and body together: NameServer requests in
+//! [`call`], broker administration in [`admin_call`], what consumers ask a broker in
+//! [`client_call`]. The server decodes the same header type.
 
+pub mod admin_call;
 pub mod call;
+pub mod client_call;
 pub mod fastjson;
+pub mod group;
 pub mod heartbeat;
 pub mod message;
 pub mod msg_id;
