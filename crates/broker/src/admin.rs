@@ -1,15 +1,25 @@
 //! Queries and admin requests (spec §2.5, §2.9): what mqadmin and the dashboards ask. Codes
 //! this broker does not implement get Java's REQUEST_CODE_NOT_SUPPORTED answer.
 
+mod runtime;
+
 use crate::clients::MessageQueue;
 use crate::groups::GroupConfig;
-use crate::reply::{fail, ok, ok_with_header, required, required_num};
+use crate::reply::{fail, header, ok, ok_header, ok_with_header};
 use crate::topics::{self, TopicConfig, TopicManager};
 use crate::BrokerState;
 use rmq_protocol::codes::{request as rc, response};
+use rmq_protocol::headers::admin::{
+    CreateTopicRequestHeader, DeleteSubscriptionGroupRequestHeader, DeleteTopicRequestHeader,
+    GetBrokerConfigResponseHeader, GetConsumeStatsRequestHeader,
+    GetConsumerConnectionListRequestHeader, GetProducerConnectionListRequestHeader,
+    GetTopicConfigRequestHeader, GetTopicStatsInfoRequestHeader, ResetOffsetRequestHeader,
+};
+use rmq_protocol::headers::message::{
+    QueryMessageRequestHeader, QueryMessageResponseHeader, ViewMessageRequestHeader,
+};
 use rmq_protocol::RemotingCommand;
 use rmq_remoting::{ProcessorError, RequestContext};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// Everything not handled by the send, pull and client processors.
@@ -19,80 +29,36 @@ pub async fn admin(
     req: &RemotingCommand,
 ) -> Result<RemotingCommand, ProcessorError> {
     Ok(match req.code {
-        rc::VIEW_MESSAGE_BY_ID => view_message(s, req).await?,
-        rc::QUERY_MESSAGE => query_message(s, req).await?,
-        rc::UPDATE_AND_CREATE_TOPIC => update_topic(s, req).await?,
-        rc::DELETE_TOPIC_IN_BROKER => delete_topic(s, req).await?,
+        rc::VIEW_MESSAGE_BY_ID => view_message(s, header(req)?).await?,
+        rc::QUERY_MESSAGE => query_message(s, header(req)?).await?,
+        rc::UPDATE_AND_CREATE_TOPIC => update_topic(s, header(req)?).await,
+        rc::DELETE_TOPIC_IN_BROKER => delete_topic(s, header(req)?).await,
         rc::GET_ALL_TOPIC_CONFIG => {
             let (v, list) = s.topics.snapshot(6);
             let body = TopicManager::wrapper_json(&v, &list);
             ok_with_header().with_body(serde_json::to_vec(&body).unwrap_or_default())
         }
-        rc::GET_TOPIC_CONFIG => {
-            let topic = required(req, "topic")?;
-            match s.topics.get(topic) {
-                Some(tc) => ok().with_body(serde_json::to_vec(&tc).unwrap_or_default()),
-                None => fail(
-                    response::TOPIC_NOT_EXIST,
-                    format!("No topic in this broker. topic: {topic}"),
-                ),
-            }
-        }
-        rc::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP => {
-            let g: GroupConfig = serde_json::from_slice(&req.body)
-                .map_err(|e| ProcessorError::new(format!("bad SubscriptionGroupConfig: {e}")))?;
-            if g.group_name.is_empty() {
-                return Ok(fail(response::SYSTEM_ERROR, "groupName is empty"));
-            }
-            s.groups.update(g);
-            s.persist_groups().await;
-            ok()
-        }
+        rc::GET_TOPIC_CONFIG => topic_config(s, header(req)?),
+        rc::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP => update_group(s, req).await?,
         rc::GET_ALL_SUBSCRIPTIONGROUP_CONFIG => ok().with_body(s.groups.to_json()),
-        rc::DELETE_SUBSCRIPTIONGROUP => {
-            let group = required(req, "groupName")?.to_owned();
-            s.groups.delete(&group);
-            if req.ext("cleanOffset").is_some_and(|v| v == "true") {
-                s.offsets.remove_group(&group);
-            }
-            s.persist_groups().await;
-            ok()
-        }
-        rc::GET_BROKER_RUNTIME_INFO => runtime_info(s).await,
-        rc::GET_CONSUMER_CONNECTION_LIST => consumer_connections(s, req)?,
-        rc::GET_PRODUCER_CONNECTION_LIST => {
-            let group = required(req, "producerGroup")?;
-            let set: Vec<serde_json::Value> = s
-                .clients
-                .producer_group(group)
-                .into_iter()
-                .map(|c| serde_json::json!({"clientAddr": c.conn.peer(), "clientId": c.client_id, "language": c.language, "version": c.version}))
-                .collect();
-            if set.is_empty() {
-                fail(
-                    response::SYSTEM_ERROR,
-                    format!("the producer group[{group}] not exist"),
-                )
-            } else {
-                ok().with_body(
-                    serde_json::to_vec(&serde_json::json!({"connectionSet": set}))
-                        .unwrap_or_default(),
-                )
-            }
-        }
-        rc::GET_CONSUME_STATS => consume_stats(s, req).await?,
-        rc::GET_TOPIC_STATS_INFO => topic_stats(s, req).await?,
+        rc::DELETE_SUBSCRIPTIONGROUP => delete_group(s, header(req)?).await,
+        rc::GET_BROKER_RUNTIME_INFO => runtime::runtime_info(s).await,
+        rc::GET_CONSUMER_CONNECTION_LIST => consumer_connections(s, header(req)?),
+        rc::GET_PRODUCER_CONNECTION_LIST => producer_connections(s, header(req)?),
+        rc::GET_CONSUME_STATS => consume_stats(s, header(req)?).await?,
+        rc::GET_TOPIC_STATS_INFO => topic_stats(s, header(req)?).await?,
         rc::GET_BROKER_CONFIG => {
             let c = s.config();
             let version =
                 serde_json::json!({"counter": 0, "stateVersion": 0, "timestamp": s.boot_ms});
-            ok_with_header()
-                .with_ext("version", version.to_string())
-                .with_body(c.to_properties_text())
+            ok_header(&GetBrokerConfigResponseHeader {
+                version: version.to_string(),
+            })
+            .with_body(c.to_properties_text())
         }
         rc::UPDATE_BROKER_CONFIG => update_config(s, req).await,
         rc::GET_ALL_CONSUMER_OFFSET => ok().with_body(s.offsets.to_json()),
-        rc::INVOKE_BROKER_TO_RESET_OFFSET => reset_offset(s, req).await?,
+        rc::INVOKE_BROKER_TO_RESET_OFFSET => reset_offset(s, header(req)?).await?,
         rc::GET_ALL_DELAY_OFFSET => ok().with_body(s.delay_offsets.to_json()),
         code => RemotingCommand::response(
             response::REQUEST_CODE_NOT_SUPPORTED,
@@ -101,12 +67,74 @@ pub async fn admin(
     })
 }
 
+/// GET_TOPIC_CONFIG (351): one topic's config.
+fn topic_config(s: &BrokerState, h: GetTopicConfigRequestHeader) -> RemotingCommand {
+    match s.topics.get(&h.topic) {
+        Some(tc) => ok().with_body(serde_json::to_vec(&tc).unwrap_or_default()),
+        None => fail(
+            response::TOPIC_NOT_EXIST,
+            format!("No topic in this broker. topic: {}", h.topic),
+        ),
+    }
+}
+
+/// UPDATE_AND_CREATE_SUBSCRIPTIONGROUP (200): the body is a SubscriptionGroupConfig.
+async fn update_group(
+    s: &Arc<BrokerState>,
+    req: &RemotingCommand,
+) -> Result<RemotingCommand, ProcessorError> {
+    let g: GroupConfig = serde_json::from_slice(&req.body)
+        .map_err(|e| ProcessorError::new(format!("bad SubscriptionGroupConfig: {e}")))?;
+    if g.group_name.is_empty() {
+        return Ok(fail(response::SYSTEM_ERROR, "groupName is empty"));
+    }
+    s.groups.update(g);
+    s.persist_groups().await;
+    Ok(ok())
+}
+
+/// DELETE_SUBSCRIPTIONGROUP (207), with the group's offsets when `cleanOffset`.
+async fn delete_group(
+    s: &Arc<BrokerState>,
+    h: DeleteSubscriptionGroupRequestHeader,
+) -> RemotingCommand {
+    s.groups.delete(&h.group_name);
+    if h.clean_offset == Some(true) {
+        s.offsets.remove_group(&h.group_name);
+    }
+    s.persist_groups().await;
+    ok()
+}
+
+/// GET_PRODUCER_CONNECTION_LIST (204).
+fn producer_connections(
+    s: &BrokerState,
+    h: GetProducerConnectionListRequestHeader,
+) -> RemotingCommand {
+    let group = h.producer_group;
+    let set: Vec<serde_json::Value> = s
+        .clients
+        .producer_group(&group)
+        .into_iter()
+        .map(|c| serde_json::json!({"clientAddr": c.conn.peer(), "clientId": c.client_id, "language": c.language, "version": c.version}))
+        .collect();
+    if set.is_empty() {
+        return fail(
+            response::SYSTEM_ERROR,
+            format!("the producer group[{group}] not exist"),
+        );
+    }
+    ok().with_body(
+        serde_json::to_vec(&serde_json::json!({"connectionSet": set})).unwrap_or_default(),
+    )
+}
+
 /// VIEW_MESSAGE_BY_ID (33): the record at a physical offset.
 async fn view_message(
     s: &BrokerState,
-    req: &RemotingCommand,
+    h: ViewMessageRequestHeader,
 ) -> Result<RemotingCommand, ProcessorError> {
-    let offset: i64 = required_num(req, "offset")?;
+    let offset = h.offset;
     let found = if offset < 0 {
         None
     } else {
@@ -129,107 +157,87 @@ async fn view_message(
 /// QUERY_MESSAGE (12): records by key or unique key through the index.
 async fn query_message(
     s: &BrokerState,
-    req: &RemotingCommand,
+    h: QueryMessageRequestHeader,
 ) -> Result<RemotingCommand, ProcessorError> {
-    let topic = required(req, "topic")?.to_owned();
-    let key = required(req, "key")?.to_owned();
-    let mut max: usize = required_num(req, "maxNum")?;
-    let begin: i64 = required_num(req, "beginTimestamp")?;
-    let end: i64 = required_num(req, "endTimestamp")?;
-    if req.ext("_UNIQUE_KEY_QUERY") == Some("true") {
-        max = s.config().default_query_max_num;
-    }
+    let QueryMessageRequestHeader {
+        topic,
+        key,
+        max_num,
+        begin_timestamp: begin,
+        end_timestamp: end,
+        unique_key_query,
+    } = h;
+    let max = if unique_key_query == Some(true) {
+        s.config().default_query_max_num
+    } else {
+        max_num.max(0) as usize
+    };
     let hits = s
         .store
         .run(move |st| st.query_by_key(&topic, &key, max, begin, end))
         .await
         .map_err(ProcessorError::new)?
         .map_err(ProcessorError::new)?;
-    let with_index = |r: RemotingCommand| {
-        r.with_ext(
-            "indexLastUpdateTimestamp",
-            hits.index_last_update_timestamp.to_string(),
-        )
-        .with_ext(
-            "indexLastUpdatePhyoffset",
-            hits.index_last_update_phy_offset.to_string(),
-        )
+    let index = QueryMessageResponseHeader {
+        index_last_update_timestamp: hits.index_last_update_timestamp,
+        index_last_update_phyoffset: hits.index_last_update_phy_offset,
     };
     if hits.records.is_empty() {
-        return Ok(with_index(fail(
+        let mut r = fail(
             response::QUERY_NOT_FOUND,
             "can not find message, maybe time range not correct",
-        )));
+        );
+        r.set_header(&index);
+        return Ok(r);
     }
     let body: Vec<u8> = hits
         .records
         .iter()
         .flat_map(|b| b.iter().copied())
         .collect();
-    Ok(with_index(ok()).with_body(body))
+    let mut r = ok().with_body(body);
+    r.set_header(&index);
+    Ok(r)
 }
 
 /// UPDATE_AND_CREATE_TOPIC (17).
-async fn update_topic(
-    s: &Arc<BrokerState>,
-    req: &RemotingCommand,
-) -> Result<RemotingCommand, ProcessorError> {
-    let topic = required(req, "topic")?.to_owned();
+async fn update_topic(s: &Arc<BrokerState>, h: CreateTopicRequestHeader) -> RemotingCommand {
+    let topic = h.topic.clone();
     if let Err(remark) = topics::validate_topic(&topic) {
-        return Ok(fail(response::INVALID_PARAMETER, remark));
+        return fail(response::INVALID_PARAMETER, remark);
     }
     if s.topics.is_system(&topic) && s.config().validate_system_topic_when_update_topic {
-        return Ok(fail(
+        return fail(
             response::INVALID_PARAMETER,
             format!("The topic[{topic}] is conflict with system topic."),
-        ));
+        );
     }
-    let filter = req
-        .ext("topicFilterType")
-        .unwrap_or("SINGLE_TAG")
-        .to_owned();
+    let filter = h
+        .topic_filter_type
+        .unwrap_or_else(|| "SINGLE_TAG".to_owned());
     if filter != "SINGLE_TAG" && filter != "MULTI_TAG" {
-        return Ok(fail(
+        return fail(
             response::SYSTEM_ERROR,
             format!("topicFilterType {filter} is not SINGLE_TAG or MULTI_TAG"),
-        ));
+        );
     }
     let mut tc = TopicConfig {
         topic_name: topic.clone(),
-        read_queue_nums: required_num(req, "readQueueNums")?,
-        write_queue_nums: required_num(req, "writeQueueNums")?,
-        perm: required_num(req, "perm")?,
+        read_queue_nums: h.read_queue_nums,
+        write_queue_nums: h.write_queue_nums,
+        perm: h.perm,
         topic_filter_type: filter,
-        topic_sys_flag: req
-            .ext("topicSysFlag")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0),
-        order: req.ext("order").is_some_and(|v| v == "true"),
+        topic_sys_flag: h.topic_sys_flag.unwrap_or(0),
+        order: h.order == Some(true),
         attributes: s
             .topics
             .get(&topic)
             .map(|t| t.attributes)
             .unwrap_or_default(),
     };
-    if let Some(attrs) = req.ext("attributes").filter(|a| !a.is_empty()) {
-        for item in attrs.split(',') {
-            let item = item.trim();
-            if let Some(k) = item.strip_prefix('-') {
-                tc.attributes.remove(k);
-            } else if let Some((k, v)) = item.trim_start_matches('+').split_once('=') {
-                if k == "message.type" && v == "MIXED" {
-                    return Ok(fail(
-                        response::INVALID_PARAMETER,
-                        "MIXED message type is not supported.",
-                    ));
-                }
-                tc.attributes.insert(k.to_owned(), v.to_owned());
-            } else {
-                return Ok(fail(
-                    response::SYSTEM_ERROR,
-                    format!("attributes format error: {attrs}"),
-                ));
-            }
+    if let Some(attrs) = h.attributes.filter(|a| !a.is_empty()) {
+        if let Err(refusal) = apply_attributes(&mut tc, &attrs) {
+            return refusal;
         }
     }
     if tc.read_queue_nums <= 0
@@ -237,36 +245,53 @@ async fn update_topic(
         || tc.read_queue_nums > 1024
         || tc.write_queue_nums > 1024
     {
-        return Ok(fail(
+        return fail(
             response::INVALID_PARAMETER,
             "queue nums must be within 1..1024",
-        ));
+        );
     }
-    let name = tc.topic_name.clone();
     if s.topics.update(tc) {
-        s.topic_changed(&name).await;
+        s.topic_changed(&topic).await;
     }
     // Java never resets the remark of this success.
-    Ok(RemotingCommand::response(
-        response::SUCCESS,
-        Some("not set any response code"),
-    ))
+    RemotingCommand::response(response::SUCCESS, Some("not set any response code"))
+}
+
+/// Applies `+key=value,-key` attribute changes; `Err` is the refusal.
+fn apply_attributes(tc: &mut TopicConfig, attrs: &str) -> Result<(), RemotingCommand> {
+    for item in attrs.split(',') {
+        let item = item.trim();
+        if let Some(k) = item.strip_prefix('-') {
+            tc.attributes.remove(k);
+        } else if let Some((k, v)) = item.trim_start_matches('+').split_once('=') {
+            if k == "message.type" && v == "MIXED" {
+                return Err(fail(
+                    response::INVALID_PARAMETER,
+                    "MIXED message type is not supported.",
+                ));
+            }
+            tc.attributes.insert(k.to_owned(), v.to_owned());
+        } else {
+            return Err(fail(
+                response::SYSTEM_ERROR,
+                format!("attributes format error: {attrs}"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// DELETE_TOPIC_IN_BROKER (215).
-async fn delete_topic(
-    s: &Arc<BrokerState>,
-    req: &RemotingCommand,
-) -> Result<RemotingCommand, ProcessorError> {
-    let topic = required(req, "topic")?.to_owned();
+async fn delete_topic(s: &Arc<BrokerState>, h: DeleteTopicRequestHeader) -> RemotingCommand {
+    let topic = h.topic;
     if let Err(remark) = topics::validate_topic(&topic) {
-        return Ok(fail(response::INVALID_PARAMETER, remark));
+        return fail(response::INVALID_PARAMETER, remark);
     }
     if s.topics.is_system(&topic) {
-        return Ok(fail(
+        return fail(
             response::INVALID_PARAMETER,
             format!("The topic[{topic}] is conflict with system topic."),
-        ));
+        );
     }
     s.topics.delete(&topic);
     s.offsets.remove_topic(&topic);
@@ -278,180 +303,20 @@ async fn delete_topic(
         Ok(Ok(_)) => {}
     }
     s.persist_topics().await;
-    Ok(ok())
-}
-
-/// Java's `UtilAll.humanReadableByteCount(bytes, false)`: `12.35 GiB`.
-fn human_bytes(bytes: u64) -> String {
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let exp = ((bytes as f64).ln() / 1024f64.ln()) as i32;
-    let unit = ["K", "M", "G", "T", "P", "E"][(exp as usize - 1).min(5)];
-    format!("{:.2} {unit}iB", bytes as f64 / 1024f64.powi(exp))
-}
-
-/// `[ D days, H hours, M minutes, S seconds ]`.
-fn runtime_text(ms: i64) -> String {
-    let secs = ms.max(0) / 1000;
-    format!(
-        "[ {} days, {} hours, {} minutes, {} seconds ]",
-        secs / 86400,
-        secs / 3600 % 24,
-        secs / 60 % 60,
-        secs % 60
-    )
-}
-
-/// GET_BROKER_RUNTIME_INFO (28): the keys mqadmin clusterList and brokerStatus read.
-async fn runtime_info(s: &BrokerState) -> RemotingCommand {
-    let root = s.config().store_root();
-    let ((log_start, log_end), write_failure) = s
-        .store
-        .run(|st| (st.log_range(), st.write_failure().map(str::to_owned)))
-        .await
-        .unwrap_or(((0, 0), Some("the store is shut down".into())));
-    let disk = rmq_store::store::disk_used_ratio(&root).unwrap_or(-1.0);
-    let capacity = match rmq_store::store::disk_space(&root) {
-        Ok((total, free)) => format!(
-            "Total : {}, Free : {}.",
-            human_bytes(total),
-            human_bytes(free)
-        ),
-        Err(_) => "Total : -1, Free : -1.".into(),
-    };
-    let (put_tps, get_tps) = s.stats.tps();
-    let put_total = s.stats.put_messages.load(Ordering::Relaxed);
-    let get_total = s.stats.got_messages.load(Ordering::Relaxed);
-    let put_bytes = s.stats.put_bytes.load(Ordering::Relaxed);
-    let now = crate::now_ms();
-    let mut t: Vec<(String, String)> = vec![
-        ("bootTimestamp".into(), s.boot_ms.to_string()),
-        ("runtime".into(), runtime_text(now - s.boot_ms)),
-        ("brokerActive".into(), "true".into()),
-        ("brokerVersionDesc".into(), "V5_3_3".into()),
-        (
-            "brokerVersion".into(),
-            rmq_protocol::MqVersion::CURRENT.to_string(),
-        ),
-        ("putTps".into(), put_tps),
-        ("getTransferredTps".into(), get_tps.clone()),
-        ("getTotalTps".into(), get_tps.clone()),
-        ("getFoundTps".into(), get_tps),
-        ("getMissTps".into(), "0.0 0.0 0.0".into()),
-        ("putMessageTimesTotal".into(), put_total.to_string()),
-        ("putMessageSizeTotal".into(), put_bytes.to_string()),
-        (
-            "putMessageFailedTimes".into(),
-            s.stats.put_failures.load(Ordering::Relaxed).to_string(),
-        ),
-        (
-            "putMessageAverageSize".into(),
-            format!("{:.1}", put_bytes as f64 / put_total.max(1) as f64),
-        ),
-        (
-            "putMessageEntireTimeMax".into(),
-            (s.stats.put_max_micros.load(Ordering::Relaxed) / 1000).to_string(),
-        ),
-        ("getMessageEntireTimeMax".into(), "0".into()),
-        ("msgPutTotalTodayNow".into(), put_total.to_string()),
-        ("msgGetTotalTodayNow".into(), get_total.to_string()),
-        ("msgPutTotalTodayMorning".into(), "0".into()),
-        ("msgGetTotalTodayMorning".into(), "0".into()),
-        ("msgPutTotalYesterdayMorning".into(), "0".into()),
-        ("msgGetTotalYesterdayMorning".into(), "0".into()),
-        ("commitLogDiskRatio".into(), format!("{disk:.2}")),
-        (
-            format!("commitLogDiskRatio_{}", root.join("commitlog").display()),
-            format!("{disk:.2}"),
-        ),
-        ("consumeQueueDiskRatio".into(), format!("{disk:.2}")),
-        // rmq's own: a failed fsync makes the store refuse writes until a restart.
-        (
-            "storeWritable".into(),
-            write_failure.is_none().to_string(),
-        ),
-        (
-            "storeWriteFailure".into(),
-            write_failure.unwrap_or_default(),
-        ),
-        ("commitLogMinOffset".into(), log_start.to_string()),
-        ("commitLogMaxOffset".into(), log_end.to_string()),
-        ("dispatchBehindBytes".into(), "0".into()),
-        ("dispatchMaxBuffer".into(), "0".into()),
-        ("putMessageDistributeTime".into(), "[<=0ms]:0 [0~10ms]:0 [10~50ms]:0 [50~100ms]:0 [100~200ms]:0 [200~500ms]:0 [500ms~1s]:0 [1~2s]:0 [2~3s]:0 [3~4s]:0 [4~5s]:0 [5~10s]:0 [10s~]:0 ".into()),
-        ("putLatency99".into(), "0.0".into()),
-        ("putLatency999".into(), "0.0".into()),
-        ("commitLogDirCapacity".into(), capacity),
-        ("pageCacheLockTimeMills".into(), "0".into()),
-        ("earliestMessageTimeStamp".into(), s.boot_ms.to_string()),
-        (
-            "startAcceptSendRequestTimeStamp".into(),
-            s.config().start_accept_send_request_time_stamp.to_string(),
-        ),
-        (
-            "remainTransientStoreBufferNumbs".into(),
-            i32::MAX.to_string(),
-        ),
-        ("remainHowManyDataToFlush".into(), "0 B".into()),
-        ("timerReadBehind".into(), "0".into()),
-        ("timerOffsetBehind".into(), "0".into()),
-        ("timerCongestNum".into(), "0".into()),
-        ("timerEnqueueTps".into(), "0.0".into()),
-        ("timerDequeueTps".into(), "0.0".into()),
-    ];
-    for key in ["send", "pull", "litePull", "query", "ack"] {
-        t.push((format!("{key}ThreadPoolQueueSize"), "0".into()));
-        t.push((format!("{key}ThreadPoolQueueCapacity"), "10000".into()));
-        t.push((format!("{key}ThreadPoolQueueHeadWaitTimeMills"), "0".into()));
-    }
-    t.push(("EndTransactionQueueSize".into(), "0".into()));
-    t.push((
-        "EndTransactionThreadPoolQueueCapacity".into(),
-        "100000".into(),
-    ));
-    // One trip to the store thread for every level.
-    let levels = s.delay_offsets.all();
-    let rows = s
-        .store
-        .run(move |st| {
-            levels
-                .into_iter()
-                .map(|(level, offset)| {
-                    (
-                        level,
-                        offset,
-                        st.max_offset(rmq_store::store::SCHEDULE_TOPIC, level - 1),
-                    )
-                })
-                .collect::<Vec<_>>()
-        })
-        .await
-        .unwrap_or_default();
-    for (level, offset, max) in rows {
-        t.push((
-            format!("scheduleMessageOffset_{level}"),
-            format!("{offset},{max}"),
-        ));
-    }
-    let table: serde_json::Map<String, serde_json::Value> = t
-        .into_iter()
-        .map(|(k, v)| (k, serde_json::Value::String(v)))
-        .collect();
-    ok().with_body(serde_json::to_vec(&serde_json::json!({ "table": table })).unwrap_or_default())
+    ok()
 }
 
 /// GET_CONSUMER_CONNECTION_LIST (203).
 fn consumer_connections(
     s: &BrokerState,
-    req: &RemotingCommand,
-) -> Result<RemotingCommand, ProcessorError> {
-    let group = required(req, "consumerGroup")?;
-    let Some(g) = s.clients.consumer_group(group) else {
-        return Ok(fail(
+    h: GetConsumerConnectionListRequestHeader,
+) -> RemotingCommand {
+    let group = h.consumer_group;
+    let Some(g) = s.clients.consumer_group(&group) else {
+        return fail(
             response::CONSUMER_NOT_ONLINE,
             format!("the consumer group[{group}] not online"),
-        ));
+        );
     };
     let set: Vec<serde_json::Value> = g
         .channels
@@ -465,7 +330,7 @@ fn consumer_connections(
         "messageModel": g.message_model,
         "subscriptionTable": g.subscriptions,
     });
-    Ok(ok().with_body(serde_json::to_vec(&body).unwrap_or_default()))
+    ok().with_body(serde_json::to_vec(&body).unwrap_or_default())
 }
 
 /// A queue of this broker.
@@ -480,15 +345,14 @@ fn mq(broker: &str, topic: &str, queue_id: i32) -> MessageQueue {
 /// GET_CONSUME_STATS (208): per queue broker offset, consumer offset, pull offset.
 async fn consume_stats(
     s: &BrokerState,
-    req: &RemotingCommand,
+    h: GetConsumeStatsRequestHeader,
 ) -> Result<RemotingCommand, ProcessorError> {
-    let group = required(req, "consumerGroup")?.to_owned();
+    let group = h.consumer_group;
     let broker = s.config().broker_name.clone();
-    let mut topics: Vec<String> = if let Some(list) = req.ext("topicList").filter(|l| !l.is_empty())
-    {
+    let mut topics: Vec<String> = if let Some(list) = h.topic_list.filter(|l| !l.is_empty()) {
         list.split(';').map(str::to_owned).collect()
-    } else if let Some(t) = req.ext("topic").filter(|t| !t.is_empty()) {
-        vec![t.to_owned()]
+    } else if let Some(t) = h.topic.filter(|t| !t.is_empty()) {
+        vec![t]
     } else {
         s.offsets.topics_of(&group)
     };
@@ -545,9 +409,9 @@ async fn consume_stats(
 /// GET_TOPIC_STATS_INFO (202): per queue min/max offset and last update time.
 async fn topic_stats(
     s: &BrokerState,
-    req: &RemotingCommand,
+    h: GetTopicStatsInfoRequestHeader,
 ) -> Result<RemotingCommand, ProcessorError> {
-    let topic = required(req, "topic")?.to_owned();
+    let topic = h.topic;
     let Some(tc) = s.topics.get(&topic) else {
         return Ok(fail(
             response::TOPIC_NOT_EXIST,
@@ -645,12 +509,10 @@ async fn update_config(s: &Arc<BrokerState>, req: &RemotingCommand) -> RemotingC
 /// offsets as Java's ResetOffsetBody (`{"offsetTable":{{mq}:offset}}`).
 async fn reset_offset(
     s: &Arc<BrokerState>,
-    req: &RemotingCommand,
+    h: ResetOffsetRequestHeader,
 ) -> Result<RemotingCommand, ProcessorError> {
-    let topic = required(req, "topic")?.to_owned();
-    let group = required(req, "group")?.to_owned();
-    let timestamp: i64 = required_num(req, "timestamp")?;
-    let force = req.ext("isForce").is_none_or(|f| f == "true");
+    let (topic, group, timestamp) = (h.topic.clone(), h.group.clone(), h.timestamp);
+    let force = h.is_force != Some(false);
     let Some(tc) = s.topics.get(&topic) else {
         return Ok(fail(
             response::TOPIC_NOT_EXIST,
@@ -694,12 +556,17 @@ async fn reset_offset(
     );
     if let Some(g) = s.clients.consumer_group(&group) {
         for ch in g.channels.into_values() {
-            let cmd = RemotingCommand::request(rc::RESET_CONSUMER_CLIENT_OFFSET)
-                .with_ext("topic", topic.clone())
-                .with_ext("group", group.clone())
-                .with_ext("timestamp", timestamp.to_string())
-                .with_ext("isForce", force.to_string())
-                .with_body(table.clone());
+            let cmd = RemotingCommand::request_with_header(
+                rc::RESET_CONSUMER_CLIENT_OFFSET,
+                &ResetOffsetRequestHeader {
+                    topic: topic.clone(),
+                    group: group.clone(),
+                    timestamp,
+                    is_force: Some(force),
+                    ..Default::default()
+                },
+            )
+            .with_body(table.clone());
             let _ = ch
                 .conn
                 .invoke_oneway(cmd, std::time::Duration::from_millis(100))

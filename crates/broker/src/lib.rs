@@ -309,9 +309,12 @@ impl BrokerState {
             return;
         }
         for ch in g.channels.into_values() {
-            let cmd =
-                RemotingCommand::request(rmq_protocol::codes::request::NOTIFY_CONSUMER_IDS_CHANGED)
-                    .with_ext("consumerGroup", group.to_owned());
+            let cmd = RemotingCommand::request_with_header(
+                rmq_protocol::codes::request::NOTIFY_CONSUMER_IDS_CHANGED,
+                &rmq_protocol::headers::client::NotifyConsumerIdsChangedRequestHeader {
+                    consumer_group: group.to_owned(),
+                },
+            );
             tokio::spawn(async move {
                 if let Err(e) = ch.conn.invoke_oneway(cmd, Duration::from_millis(10)).await {
                     tracing::debug!(peer = ch.conn.peer(), error = %e, "NOTIFY_CONSUMER_IDS_CHANGED not sent");

@@ -1,15 +1,23 @@
 //! Client management and offsets (spec §2.4, §2.6, §2.7): heartbeats, group membership and
 //! its notifications, consumer offsets, queue offset queries, orderly locks.
 
-use crate::clients::{ClientChannel, MessageQueue};
-use crate::reply::{fail, ok, ok_with_header, required, required_num};
+use crate::clients::ClientChannel;
+use crate::reply::{fail, header, ok, ok_header, ok_with_header};
 use crate::topics::{PERM_READ, PERM_WRITE, RETRY_PREFIX};
 use crate::BrokerState;
+use rmq_model::group::{ConsumerIdList, LockBatchBody, LockedQueues};
 use rmq_model::heartbeat::HeartbeatData;
 use rmq_protocol::codes::{request as rc, response};
+use rmq_protocol::headers::client::{
+    GetConsumerListByGroupRequestHeader, HeartbeatResponseHeader, UnregisterClientRequestHeader,
+};
+use rmq_protocol::headers::offset::{
+    GetEarliestMsgStoretimeResponseHeader, GetMinOffsetRequestHeader, OffsetResponseHeader,
+    QueryConsumerOffsetRequestHeader, QueryConsumerOffsetResponseHeader, SearchOffsetRequestHeader,
+    UpdateConsumerOffsetRequestHeader,
+};
 use rmq_protocol::RemotingCommand;
 use rmq_remoting::{ProcessorError, RequestContext};
-use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -81,9 +89,12 @@ pub async fn heartbeat(
     for p in &hb.producer_data_set {
         s.clients.register_producer(&p.group_name, channel.clone());
     }
-    Ok(ok()
-        .with_ext("IS_SUPPORT_HEART_BEAT_V2", "true")
-        .with_ext("IS_SUB_CHANGE", sub_change.to_string()))
+    let mut r = ok();
+    r.set_header(&HeartbeatResponseHeader {
+        is_support_heart_beat_v2: true,
+        is_sub_change: sub_change,
+    });
+    Ok(r)
 }
 
 /// UNREGISTER_CLIENT (35): this connection leaves the named groups.
@@ -92,13 +103,14 @@ pub fn unregister_client(
     ctx: &RequestContext,
     req: &RemotingCommand,
 ) -> Result<RemotingCommand, ProcessorError> {
+    let h: UnregisterClientRequestHeader = header(req)?;
     let id = ctx.connection.id();
-    if let Some(g) = req.ext("producerGroup").filter(|g| !g.is_empty()) {
-        s.clients.unregister_producer(g, id);
+    if let Some(g) = h.producer_group.filter(|g| !g.is_empty()) {
+        s.clients.unregister_producer(&g, id);
     }
-    if let Some(g) = req.ext("consumerGroup").filter(|g| !g.is_empty()) {
-        if s.clients.unregister_consumer(g, id) {
-            s.notify_consumer_ids_changed(g);
+    if let Some(g) = h.consumer_group.filter(|g| !g.is_empty()) {
+        if s.clients.unregister_consumer(&g, id) {
+            s.notify_consumer_ids_changed(&g);
         }
     }
     Ok(ok_with_header())
@@ -109,16 +121,19 @@ pub fn consumer_list(
     s: &BrokerState,
     req: &RemotingCommand,
 ) -> Result<RemotingCommand, ProcessorError> {
-    let group = required(req, "consumerGroup")?;
-    let ids = s.clients.consumer_ids(group);
+    let h: GetConsumerListByGroupRequestHeader = header(req)?;
+    let group = h.consumer_group;
+    let ids = s.clients.consumer_ids(&group);
     if ids.is_empty() {
         return Ok(fail(
             response::SYSTEM_ERROR,
             format!("no consumer for this group, {group}"),
         ));
     }
-    let body = serde_json::json!({ "consumerIdList": ids });
-    Ok(ok_with_header().with_body(serde_json::to_vec(&body).unwrap_or_default()))
+    let body = ConsumerIdList {
+        consumer_id_list: ids,
+    };
+    Ok(ok_with_header().with_body(body.encode()))
 }
 
 /// QUERY_CONSUMER_OFFSET (14).
@@ -126,16 +141,12 @@ pub async fn query_offset(
     s: &BrokerState,
     req: &RemotingCommand,
 ) -> Result<RemotingCommand, ProcessorError> {
-    let group = required(req, "consumerGroup")?.to_owned();
-    let topic = required(req, "topic")?.to_owned();
-    let queue_id: i32 = required_num(req, "queueId")?;
-    if let Some(o) = s.offsets.query(&group, &topic, queue_id) {
-        return Ok(ok_with_header().with_ext("offset", o.to_string()));
+    let h: QueryConsumerOffsetRequestHeader = header(req)?;
+    let (topic, queue_id) = (h.topic, h.queue_id);
+    if let Some(offset) = s.offsets.query(&h.consumer_group, &topic, queue_id) {
+        return Ok(ok_header(&QueryConsumerOffsetResponseHeader { offset }));
     }
-    if req
-        .ext("setZeroIfNotFound")
-        .is_some_and(|v| v.trim() == "false")
-    {
+    if h.set_zero_if_not_found == Some(false) {
         let mut r = fail(
             response::QUERY_NOT_FOUND,
             "Not found, do not set to zero, maybe this group boot first",
@@ -152,7 +163,7 @@ pub async fn query_offset(
         .await
         .unwrap_or(false);
     if starts_at_zero {
-        return Ok(ok_with_header().with_ext("offset", "0"));
+        return Ok(ok_header(&QueryConsumerOffsetResponseHeader { offset: 0 }));
     }
     let mut r = fail(
         response::QUERY_NOT_FOUND,
@@ -167,8 +178,8 @@ pub fn update_offset(
     s: &BrokerState,
     req: &RemotingCommand,
 ) -> Result<RemotingCommand, ProcessorError> {
-    let group = required(req, "consumerGroup")?;
-    let topic = required(req, "topic")?;
+    let h: UpdateConsumerOffsetRequestHeader = header(req)?;
+    let (group, topic) = (h.consumer_group.as_str(), h.topic.as_str());
     if s.groups.get(group).is_none() {
         return Ok(fail(
             response::SUBSCRIPTION_GROUP_NOT_EXIST,
@@ -181,19 +192,13 @@ pub fn update_offset(
             format!("Topic {topic} not exist!"),
         ));
     }
-    let Some(queue_id) = req
-        .ext("queueId")
-        .and_then(|q| q.trim().parse::<i32>().ok())
-    else {
+    let Some(queue_id) = h.queue_id else {
         return Ok(fail(
             response::INVALID_PARAMETER,
             format!("QueueId is null, topic is {topic}"),
         ));
     };
-    let Some(offset) = req
-        .ext("commitOffset")
-        .and_then(|q| q.trim().parse::<i64>().ok())
-    else {
+    let Some(offset) = h.commit_offset else {
         return Ok(fail(
             response::INVALID_PARAMETER,
             format!("Offset is null, topic is {topic}"),
@@ -209,83 +214,95 @@ pub async fn queue_offsets(
     s: &BrokerState,
     req: &RemotingCommand,
 ) -> Result<RemotingCommand, ProcessorError> {
-    let topic = required(req, "topic")?.to_owned();
-    let queue_id: i32 = required_num(req, "queueId")?;
     let code = req.code;
-    let timestamp: i64 = if code == rc::SEARCH_OFFSET_BY_TIMESTAMP {
-        required_num(req, "timestamp")?
-    } else {
-        0
+    let (topic, queue_id, timestamp, upper) = match code {
+        rc::SEARCH_OFFSET_BY_TIMESTAMP => {
+            let h: SearchOffsetRequestHeader = header(req)?;
+            let upper = h
+                .boundary_type
+                .is_some_and(|b| b.trim().eq_ignore_ascii_case("UPPER"));
+            (h.topic, h.queue_id, h.timestamp, upper)
+        }
+        rc::GET_MAX_OFFSET => {
+            // `committed` changes nothing: rmq serves committed offsets only.
+            let h: rmq_protocol::headers::offset::GetMaxOffsetRequestHeader = header(req)?;
+            (h.topic, h.queue_id, 0, false)
+        }
+        _ => {
+            let h: GetMinOffsetRequestHeader = header(req)?;
+            (h.topic, h.queue_id, 0, false)
+        }
     };
-    let upper = req
-        .ext("boundaryType")
-        .is_some_and(|b| b.trim().eq_ignore_ascii_case("UPPER"));
-    let (key, value) = s
+    let value = s
         .store
-        .run(move |st| -> Result<(&'static str, i64), String> {
+        .run(move |st| -> Result<i64, String> {
             Ok(match code {
-                rc::GET_MAX_OFFSET => ("offset", st.max_offset(&topic, queue_id) as i64),
-                rc::GET_MIN_OFFSET => ("offset", st.min_offset(&topic, queue_id) as i64),
+                rc::GET_MAX_OFFSET => st.max_offset(&topic, queue_id) as i64,
+                rc::GET_MIN_OFFSET => st.min_offset(&topic, queue_id) as i64,
                 rc::GET_EARLIEST_MSG_STORETIME => {
                     let min = st.min_offset(&topic, queue_id);
                     let t = st
                         .store_time(&topic, queue_id, min)
                         .map_err(|e| e.to_string())?;
-                    ("timestamp", t.unwrap_or(-1))
+                    t.unwrap_or(-1)
                 }
-                _ => {
-                    let mut o = st
-                        .offset_by_time(&topic, queue_id, timestamp)
-                        .map_err(|e| e.to_string())?;
-                    if upper {
-                        // The last entry stored at or before the time.
-                        let max = st.max_offset(&topic, queue_id);
-                        while o < max {
-                            match st
-                                .store_time(&topic, queue_id, o)
-                                .map_err(|e| e.to_string())?
-                            {
-                                Some(t) if t <= timestamp => o += 1,
-                                _ => break,
-                            }
-                        }
-                        o = o.saturating_sub(1).max(st.min_offset(&topic, queue_id));
-                    }
-                    ("offset", o as i64)
-                }
+                _ => search_offset(st, &topic, queue_id, timestamp, upper)? as i64,
             })
         })
         .await
         .map_err(|e| ProcessorError::new(e.to_string()))?
         .map_err(ProcessorError::new)?;
-    let mut r = ok_with_header().with_ext(key, value.to_string());
-    if code == rc::GET_MIN_OFFSET {
+    Ok(match code {
+        rc::GET_EARLIEST_MSG_STORETIME => {
+            ok_header(&GetEarliestMsgStoretimeResponseHeader { timestamp: value })
+        }
         // Java's answer carries an empty remark here (capture broker-java-2 232), and only here.
-        r = r.with_remark("");
-    }
-    Ok(r)
+        rc::GET_MIN_OFFSET => ok_header(&OffsetResponseHeader { offset: value }).with_remark(""),
+        _ => ok_header(&OffsetResponseHeader { offset: value }),
+    })
 }
 
-#[derive(Deserialize, Serialize, Default)]
-#[serde(rename_all = "camelCase", default)]
-struct LockBody {
-    client_id: String,
-    consumer_group: String,
-    mq_set: Vec<MessageQueue>,
-    only_this_broker: bool,
+/// SEARCH_OFFSET_BY_TIMESTAMP on the store thread: the first entry stored at or after the
+/// time, or with `upper` the last at or before it.
+fn search_offset(
+    st: &rmq_store::store::MessageStore,
+    topic: &str,
+    queue_id: i32,
+    timestamp: i64,
+    upper: bool,
+) -> Result<u64, String> {
+    let mut o = st
+        .offset_by_time(topic, queue_id, timestamp)
+        .map_err(|e| e.to_string())?;
+    if upper {
+        let max = st.max_offset(topic, queue_id);
+        while o < max {
+            match st
+                .store_time(topic, queue_id, o)
+                .map_err(|e| e.to_string())?
+            {
+                Some(t) if t <= timestamp => o += 1,
+                _ => break,
+            }
+        }
+        o = o.saturating_sub(1).max(st.min_offset(topic, queue_id));
+    }
+    Ok(o)
 }
 
 /// LOCK_BATCH_MQ (41).
 pub fn lock(s: &BrokerState, req: &RemotingCommand) -> Result<RemotingCommand, ProcessorError> {
-    let b: LockBody = serde_json::from_slice(&req.body).map_err(ProcessorError::new)?;
+    let b = LockBatchBody::decode(&req.body).map_err(ProcessorError::new)?;
     let locked = s.clients.lock(&b.consumer_group, &b.client_id, &b.mq_set);
-    let body = serde_json::json!({ "lockOKMQSet": locked });
-    Ok(ok().with_body(serde_json::to_vec(&body).unwrap_or_default()))
+    let body = LockedQueues {
+        lock_ok_mq_set: locked,
+    };
+    Ok(ok().with_body(body.encode()))
 }
 
 /// UNLOCK_BATCH_MQ (42).
 pub fn unlock(s: &BrokerState, req: &RemotingCommand) -> Result<RemotingCommand, ProcessorError> {
-    let b: LockBody = serde_json::from_slice(&req.body).map_err(ProcessorError::new)?;
+    let b = LockBatchBody::decode(&req.body).map_err(ProcessorError::new)?;
     s.clients.unlock(&b.consumer_group, &b.client_id, &b.mq_set);
     Ok(ok())
 }

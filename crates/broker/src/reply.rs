@@ -46,38 +46,34 @@ pub fn header<H: CommandCustomHeader>(req: &RemotingCommand) -> Result<H, Proces
         ProtocolError::InvalidField {
             field,
             value,
-            expected,
+            expected: _,
         } => ProcessorError::with_code(
             response::SYSTEM_ERROR,
-            format!("the custom field <{field}> is not a {expected}: {value}"),
+            format!("the custom field <{field}> is not a number: {value}"),
         ),
         other => ProcessorError::new(other),
     })
 }
 
-/// A required ext field, or the refusal Java's header decoding gives.
-pub fn required<'a>(
-    req: &'a RemotingCommand,
-    name: &'static str,
-) -> Result<&'a str, ProcessorError> {
-    req.ext(name).ok_or_else(|| {
-        ProcessorError::with_code(
-            response::SYSTEM_ERROR,
-            format!("the custom field <{name}> is null"),
-        )
-    })
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rmq_protocol::headers::admin::DeleteTopicRequestHeader;
+    use rmq_protocol::headers::offset::GetMinOffsetRequestHeader;
 
-/// A required numeric ext field.
-pub fn required_num<T: std::str::FromStr>(
-    req: &RemotingCommand,
-    name: &'static str,
-) -> Result<T, ProcessorError> {
-    let v = required(req, name)?;
-    v.trim().parse().map_err(|_| {
-        ProcessorError::with_code(
-            response::SYSTEM_ERROR,
-            format!("the custom field <{name}> is not a number: {v}"),
-        )
-    })
+    #[test]
+    fn decode_errors_name_the_key_as_java_does() {
+        let req = RemotingCommand::request(215);
+        let e = header::<DeleteTopicRequestHeader>(&req).unwrap_err();
+        assert_eq!(e.code, response::SYSTEM_ERROR);
+        assert_eq!(e.message, "the custom field <topic> is null");
+
+        let mut req = RemotingCommand::request(31);
+        let mut ext = ExtFields::new();
+        ext.insert("topic", "T");
+        ext.insert("queueId", "x");
+        req.ext_fields = Some(ext);
+        let e = header::<GetMinOffsetRequestHeader>(&req).unwrap_err();
+        assert_eq!(e.message, "the custom field <queueId> is not a number: x");
+    }
 }

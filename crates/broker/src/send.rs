@@ -2,12 +2,13 @@
 //! §2.2): the checks in Java's order with Java's codes and remarks, the stored record as a Java
 //! broker builds it (properties in its order, retry/DLQ and delay rewriting), and the answer.
 
-use crate::reply::{fail, ok, required, required_num, FAQ_URL};
-use crate::topics::{self, DLQ_PREFIX, PERM_READ, PERM_WRITE, RETRY_PREFIX};
+use crate::reply::{fail, header, ok, FAQ_URL};
+use crate::topics::{self, TopicConfig, DLQ_PREFIX, PERM_READ, PERM_WRITE, RETRY_PREFIX};
 use crate::BrokerState;
 use bytes::Bytes;
 use rmq_model::message::{decode_batch, decode_properties, encode_properties, java_hash_map_order};
 use rmq_protocol::codes::{request as rc, response};
+use rmq_protocol::headers::message::{ConsumerSendMsgBackRequestHeader, SendRegionResponseHeader};
 use rmq_protocol::headers::send::{
     SendMessageRequestHeader, SendMessageRequestHeaderV2, SendMessageResponseHeader,
 };
@@ -60,8 +61,11 @@ fn illegal_remark(max_body: usize) -> String {
 /// Every send answer from the checks on carries MSG_REGION and TRACE_ON (spec §2.1.1).
 fn with_region(s: &BrokerState, mut r: RemotingCommand) -> RemotingCommand {
     let c = s.config();
-    r = r.with_ext("MSG_REGION", c.region_id.clone());
-    r.with_ext("TRACE_ON", c.trace_on.to_string())
+    r.set_header(&SendRegionResponseHeader {
+        msg_region: c.region_id.clone(),
+        trace_on: c.trace_on,
+    });
+    r
 }
 
 /// The properties string a Java broker stores for a send: the producer's, with MSG_REGION,
@@ -185,6 +189,15 @@ fn put_error(s: &BrokerState, e: &ServiceError) -> RemotingCommand {
     }
 }
 
+/// The broker settings a send reads, taken once.
+struct SendLimits {
+    broker_ip: String,
+    max_body: usize,
+}
+
+/// A send that is not stored: the answer, region fields still to add.
+type Refusal = RemotingCommand;
+
 /// SEND_MESSAGE (10), SEND_MESSAGE_V2 (310), SEND_BATCH_MESSAGE (320).
 pub async fn send(
     s: &Arc<BrokerState>,
@@ -192,83 +205,27 @@ pub async fn send(
     req: &RemotingCommand,
 ) -> Result<RemotingCommand, ProcessorError> {
     let h: SendMessageRequestHeader = if req.code == rc::SEND_MESSAGE {
-        req.decode_header()?
+        header(req)?
     } else {
-        req.decode_header::<SendMessageRequestHeaderV2>()?.into()
+        header::<SendMessageRequestHeaderV2>(req)?.into()
     };
-    let refuse = |code: i32, remark: String| Ok(with_region(s, fail(code, remark)));
-    let (start_accept, broker_perm, broker_ip, max_body, auto_create) = {
-        let c = s.config();
-        (
-            c.start_accept_send_request_time_stamp,
-            c.broker_permission,
-            c.broker_ip1.clone(),
-            c.max_message_size,
-            c.auto_create_topic_enable,
-        )
-    };
-    if crate::now_ms() < start_accept {
-        return refuse(
-            response::SYSTEM_ERROR,
-            format!("broker unable to service, until {start_accept}"),
-        );
-    }
-    let topic = h.topic.clone();
-    if broker_perm & PERM_WRITE == 0 && s.topics.get(&topic).is_some_and(|t| t.order) {
-        return refuse(
-            response::NO_PERMISSION,
-            format!("the broker[{broker_ip}] sending message is forbidden"),
-        );
-    }
-    if let Err(remark) = topics::validate_topic(&topic) {
-        return refuse(response::INVALID_PARAMETER, remark);
-    }
-    if topics::is_not_allowed_send_topic(&topic) {
-        return refuse(
-            response::NO_PERMISSION,
-            format!("Sending message to topic[{topic}] is forbidden."),
-        );
-    }
-    let tc = match s.topics.get(&topic) {
-        Some(tc) => tc,
-        None => {
-            let limit = s.config().max_auto_created_topics_per_minute;
-            if let Err(remark) =
-                s.creations
-                    .take(ctx.connection.id(), crate::budgets::Creation::Topic, limit)
-            {
-                return refuse(response::SYSTEM_BUSY, remark);
-            }
-            let created = if topic.starts_with(RETRY_PREFIX) {
-                Some(s.topics.get_or_create(&topic, 1, PERM_READ | PERM_WRITE))
-            } else {
-                s.topics.create_on_send(
-                    &topic,
-                    &h.default_topic,
-                    h.default_topic_queue_nums,
-                    auto_create,
-                )
-            };
-            match created {
-                Some((tc, was_created)) => {
-                    if was_created {
-                        tracing::info!(topic, queues = tc.write_queue_nums, "topic auto-created");
-                        s.topic_changed(&topic).await;
-                    }
-                    tc
-                }
-                None => {
-                    return refuse(
-                        response::TOPIC_NOT_EXIST,
-                        format!("topic[{topic}] not exist, apply first please!\nSee {FAQ_URL} for further details."),
-                    )
-                }
-            }
-        }
-    };
+    Ok(match store_send(s, ctx, req, &h).await {
+        Ok(answer) | Err(answer) => with_region(s, answer),
+    })
+}
+
+/// The checks, the records and the put of one send; `Err` is a refusal.
+async fn store_send(
+    s: &Arc<BrokerState>,
+    ctx: &RequestContext,
+    req: &RemotingCommand,
+    h: &SendMessageRequestHeader,
+) -> Result<RemotingCommand, Refusal> {
+    let limits = check_send(s, &h.topic)?;
+    let tc = send_topic(s, ctx, h).await?;
     let queue_nums = tc.write_queue_nums.max(tc.read_queue_nums);
     if h.queue_id >= queue_nums {
-        return refuse(
+        return Err(fail(
             response::INVALID_PARAMETER,
             format!(
                 "request queueId[{}] is illegal, {} Producer: {}",
@@ -276,7 +233,7 @@ pub async fn send(
                 tc.java_string(),
                 ctx.peer
             ),
-        );
+        ));
     }
     let queue_id = if h.queue_id < 0 {
         (random_u32() % tc.write_queue_nums.max(1) as u32) as i32
@@ -288,9 +245,6 @@ pub async fn send(
     if tc.topic_filter_type == "MULTI_TAG" && !batch {
         sys_flag |= MULTI_TAGS_FLAG;
     }
-    let producer_props = h.properties.clone().unwrap_or_default();
-    let born_host = peer_addr(ctx);
-    let now = crate::now_ms();
     let base = Record {
         queue_id,
         flag: h.flag,
@@ -298,111 +252,241 @@ pub async fn send(
         physical_offset: 0,
         sys_flag,
         born_timestamp: h.born_timestamp,
-        born_host,
-        store_timestamp: now,
+        born_host: peer_addr(ctx),
+        store_timestamp: crate::now_ms(),
         store_host: s.store_host,
         reconsume_times: h.reconsume_times.unwrap_or(0),
         prepared_transaction_offset: 0,
         body: Bytes::new(),
-        topic: topic.clone(),
+        topic: h.topic.clone(),
         properties: String::new(),
     };
     // The answer's transactionId is the stored UNIQ_KEY: a batch stores every item with the
     // envelope's properties last, so the envelope's wins.
     let (records, uniq) = if batch {
-        if topic.starts_with(RETRY_PREFIX) {
-            return refuse(
-                response::MESSAGE_ILLEGAL,
-                format!("batch request does not support retry group {topic}"),
-            );
-        }
-        if req.body.len() > max_body {
-            return refuse(response::SYSTEM_ERROR, "message body size exceeded".into());
-        }
-        let (env_pairs, envelope) = stored_properties(s, &producer_props, &[], false);
-        if prop(&env_pairs, "DELAY")
-            .and_then(|d| d.parse::<i64>().ok())
-            .unwrap_or(0)
-            > 0
-            || sys_flag & TRANSACTION_MASK != 0
-        {
-            return refuse(response::MESSAGE_ILLEGAL, illegal_remark(max_body));
-        }
-        let items = match decode_batch(req.body.clone()) {
-            Ok(items) if !items.is_empty() => items,
-            _ => return refuse(response::MESSAGE_ILLEGAL, illegal_remark(max_body)),
-        };
-        let records = items
-            .into_iter()
-            .map(|item| {
-                let mut props = item.properties;
-                if !props.is_empty() && !props.ends_with('\u{2}') {
-                    props.push('\u{2}');
-                }
-                props.push_str(&envelope);
-                Record {
-                    flag: item.flag,
-                    body: item.body,
-                    properties: props,
-                    ..base.clone()
-                }
-            })
-            .collect::<Vec<_>>();
-        (records, prop(&env_pairs, "UNIQ_KEY").map(str::to_owned))
+        batch_records(s, req, h, base, &limits)?
     } else {
-        if req.body.len() > max_body {
-            return refuse(response::MESSAGE_ILLEGAL, illegal_remark(max_body));
-        }
-        let (pairs, props) = stored_properties(s, &producer_props, &[], true);
-        if prop(&pairs, "TRAN_MSG") == Some("true") && s.config().reject_transaction_message {
-            return refuse(
-                response::NO_PERMISSION,
-                format!("the broker[{broker_ip}] sending transaction message is forbidden"),
-            );
-        }
-        let uniq = prop(&pairs, "UNIQ_KEY").map(str::to_owned);
-        let mut r = Record {
-            body: req.body.clone(),
-            properties: props,
-            ..base
-        };
-        if topic.starts_with(RETRY_PREFIX) {
-            if let Some(resp) = retry_or_dlq(s, ctx.connection.id(), &h, req.version, &mut r).await
-            {
-                return Ok(with_region(s, resp));
-            }
-        }
-        apply_delay(s, &mut r);
-        (vec![r], uniq)
+        single_record(s, ctx, req, h, base, &limits).await?
     };
     if records
         .iter()
         .any(|r| r.properties.len() > i16::MAX as usize)
     {
-        return refuse(response::MESSAGE_ILLEGAL, illegal_remark(max_body));
+        return Err(fail(
+            response::MESSAGE_ILLEGAL,
+            illegal_remark(limits.max_body),
+        ));
     }
+    Ok(match put_records(s, records).await {
+        Ok(results) => send_answer(s, &results, queue_id, uniq),
+        Err(e) => put_error(s, &e),
+    })
+}
 
-    match put_records(s, records).await {
-        Ok(results) => {
-            let msg_id = results
-                .iter()
-                .map(|p| offset_msg_id(s.store_host, p.physical_offset as i64))
-                .collect::<Vec<_>>()
-                .join(",");
-            let header = SendMessageResponseHeader {
-                msg_id,
-                queue_id,
-                queue_offset: results.first().map_or(0, |p| p.queue_offset as i64),
-                transaction_id: uniq,
-                batch_uniq_id: None,
-                recall_handle: None,
-            };
-            let mut resp = ok();
-            resp.set_header(&header);
-            Ok(with_region(s, resp))
-        }
-        Err(e) => Ok(with_region(s, put_error(s, &e))),
+/// The broker-wide checks before the topic is looked at (spec §2.1.1).
+fn check_send(s: &BrokerState, topic: &str) -> Result<SendLimits, Refusal> {
+    let (start_accept, broker_perm, limits) = {
+        let c = s.config();
+        (
+            c.start_accept_send_request_time_stamp,
+            c.broker_permission,
+            SendLimits {
+                broker_ip: c.broker_ip1.clone(),
+                max_body: c.max_message_size,
+            },
+        )
+    };
+    if crate::now_ms() < start_accept {
+        return Err(fail(
+            response::SYSTEM_ERROR,
+            format!("broker unable to service, until {start_accept}"),
+        ));
     }
+    if broker_perm & PERM_WRITE == 0 && s.topics.get(topic).is_some_and(|t| t.order) {
+        return Err(fail(
+            response::NO_PERMISSION,
+            format!(
+                "the broker[{}] sending message is forbidden",
+                limits.broker_ip
+            ),
+        ));
+    }
+    if let Err(remark) = topics::validate_topic(topic) {
+        return Err(fail(response::INVALID_PARAMETER, remark));
+    }
+    if topics::is_not_allowed_send_topic(topic) {
+        return Err(fail(
+            response::NO_PERMISSION,
+            format!("Sending message to topic[{topic}] is forbidden."),
+        ));
+    }
+    Ok(limits)
+}
+
+/// The topic's config, auto-created (within the client's creation budget) when the rules
+/// allow (spec §2.1.2).
+async fn send_topic(
+    s: &Arc<BrokerState>,
+    ctx: &RequestContext,
+    h: &SendMessageRequestHeader,
+) -> Result<TopicConfig, Refusal> {
+    let topic = &h.topic;
+    if let Some(tc) = s.topics.get(topic) {
+        return Ok(tc);
+    }
+    let (limit, auto_create) = {
+        let c = s.config();
+        (
+            c.max_auto_created_topics_per_minute,
+            c.auto_create_topic_enable,
+        )
+    };
+    if let Err(remark) =
+        s.creations
+            .take(ctx.connection.id(), crate::budgets::Creation::Topic, limit)
+    {
+        return Err(fail(response::SYSTEM_BUSY, remark));
+    }
+    let created = if topic.starts_with(RETRY_PREFIX) {
+        Some(s.topics.get_or_create(topic, 1, PERM_READ | PERM_WRITE))
+    } else {
+        s.topics.create_on_send(
+            topic,
+            &h.default_topic,
+            h.default_topic_queue_nums,
+            auto_create,
+        )
+    };
+    let Some((tc, was_created)) = created else {
+        return Err(fail(
+            response::TOPIC_NOT_EXIST,
+            format!(
+                "topic[{topic}] not exist, apply first please!\nSee {FAQ_URL} for further details."
+            ),
+        ));
+    };
+    if was_created {
+        tracing::info!(topic, queues = tc.write_queue_nums, "topic auto-created");
+        s.topic_changed(topic).await;
+    }
+    Ok(tc)
+}
+
+/// The records of a SEND_BATCH_MESSAGE: every item with the envelope's properties last, and
+/// the envelope's UNIQ_KEY.
+fn batch_records(
+    s: &BrokerState,
+    req: &RemotingCommand,
+    h: &SendMessageRequestHeader,
+    base: Record,
+    limits: &SendLimits,
+) -> Result<(Vec<Record>, Option<String>), Refusal> {
+    let illegal = || fail(response::MESSAGE_ILLEGAL, illegal_remark(limits.max_body));
+    if h.topic.starts_with(RETRY_PREFIX) {
+        return Err(fail(
+            response::MESSAGE_ILLEGAL,
+            format!("batch request does not support retry group {}", h.topic),
+        ));
+    }
+    if req.body.len() > limits.max_body {
+        return Err(fail(response::SYSTEM_ERROR, "message body size exceeded"));
+    }
+    let producer_props = h.properties.clone().unwrap_or_default();
+    let (env_pairs, envelope) = stored_properties(s, &producer_props, &[], false);
+    let delayed = prop(&env_pairs, "DELAY")
+        .and_then(|d| d.parse::<i64>().ok())
+        .unwrap_or(0)
+        > 0;
+    if delayed || base.sys_flag & TRANSACTION_MASK != 0 {
+        return Err(illegal());
+    }
+    let items = match decode_batch(req.body.clone()) {
+        Ok(items) if !items.is_empty() => items,
+        _ => return Err(illegal()),
+    };
+    let records = items
+        .into_iter()
+        .map(|item| {
+            let mut props = item.properties;
+            if !props.is_empty() && !props.ends_with('\u{2}') {
+                props.push('\u{2}');
+            }
+            props.push_str(&envelope);
+            Record {
+                flag: item.flag,
+                body: item.body,
+                properties: props,
+                ..base.clone()
+            }
+        })
+        .collect::<Vec<_>>();
+    Ok((records, prop(&env_pairs, "UNIQ_KEY").map(str::to_owned)))
+}
+
+/// The record of a single send: stored properties, the %RETRY% rule and the delay hook.
+async fn single_record(
+    s: &Arc<BrokerState>,
+    ctx: &RequestContext,
+    req: &RemotingCommand,
+    h: &SendMessageRequestHeader,
+    base: Record,
+    limits: &SendLimits,
+) -> Result<(Vec<Record>, Option<String>), Refusal> {
+    if req.body.len() > limits.max_body {
+        return Err(fail(
+            response::MESSAGE_ILLEGAL,
+            illegal_remark(limits.max_body),
+        ));
+    }
+    let producer_props = h.properties.clone().unwrap_or_default();
+    let (pairs, props) = stored_properties(s, &producer_props, &[], true);
+    if prop(&pairs, "TRAN_MSG") == Some("true") && s.config().reject_transaction_message {
+        return Err(fail(
+            response::NO_PERMISSION,
+            format!(
+                "the broker[{}] sending transaction message is forbidden",
+                limits.broker_ip
+            ),
+        ));
+    }
+    let uniq = prop(&pairs, "UNIQ_KEY").map(str::to_owned);
+    let mut r = Record {
+        body: req.body.clone(),
+        properties: props,
+        ..base
+    };
+    if h.topic.starts_with(RETRY_PREFIX) {
+        if let Some(resp) = retry_or_dlq(s, ctx.connection.id(), h, req.version, &mut r).await {
+            return Err(resp);
+        }
+    }
+    apply_delay(s, &mut r);
+    Ok((vec![r], uniq))
+}
+
+/// SUCCESS with the SendMessageResponseHeader of what was stored.
+fn send_answer(
+    s: &BrokerState,
+    results: &[PutResult],
+    queue_id: i32,
+    uniq: Option<String>,
+) -> RemotingCommand {
+    let msg_id = results
+        .iter()
+        .map(|p| offset_msg_id(s.store_host, p.physical_offset as i64))
+        .collect::<Vec<_>>()
+        .join(",");
+    let header = SendMessageResponseHeader {
+        msg_id,
+        queue_id,
+        queue_offset: results.first().map_or(0, |p| p.queue_offset as i64),
+        transaction_id: uniq,
+        batch_uniq_id: None,
+        recall_handle: None,
+    };
+    let mut resp = ok();
+    resp.set_header(&header);
+    resp
 }
 
 /// The %RETRY% rule of a single send (spec §2.1.3): past maxReconsumeTimes, or while the group
@@ -456,22 +540,86 @@ pub async fn send_back(
     ctx: &RequestContext,
     req: &RemotingCommand,
 ) -> Result<RemotingCommand, ProcessorError> {
-    let offset: i64 = required_num(req, "offset")?;
-    let group = required(req, "group")?.to_owned();
-    let delay_level: i32 = required_num(req, "delayLevel")?;
-    let header_max: Option<i32> = req
-        .ext("maxReconsumeTimes")
-        .and_then(|v| v.trim().parse().ok());
+    let h: ConsumerSendMsgBackRequestHeader = header(req)?;
+    Ok(match give_back(s, ctx, &h, req.version).await {
+        Ok(answer) | Err(answer) => answer,
+    })
+}
+
+/// The steps of a give-back in Java's order; `Err` is a refusal.
+async fn give_back(
+    s: &Arc<BrokerState>,
+    ctx: &RequestContext,
+    h: &ConsumerSendMsgBackRequestHeader,
+    version: i32,
+) -> Result<RemotingCommand, Refusal> {
+    let gc = send_back_group(s, ctx, &h.group).await?;
+    if gc.retry_queue_nums <= 0 {
+        return Ok(ok());
+    }
+    let retry_topic = format!("{RETRY_PREFIX}{}", h.group);
+    let (rtc, created) =
+        s.topics
+            .get_or_create(&retry_topic, gc.retry_queue_nums, PERM_READ | PERM_WRITE);
+    if created {
+        s.topic_changed(&retry_topic).await;
+    }
+    if rtc.perm & PERM_WRITE == 0 {
+        return Err(fail(
+            response::NO_PERMISSION,
+            format!("the topic[{retry_topic}] sending message is forbidden"),
+        ));
+    }
+    let Some(orig) = original_record(s, h.offset).await else {
+        return Err(fail(
+            response::SYSTEM_ERROR,
+            format!("look message by offset failed, {}", h.offset),
+        ));
+    };
+    let mut max = gc.retry_max_times;
+    if version >= MAX_RECONSUME_HEADER_VERSION {
+        if let Some(m) = h.max_reconsume_times {
+            max = m;
+        }
+    }
+    let (topic, queue_id, delay) = if orig.reconsume_times >= max || h.delay_level < 0 {
+        let dlq = format!("{DLQ_PREFIX}{}", h.group);
+        let (_, created) = s.topics.get_or_create(&dlq, 1, PERM_READ | PERM_WRITE);
+        if created {
+            s.topic_changed(&dlq).await;
+        }
+        (dlq, 0, 0)
+    } else {
+        let level = match h.delay_level {
+            0 => 3 + orig.reconsume_times,
+            l => l,
+        };
+        let queue = (random_u32() % gc.retry_queue_nums.max(1) as u32) as i32;
+        (retry_topic, queue, level)
+    };
+    let mut r = redelivery(s, orig, topic, queue_id, delay);
+    apply_delay(s, &mut r);
+    Ok(match put_records(s, vec![r]).await {
+        Ok(_) => ok(),
+        Err(e) => fail(response::SYSTEM_ERROR, format!("{e}")),
+    })
+}
+
+/// The give-back's group (auto-created when allowed) once the broker takes writes.
+async fn send_back_group(
+    s: &Arc<BrokerState>,
+    ctx: &RequestContext,
+    group: &str,
+) -> Result<crate::groups::GroupConfig, Refusal> {
     let (broker_ip, broker_perm) = {
         let c = s.config();
         (c.broker_ip1.clone(), c.broker_permission)
     };
-    let found = match s.group_for(ctx.connection.id(), &group) {
-        Ok(found) => found,
-        Err(remark) => return Ok(fail(response::SYSTEM_BUSY, remark)),
-    };
+    let found = s
+        .group_for(ctx.connection.id(), group)
+        .map_err(|remark| fail(response::SYSTEM_BUSY, remark))?;
     let Some((gc, created)) = found else {
-        return Ok(fail(
+        return Err(fail(
             response::SUBSCRIPTION_GROUP_NOT_EXIST,
             format!("subscription group not exist, {group} \nSee {FAQ_URL} for further details."),
         ));
@@ -480,75 +628,37 @@ pub async fn send_back(
         s.persist_groups().await;
     }
     if broker_perm & PERM_WRITE == 0 {
-        return Ok(fail(
+        return Err(fail(
             response::NO_PERMISSION,
             format!("the broker[{broker_ip}] sending message is forbidden"),
         ));
     }
-    if gc.retry_queue_nums <= 0 {
-        return Ok(ok());
-    }
-    let retry_topic = format!("{RETRY_PREFIX}{group}");
-    let (rtc, created) =
-        s.topics
-            .get_or_create(&retry_topic, gc.retry_queue_nums, PERM_READ | PERM_WRITE);
-    if created {
-        s.topic_changed(&retry_topic).await;
-    }
-    if rtc.perm & PERM_WRITE == 0 {
-        return Ok(fail(
-            response::NO_PERMISSION,
-            format!("the topic[{retry_topic}] sending message is forbidden"),
-        ));
-    }
-    let original = s
-        .store
+    Ok(gc)
+}
+
+/// The stored message at a commit-log offset, if one is there.
+async fn original_record(s: &BrokerState, offset: i64) -> Option<Record> {
+    s.store
         .run(move |st| st.record_at(offset.max(0) as u64))
         .await
         .ok()
         .and_then(|r| r.ok())
         .flatten()
         .and_then(|raw| match rmq_store::record::decode(&raw, false) {
-            Ok(rmq_store::record::Found::Message(r, _)) => Some(r),
+            Ok(rmq_store::record::Found::Message(r, _)) => Some(*r),
             _ => None,
-        });
-    let Some(orig) = original else {
-        return Ok(fail(
-            response::SYSTEM_ERROR,
-            format!("look message by offset failed, {offset}"),
-        ));
-    };
+        })
+}
+
+/// The new record of a give-back: the original's body, flags and born fields, one more
+/// reconsume, RETRY_TOPIC / WAIT / DELAY / ORIGIN_MESSAGE_ID set as Java does.
+fn redelivery(s: &BrokerState, orig: Record, topic: String, queue_id: i32, delay: i32) -> Record {
     let mut pairs = decode_properties(&orig.properties);
     if prop(&pairs, "RETRY_TOPIC").is_none() {
         pairs.push(("RETRY_TOPIC".into(), orig.topic.clone()));
     }
     pairs.push(("WAIT".into(), "false".into()));
-    let mut max = gc.retry_max_times;
-    if req.version >= MAX_RECONSUME_HEADER_VERSION {
-        if let Some(m) = header_max {
-            max = m;
-        }
-    }
-    let (topic, queue_id) = if orig.reconsume_times >= max || delay_level < 0 {
-        let dlq = format!("{DLQ_PREFIX}{group}");
-        let (_, created) = s.topics.get_or_create(&dlq, 1, PERM_READ | PERM_WRITE);
-        if created {
-            s.topic_changed(&dlq).await;
-        }
-        pairs.push(("DELAY".into(), "0".into()));
-        (dlq, 0)
-    } else {
-        let level = if delay_level == 0 {
-            3 + orig.reconsume_times
-        } else {
-            delay_level
-        };
-        pairs.push(("DELAY".into(), level.to_string()));
-        (
-            retry_topic,
-            (random_u32() % gc.retry_queue_nums.max(1) as u32) as i32,
-        )
-    };
+    pairs.push(("DELAY".into(), delay.to_string()));
     if prop(&pairs, "ORIGIN_MESSAGE_ID").is_none() {
         pairs.push((
             "ORIGIN_MESSAGE_ID".into(),
@@ -556,7 +666,7 @@ pub async fn send_back(
         ));
     }
     // Keep the first position of a repeated key, its last value (Java's map put).
-    let mut r = Record {
+    Record {
         queue_id,
         flag: orig.flag,
         queue_offset: 0,
@@ -568,13 +678,8 @@ pub async fn send_back(
         store_host: s.store_host,
         reconsume_times: orig.reconsume_times + 1,
         prepared_transaction_offset: 0,
-        body: orig.body.clone(),
+        body: orig.body,
         topic,
         properties: encode_properties(&java_hash_map_order(pairs)),
-    };
-    apply_delay(s, &mut r);
-    match put_records(s, vec![r]).await {
-        Ok(_) => Ok(ok()),
-        Err(e) => Ok(fail(response::SYSTEM_ERROR, format!("{e}"))),
     }
 }
