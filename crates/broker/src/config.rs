@@ -102,10 +102,13 @@ rmq_config::settings! {
         /// held at once; past it a pull that finds nothing is refused with SYSTEM_BUSY (a
         /// Java client retries 3 s later). A push consumer holds one per queue it owns.
         max_held_pulls_per_connection: usize = "maxHeldPullsPerConnection", 2048;
-        /// maxAutoCreatedTopicsPerMinute (rmq's own): topics one connection's sends may
-        /// auto-create in a minute; past it SYSTEM_BUSY naming the limit.
+        /// maxHeldPullsPerClient (rmq's own): long-polling pulls one client (a source IP, all
+        /// its connections together) may have held at once; past it SYSTEM_BUSY as above.
+        max_held_pulls_per_client: usize = "maxHeldPullsPerClient", 16384;
+        /// maxAutoCreatedTopicsPerMinute (rmq's own): topics one client's sends (all its
+        /// connections together) may auto-create in a minute; past it SYSTEM_BUSY naming it.
         max_auto_created_topics_per_minute: usize = "maxAutoCreatedTopicsPerMinute", 6000;
-        /// maxAutoCreatedGroupsPerMinute (rmq's own): subscription groups one connection may
+        /// maxAutoCreatedGroupsPerMinute (rmq's own): subscription groups one client may
         /// auto-create in a minute (pulls, heartbeats, give-backs, retry sends).
         max_auto_created_groups_per_minute: usize = "maxAutoCreatedGroupsPerMinute", 1000;
         /// maxHeartbeatGroups (rmq's own): consumer and producer groups one heartbeat may
@@ -113,6 +116,18 @@ rmq_config::settings! {
         max_heartbeat_groups: usize = "maxHeartbeatGroups", 1000;
         /// maxHeartbeatSubscriptions (rmq's own): subscriptions one heartbeat may register.
         max_heartbeat_subscriptions: usize = "maxHeartbeatSubscriptions", 10000;
+        /// maxHeartbeatGroupsPerClient (rmq's own): groups one client's connections may have
+        /// registered together (each connection's last heartbeat counts).
+        max_heartbeat_groups_per_client: usize = "maxHeartbeatGroupsPerClient", 10000;
+        /// maxHeartbeatSubscriptionsPerClient (rmq's own): subscriptions likewise.
+        max_heartbeat_subscriptions_per_client: usize = "maxHeartbeatSubscriptionsPerClient", 100_000;
+        /// maxConnectionsPerClient (rmq's own): connections one client (source IP) may hold;
+        /// more are closed at accept (0 = no limit). Raise it behind a NAT or gateway.
+        max_connections_per_client: usize = "maxConnectionsPerClient", 1000;
+        /// maxRequestBytesPerClient (rmq's own): bytes of one client's requests being
+        /// processed at once, over its connections; past it that client is not read until
+        /// some finish (back-pressure; 0 = no limit).
+        max_request_bytes_per_client: usize = "maxRequestBytesPerClient", 64 * 1024 * 1024;
         /// maxTransferBytesOnMessageInMemory: bytes a pull answer carries at most.
         max_transfer_bytes_on_message_in_memory: usize = "maxTransferBytesOnMessageInMemory", 262_144;
         /// maxTransferCountOnMessageInMemory: messages a pull answer carries at most.

@@ -136,8 +136,10 @@ pub struct BrokerState {
     pub boot_ms: i64,
     /// Registration with the NameServers.
     pub registrar: register::Registrar,
-    /// Auto-creations per connection per minute.
+    /// Auto-creations per client per minute.
     pub creations: budgets::CreationBudgets,
+    /// What each client's heartbeats registered, over its connections.
+    pub heartbeat_loads: budgets::HeartbeatLoads,
     /// Per connection, its share of the store thread's queue (see [`STORE_SHARE`]).
     store_shares: ConnectionShares,
     /// Per connection, its pull answers being built or waiting to be queued (see
@@ -234,15 +236,37 @@ impl BrokerState {
     pub fn connection_closed(&self, conn: u64) {
         self.store_shares.forget(conn);
         self.answer_shares.forget(conn);
-        self.creations.forget(conn);
+        self.heartbeat_loads.forget(conn);
     }
 
-    /// A subscription group, auto-created when missing (and allowed) within connection
-    /// `conn`'s `maxAutoCreatedGroupsPerMinute`: `Ok(None)` when it does not exist and cannot
-    /// be created, `Err` with the refusal's remark past the budget.
+    /// Admits a heartbeat registering `groups` groups and `subscriptions` subscriptions on
+    /// `conn` within `maxHeartbeatGroups`/`maxHeartbeatSubscriptions` and its client's totals
+    /// (`...PerClient`), or the refusal's remark.
+    pub fn admit_heartbeat(
+        &self,
+        conn: &rmq_remoting::ConnectionHandle,
+        groups: usize,
+        subscriptions: usize,
+    ) -> Result<(), String> {
+        let limits = {
+            let c = self.config();
+            budgets::HeartbeatLimits {
+                groups: c.max_heartbeat_groups,
+                subscriptions: c.max_heartbeat_subscriptions,
+                groups_per_client: c.max_heartbeat_groups_per_client,
+                subscriptions_per_client: c.max_heartbeat_subscriptions_per_client,
+            }
+        };
+        self.heartbeat_loads
+            .admit(conn, groups, subscriptions, limits)
+    }
+
+    /// A subscription group, auto-created when missing (and allowed) within the
+    /// `maxAutoCreatedGroupsPerMinute` of `conn`'s client: `Ok(None)` when it does not exist
+    /// and cannot be created, `Err` with the refusal's remark past the budget.
     pub fn group_for(
         &self,
-        conn: u64,
+        conn: &rmq_remoting::ConnectionHandle,
         group: &str,
     ) -> Result<Option<(groups::GroupConfig, bool)>, String> {
         if let Some(gc) = self.groups.get(group) {
@@ -407,6 +431,8 @@ impl Broker {
                 Duration::ZERO
             },
             tls: options.tls,
+            max_connections_per_client: config.max_connections_per_client,
+            max_request_bytes_per_client: config.max_request_bytes_per_client,
             ..Default::default()
         };
         // The processor needs the state, the state needs the bound port: a cell filled below.
@@ -447,6 +473,7 @@ impl Broker {
             boot_ms: now_ms(),
             registrar,
             creations: Default::default(),
+            heartbeat_loads: Default::default(),
             store_shares: ConnectionShares::new(STORE_SHARE),
             answer_shares: ConnectionShares::new(PULL_ANSWERS_PER_CONNECTION),
         });
@@ -503,6 +530,11 @@ impl Broker {
     /// Where `/metrics` is served, when `metricsExporterType=PROM`.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_addr
+    }
+
+    /// Client connections open right now.
+    pub fn connection_count(&self) -> usize {
+        self.server.connection_count()
     }
 
     /// The shared state (tests and embedding).

@@ -6,6 +6,7 @@
 //! answer or wait again. A waiter registers before it reads, so a put between its read and its
 //! wait is never missed. Shutdown wakes everyone at once, so no held pull delays a stop.
 
+use crate::budgets::Client;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,14 +19,40 @@ pub struct PullNotifier {
     closing: AtomicBool,
     closed: Notify,
     held: AtomicUsize,
-    /// Held pulls per connection (connection id -> count), for the per-connection budget.
-    per_connection: Mutex<HashMap<u64, usize>>,
+    /// Held pulls per connection and per client, for their budgets.
+    counts: Mutex<HeldCounts>,
 }
 
-/// Counts a pull as held (in all and for its connection) while it lives.
+#[derive(Default)]
+struct HeldCounts {
+    per_connection: HashMap<u64, usize>,
+    per_client: HashMap<Client, usize>,
+}
+
+/// Decrements `key`'s count, forgetting it at zero.
+fn release<K: std::hash::Hash + Eq>(m: &mut HashMap<K, usize>, key: &K) {
+    if let Some(n) = m.get_mut(key) {
+        *n -= 1;
+        if *n == 0 {
+            m.remove(key);
+        }
+    }
+}
+
+/// The budget a pull that would be held is over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverHeld {
+    /// maxHeldPullsPerConnection.
+    Connection(usize),
+    /// maxHeldPullsPerClient.
+    Client(usize),
+}
+
+/// Counts a pull as held (in all, for its connection and for its client) while it lives.
 pub struct Held<'a> {
     notifier: &'a PullNotifier,
     conn: u64,
+    client: Client,
 }
 
 impl Drop for Held<'_> {
@@ -33,15 +60,11 @@ impl Drop for Held<'_> {
         self.notifier.held.fetch_sub(1, Ordering::SeqCst);
         let mut m = self
             .notifier
-            .per_connection
+            .counts
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = m.get_mut(&self.conn) {
-            *n -= 1;
-            if *n == 0 {
-                m.remove(&self.conn);
-            }
-        }
+        release(&mut m.per_connection, &self.conn);
+        release(&mut m.per_client, &self.client);
     }
 }
 
@@ -55,25 +78,30 @@ impl PullNotifier {
             .clone()
     }
 
-    /// Marks a pull of connection `conn` as held until the guard drops; `None` when that
-    /// connection already holds `max_per_connection`.
-    pub fn hold(&self, conn: u64, max_per_connection: usize) -> Option<Held<'_>> {
-        let mut m = self
-            .per_connection
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let n = m.entry(conn).or_insert(0);
-        if *n >= max_per_connection {
-            if *n == 0 {
-                m.remove(&conn);
-            }
-            return None;
+    /// Marks a pull of connection `conn` (of `client`) as held until the guard drops; the
+    /// budget it is over when the connection already holds `max_per_connection` or the
+    /// client `max_per_client`.
+    pub fn hold(
+        &self,
+        conn: u64,
+        client: Client,
+        max_per_connection: usize,
+        max_per_client: usize,
+    ) -> Result<Held<'_>, OverHeld> {
+        let mut m = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if m.per_connection.get(&conn).copied().unwrap_or(0) >= max_per_connection {
+            return Err(OverHeld::Connection(max_per_connection));
         }
-        *n += 1;
+        if m.per_client.get(&client).copied().unwrap_or(0) >= max_per_client {
+            return Err(OverHeld::Client(max_per_client));
+        }
+        *m.per_connection.entry(conn).or_insert(0) += 1;
+        *m.per_client.entry(client).or_insert(0) += 1;
         self.held.fetch_add(1, Ordering::SeqCst);
-        Some(Held {
+        Ok(Held {
             notifier: self,
             conn,
+            client,
         })
     }
 

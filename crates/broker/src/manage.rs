@@ -28,19 +28,13 @@ pub async fn heartbeat(
     req: &RemotingCommand,
 ) -> Result<RemotingCommand, ProcessorError> {
     let hb = HeartbeatData::decode(&req.body).map_err(ProcessorError::new)?;
-    let (max_groups, max_subs) = {
-        let c = s.config();
-        (c.max_heartbeat_groups, c.max_heartbeat_subscriptions)
-    };
     let groups = hb.consumer_data_set.len() + hb.producer_data_set.len();
     let subscriptions = hb
         .consumer_data_set
         .iter()
         .map(|d| d.subscription_data_set.len())
         .sum();
-    if let Some(remark) =
-        crate::budgets::heartbeat_refusal(groups, subscriptions, max_groups, max_subs)
-    {
+    if let Err(remark) = s.admit_heartbeat(&ctx.connection, groups, subscriptions) {
         return Ok(fail(response::SYSTEM_BUSY, remark));
     }
     let channel = ClientChannel {
@@ -58,7 +52,7 @@ pub async fn heartbeat(
         {
             sub_change = true;
         }
-        let found = match s.group_for(ctx.connection.id(), group) {
+        let found = match s.group_for(&ctx.connection, group) {
             Ok(found) => found,
             Err(remark) => return Ok(fail(response::SYSTEM_BUSY, remark)),
         };

@@ -87,7 +87,7 @@ pub async fn pull(
         );
     }
     let group = &h.consumer_group;
-    let found = match s.group_for(ctx.connection.id(), group) {
+    let found = match s.group_for(&ctx.connection, group) {
         Ok(found) => found,
         Err(remark) => return Ok(fail(response::SYSTEM_BUSY, remark)),
     };
@@ -218,14 +218,22 @@ pub async fn pull(
         // Held: answered when the queue grows past the offset, at the deadline, or dropped
         // when the connection closes. Parked meanwhile: the pull gives its executor slot back
         // and counts only against its connection's budget (Java's PullRequestHoldService).
-        let max_held = s.config().max_held_pulls_per_connection;
-        let Some(_held) = s.notifier.hold(ctx.connection.id(), max_held) else {
-            return Ok(fail(
-                response::SYSTEM_BUSY,
-                format!(
-                    "[HELD_PULLS] this connection already holds {max_held} long-polling pulls (maxHeldPullsPerConnection); try again later"
-                ),
-            ));
+        let (per_conn, per_client) = {
+            let c = s.config();
+            (c.max_held_pulls_per_connection, c.max_held_pulls_per_client)
+        };
+        let client = crate::budgets::Client::of(&ctx.connection);
+        let _held = match s
+            .notifier
+            .hold(ctx.connection.id(), client, per_conn, per_client)
+        {
+            Ok(held) => held,
+            Err(over) => {
+                return Ok(fail(
+                    response::SYSTEM_BUSY,
+                    held_pulls_refusal(over, client),
+                ))
+            }
         };
         ctx.park();
         // Nothing to answer yet: a held pull keeps no answer turn while it waits.
@@ -365,4 +373,17 @@ fn answer(
         s.stats.get_miss.fetch_add(1, Ordering::Relaxed);
     }
     resp
+}
+
+/// The remark of a pull refused because its connection or client holds too many already.
+fn held_pulls_refusal(over: crate::long_poll::OverHeld, client: crate::budgets::Client) -> String {
+    use crate::long_poll::OverHeld;
+    match over {
+        OverHeld::Connection(max) => format!(
+            "[HELD_PULLS] this connection already holds {max} long-polling pulls (maxHeldPullsPerConnection); try again later"
+        ),
+        OverHeld::Client(max) => format!(
+            "[HELD_PULLS] this client ({client}) already holds {max} long-polling pulls over its connections (maxHeldPullsPerClient); try again later"
+        ),
+    }
 }

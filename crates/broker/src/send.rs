@@ -341,9 +341,9 @@ async fn send_topic(
             c.auto_create_topic_enable,
         )
     };
-    if let Err(remark) =
-        s.creations
-            .take(ctx.connection.id(), crate::budgets::Creation::Topic, limit)
+    if let Err(remark) = s
+        .creations
+        .take(&ctx.connection, crate::budgets::Creation::Topic, limit)
     {
         return Err(fail(response::SYSTEM_BUSY, remark));
     }
@@ -456,7 +456,7 @@ async fn single_record(
         ..base
     };
     if h.topic.starts_with(RETRY_PREFIX) {
-        if let Some(resp) = retry_or_dlq(s, ctx.connection.id(), h, req.version, &mut r).await {
+        if let Some(resp) = retry_or_dlq(s, &ctx.connection, h, req.version, &mut r).await {
             return Err(resp);
         }
     }
@@ -493,7 +493,7 @@ fn send_answer(
 /// holds an orderly lock, the message goes to %DLQ%group. `Some(answer)` refuses the send.
 async fn retry_or_dlq(
     s: &Arc<BrokerState>,
-    conn: u64,
+    conn: &rmq_remoting::ConnectionHandle,
     h: &SendMessageRequestHeader,
     version: i32,
     r: &mut Record,
@@ -616,7 +616,7 @@ async fn send_back_group(
         (c.broker_ip1.clone(), c.broker_permission)
     };
     let found = s
-        .group_for(ctx.connection.id(), group)
+        .group_for(&ctx.connection, group)
         .map_err(|remark| fail(response::SYSTEM_BUSY, remark))?;
     let Some((gc, created)) = found else {
         return Err(fail(

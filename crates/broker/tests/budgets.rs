@@ -1,7 +1,8 @@
-//! Per-connection budgets of what a client can make the broker create and keep (issue 28): one
-//! client past its budget gets SYSTEM_BUSY with a remark naming the limit, while a canary on
-//! another connection is served as usual. (Held pulls have theirs in `isolation.rs`; bytes in
-//! flight and queued replies are the remoting layer's, tested there.)
+//! Per-connection and per-client budgets of what a client can make the broker create and keep
+//! (issue 28): one client past its budget gets SYSTEM_BUSY with a remark naming the limit,
+//! while a canary client is served as usual. A client is a source IP: 127.0.0.2 is the greedy
+//! one (opening more connections buys it nothing), 127.0.0.3 the canary. (Bytes in flight per
+//! client and connections per client are the remoting layer's, tested in its `per_client.rs`.)
 
 mod support;
 
@@ -44,38 +45,44 @@ fn assert_busy(r: &RemotingCommand, setting: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn auto_created_topics_past_a_connections_minute_are_refused() {
+async fn auto_created_topics_past_a_clients_minute_are_refused() {
     let sa = support::Standalone::start(|c| c.max_auto_created_topics_per_minute = 5).await;
     let addr = sa.broker_addr();
-    let greedy = support::client();
+    // Two connections of one client share its minute.
+    let (greedy, greedy_too) = (
+        support::client_from("127.0.0.2"),
+        support::client_from("127.0.0.2"),
+    );
     for i in 0..5 {
         let r = support::call(
-            &greedy,
+            if i % 2 == 0 { &greedy } else { &greedy_too },
             &addr,
             support::send_request(&format!("Auto{i}"), 0, "x", &[]),
         )
         .await;
         assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark_str());
     }
-    let r = support::call(&greedy, &addr, support::send_request("Auto5", 0, "x", &[])).await;
-    assert_busy(&r, "maxAutoCreatedTopicsPerMinute");
+    for c in [&greedy, &greedy_too] {
+        let r = support::call(c, &addr, support::send_request("Auto5", 0, "x", &[])).await;
+        assert_busy(&r, "maxAutoCreatedTopicsPerMinute");
+    }
     assert!(sa.broker().state().topics.get("Auto5").is_none());
     // Sends to topics that exist still go through on the same connection...
     let r = support::call(&greedy, &addr, support::send_request("Auto0", 0, "x", &[])).await;
     assert_eq!(r.code, response::SUCCESS);
-    // ...and another connection creates its own.
-    let canary = support::client();
+    // ...and another client creates its own.
+    let canary = support::client_from("127.0.0.3");
     let r = support::call(&canary, &addr, support::send_request("Canary", 0, "x", &[])).await;
     assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark_str());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn auto_created_groups_past_a_connections_minute_are_refused() {
+async fn auto_created_groups_past_a_clients_minute_are_refused() {
     let sa = support::Standalone::start(|c| c.max_auto_created_groups_per_minute = 3).await;
     let addr = sa.broker_addr();
     let c = support::client();
     support::create_topic(&c, &addr, "T", 1).await;
-    let greedy = support::client();
+    let greedy = support::client_from("127.0.0.2");
     for g in 0..3 {
         let r = support::call(
             &greedy,
@@ -92,7 +99,15 @@ async fn auto_created_groups_past_a_connections_minute_are_refused() {
     )
     .await;
     assert_busy(&r, "maxAutoCreatedGroupsPerMinute");
-    let canary = support::client();
+    // A new connection of the same client is refused too; another client is served.
+    let r = support::call(
+        &support::client_from("127.0.0.2"),
+        &addr,
+        support::pull_request("CG_greedy4", "T", 0, 0, 0),
+    )
+    .await;
+    assert_busy(&r, "maxAutoCreatedGroupsPerMinute");
+    let canary = support::client_from("127.0.0.3");
     let r = support::call(
         &canary,
         &addr,
@@ -120,6 +135,130 @@ async fn heartbeats_past_their_groups_or_subscriptions_are_refused() {
     let r = support::call(&canary, &addr, heartbeat("canary", 2, 5)).await;
     assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark_str());
     assert_eq!(sa.broker().state().clients.consumer_groups().len(), 2);
+}
+
+/// A client's heartbeats count over its connections: each connection's last heartbeat stays
+/// registered, so a client sending its heartbeat on many connections is held to its totals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clients_heartbeats_over_many_connections_are_held_to_its_totals() {
+    let sa = support::Standalone::start(|c| {
+        c.max_heartbeat_groups = 4;
+        c.max_heartbeat_groups_per_client = 6;
+        c.max_heartbeat_subscriptions_per_client = 100;
+    })
+    .await;
+    let addr = sa.broker_addr();
+    let first = support::client_from("127.0.0.2");
+    let r = support::call(&first, &addr, heartbeat("a", 4, 1)).await;
+    assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark_str());
+    // The same heartbeat again on the same connection replaces the first.
+    let r = support::call(&first, &addr, heartbeat("a", 4, 1)).await;
+    assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark_str());
+    let second = support::client_from("127.0.0.2");
+    let r = support::call(&second, &addr, heartbeat("b", 3, 1)).await;
+    assert_busy(&r, "maxHeartbeatGroupsPerClient");
+    let r = support::call(&second, &addr, heartbeat("b", 2, 1)).await;
+    assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark_str());
+    // Another client is unaffected.
+    let canary = support::client_from("127.0.0.3");
+    let r = support::call(&canary, &addr, heartbeat("canary", 4, 1)).await;
+    assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark_str());
+    // A closed connection's registrations no longer count.
+    first.shutdown();
+    let state = sa.broker().state().clone();
+    let third = support::client_from("127.0.0.2");
+    let client_ip = rmq_broker::budgets::Client::Ip([127, 0, 0, 2].into());
+    assert!(
+        support::eventually(std::time::Duration::from_secs(10), || {
+            state.heartbeat_loads.groups_of(client_ip) == Some(2)
+        })
+        .await,
+        "the closed connection still counts"
+    );
+    let r = support::call(&third, &addr, heartbeat("c", 4, 1)).await;
+    assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark_str());
+}
+
+/// Held pulls are bounded per connection and per client: a client that spreads its long polls
+/// over connections is held to `maxHeldPullsPerClient`; another client's long poll is held
+/// and answered as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_pulls_past_a_connections_or_clients_budget_are_refused() {
+    use std::time::Duration;
+    let sa = support::Standalone::start(|c| {
+        c.max_held_pulls_per_connection = 3;
+        c.max_held_pulls_per_client = 4;
+    })
+    .await;
+    let addr = sa.broker_addr();
+    let admin = support::client();
+    support::create_topic(&admin, &addr, "Empty", 4).await;
+    support::create_topic(&admin, &addr, "Canary", 1).await;
+    let state = sa.broker().state().clone();
+    let hold = |c: &rmq_remoting::RemotingClient, queue: i32| {
+        let (c, addr) = (c.clone(), addr.clone());
+        tokio::spawn(async move {
+            c.invoke_sync(
+                &addr,
+                support::pull_request("CG_greedy", "Empty", queue, 0, 20_000),
+                Duration::from_secs(30),
+            )
+            .await
+        })
+    };
+    let first = support::client_from("127.0.0.2");
+    let held: Vec<_> = (0..3).map(|q| hold(&first, q)).collect();
+    assert!(support::eventually(Duration::from_secs(10), || state.notifier.held() == 3).await);
+    let r = support::call(
+        &first,
+        &addr,
+        support::pull_request("CG_greedy", "Empty", 3, 0, 20_000),
+    )
+    .await;
+    assert_busy(&r, "maxHeldPullsPerConnection");
+    let second = support::client_from("127.0.0.2");
+    let also_held = hold(&second, 3);
+    assert!(support::eventually(Duration::from_secs(10), || state.notifier.held() == 4).await);
+    let r = support::call(
+        &second,
+        &addr,
+        support::pull_request("CG_greedy", "Empty", 0, 0, 20_000),
+    )
+    .await;
+    assert_busy(&r, "maxHeldPullsPerClient");
+    // Another client's long poll is held, and answered when its message comes.
+    let canary = support::client_from("127.0.0.3");
+    let waiting = hold_canary(&canary, &addr);
+    assert!(support::eventually(Duration::from_secs(10), || state.notifier.held() == 5).await);
+    let r = support::call(
+        &admin,
+        &addr,
+        support::send_request("Canary", 0, "hello", &[]),
+    )
+    .await;
+    assert_eq!(r.code, response::SUCCESS);
+    let r = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("the canary's held pull is answered")
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark_str());
+    drop((held, also_held));
+}
+
+fn hold_canary(
+    c: &rmq_remoting::RemotingClient,
+    addr: &str,
+) -> tokio::task::JoinHandle<Result<RemotingCommand, rmq_remoting::RemotingError>> {
+    let (c, addr) = (c.clone(), addr.to_owned());
+    tokio::spawn(async move {
+        c.invoke_sync(
+            &addr,
+            support::pull_request("CG_canary", "Canary", 0, 0, 20_000),
+            std::time::Duration::from_secs(30),
+        )
+        .await
+    })
 }
 
 /// Queued pull answers are bounded per connection: a client pipelining 5,000 pulls of 256 KiB

@@ -5,9 +5,10 @@
 
 mod support;
 
-/// The allocator the `rmq` binary ships with: the RSS measured here is what a broker returns.
+/// The allocator the `rmq` binary ships with (counting what is live): the RSS measured here is
+/// what a broker returns.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static HEAP: support::heap::Counting = support::heap::Counting;
 
 use rmq_testkit::flood::{canary, Flooder};
 use std::time::Duration;
@@ -27,7 +28,7 @@ async fn abandoned_long_polls_never_crowd_out_live_pulls() {
     support::create_topic(&c, &addr, "Empty", 1).await;
     support::create_topic(&c, &addr, "Canary", 1).await;
     let state = sa.broker().state().clone();
-    let idle = support::rss_kib();
+    let (idle, idle_live) = (support::rss_kib(), support::heap::live_kib());
     let forever = support::pull_request("CG_attack", "Empty", 0, 0, 9_000_000_000_000_000_000);
     // A live connection holding 500 pulls, many more than the executor's 64 slots: parked,
     // they leave the slots to others.
@@ -75,9 +76,15 @@ async fn abandoned_long_polls_never_crowd_out_live_pulls() {
         state.notifier.held()
     );
     let after = support::rss_kib();
+    let after_live = support::heap::live_kib();
     eprintln!(
         "RSS idle {idle} KiB, after the attack {after} KiB; canary pull p99 {:?}",
         pulls.quantile(0.99)
+    );
+    eprintln!("live heap idle {idle_live} KiB, after the attack {after_live} KiB");
+    assert!(
+        after_live < 2 * idle_live.max(256),
+        "live heap {idle_live} KiB idle, {after_live} KiB after the attack"
     );
     // Memory comes back once the connections close (the whole test process is measured).
     assert!(

@@ -221,7 +221,7 @@ impl RemotingClient {
             return Ok(c);
         }
         let (until, by_caller) = limits.bound(cfg.connect_timeout);
-        let stream = match tokio::time::timeout_at(until, TcpStream::connect(addr)).await {
+        let stream = match tokio::time::timeout_at(until, dial(addr, cfg.local_ip)).await {
             Err(_) => {
                 return Err(limits.timed_out("connect timeout", by_caller, cfg.connect_timeout))
             }
@@ -805,6 +805,36 @@ fn hook_error(addr: &str, e: HookError) -> RemotingError {
         addr: addr.to_owned(),
         reason: format!("rpc hook: {e}"),
     }
+}
+
+/// Connects to `addr`, from `local_ip` when one is set (a multi-homed host choosing its source
+/// address; tests use 127.0.0.x to stand for distinct clients).
+async fn dial(addr: &str, local_ip: Option<std::net::IpAddr>) -> std::io::Result<TcpStream> {
+    let Some(ip) = local_ip else {
+        return TcpStream::connect(addr).await;
+    };
+    let mut last = None;
+    for target in tokio::net::lookup_host(addr).await? {
+        if target.is_ipv4() != ip.is_ipv4() {
+            continue;
+        }
+        let socket = if ip.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.bind(std::net::SocketAddr::new(ip, 0))?;
+        match socket.connect(target).await {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::AddrNotAvailable,
+            format!("no address of {addr} in the family of {ip}"),
+        )
+    }))
 }
 
 #[cfg(test)]

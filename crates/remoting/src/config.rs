@@ -56,6 +56,14 @@ pub struct ServerConfig {
     /// Connections held at once; more are closed at accept (0 = no limit). Java has no limit;
     /// ours bounds memory (see the README's Limits).
     pub max_connections: usize,
+    /// Connections one client (a source IP, the PROXY header's when trusted) may hold at once;
+    /// more are closed at accept (0 = no limit). Java has no limit. A gateway or NAT that
+    /// funnels many clients through one address needs it raised.
+    pub max_connections_per_client: usize,
+    /// Bytes of requests being processed for one client (all its connections together); past
+    /// it, that client's connections are not read until some finish, so a client that opens
+    /// many connections gets one budget, not one per connection (0 = no limit).
+    pub max_request_bytes_per_client: usize,
     /// A new connection must complete its PROXY header, TLS handshake and first frame within this,
     /// so a silent client cannot hold a slot (slow-loris).
     pub handshake_timeout: Duration,
@@ -83,6 +91,8 @@ impl Default for ServerConfig {
             proxy_protocol: true,
             proxy_protocol_trusted_sources: crate::preamble::TrustedSource::loopback(),
             max_connections: 10_000,
+            max_connections_per_client: 1_000,
+            max_request_bytes_per_client: 64 * 1024 * 1024,
             handshake_timeout: Duration::from_secs(10),
         }
     }
@@ -93,6 +103,9 @@ impl Default for ServerConfig {
 pub struct ClientConfig {
     /// Connect timeout (Java connectTimeoutMillis = 3000).
     pub connect_timeout: Duration,
+    /// Source address to dial from (None: the system's choice). Java has none; a multi-homed
+    /// host uses it to pick its interface, and tests to stand for several clients (127.0.0.x).
+    pub local_ip: Option<std::net::IpAddr>,
     /// Longest wait for the connection-table lock when dialling (Java LOCK_TIMEOUT_MILLIS = 3000).
     pub lock_timeout: Duration,
     /// Async invocations in flight (Java clientAsyncSemaphoreValue = 65535); sync ones count too (5.2+).
@@ -133,6 +146,7 @@ impl Default for ClientConfig {
     fn default() -> Self {
         ClientConfig {
             connect_timeout: Duration::from_millis(3000),
+            local_ip: None,
             lock_timeout: Duration::from_millis(3000),
             async_permits: 65535,
             oneway_permits: 65535,

@@ -19,6 +19,7 @@ use crate::budget::ByteBudget;
 use crate::dispatch::Dispatcher;
 use crate::error::RemotingError;
 use crate::event::{ChannelEvent, EventSink};
+use crate::per_client::ClientSlot;
 use crate::response_table::{Completion, InvokeCallback, KeepingCallback, ResponseTable};
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::FutureExt;
@@ -162,6 +163,9 @@ pub(crate) struct RequestBytes {
 impl Drop for RequestBytes {
     fn drop(&mut self) {
         self.budget.connection.give(self.bytes);
+        if let Some(client) = &self.budget.client {
+            client.give(self.bytes);
+        }
         if let Some(total) = &self.budget.total {
             total.give(self.bytes);
         }
@@ -170,6 +174,13 @@ impl Drop for RequestBytes {
 
 /// Held by a connection's task until it ends; dropping it gives the slot back (connection cap).
 pub(crate) struct SlotGuard(pub(crate) Arc<std::sync::atomic::AtomicUsize>);
+
+/// What a server connection holds of its server's shares until it ends: its place under the
+/// server's connection cap and under its client's ([`crate::per_client`]).
+pub(crate) struct ServerSlots {
+    pub(crate) _server: SlotGuard,
+    pub(crate) client: Option<ClientSlot>,
+}
 
 impl Drop for SlotGuard {
     fn drop(&mut self) {
@@ -180,6 +191,8 @@ impl Drop for SlotGuard {
 struct Shared {
     id: u64,
     peer: Arc<str>,
+    /// The client the peer belongs to (its IP), for per-client budgets.
+    client_ip: Option<std::net::IpAddr>,
     /// Frames to write, each with the write-budget bytes it holds.
     tx: mpsc::Sender<(RemotingCommand, usize)>,
     /// Bytes that may be queued for writing; the writer gives them back once written.
@@ -237,6 +250,13 @@ impl ConnectionHandle {
     /// Remote address "ip:port" (from the PROXY header when a trusted proxy sent one).
     pub fn peer(&self) -> &str {
         &self.shared.peer
+    }
+
+    /// The client this connection belongs to for per-client budgets: the peer's IP address
+    /// (the PROXY header's source when a trusted proxy sent one). `None` only when the peer
+    /// is not an IP address.
+    pub fn client_ip(&self) -> Option<std::net::IpAddr> {
+        self.shared.client_ip
     }
 
     /// The connection as events name it.
@@ -508,16 +528,22 @@ pub(crate) fn spawn<S>(
     first_frame_deadline: Option<tokio::time::Instant>,
     dispatcher: Arc<Dispatcher>,
     events: EventSink,
-    slot: Option<SlotGuard>,
+    slots: Option<ServerSlots>,
 ) -> ConnectionHandle
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (reader, writer) = tokio::io::split(io);
+    let client_bytes = slots
+        .as_ref()
+        .and_then(|s| s.client.as_ref())
+        .and_then(|c| c.request_bytes.clone());
+    let client_ip = crate::per_client::client_ip(&peer);
     let (tx, rx) = mpsc::channel(config.write_queue_frames.max(1));
     let shared = Arc::new(Shared {
         id: next_connection_id(),
         peer: peer.into(),
+        client_ip,
         tx,
         write_budget: WriteBudget {
             connection: ByteBudget::new(config.write_queue_bytes),
@@ -548,9 +574,17 @@ where
             conn: h.clone(),
             events: events.clone(),
             writer: Some(writer_task),
-            slot,
+            slots,
         };
-        let outcome = read_loop(reader, &h, &config, first_frame_deadline, &dispatcher).await;
+        let outcome = read_loop(
+            reader,
+            &h,
+            &config,
+            client_bytes,
+            first_frame_deadline,
+            &dispatcher,
+        )
+        .await;
         let peer = h.peer().to_owned();
         match outcome {
             ReadOutcome::Eof | ReadOutcome::Closed => {}
@@ -583,7 +617,7 @@ struct ConnectionEnd {
     conn: ConnectionHandle,
     events: EventSink,
     writer: Option<tokio::task::JoinHandle<()>>,
-    slot: Option<SlotGuard>,
+    slots: Option<ServerSlots>,
 }
 
 impl ConnectionEnd {
@@ -600,7 +634,7 @@ impl ConnectionEnd {
 impl Drop for ConnectionEnd {
     fn drop(&mut self) {
         self.fail_pending();
-        let (events, channel, slot) = (self.events.clone(), self.conn.channel(), self.slot.take());
+        let (events, channel, slot) = (self.events.clone(), self.conn.channel(), self.slots.take());
         match self.writer.take() {
             // Ended normally: the writer was awaited.
             None => {
@@ -638,6 +672,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
     mut reader: R,
     conn: &ConnectionHandle,
     config: &ConnectionConfig,
+    client_bytes: Option<Arc<ByteBudget>>,
     mut first_frame_deadline: Option<tokio::time::Instant>,
     dispatcher: &Arc<Dispatcher>,
 ) -> ReadOutcome {
@@ -647,6 +682,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
     let inflight = Arc::new(Semaphore::new(config.max_inflight.max(1)));
     let budget = Arc::new(RequestBudget {
         connection: ByteBudget::new(config.request_bytes),
+        client: client_bytes,
         total: config.request_bytes_total.clone(),
     });
     // Bytes reserved for the large frame being read, before its body arrived.
@@ -778,22 +814,33 @@ async fn make_room(
     true
 }
 
-/// The byte budgets requests of one connection are admitted under.
+/// The byte budgets requests of one connection are admitted under: its own, its client's
+/// (shared by the client's connections) and the server's.
 pub(crate) struct RequestBudget {
     connection: ByteBudget,
+    client: Option<Arc<ByteBudget>>,
     total: Option<Arc<ByteBudget>>,
 }
 
 impl RequestBudget {
-    /// Takes a frame of `bytes` from both budgets if it fits now (the usual case: no waiting,
-    /// two atomic adds).
+    /// Takes a frame of `bytes` from every budget if it fits now (the usual case: no waiting,
+    /// an atomic add each).
     fn try_acquire(this: &Arc<Self>, bytes: usize) -> Option<RequestBytes> {
         if !matches!(this.connection.try_take(bytes), Ok(true)) {
             return None;
         }
+        if let Some(client) = &this.client {
+            if !matches!(client.try_take(bytes), Ok(true)) {
+                this.connection.give(bytes);
+                return None;
+            }
+        }
         if let Some(total) = &this.total {
             if !matches!(total.try_take(bytes), Ok(true)) {
                 this.connection.give(bytes);
+                if let Some(client) = &this.client {
+                    client.give(bytes);
+                }
                 return None;
             }
         }
@@ -803,11 +850,15 @@ impl RequestBudget {
         })
     }
 
-    /// Waits until a frame of `bytes` fits this connection's budget, then the server's.
+    /// Waits until a frame of `bytes` fits this connection's budget, then its client's, then
+    /// the server's (always in that order, so no two waiters hold each other up crosswise).
     async fn acquire(this: &Arc<Self>, bytes: usize) -> RequestBytes {
-        // Neither budget is ever closed (the server's lives as long as the server, this one as
-        // long as the read loop that owns it).
+        // No budget is ever closed (the server's lives as long as the server, a client's as
+        // long as one of its connections, this one as long as the read loop that owns it).
         let _ = this.connection.take(bytes).await;
+        if let Some(client) = &this.client {
+            let _ = client.take(bytes).await;
+        }
         if let Some(total) = &this.total {
             let _ = total.take(bytes).await;
         }

@@ -43,6 +43,7 @@ mod dispatch;
 pub mod error;
 pub mod event;
 pub mod hook;
+mod per_client;
 pub mod preamble;
 pub mod processor;
 mod response_table;

@@ -1,11 +1,12 @@
 //! The remoting server: accept loop, per-connection tasks, graceful shutdown.
 
 use crate::config::ServerConfig;
-use crate::connection::{self, ConnectionConfig, ConnectionHandle, SlotGuard};
+use crate::connection::{self, ConnectionConfig, ConnectionHandle, ServerSlots, SlotGuard};
 use crate::dispatch::{Dispatcher, ShutdownState};
 use crate::error::RemotingError;
 use crate::event::{ChannelEvent, ChannelEventListener, EventSink};
 use crate::hook::RpcHook;
+use crate::per_client::ClientTable;
 use crate::preamble::{self, Prefixed, TLS_HANDSHAKE};
 use crate::processor::{Handlers, ProcessorRegistry};
 use crate::tls::TlsMode;
@@ -112,6 +113,10 @@ impl ServerBuilder {
                 None => None,
             },
             active: Arc::new(AtomicUsize::new(0)),
+            clients: ClientTable::new(
+                self.config.max_connections_per_client,
+                self.config.max_request_bytes_per_client,
+            ),
             tls_changes_seen: AtomicUsize::new(0),
             tls_reloads: AtomicUsize::new(0),
             events: EventSink::new(self.handlers.listener),
@@ -142,6 +147,8 @@ struct ServerInner {
     tls: Option<(TlsMode, std::sync::RwLock<Option<TlsAcceptor>>)>,
     /// Connections accepted and not yet ended (the cap counts these).
     active: Arc<AtomicUsize>,
+    /// Per-client shares (connection cap, request bytes).
+    clients: Arc<ClientTable>,
     /// Changes of the TLS files the watcher has acted on, and how many of them loaded.
     tls_changes_seen: AtomicUsize,
     tls_reloads: AtomicUsize,
@@ -198,6 +205,11 @@ impl RemotingServer {
             ),
             None => (0, 0),
         }
+    }
+
+    /// Clients (source IPs) with a live connection past its PROXY header and TLS handshake.
+    pub fn client_count(&self) -> usize {
+        self.inner.clients.len()
     }
 
     /// Live connections.
@@ -310,6 +322,18 @@ async fn accept_loop(listener: TcpListener, inner: Arc<ServerInner>) {
             drop(stream);
             continue;
         }
+        // A client is known at accept unless a trusted proxy will name it in a PROXY header.
+        let early_client = if inner.proxy_trusted(peer.ip()) {
+            None
+        } else {
+            match inner.clients.join(peer.ip()) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    tracing::warn!(%peer, limit = e.limit, "connection refused: this client is at max_connections_per_client");
+                    continue;
+                }
+            }
+        };
         inner.active.fetch_add(1, Ordering::AcqRel);
         let slot = SlotGuard(inner.active.clone());
         let inner = inner.clone();
@@ -333,11 +357,33 @@ async fn accept_loop(listener: TcpListener, inner: Arc<ServerInner>) {
                 inner.events.emit(ChannelEvent::Close(channel));
             };
             match tokio::time::timeout_at(deadline, prepare(&inner, stream, peer)).await {
-                Ok(Ok(Prepared::Plain(s, peer))) => {
-                    register(&inner, || spawn_conn(&inner, s, peer, deadline, slot))
-                }
-                Ok(Ok(Prepared::Tls(s, peer))) => {
-                    register(&inner, || spawn_conn(&inner, *s, peer, deadline, slot))
+                Ok(Ok(prepared)) => {
+                    // Behind a trusted proxy the client is known only now.
+                    let ip = crate::per_client::client_ip(prepared.peer()).unwrap_or(peer.ip());
+                    let client = match early_client.map_or_else(|| inner.clients.join(ip), Ok) {
+                        Ok(c) => c,
+                        Err(e) => {
+                            let reason = format!(
+                                "this client ({ip}) already holds {} connections (max_connections_per_client)",
+                                e.limit
+                            );
+                            tracing::warn!(%peer, %reason, "connection refused");
+                            refused(&|c| ChannelEvent::Exception(c, reason.clone()));
+                            return;
+                        }
+                    };
+                    let slots = ServerSlots {
+                        _server: slot,
+                        client: Some(client),
+                    };
+                    match prepared {
+                        Prepared::Plain(s, peer) => {
+                            register(&inner, || spawn_conn(&inner, s, peer, deadline, slots))
+                        }
+                        Prepared::Tls(s, peer) => {
+                            register(&inner, || spawn_conn(&inner, *s, peer, deadline, slots))
+                        }
+                    }
                 }
                 Ok(Err(Refusal::ClosedEarly)) => {
                     // Health checks (load balancers, Kubernetes) connect and close: not news.
@@ -362,6 +408,18 @@ async fn accept_loop(listener: TcpListener, inner: Arc<ServerInner>) {
     }
 }
 
+impl ServerInner {
+    /// Whether a PROXY header from `source` is read (and so names the client).
+    fn proxy_trusted(&self, source: std::net::IpAddr) -> bool {
+        self.config.proxy_protocol
+            && self
+                .config
+                .proxy_protocol_trusted_sources
+                .iter()
+                .any(|t| t.contains(source))
+    }
+}
+
 /// Why a connection was refused before its first frame.
 enum Refusal {
     /// It closed before sending a byte.
@@ -379,6 +437,14 @@ enum Prepared {
     ),
 }
 
+impl Prepared {
+    fn peer(&self) -> &str {
+        match self {
+            Prepared::Plain(_, p) | Prepared::Tls(_, p) => p,
+        }
+    }
+}
+
 /// PROXY header (if enabled and the source is trusted), then the TLS sniff (spec §4-5).
 async fn prepare(
     inner: &ServerInner,
@@ -386,12 +452,7 @@ async fn prepare(
     socket_peer: SocketAddr,
 ) -> Result<Prepared, Refusal> {
     let _ = stream.set_nodelay(true);
-    let trusted = inner.config.proxy_protocol
-        && inner
-            .config
-            .proxy_protocol_trusted_sources
-            .iter()
-            .any(|t| t.contains(socket_peer.ip()));
+    let trusted = inner.proxy_trusted(socket_peer.ip());
     let (proxy, mut rest) = if trusted {
         match preamble::read_proxy(&mut stream).await {
             Ok(r) => r,
@@ -511,7 +572,7 @@ fn spawn_conn<S>(
     io: S,
     peer: String,
     first_frame_deadline: tokio::time::Instant,
-    slot: SlotGuard,
+    slots: ServerSlots,
 ) -> ConnectionHandle
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
@@ -523,7 +584,7 @@ where
         Some(first_frame_deadline),
         inner.dispatcher.clone(),
         inner.events.clone(),
-        Some(slot),
+        Some(slots),
     )
 }
 

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod capture;
+pub mod heap;
 
 use rmq_broker::config::BrokerConfig;
 use rmq_broker::Broker;
@@ -92,6 +93,16 @@ impl Standalone {
 pub fn client() -> RemotingClient {
     RemotingClient::new(ClientConfig {
         language: rmq_protocol::LanguageCode::JAVA,
+        ..Default::default()
+    })
+}
+
+/// A client speaking as a Java client from source address `ip` (127.0.0.x stands for another
+/// client host: the broker's per-client budgets key on the source IP).
+pub fn client_from(ip: &str) -> RemotingClient {
+    RemotingClient::new(ClientConfig {
+        language: rmq_protocol::LanguageCode::JAVA,
+        local_ip: Some(ip.parse().expect("an IP address")),
         ..Default::default()
     })
 }
@@ -204,6 +215,19 @@ pub fn rss_kib() -> u64 {
         .and_then(|s| {
             s.lines()
                 .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Anonymous resident memory of this process (heap and stacks; not the store's mapped files,
+/// whose pages count in `VmRSS` as they are written), in KiB.
+pub fn anon_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("RssAnon:"))
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         })
         .unwrap_or(0)

@@ -92,6 +92,18 @@ impl Raw {
         }
     }
 
+    /// Connects from `local` (127.0.0.x stands for another client: per-client budgets key on
+    /// the source IP).
+    pub async fn connect_from(local: std::net::IpAddr, addr: std::net::SocketAddr) -> Raw {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(std::net::SocketAddr::new(local, 0)).unwrap();
+        Raw {
+            stream: socket.connect(addr).await.unwrap(),
+            buf: BytesMut::new(),
+            codec: RemotingCodec::default(),
+        }
+    }
+
     pub async fn send(&mut self, cmd: &RemotingCommand) {
         self.stream
             .write_all(&encode_to_vec(cmd).unwrap())
