@@ -180,12 +180,18 @@ fn topic_request(s: &State, req: &RemotingCommand) -> Result<RemotingCommand, Pr
             let wipe = req.code == rc::WIPE_WRITE_PERM_OF_BROKER;
             let n = s.route.update_write_perm(name, wipe);
             tracing::info!(broker = name, topics = n, wipe, "write permission changed");
-            let key = if wipe {
-                "wipeTopicCount"
+            let mut r = ok_with_header();
+            let count = i32::try_from(n).unwrap_or(i32::MAX);
+            if wipe {
+                r.set_header(&WipeWritePermOfBrokerResponseHeader {
+                    wipe_topic_count: count,
+                });
             } else {
-                "addTopicCount"
-            };
-            ok_with_header().with_ext(key, n.to_string())
+                r.set_header(&AddWritePermOfBrokerResponseHeader {
+                    add_topic_count: count,
+                });
+            }
+            r
         }
         rc::GET_ALL_TOPIC_LIST_FROM_NAMESERVER => {
             let enabled = s.config().enable_all_topic_list;
@@ -235,7 +241,11 @@ fn put_kv(s: &State, req: &RemotingCommand) -> Result<RemotingCommand, Processor
 fn get_kv(s: &State, req: &RemotingCommand) -> Result<RemotingCommand, ProcessorError> {
     let h: KvConfigKeyRequestHeader = req.decode_header()?;
     Ok(match s.kv.get(&h.namespace, &h.key) {
-        Some(v) => ok_with_header().with_ext("value", v),
+        Some(v) => {
+            let mut r = ok_with_header();
+            r.set_header(&GetKvConfigResponseHeader { value: Some(v) });
+            r
+        }
         None => {
             let mut r = fail(
                 response::QUERY_NOT_FOUND,
@@ -333,7 +343,10 @@ fn query_data_version(s: &State, req: &RemotingCommand) -> Result<RemotingComman
     let (changed, stored) = s
         .route
         .query_data_version(&h.cluster_name, &h.broker_addr, &dv);
-    let mut resp = ok_with_header().with_ext("changed", if changed { "true" } else { "false" });
+    let mut resp = ok_with_header();
+    resp.set_header(&QueryDataVersionResponseHeader {
+        changed: Some(changed),
+    });
     if let Some(stored) = stored {
         resp.body = stored.to_json();
     }

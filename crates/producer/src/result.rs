@@ -1,6 +1,7 @@
 //! SendResult and SendStatus (producer spec §7), from the broker's SendMessageResponseHeader.
 
 use crate::route::MessageQueue;
+use rmq_protocol::headers::message::SendRegionResponseHeader;
 use rmq_protocol::headers::send::SendMessageResponseHeader;
 use rmq_protocol::RemotingCommand;
 
@@ -61,6 +62,13 @@ impl SendResult {
         let status = SendStatus::from_code(resp.code)
             .ok_or_else(|| format!("code {} is not a send status", resp.code))?;
         let h: SendMessageResponseHeader = resp.decode_header().map_err(|e| e.to_string())?;
+        // A broker that leaves the region fields out (not Java's) reads as Java's defaults.
+        let region = resp
+            .decode_header::<SendRegionResponseHeader>()
+            .unwrap_or_else(|_| SendRegionResponseHeader {
+                msg_region: "DefaultRegion".into(),
+                trace_on: true,
+            });
         Ok(SendResult {
             status,
             msg_id: msg_id.to_owned(),
@@ -71,8 +79,8 @@ impl SendResult {
             },
             queue_offset: h.queue_offset,
             transaction_id: h.transaction_id,
-            region_id: resp.ext("MSG_REGION").unwrap_or("DefaultRegion").to_owned(),
-            trace_on: resp.ext("TRACE_ON") != Some("false"),
+            region_id: region.msg_region,
+            trace_on: region.trace_on,
         })
     }
 }

@@ -5,8 +5,13 @@
 //! `-b`, and prints a table or, with `--json`, JSON.
 
 use super::{print_json, Admin, Failure, Table};
-use rmq_model::call::{GetClusterInfo, GetRouteInfo};
-use rmq_model::CallError;
+use rmq_model::admin_call::{
+    CreateTopic, DeleteSubscriptionGroup, GetAllConsumerOffset, GetBrokerConfig, GetConsumeStats,
+    GetConsumerConnectionList, GetTopicStatsInfo, QueryMessage, ResetOffset, UpdateBrokerConfig,
+    UpdateSubscriptionGroup, ViewMessageById,
+};
+use rmq_model::call::{GetBrokerRuntimeInfo, GetClusterInfo, GetRouteInfo};
+use rmq_model::{Call, CallError};
 use rmq_protocol::codes::request as rc;
 use rmq_protocol::RemotingCommand;
 use std::collections::BTreeMap;
@@ -18,19 +23,25 @@ impl Admin {
         Duration::from_millis(self.common.timeout.max(1))
     }
 
-    /// Sends `cmd` to a broker; a refusal is a [`Failure`] naming the broker and the remark.
-    pub async fn broker_call(
+    /// Sends a typed request to a broker and decodes its answer; a refusal is a [`Failure`]
+    /// naming the broker and the remark.
+    pub async fn broker<C: Call + Sync>(&self, addr: &str, req: &C) -> Result<C::Output, Failure> {
+        self.broker_answer(addr, req)
+            .await
+            .map_err(|e| self.failure(addr, C::CODE, e))
+    }
+
+    /// A typed request's outcome at a broker, for the callers that go on after a refusal.
+    async fn broker_answer<C: Call + Sync>(
         &self,
         addr: &str,
-        cmd: RemotingCommand,
-    ) -> Result<RemotingCommand, Failure> {
-        let code = cmd.code;
+        req: &C,
+    ) -> Result<C::Output, CallError> {
         let resp = self
             .client
-            .invoke_sync(addr, cmd, self.timeout())
-            .await
-            .map_err(|e| self.failure(addr, code, CallError::Remoting(e)))?;
-        CallError::check(resp).map_err(|e| self.failure(addr, code, e))
+            .invoke_sync(addr, req.command(), self.timeout())
+            .await?;
+        C::output(resp)
     }
 
     /// (broker name, master address) of every broker group, or of a cluster's, or the one
@@ -140,19 +151,10 @@ pub async fn update_topic(
     let masters = admin.masters(cluster.as_deref(), broker.as_deref()).await?;
     let mut rows = Vec::new();
     for (name, addr) in masters {
-        let mut cmd = RemotingCommand::request(rc::UPDATE_AND_CREATE_TOPIC)
-            .with_ext("topic", topic.clone())
-            .with_ext("defaultTopic", "TBW102")
-            .with_ext("readQueueNums", read.to_string())
-            .with_ext("writeQueueNums", write.to_string())
-            .with_ext("perm", perm.to_string())
-            .with_ext("topicFilterType", "SINGLE_TAG")
-            .with_ext("topicSysFlag", "0")
-            .with_ext("order", order.to_string());
-        if let Some(a) = &attributes {
-            cmd = cmd.with_ext("attributes", a.clone());
-        }
-        admin.broker_call(&addr, cmd).await?;
+        let mut create = CreateTopic::new(topic.clone(), read, write, perm);
+        create.header.order = Some(order);
+        create.header.attributes = attributes.clone();
+        admin.broker(&addr, &create).await?;
         rows.push((name, addr));
     }
     if admin.common.json {
@@ -191,14 +193,15 @@ pub type QueueStatus = (String, i64, i64, i64, i64);
 pub async fn topic_queues(admin: &Admin, topic: &str) -> Result<Vec<QueueStatus>, Failure> {
     let mut rows = Vec::new();
     for (name, addr) in admin.topic_masters(topic).await? {
-        let resp = admin
-            .broker_call(
+        let body = admin
+            .broker(
                 &addr,
-                RemotingCommand::request(rc::GET_TOPIC_STATS_INFO)
-                    .with_ext("topic", topic.to_owned()),
+                &GetTopicStatsInfo {
+                    topic: topic.to_owned(),
+                },
             )
             .await?;
-        for ((_, q), v) in mq_map(&resp.body) {
+        for ((_, q), v) in mq_map(&body) {
             rows.push((
                 name.clone(),
                 q,
@@ -253,10 +256,8 @@ pub async fn group_progress(
         None => {
             let mut all = std::collections::BTreeSet::new();
             for (_, addr) in &brokers {
-                let resp = admin
-                    .broker_call(addr, RemotingCommand::request(rc::GET_ALL_CONSUMER_OFFSET))
-                    .await?;
-                let v = rmq_protocol::lenient_json::parse(&resp.body).unwrap_or_default();
+                let body = admin.broker(addr, &GetAllConsumerOffset).await?;
+                let v = rmq_protocol::lenient_json::parse(&body).unwrap_or_default();
                 if let Some(m) = v["offsetTable"].as_object() {
                     for k in m.keys() {
                         if let Some((_, g)) = k.rsplit_once('@') {
@@ -273,14 +274,8 @@ pub async fn group_progress(
     let mut tps = 0.0;
     for g in &groups {
         for (name, addr) in &brokers {
-            let resp = admin
-                .broker_call(
-                    addr,
-                    RemotingCommand::request(rc::GET_CONSUME_STATS)
-                        .with_ext("consumerGroup", g.clone()),
-                )
-                .await?;
-            let text = String::from_utf8_lossy(&resp.body).into_owned();
+            let body = admin.broker(addr, &GetConsumeStats::new(g.clone())).await?;
+            let text = String::from_utf8_lossy(&body).into_owned();
             if let Some(t) = text
                 .strip_prefix("{\"consumeTps\":")
                 .and_then(|r| r.split(',').next())
@@ -288,7 +283,7 @@ pub async fn group_progress(
             {
                 tps += t;
             }
-            for ((topic, q), v) in mq_map(&resp.body) {
+            for ((topic, q), v) in mq_map(&body) {
                 rows.push((
                     g.clone(),
                     topic,
@@ -350,15 +345,16 @@ pub async fn consumer_connection(admin: Admin, group: String) -> Result<ExitCode
     let mut last = None;
     for (_, addr) in &brokers {
         match admin
-            .broker_call(
+            .broker(
                 addr,
-                RemotingCommand::request(rc::GET_CONSUMER_CONNECTION_LIST)
-                    .with_ext("consumerGroup", group.clone()),
+                &GetConsumerConnectionList {
+                    group: group.clone(),
+                },
             )
             .await
         {
-            Ok(resp) => {
-                let v: serde_json::Value = serde_json::from_slice(&resp.body).unwrap_or_default();
+            Ok(body) => {
+                let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
                 if admin.common.json {
                     print_json(&v);
                     return Ok(ExitCode::SUCCESS);
@@ -398,11 +394,13 @@ pub async fn consumer_connection(admin: Admin, group: String) -> Result<ExitCode
 pub async fn broker_status(admin: Admin, broker: Option<String>) -> Result<ExitCode, Failure> {
     let mut out = BTreeMap::new();
     for (name, addr) in admin.masters(None, broker.as_deref()).await? {
-        let resp = admin
-            .broker_call(&addr, RemotingCommand::request(rc::GET_BROKER_RUNTIME_INFO))
-            .await?;
-        let v: serde_json::Value = serde_json::from_slice(&resp.body).unwrap_or_default();
-        out.insert((name, addr), v["table"].clone());
+        let table = admin.broker(&addr, &GetBrokerRuntimeInfo).await?;
+        let table: serde_json::Map<String, serde_json::Value> = table
+            .table
+            .into_iter()
+            .map(|(k, v)| (k, serde_json::Value::String(v)))
+            .collect();
+        out.insert((name, addr), serde_json::Value::Object(table));
     }
     if admin.common.json {
         let v: Vec<_> = out
@@ -449,9 +447,10 @@ pub async fn update_sub_group(
     });
     let mut done = Vec::new();
     for (name, addr) in admin.masters(cluster.as_deref(), broker.as_deref()).await? {
-        let cmd = RemotingCommand::request(rc::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP)
-            .with_body(serde_json::to_vec(&body).unwrap_or_default());
-        admin.broker_call(&addr, cmd).await?;
+        let update = UpdateSubscriptionGroup {
+            config: serde_json::to_vec(&body).unwrap_or_default().into(),
+        };
+        admin.broker(&addr, &update).await?;
         done.push((name, addr));
     }
     report_brokers(&admin, &done, &format!("group {group} updated"));
@@ -471,10 +470,11 @@ pub async fn delete_sub_group(
     }
     let mut done = Vec::new();
     for (name, addr) in admin.masters(cluster.as_deref(), broker.as_deref()).await? {
-        let cmd = RemotingCommand::request(rc::DELETE_SUBSCRIPTIONGROUP)
-            .with_ext("groupName", group.clone())
-            .with_ext("cleanOffset", clean_offset.to_string());
-        admin.broker_call(&addr, cmd).await?;
+        let delete = DeleteSubscriptionGroup {
+            group: group.clone(),
+            clean_offset,
+        };
+        admin.broker(&addr, &delete).await?;
         done.push((name, addr));
     }
     report_brokers(&admin, &done, &format!("group {group} deleted"));
@@ -510,9 +510,10 @@ pub async fn broker_config(
     if let Some((k, v)) = update {
         let mut done = Vec::new();
         for (name, addr) in masters {
-            let cmd =
-                RemotingCommand::request(rc::UPDATE_BROKER_CONFIG).with_body(format!("{k}={v}\n"));
-            admin.broker_call(&addr, cmd).await?;
+            let update = UpdateBrokerConfig {
+                properties: format!("{k}={v}\n"),
+            };
+            admin.broker(&addr, &update).await?;
             done.push((name, addr));
         }
         report_brokers(&admin, &done, &format!("{k}={v}"));
@@ -520,11 +521,8 @@ pub async fn broker_config(
     }
     let mut all = Vec::new();
     for (name, addr) in masters {
-        let resp = admin
-            .broker_call(&addr, RemotingCommand::request(rc::GET_BROKER_CONFIG))
-            .await?;
-        let props =
-            rmq_config::parse_sorted(&String::from_utf8_lossy(&resp.body)).unwrap_or_default();
+        let text = admin.broker(&addr, &GetBrokerConfig).await?;
+        let props = rmq_config::parse_sorted(&text).unwrap_or_default();
         all.push((name, addr, props));
     }
     if admin.common.json {
@@ -571,10 +569,8 @@ pub async fn find_messages(
         MsgQuery::Id(id, topic) => {
             if let Some((host, offset)) = rmq_message::msg_id::decode_offset_msg_id(id) {
                 let addr = host.to_string();
-                let cmd = RemotingCommand::request(rc::VIEW_MESSAGE_BY_ID)
-                    .with_ext("offset", offset.to_string());
-                let resp = admin.broker_call(&addr, cmd).await?;
-                found.extend(rmq_consumer::message::decode_body(&resp.body, &addr));
+                let body = admin.broker(&addr, &ViewMessageById { offset }).await?;
+                found.extend(rmq_consumer::message::decode_body(&body, &addr));
             } else {
                 let Some(topic) = topic else {
                     return Err(Failure::usage(
@@ -672,21 +668,12 @@ async fn by_key(
 ) -> Result<Vec<rmq_consumer::MessageExt>, Failure> {
     let mut out = Vec::new();
     for (name, addr) in admin.topic_masters(topic).await? {
-        let cmd = RemotingCommand::request(rc::QUERY_MESSAGE)
-            .with_ext("topic", topic.to_owned())
-            .with_ext("key", key.to_owned())
-            .with_ext("maxNum", "64")
-            .with_ext("beginTimestamp", "0")
-            .with_ext("endTimestamp", i64::MAX.to_string())
-            .with_ext("_UNIQUE_KEY_QUERY", unique.to_string());
-        let Ok(r) = admin.client.invoke_sync(&addr, cmd, admin.timeout()).await else {
+        let query = QueryMessage::new(topic, key, unique);
+        let Ok(body) = admin.broker_answer(&addr, &query).await else {
             continue;
         };
-        if r.code != 0 {
-            continue;
-        }
         out.extend(
-            rmq_consumer::message::decode_body(&r.body, &name)
+            rmq_consumer::message::decode_body(&body, &name)
                 .into_iter()
                 .filter(|m| {
                     if unique {
@@ -754,13 +741,9 @@ pub async fn reset_offset(
 ) -> Result<ExitCode, Failure> {
     let mut rows = Vec::new();
     for (name, addr) in admin.topic_masters(&topic).await? {
-        let cmd = RemotingCommand::request(rc::INVOKE_BROKER_TO_RESET_OFFSET)
-            .with_ext("topic", topic.clone())
-            .with_ext("group", group.clone())
-            .with_ext("timestamp", timestamp.to_string())
-            .with_ext("isForce", force.to_string());
-        let resp = admin.broker_call(&addr, cmd).await?;
-        for ((_, q), v) in mq_map(&resp.body) {
+        let reset = ResetOffset::new(topic.clone(), group.clone(), timestamp, force);
+        let body = admin.broker(&addr, &reset).await?;
+        for ((_, q), v) in mq_map(&body) {
             rows.push((name.clone(), q, v.as_i64().unwrap_or(0)));
         }
     }

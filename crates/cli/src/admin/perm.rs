@@ -37,11 +37,10 @@ pub async fn delete_topic(
     };
     let mut worst = super::exit::OK;
     for (name, addr) in masters {
-        let cmd = rmq_protocol::RemotingCommand::request(
-            rmq_protocol::codes::request::DELETE_TOPIC_IN_BROKER,
-        )
-        .with_ext("topic", topic.clone());
-        match admin.broker_call(&addr, cmd).await {
+        let delete = rmq_model::admin_call::DeleteTopicInBroker {
+            topic: topic.clone(),
+        };
+        match admin.broker(&addr, &delete).await {
             Ok(_) if admin.common.json => {
                 super::print_json(&serde_json::json!({"broker": name, "address": addr, "ok": true}))
             }

@@ -60,9 +60,12 @@ pub async fn queue_offset(
     queue_id: i32,
     timeout: Duration,
 ) -> Result<i64, String> {
-    let cmd = RemotingCommand::request(code)
-        .with_ext("topic", topic.to_owned())
-        .with_ext("queueId", queue_id.to_string());
+    let header = rmq_protocol::headers::offset::GetMinOffsetRequestHeader {
+        topic: topic.to_owned(),
+        queue_id,
+        bname: None,
+    };
+    let cmd = RemotingCommand::request_with_header(code, &header);
     let r = invoke(client, broker, cmd, timeout).await?;
     if r.code != response::SUCCESS {
         return Err(format!(
@@ -71,9 +74,9 @@ pub async fn queue_offset(
             r.remark_str().unwrap_or("")
         ));
     }
-    r.ext("offset")
-        .and_then(|o| o.parse().ok())
-        .ok_or_else(|| format!("request {code} for {topic}/{queue_id}: no offset in the answer"))
+    r.decode_header::<rmq_protocol::headers::offset::OffsetResponseHeader>()
+        .map(|h| h.offset)
+        .map_err(|_| format!("request {code} for {topic}/{queue_id}: no offset in the answer"))
 }
 
 /// QUERY_CONSUMER_OFFSET: the group's committed offset of a queue (`None`: none committed).
@@ -85,13 +88,14 @@ pub async fn committed_offset(
     queue_id: i32,
     timeout: Duration,
 ) -> Result<Option<i64>, String> {
-    let cmd = RemotingCommand::request(rc::QUERY_CONSUMER_OFFSET)
-        .with_ext("consumerGroup", group.to_owned())
-        .with_ext("topic", topic.to_owned())
-        .with_ext("queueId", queue_id.to_string());
+    let query = rmq_model::client_call::QueryConsumerOffset::new(group, topic, queue_id);
+    let cmd = rmq_model::Call::command(&query);
     let r = invoke(client, broker, cmd, timeout).await?;
     match r.code {
-        response::SUCCESS => Ok(r.ext("offset").and_then(|o| o.parse().ok())),
+        response::SUCCESS => Ok(r
+            .decode_header::<rmq_protocol::headers::offset::QueryConsumerOffsetResponseHeader>()
+            .ok()
+            .map(|h| h.offset)),
         response::QUERY_NOT_FOUND => Ok(None),
         c => Err(format!(
             "QUERY_CONSUMER_OFFSET {group} {topic}/{queue_id}: code {c} {:?}",

@@ -2,8 +2,8 @@
 //! queue, nearly idle ones (the report's COLD), a four-queue topic for batches and delays, the
 //! send-back consumer's topic, its retry topic and the schedule queues of the levels used.
 
-use rmq_protocol::codes::request as rc;
-use rmq_protocol::RemotingCommand;
+use rmq_model::admin_call::CreateTopic;
+use rmq_model::Call;
 use rmq_remoting::RemotingClient;
 use std::time::Duration;
 
@@ -49,15 +49,7 @@ pub fn queues() -> Vec<(&'static str, i32)> {
 /// UPDATE_AND_CREATE_TOPIC for every created topic.
 pub async fn create(client: &RemotingClient, broker: &str) -> Result<(), String> {
     for (topic, queues) in created() {
-        let cmd = RemotingCommand::request(rc::UPDATE_AND_CREATE_TOPIC)
-            .with_ext("topic", topic)
-            .with_ext("defaultTopic", "TBW102")
-            .with_ext("readQueueNums", queues.to_string())
-            .with_ext("writeQueueNums", queues.to_string())
-            .with_ext("perm", "6")
-            .with_ext("topicFilterType", "SINGLE_TAG")
-            .with_ext("topicSysFlag", "0")
-            .with_ext("order", "false");
+        let cmd = CreateTopic::new(topic, queues, queues, 6).command();
         let r = client
             .invoke_sync(broker, cmd, Duration::from_secs(10))
             .await
