@@ -31,6 +31,7 @@ pub mod register;
 pub mod reply;
 pub mod schedule;
 pub mod send;
+pub mod shares;
 pub mod stats;
 pub mod topics;
 
@@ -140,94 +141,36 @@ pub struct BrokerState {
     pub creations: budgets::CreationBudgets,
     /// What each client's heartbeats registered, over its connections.
     pub heartbeat_loads: budgets::HeartbeatLoads,
-    /// Per connection, its share of the store thread's queue (see [`STORE_SHARE`]).
-    store_shares: ConnectionShares,
-    /// Per connection, its pull answers being built or waiting to be queued (see
-    /// [`PULL_ANSWERS_PER_CONNECTION`]).
-    answer_shares: ConnectionShares,
+    /// Per connection and per client, its share of the store thread's queue (see
+    /// [`STORE_SHARE`]).
+    store_shares: shares::Shares,
+    /// Per connection and per client, its pull answers being built or waiting to be queued
+    /// (see [`PULL_ANSWERS_PER_CONNECTION`]).
+    answer_shares: shares::Shares,
 }
 
-/// A semaphore of `permits` per connection, made at the connection's first use and forgotten
-/// when it closes.
-struct ConnectionShares {
-    permits: usize,
-    by_connection: std::sync::Mutex<std::collections::HashMap<u64, Arc<tokio::sync::Semaphore>>>,
-}
-
-impl ConnectionShares {
-    fn new(permits: usize) -> Self {
-        ConnectionShares {
-            permits,
-            by_connection: Default::default(),
-        }
-    }
-
-    /// The connection's semaphore. A request of a connection that already closed (it ran on
-    /// after the close) gets one that is not kept: the close's `forget` came first, and an
-    /// entry made now would never go.
-    fn of(&self, conn: &rmq_remoting::ConnectionHandle) -> Arc<tokio::sync::Semaphore> {
-        let id = conn.id();
-        let mut m = self.by_connection.lock().unwrap_or_else(|p| p.into_inner());
-        let sem = m
-            .entry(id)
-            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.permits)))
-            .clone();
-        // Checked after the insert: a close marks the connection closed before `forget`.
-        if conn.is_closed() {
-            m.remove(&id);
-        }
-        sem
-    }
-
-    fn forget(&self, conn: u64) {
-        self.by_connection
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&conn);
-    }
-}
-
-/// Pull answers of one connection being built or waiting for room in its write queue at once:
-/// each can be `maxTransferBytesOnMessageInMemory` (256 KiB), so a client that pipelines pulls
-/// and never reads their answers holds at most 16 of them (4 MiB) plus its write queue, and is
-/// then not read (its in-flight pulls wait for a turn, holding no answer).
-pub const PULL_ANSWERS_PER_CONNECTION: usize = 16;
-
-/// Store requests (puts, reads) one connection may have queued for the store thread at once.
-/// The store thread serves requests in order from a queue of 4,096: without a share one client
-/// pipelining sends faster than they are processed could fill it and put every other client's
-/// request behind all of its own; with it, another client waits behind at most this many per
-/// busy connection. More than a well-behaved producer keeps in flight (`rmq send` keeps 64).
-pub const STORE_SHARE: usize = 128;
+pub use shares::{
+    PULL_ANSWERS_PER_CLIENT, PULL_ANSWERS_PER_CONNECTION, STORE_SHARE, STORE_SHARE_PER_CLIENT,
+};
 
 impl BrokerState {
-    /// Waits for a turn of the connection's share of the store queue (released when dropped).
-    pub async fn store_turn(
-        &self,
-        conn: &rmq_remoting::ConnectionHandle,
-    ) -> tokio::sync::OwnedSemaphorePermit {
-        self.store_shares
-            .of(conn)
-            .acquire_owned()
-            .await
-            .expect("a connection's store share is never closed")
+    /// Waits for a turn of the connection's and its client's share of the store queue
+    /// (released when dropped).
+    pub async fn store_turn(&self, conn: &rmq_remoting::ConnectionHandle) -> shares::Turn {
+        self.store_shares.turn(conn).await
     }
 
     /// Waits for a turn of the connection's pull answers (released when dropped: keep it until
     /// the answer is queued, `RequestContext::hold_until_replied`). A pull that has to wait
     /// parks first: it waits on its own reader, not on work, and holds no executor slot
     /// meanwhile. `None` when the connection closes while it waits.
-    pub async fn answer_turn(
-        &self,
-        ctx: &rmq_remoting::RequestContext,
-    ) -> Option<tokio::sync::OwnedSemaphorePermit> {
-        let sem = self.answer_shares.of(&ctx.connection);
-        if let Ok(turn) = sem.clone().try_acquire_owned() {
+    pub async fn answer_turn(&self, ctx: &rmq_remoting::RequestContext) -> Option<shares::Turn> {
+        if let Some(turn) = self.answer_shares.try_turn(&ctx.connection) {
             return Some(turn);
         }
         ctx.park();
         tokio::select! {
-            turn = sem.acquire_owned() => turn.ok(),
+            turn = self.answer_shares.turn(&ctx.connection) => Some(turn),
             _ = ctx.connection.closed() => None,
         }
     }
@@ -474,8 +417,11 @@ impl Broker {
             registrar,
             creations: Default::default(),
             heartbeat_loads: Default::default(),
-            store_shares: ConnectionShares::new(STORE_SHARE),
-            answer_shares: ConnectionShares::new(PULL_ANSWERS_PER_CONNECTION),
+            store_shares: shares::Shares::new(STORE_SHARE, STORE_SHARE_PER_CLIENT),
+            answer_shares: shares::Shares::new(
+                PULL_ANSWERS_PER_CONNECTION,
+                PULL_ANSWERS_PER_CLIENT,
+            ),
         });
         let _ = cell.set(state.clone());
         state.persist_topics().await;
