@@ -237,7 +237,7 @@ async fn update_topic(s: &Arc<BrokerState>, h: CreateTopicRequestHeader) -> Remo
     };
     if let Some(attrs) = h.attributes.filter(|a| !a.is_empty()) {
         if let Err(refusal) = apply_attributes(&mut tc, &attrs) {
-            return refusal;
+            return *refusal;
         }
     }
     if tc.read_queue_nums <= 0
@@ -258,24 +258,24 @@ async fn update_topic(s: &Arc<BrokerState>, h: CreateTopicRequestHeader) -> Remo
 }
 
 /// Applies `+key=value,-key` attribute changes; `Err` is the refusal.
-fn apply_attributes(tc: &mut TopicConfig, attrs: &str) -> Result<(), RemotingCommand> {
+fn apply_attributes(tc: &mut TopicConfig, attrs: &str) -> Result<(), Box<RemotingCommand>> {
     for item in attrs.split(',') {
         let item = item.trim();
         if let Some(k) = item.strip_prefix('-') {
             tc.attributes.remove(k);
         } else if let Some((k, v)) = item.trim_start_matches('+').split_once('=') {
             if k == "message.type" && v == "MIXED" {
-                return Err(fail(
+                return Err(Box::new(fail(
                     response::INVALID_PARAMETER,
                     "MIXED message type is not supported.",
-                ));
+                )));
             }
             tc.attributes.insert(k.to_owned(), v.to_owned());
         } else {
-            return Err(fail(
+            return Err(Box::new(fail(
                 response::SYSTEM_ERROR,
                 format!("attributes format error: {attrs}"),
-            ));
+            )));
         }
     }
     Ok(())

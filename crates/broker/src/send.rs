@@ -195,8 +195,13 @@ struct SendLimits {
     max_body: usize,
 }
 
-/// A send that is not stored: the answer, region fields still to add.
-type Refusal = RemotingCommand;
+/// A request that is refused: the answer (boxed: the error path stays small).
+type Refusal = Box<RemotingCommand>;
+
+/// A refusal with its code and remark.
+fn refuse(code: i32, remark: impl AsRef<str>) -> Refusal {
+    Box::new(fail(code, remark))
+}
 
 /// SEND_MESSAGE (10), SEND_MESSAGE_V2 (310), SEND_BATCH_MESSAGE (320).
 pub async fn send(
@@ -210,7 +215,8 @@ pub async fn send(
         header::<SendMessageRequestHeaderV2>(req)?.into()
     };
     Ok(match store_send(s, ctx, req, &h).await {
-        Ok(answer) | Err(answer) => with_region(s, answer),
+        Ok(answer) => with_region(s, answer),
+        Err(refusal) => with_region(s, *refusal),
     })
 }
 
@@ -225,7 +231,7 @@ async fn store_send(
     let tc = send_topic(s, ctx, h).await?;
     let queue_nums = tc.write_queue_nums.max(tc.read_queue_nums);
     if h.queue_id >= queue_nums {
-        return Err(fail(
+        return Err(refuse(
             response::INVALID_PARAMETER,
             format!(
                 "request queueId[{}] is illegal, {} Producer: {}",
@@ -272,7 +278,7 @@ async fn store_send(
         .iter()
         .any(|r| r.properties.len() > i16::MAX as usize)
     {
-        return Err(fail(
+        return Err(refuse(
             response::MESSAGE_ILLEGAL,
             illegal_remark(limits.max_body),
         ));
@@ -297,13 +303,13 @@ fn check_send(s: &BrokerState, topic: &str) -> Result<SendLimits, Refusal> {
         )
     };
     if crate::now_ms() < start_accept {
-        return Err(fail(
+        return Err(refuse(
             response::SYSTEM_ERROR,
             format!("broker unable to service, until {start_accept}"),
         ));
     }
     if broker_perm & PERM_WRITE == 0 && s.topics.get(topic).is_some_and(|t| t.order) {
-        return Err(fail(
+        return Err(refuse(
             response::NO_PERMISSION,
             format!(
                 "the broker[{}] sending message is forbidden",
@@ -312,10 +318,10 @@ fn check_send(s: &BrokerState, topic: &str) -> Result<SendLimits, Refusal> {
         ));
     }
     if let Err(remark) = topics::validate_topic(topic) {
-        return Err(fail(response::INVALID_PARAMETER, remark));
+        return Err(refuse(response::INVALID_PARAMETER, remark));
     }
     if topics::is_not_allowed_send_topic(topic) {
-        return Err(fail(
+        return Err(refuse(
             response::NO_PERMISSION,
             format!("Sending message to topic[{topic}] is forbidden."),
         ));
@@ -345,7 +351,7 @@ async fn send_topic(
         .creations
         .take(&ctx.connection, crate::budgets::Creation::Topic, limit)
     {
-        return Err(fail(response::SYSTEM_BUSY, remark));
+        return Err(refuse(response::SYSTEM_BUSY, remark));
     }
     let created = if topic.starts_with(RETRY_PREFIX) {
         Some(s.topics.get_or_create(topic, 1, PERM_READ | PERM_WRITE))
@@ -358,7 +364,7 @@ async fn send_topic(
         )
     };
     let Some((tc, was_created)) = created else {
-        return Err(fail(
+        return Err(refuse(
             response::TOPIC_NOT_EXIST,
             format!(
                 "topic[{topic}] not exist, apply first please!\nSee {FAQ_URL} for further details."
@@ -381,15 +387,15 @@ fn batch_records(
     base: Record,
     limits: &SendLimits,
 ) -> Result<(Vec<Record>, Option<String>), Refusal> {
-    let illegal = || fail(response::MESSAGE_ILLEGAL, illegal_remark(limits.max_body));
+    let illegal = || refuse(response::MESSAGE_ILLEGAL, illegal_remark(limits.max_body));
     if h.topic.starts_with(RETRY_PREFIX) {
-        return Err(fail(
+        return Err(refuse(
             response::MESSAGE_ILLEGAL,
             format!("batch request does not support retry group {}", h.topic),
         ));
     }
     if req.body.len() > limits.max_body {
-        return Err(fail(response::SYSTEM_ERROR, "message body size exceeded"));
+        return Err(refuse(response::SYSTEM_ERROR, "message body size exceeded"));
     }
     let producer_props = h.properties.clone().unwrap_or_default();
     let (env_pairs, envelope) = stored_properties(s, &producer_props, &[], false);
@@ -433,7 +439,7 @@ async fn single_record(
     limits: &SendLimits,
 ) -> Result<(Vec<Record>, Option<String>), Refusal> {
     if req.body.len() > limits.max_body {
-        return Err(fail(
+        return Err(refuse(
             response::MESSAGE_ILLEGAL,
             illegal_remark(limits.max_body),
         ));
@@ -441,7 +447,7 @@ async fn single_record(
     let producer_props = h.properties.clone().unwrap_or_default();
     let (pairs, props) = stored_properties(s, &producer_props, &[], true);
     if prop(&pairs, "TRAN_MSG") == Some("true") && s.config().reject_transaction_message {
-        return Err(fail(
+        return Err(refuse(
             response::NO_PERMISSION,
             format!(
                 "the broker[{}] sending transaction message is forbidden",
@@ -457,7 +463,7 @@ async fn single_record(
     };
     if h.topic.starts_with(RETRY_PREFIX) {
         if let Some(resp) = retry_or_dlq(s, &ctx.connection, h, req.version, &mut r).await {
-            return Err(resp);
+            return Err(Box::new(resp));
         }
     }
     apply_delay(s, &mut r);
@@ -542,7 +548,8 @@ pub async fn send_back(
 ) -> Result<RemotingCommand, ProcessorError> {
     let h: ConsumerSendMsgBackRequestHeader = header(req)?;
     Ok(match give_back(s, ctx, &h, req.version).await {
-        Ok(answer) | Err(answer) => answer,
+        Ok(answer) => answer,
+        Err(refusal) => *refusal,
     })
 }
 
@@ -565,13 +572,13 @@ async fn give_back(
         s.topic_changed(&retry_topic).await;
     }
     if rtc.perm & PERM_WRITE == 0 {
-        return Err(fail(
+        return Err(refuse(
             response::NO_PERMISSION,
             format!("the topic[{retry_topic}] sending message is forbidden"),
         ));
     }
     let Some(orig) = original_record(s, h.offset).await else {
-        return Err(fail(
+        return Err(refuse(
             response::SYSTEM_ERROR,
             format!("look message by offset failed, {}", h.offset),
         ));
@@ -617,9 +624,9 @@ async fn send_back_group(
     };
     let found = s
         .group_for(&ctx.connection, group)
-        .map_err(|remark| fail(response::SYSTEM_BUSY, remark))?;
+        .map_err(|remark| refuse(response::SYSTEM_BUSY, remark))?;
     let Some((gc, created)) = found else {
-        return Err(fail(
+        return Err(refuse(
             response::SUBSCRIPTION_GROUP_NOT_EXIST,
             format!("subscription group not exist, {group} \nSee {FAQ_URL} for further details."),
         ));
@@ -628,7 +635,7 @@ async fn send_back_group(
         s.persist_groups().await;
     }
     if broker_perm & PERM_WRITE == 0 {
-        return Err(fail(
+        return Err(refuse(
             response::NO_PERMISSION,
             format!("the broker[{broker_ip}] sending message is forbidden"),
         ));

@@ -124,7 +124,7 @@ fn check_set(set: &str) -> Vec<(i32, bool)> {
             (30, false) => round_trip::<offset::GetMaxOffsetRequestHeader>,
             (31 | 32, false) => round_trip::<offset::GetMinOffsetRequestHeader>,
             (29, false) => round_trip::<offset::SearchOffsetRequestHeader>,
-            (30 | 31 | 29, true) => round_trip::<offset::OffsetResponseHeader>,
+            (29..=31, true) => round_trip::<offset::OffsetResponseHeader>,
             (32, true) => round_trip::<offset::GetEarliestMsgStoretimeResponseHeader>,
             (310 | 320, true) => send_answer,
             (14, true) if !f.ext.is_empty() => {
