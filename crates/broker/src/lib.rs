@@ -326,35 +326,9 @@ impl Broker {
         options: BrokerOptions,
     ) -> Result<Broker, StartError> {
         config.validate().map_err(StartError::Config)?;
-        // Port 0 (tests): bind first, then advertise the port we got.
-        let listener_addr = format!("{}:{}", config.bind_address, config.listen_port);
         let delay_levels_ms = rmq_store::store::parse_delay_levels(&config.message_delay_level)
             .ok_or_else(|| StartError::Config("messageDelayLevel".into()))?;
-        let mut store_config = StoreConfig::new(config.store_root());
-        store_config.commit_log_segment_size = config.mapped_file_size_commit_log;
-        store_config.consume_queue_file_size = config.mapped_file_size_consume_queue;
-        store_config.sync_flush = config.sync_flush();
-        store_config.message_index = config.message_index_enable;
-        store_config.whole_record_crc = config.enabled_append_prop_crc;
-        store_config.index_slot_num = config.max_hash_slot_num;
-        store_config.index_num = config.max_index_num;
-        store_config.delay_levels_ms = delay_levels_ms.clone();
-        store_config.retention = Retention {
-            file_reserved: Duration::from_secs(config.file_reserved_time * 3600),
-            delete_when: rmq_store::store::parse_delete_when(&config.delete_when),
-            disk_max_used_ratio: f64::from(config.disk_max_used_space_ratio.clamp(10, 95)) / 100.0,
-            ..Retention::default()
-        };
-        let flush_every = Duration::from_millis(config.flush_interval_commit_log.max(1));
-        let store =
-            tokio::task::spawn_blocking(move || StoreService::start(store_config, flush_every))
-                .await
-                .map_err(|e| StartError::Config(format!("store open panicked: {e}")))??;
-        // A Java broker's files keep their sizes (the store took them): say so in the config.
-        if let Ok((segment, queue_file)) = store.run(|st| st.file_sizes()).await {
-            config.mapped_file_size_commit_log = segment;
-            config.mapped_file_size_consume_queue = queue_file;
-        }
+        let store = open_store(&mut config, &delay_levels_ms).await?;
         let root = config.store_root();
         let topics = topics::TopicManager::load(&config)?;
         let groups = groups::GroupManager::load(&root, config.auto_create_subscription_group)?;
@@ -363,21 +337,7 @@ impl Broker {
         correct_delay_offsets(&store, &delay_offsets, delay_levels_ms.len()).await;
 
         let mut registry = ProcessorRegistry::new();
-        let server_config = ServerConfig {
-            listen_addr: listener_addr,
-            idle_timeout: Duration::from_secs(config.server_channel_max_idle_time_seconds.max(1)),
-            language: LanguageCode::JAVA,
-            version: MqVersion::CURRENT,
-            shutdown_grace: if config.enable_shutdown_gracefully {
-                Duration::from_secs(config.shutdown_wait_time_seconds)
-            } else {
-                Duration::ZERO
-            },
-            tls: options.tls,
-            max_connections_per_client: config.max_connections_per_client,
-            max_request_bytes_per_client: config.max_request_bytes_per_client,
-            ..Default::default()
-        };
+        let server_config = server_config(&config, options.tls);
         // The processor needs the state, the state needs the bound port: a cell filled below.
         let cell: Arc<std::sync::OnceLock<Arc<BrokerState>>> = Arc::new(std::sync::OnceLock::new());
         let processor = Arc::new(processor::BrokerProcessor(cell.clone()));
@@ -393,12 +353,7 @@ impl Broker {
         if config.listen_port == 0 {
             config.listen_port = server.local_addr().port();
         }
-        let store_host: SocketAddr = config.broker_addr().parse().map_err(|_| {
-            StartError::Config(format!(
-                "brokerIP1 {:?} is not an IP address",
-                config.broker_ip1
-            ))
-        })?;
+        let store_host = store_host(&config)?;
         let registrar = register::Registrar::new(&config);
         let state = Arc::new(BrokerState {
             config: RwLock::new(config),
@@ -429,35 +384,11 @@ impl Broker {
         state.registrar.register_all(&state).await;
         let (stop, stop_rx) = watch::channel(false);
         let mut tasks = background(&state, stop_rx.clone());
-        let mut metrics_addr = None;
-        let (prom, host, port) = {
-            let c = state.config();
-            (
-                c.metrics_exporter_type.eq_ignore_ascii_case("PROM"),
-                c.metrics_prom_exporter_host.clone(),
-                c.metrics_prom_exporter_port,
-            )
-        };
-        if prom {
-            let mut sources = vec![metrics::source(
-                Arc::downgrade(&state),
-                Arc::downgrade(&server),
-            )];
-            sources.extend(options.extra_metrics.iter().cloned());
-            let mut stop_metrics = stop_rx;
-            let (addr, task) = rmq_http::serve(
-                &format!("{host}:{port}"),
-                rmq_http::metrics_router(sources),
-                async move {
-                    let _ = stop_metrics.changed().await;
-                },
-            )
-            .await
-            .map_err(|e| StartError::Config(format!("metrics on {host}:{port}: {e}")))?;
-            tracing::info!(%addr, "metrics served at /metrics");
-            metrics_addr = Some(addr);
+        let metrics = serve_metrics(&state, &server, &options.extra_metrics, stop_rx).await?;
+        let metrics_addr = metrics.map(|(addr, task)| {
             tasks.push(task);
-        }
+            addr
+        });
         tracing::info!(addr = %server.local_addr(), broker = %state.config().broker_name, "broker started");
         Ok(Broker {
             server,
@@ -601,4 +532,106 @@ fn background(
     ));
     tasks.push(schedule::start(state.clone(), stop));
     tasks
+}
+
+/// Opens the store (off the runtime: recovery reads files) with the broker's settings, and
+/// takes the file sizes a Java store already has into `config`.
+async fn open_store(
+    config: &mut BrokerConfig,
+    delay_levels_ms: &[i64],
+) -> Result<StoreService, StartError> {
+    let mut store_config = StoreConfig::new(config.store_root());
+    store_config.commit_log_segment_size = config.mapped_file_size_commit_log;
+    store_config.consume_queue_file_size = config.mapped_file_size_consume_queue;
+    store_config.sync_flush = config.sync_flush();
+    store_config.message_index = config.message_index_enable;
+    store_config.whole_record_crc = config.enabled_append_prop_crc;
+    store_config.index_slot_num = config.max_hash_slot_num;
+    store_config.index_num = config.max_index_num;
+    store_config.delay_levels_ms = delay_levels_ms.to_vec();
+    store_config.retention = Retention {
+        file_reserved: Duration::from_secs(config.file_reserved_time * 3600),
+        delete_when: rmq_store::store::parse_delete_when(&config.delete_when),
+        disk_max_used_ratio: f64::from(config.disk_max_used_space_ratio.clamp(10, 95)) / 100.0,
+        ..Retention::default()
+    };
+    let flush_every = Duration::from_millis(config.flush_interval_commit_log.max(1));
+    let store = tokio::task::spawn_blocking(move || StoreService::start(store_config, flush_every))
+        .await
+        .map_err(|e| StartError::Config(format!("store open panicked: {e}")))??;
+    // A Java broker's files keep their sizes (the store took them): say so in the config.
+    if let Ok((segment, queue_file)) = store.run(|st| st.file_sizes()).await {
+        config.mapped_file_size_commit_log = segment;
+        config.mapped_file_size_consume_queue = queue_file;
+    }
+    Ok(store)
+}
+
+/// `brokerIP1:listenPort` as a socket address: the store host of every record.
+fn store_host(config: &BrokerConfig) -> Result<SocketAddr, StartError> {
+    config.broker_addr().parse().map_err(|_| {
+        StartError::Config(format!(
+            "brokerIP1 {:?} is not an IP address",
+            config.broker_ip1
+        ))
+    })
+}
+
+/// The remoting server's settings from the broker's (port 0 in tests: bind first, then
+/// advertise the port we got).
+fn server_config(
+    config: &BrokerConfig,
+    tls: Option<rmq_remoting::ServerTlsConfig>,
+) -> ServerConfig {
+    ServerConfig {
+        listen_addr: format!("{}:{}", config.bind_address, config.listen_port),
+        idle_timeout: Duration::from_secs(config.server_channel_max_idle_time_seconds.max(1)),
+        language: LanguageCode::JAVA,
+        version: MqVersion::CURRENT,
+        shutdown_grace: if config.enable_shutdown_gracefully {
+            Duration::from_secs(config.shutdown_wait_time_seconds)
+        } else {
+            Duration::ZERO
+        },
+        tls,
+        max_connections_per_client: config.max_connections_per_client,
+        max_request_bytes_per_client: config.max_request_bytes_per_client,
+        ..Default::default()
+    }
+}
+
+/// Serves `/metrics` when `metricsExporterType=PROM`: its address and task, until `stop`.
+async fn serve_metrics(
+    state: &Arc<BrokerState>,
+    server: &Arc<RemotingServer>,
+    extra: &[rmq_http::MetricsSource],
+    mut stop: watch::Receiver<bool>,
+) -> Result<Option<(SocketAddr, tokio::task::JoinHandle<()>)>, StartError> {
+    let (prom, host, port) = {
+        let c = state.config();
+        (
+            c.metrics_exporter_type.eq_ignore_ascii_case("PROM"),
+            c.metrics_prom_exporter_host.clone(),
+            c.metrics_prom_exporter_port,
+        )
+    };
+    if !prom {
+        return Ok(None);
+    }
+    let mut sources = vec![metrics::source(
+        Arc::downgrade(state),
+        Arc::downgrade(server),
+    )];
+    sources.extend(extra.iter().cloned());
+    let (addr, task) = rmq_http::serve(
+        &format!("{host}:{port}"),
+        rmq_http::metrics_router(sources),
+        async move {
+            let _ = stop.changed().await;
+        },
+    )
+    .await
+    .map_err(|e| StartError::Config(format!("metrics on {host}:{port}: {e}")))?;
+    tracing::info!(%addr, "metrics served at /metrics");
+    Ok(Some((addr, task)))
 }

@@ -2,13 +2,15 @@
 //! consume-queue tag filter, the status-to-code mapping with next/min/max offsets, the commit
 //! offset piggy-back, and long polling (a pull that finds nothing waits for its queue).
 
-use crate::processor::{fail, FAQ_URL};
+use crate::reply::{fail, FAQ_URL};
 use crate::topics::PERM_READ;
 use crate::BrokerState;
 use bytes::BytesMut;
 use rmq_model::heartbeat::SubscriptionData;
 use rmq_protocol::codes::{request as rc, response};
-use rmq_protocol::headers::pull::{PullMessageRequestHeader, PullMessageResponseHeader};
+use rmq_protocol::headers::pull::{
+    PullForbiddenResponseHeader, PullMessageRequestHeader, PullMessageResponseHeader,
+};
 use rmq_protocol::RemotingCommand;
 use rmq_remoting::{ProcessorError, RequestContext};
 use rmq_store::store::{GetMessage, GetStatus};
@@ -52,6 +54,9 @@ fn codes_of(sub: &SubscriptionData) -> Option<Vec<i64>> {
     Some(sub.code_set.iter().map(|c| i64::from(*c)).collect())
 }
 
+/// A refusal, boxed: the checks' error path stays small.
+type Refusal = Box<RemotingCommand>;
+
 /// PULL_MESSAGE (11) and LITE_PULL_MESSAGE (361).
 pub async fn pull(
     s: &Arc<BrokerState>,
@@ -59,231 +64,304 @@ pub async fn pull(
     req: &RemotingCommand,
 ) -> Result<RemotingCommand, ProcessorError> {
     let h: PullMessageRequestHeader = req.decode_header()?;
-    let (broker_ip, broker_perm, lite_enabled, max_count, max_bytes) = {
+    let checked = match check(s, ctx, req.code, &h).await {
+        Ok(c) => c,
+        Err(refusal) => return Ok(*refusal),
+    };
+    if h.sys_flag & flag::COMMIT_OFFSET != 0 {
+        s.offsets
+            .commit(&h.consumer_group, &h.topic, h.queue_id, h.commit_offset);
+    }
+    let max_bytes = s.config().max_transfer_bytes_on_message_in_memory;
+    let read = QueueRead {
+        s,
+        ctx,
+        topic: &h.topic,
+        queue_id: h.queue_id,
+        offset: h.queue_offset.max(0) as u64,
+        max_msgs: (h.max_msg_nums.max(1) as usize).min(checked.max_count),
+        max_bytes,
+        codes: checked.codes,
+    };
+    let suspend = h.sys_flag & flag::SUSPEND != 0;
+    let hold = hold_time(s, h.suspend_timeout_millis);
+    let (result, turn) = read.once().await?;
+    let flags = (checked.topic_sys_flag, checked.group_sys_flag);
+    if !(suspend && not_found(&result, &h) && !hold.is_zero()) {
+        ctx.hold_until_replied(turn);
+        return Ok(answer(s, &h, flags, result));
+    }
+    // Nothing to answer yet: a held pull keeps no answer turn (nor read) while it waits.
+    drop((result, turn));
+    match held(&read, &h, hold).await? {
+        Held::Answer(result, turn) => {
+            ctx.hold_until_replied(turn);
+            Ok(answer(s, &h, flags, result))
+        }
+        Held::Refused(refusal) => Ok(*refusal),
+        // Nobody to answer: the pull ends here, freeing what it held.
+        Held::Gone(result) => Ok(answer(s, &h, flags, result)),
+    }
+}
+
+/// What the checks found: the filter and what the answer carries.
+struct Checked {
+    codes: Option<Vec<i64>>,
+    max_count: usize,
+    topic_sys_flag: i32,
+    group_sys_flag: i32,
+}
+
+/// A NO_PERMISSION refusal with Java's `forbiddenType`.
+fn forbidden(ty: i32, remark: String) -> Refusal {
+    let mut r = fail(response::NO_PERMISSION, remark);
+    r.set_header(&PullForbiddenResponseHeader { forbidden_type: ty });
+    Box::new(r)
+}
+
+/// The checks in Java's order: the broker's and the group's permissions, the topic and queue,
+/// then the subscription (from the header or the group's heartbeat) as tag codes.
+async fn check(
+    s: &Arc<BrokerState>,
+    ctx: &RequestContext,
+    code: i32,
+    h: &PullMessageRequestHeader,
+) -> Result<Checked, Refusal> {
+    let (broker_ip, broker_perm, lite_enabled, max_count) = {
         let c = s.config();
         (
             c.broker_ip1.clone(),
             c.broker_permission,
             c.lite_pull_message_enable,
             c.max_transfer_count_on_message_in_memory,
-            c.max_transfer_bytes_on_message_in_memory,
         )
     };
-    let forbidden = |ty: i32, remark: String| {
-        let mut r = fail(response::NO_PERMISSION, remark);
-        r = r.with_ext("forbiddenType", ty.to_string());
-        Ok(r)
-    };
     if broker_perm & PERM_READ == 0 {
-        return forbidden(
+        return Err(forbidden(
             1,
             format!("the broker[{broker_ip}] pulling message is forbidden"),
-        );
+        ));
     }
-    if req.code == rc::LITE_PULL_MESSAGE && !lite_enabled {
-        return forbidden(
+    if code == rc::LITE_PULL_MESSAGE && !lite_enabled {
+        return Err(forbidden(
             1,
             format!("the broker[{broker_ip}] for lite pull consumer is forbidden"),
-        );
+        ));
     }
     let group = &h.consumer_group;
-    let found = match s.group_for(&ctx.connection, group) {
-        Ok(found) => found,
-        Err(remark) => return Ok(fail(response::SYSTEM_BUSY, remark)),
-    };
+    let found = s
+        .group_for(&ctx.connection, group)
+        .map_err(|remark| Box::new(fail(response::SYSTEM_BUSY, remark)))?;
     let Some((gc, created)) = found else {
-        return Ok(fail(
+        return Err(Box::new(fail(
             response::SUBSCRIPTION_GROUP_NOT_EXIST,
             format!(
                 "subscription group [{group}] does not exist, \nSee {FAQ_URL} for further details."
             ),
-        ));
+        )));
     };
     if created {
         s.persist_groups().await;
     }
     if !gc.consume_enable {
-        return forbidden(2, format!("subscription group no permission, {group}"));
+        return Err(forbidden(
+            2,
+            format!("subscription group no permission, {group}"),
+        ));
     }
     let Some(tc) = s.topics.get(&h.topic) else {
-        return Ok(fail(
+        return Err(Box::new(fail(
             response::TOPIC_NOT_EXIST,
             format!(
                 "topic[{}] not exist, apply first please! \nSee {FAQ_URL} for further details.",
                 h.topic
             ),
-        ));
+        )));
     };
     if !tc.readable() {
-        return forbidden(
+        return Err(forbidden(
             3,
             format!("the topic[{}] pulling message is forbidden", h.topic),
-        );
+        ));
     }
     if h.queue_id < 0 || h.queue_id >= tc.read_queue_nums {
-        return Ok(fail(
+        return Err(Box::new(fail(
             response::INVALID_PARAMETER,
             format!(
                 "queueId[{}] is illegal, topic:[{}] topicConfig.readQueueNums:[{}] consumer:[/{}]",
                 h.queue_id, h.topic, tc.read_queue_nums, ctx.peer
             ),
-        ));
+        )));
     }
-    let codes = if h.sys_flag & flag::SUBSCRIPTION != 0 {
+    Ok(Checked {
+        codes: subscription_codes(s, h, gc.consume_broadcast_enable)?,
+        max_count: max_count.max(1),
+        topic_sys_flag: tc.topic_sys_flag,
+        group_sys_flag: gc.group_sys_flag,
+    })
+}
+
+/// The tag codes to filter by: the header's subscription when it carries one, else the one
+/// the group's heartbeat registered.
+fn subscription_codes(
+    s: &BrokerState,
+    h: &PullMessageRequestHeader,
+    broadcast_enabled: bool,
+) -> Result<Option<Vec<i64>>, Refusal> {
+    let unsupported = |ty: &str| {
+        Box::new(fail(
+            response::SYSTEM_ERROR,
+            format!("The broker does not support consumer to filter message by {ty}"),
+        ))
+    };
+    if h.sys_flag & flag::SUBSCRIPTION != 0 {
         let ty = h.expression_type.as_deref().unwrap_or("TAG");
         if !ty.eq_ignore_ascii_case("TAG") {
-            return Ok(fail(
-                response::SYSTEM_ERROR,
-                format!("The broker does not support consumer to filter message by {ty}"),
-            ));
+            return Err(unsupported(ty));
         }
-        tag_codes(h.subscription.as_deref().unwrap_or("*"))
-    } else {
-        let Some(cg) = s.clients.consumer_group(group) else {
-            return Ok(fail(
-                response::SUBSCRIPTION_NOT_EXIST,
-                format!("the consumer's group info not exist\nSee {FAQ_URL} for further details."),
-            ));
-        };
-        if cg.message_model.eq_ignore_ascii_case("BROADCASTING") && !gc.consume_broadcast_enable {
-            return forbidden(
-                4,
-                format!("the consumer group[{group}] can not consume by broadcast way"),
-            );
-        }
-        let Some(sub) = cg.subscriptions.get(&h.topic) else {
-            return Ok(fail(
-                response::SUBSCRIPTION_NOT_EXIST,
-                format!(
-                    "the consumer's subscription not exist\nSee {FAQ_URL} for further details."
-                ),
-            ));
-        };
-        if sub.sub_version < h.sub_version {
-            return Ok(fail(
-                response::SUBSCRIPTION_NOT_LATEST,
-                "the consumer's subscription not latest",
-            ));
-        }
-        if !sub.expression_type.is_empty() && !sub.expression_type.eq_ignore_ascii_case("TAG") {
-            return Ok(fail(
-                response::SYSTEM_ERROR,
-                format!(
-                    "The broker does not support consumer to filter message by {}",
-                    sub.expression_type
-                ),
-            ));
-        }
-        codes_of(sub)
-    };
-    if h.sys_flag & flag::COMMIT_OFFSET != 0 {
-        s.offsets
-            .commit(group, &h.topic, h.queue_id, h.commit_offset);
+        return Ok(tag_codes(h.subscription.as_deref().unwrap_or("*")));
     }
-    let max_msgs = (h.max_msg_nums.max(1) as usize).min(max_count.max(1));
-    let offset = h.queue_offset.max(0) as u64;
-    // Each read holds a turn of the connection's pull answers; the answer's turn is kept
-    // until it is queued (see PULL_ANSWERS_PER_CONNECTION).
-    let read = |codes: Option<Vec<i64>>| {
-        let topic = h.topic.clone();
-        let queue_id = h.queue_id;
-        async move {
-            let Some(answer_turn) = s.answer_turn(ctx).await else {
-                return Err(ProcessorError::new("the connection closed"));
-            };
-            let _turn = s.store_turn(&ctx.connection).await;
-            s.store
-                .run(move |st| {
-                    st.get_message(
-                        &topic,
-                        queue_id,
-                        offset,
-                        max_msgs,
-                        max_bytes,
-                        codes.as_deref(),
-                    )
-                })
-                .await
-                .map_err(|e| ProcessorError::new(e.to_string()))?
-                .map_err(|e| ProcessorError::new(e.to_string()))
-                .map(|r| (r, answer_turn))
-        }
+    let group = &h.consumer_group;
+    let Some(cg) = s.clients.consumer_group(group) else {
+        return Err(Box::new(fail(
+            response::SUBSCRIPTION_NOT_EXIST,
+            format!("the consumer's group info not exist\nSee {FAQ_URL} for further details."),
+        )));
     };
-    let suspend = h.sys_flag & flag::SUSPEND != 0;
-    let hold = hold_time(s, h.suspend_timeout_millis);
+    if cg.message_model.eq_ignore_ascii_case("BROADCASTING") && !broadcast_enabled {
+        return Err(forbidden(
+            4,
+            format!("the consumer group[{group}] can not consume by broadcast way"),
+        ));
+    }
+    let Some(sub) = cg.subscriptions.get(&h.topic) else {
+        return Err(Box::new(fail(
+            response::SUBSCRIPTION_NOT_EXIST,
+            format!("the consumer's subscription not exist\nSee {FAQ_URL} for further details."),
+        )));
+    };
+    if sub.sub_version < h.sub_version {
+        return Err(Box::new(fail(
+            response::SUBSCRIPTION_NOT_LATEST,
+            "the consumer's subscription not latest",
+        )));
+    }
+    if !sub.expression_type.is_empty() && !sub.expression_type.eq_ignore_ascii_case("TAG") {
+        return Err(unsupported(&sub.expression_type));
+    }
+    Ok(codes_of(sub))
+}
+
+/// One queue read of a pull, repeated while it is held.
+struct QueueRead<'a> {
+    s: &'a Arc<BrokerState>,
+    ctx: &'a RequestContext,
+    topic: &'a str,
+    queue_id: i32,
+    offset: u64,
+    max_msgs: usize,
+    max_bytes: usize,
+    codes: Option<Vec<i64>>,
+}
+
+impl QueueRead<'_> {
+    /// Reads once, holding a turn of the connection's (and client's) pull answers, kept until
+    /// the answer is queued (see PULL_ANSWERS_PER_CONNECTION), and a store turn while reading.
+    async fn once(&self) -> Result<(GetMessage, crate::shares::Turn), ProcessorError> {
+        let Some(answer_turn) = self.s.answer_turn(self.ctx).await else {
+            return Err(ProcessorError::new("the connection closed"));
+        };
+        let _turn = self.s.store_turn(&self.ctx.connection).await;
+        let (topic, queue_id, offset) = (self.topic.to_owned(), self.queue_id, self.offset);
+        let (max_msgs, max_bytes, codes) = (self.max_msgs, self.max_bytes, self.codes.clone());
+        self.s
+            .store
+            .run(move |st| {
+                st.get_message(
+                    &topic,
+                    queue_id,
+                    offset,
+                    max_msgs,
+                    max_bytes,
+                    codes.as_deref(),
+                )
+            })
+            .await
+            .map_err(|e| ProcessorError::new(e.to_string()))?
+            .map_err(|e| ProcessorError::new(e.to_string()))
+            .map(|r| (r, answer_turn))
+    }
+}
+
+/// Whether a read found nothing to answer yet.
+fn not_found(r: &GetMessage, h: &PullMessageRequestHeader) -> bool {
+    code_of(r.status, h.queue_offset) == response::PULL_NOT_FOUND
+}
+
+/// How a held pull ended.
+enum Held {
+    /// Answer this read, with its turn.
+    Answer(GetMessage, crate::shares::Turn),
+    /// Over a held-pull budget.
+    Refused(Refusal),
+    /// Its connection closed: the last read, answered to nobody.
+    Gone(GetMessage),
+}
+
+/// Long polling: answered when the queue grows past the offset, at the deadline, or dropped
+/// when the connection closes. Parked meanwhile: the pull gives its executor slot back and
+/// counts only against its connection's and client's budgets (Java's PullRequestHoldService).
+async fn held(
+    read: &QueueRead<'_>,
+    h: &PullMessageRequestHeader,
+    hold: Duration,
+) -> Result<Held, ProcessorError> {
+    let (s, ctx) = (read.s, read.ctx);
     let deadline = tokio::time::Instant::now() + hold;
-    let (mut result, mut turn) = read(codes.clone()).await?;
-    let not_found = |r: &GetMessage| code_of(r.status, h.queue_offset) == response::PULL_NOT_FOUND;
-    if suspend && not_found(&result) && !hold.is_zero() {
-        // Held: answered when the queue grows past the offset, at the deadline, or dropped
-        // when the connection closes. Parked meanwhile: the pull gives its executor slot back
-        // and counts only against its connection's budget (Java's PullRequestHoldService).
-        let (per_conn, per_client) = {
-            let c = s.config();
-            (c.max_held_pulls_per_connection, c.max_held_pulls_per_client)
-        };
-        let client = crate::budgets::Client::of(&ctx.connection);
-        let _held = match s
-            .notifier
-            .hold(ctx.connection.id(), client, per_conn, per_client)
-        {
-            Ok(held) => held,
-            Err(over) => {
-                return Ok(fail(
-                    response::SYSTEM_BUSY,
-                    held_pulls_refusal(over, client),
-                ))
-            }
-        };
-        ctx.park();
-        // Nothing to answer yet: a held pull keeps no answer turn while it waits.
+    let (per_conn, per_client) = {
+        let c = s.config();
+        (c.max_held_pulls_per_connection, c.max_held_pulls_per_client)
+    };
+    let client = crate::budgets::Client::of(&ctx.connection);
+    let _held = match s
+        .notifier
+        .hold(ctx.connection.id(), client, per_conn, per_client)
+    {
+        Ok(held) => held,
+        Err(over) => {
+            let refusal = fail(response::SYSTEM_BUSY, held_pulls_refusal(over, client));
+            return Ok(Held::Refused(Box::new(refusal)));
+        }
+    };
+    ctx.park();
+    let notify = s.notifier.listen(&h.topic, h.queue_id);
+    loop {
+        let arrived = notify.notified();
+        tokio::pin!(arrived);
+        arrived.as_mut().enable();
+        let closed = s.notifier.closed();
+        tokio::pin!(closed);
+        closed.as_mut().enable();
+        let (result, turn) = read.once().await?;
+        if !not_found(&result, h) || s.notifier.is_closing() {
+            return Ok(Held::Answer(result, turn));
+        }
         drop(turn);
-        let notify = s.notifier.listen(&h.topic, h.queue_id);
-        loop {
-            let arrived = notify.notified();
-            tokio::pin!(arrived);
-            arrived.as_mut().enable();
-            let closed = s.notifier.closed();
-            tokio::pin!(closed);
-            closed.as_mut().enable();
-            let (again, again_turn) = read(codes.clone()).await?;
-            result = again;
-            if !not_found(&result) || s.notifier.is_closing() {
-                turn = again_turn;
-                break;
+        let waited = tokio::select! {
+            _ = &mut arrived => Wake::Arrived,
+            _ = &mut closed => Wake::Stop,
+            _ = tokio::time::sleep_until(deadline) => Wake::Stop,
+            _ = ctx.connection.closed() => Wake::Gone,
+        };
+        match waited {
+            Wake::Arrived => {}
+            Wake::Stop => {
+                let (result, turn) = read.once().await?;
+                return Ok(Held::Answer(result, turn));
             }
-            drop(again_turn);
-            let waited = tokio::select! {
-                _ = &mut arrived => Wake::Arrived,
-                _ = &mut closed => Wake::Stop,
-                _ = tokio::time::sleep_until(deadline) => Wake::Stop,
-                _ = ctx.connection.closed() => Wake::Gone,
-            };
-            match waited {
-                Wake::Arrived => {}
-                Wake::Stop => {
-                    (result, turn) = read(codes.clone()).await?;
-                    break;
-                }
-                // Nobody to answer: the pull ends here, freeing what it held.
-                Wake::Gone => {
-                    return Ok(answer(
-                        s,
-                        &h,
-                        (tc.topic_sys_flag, gc.group_sys_flag),
-                        result,
-                    ))
-                }
-            }
+            Wake::Gone => return Ok(Held::Gone(result)),
         }
     }
-    ctx.hold_until_replied(turn);
-    Ok(answer(
-        s,
-        &h,
-        (tc.topic_sys_flag, gc.group_sys_flag),
-        result,
-    ))
 }
 
 /// Why a held pull stopped waiting.

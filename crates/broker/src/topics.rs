@@ -169,60 +169,66 @@ fn next_version(v: &mut DataVersion) {
     v.timestamp = now_ms();
 }
 
+/// The system topics a broker creates at start, as Java's `TopicConfigManager` does.
+fn system_topics(config: &BrokerConfig) -> BTreeMap<String, TopicConfig> {
+    let mut t = BTreeMap::new();
+    let mut add = |name: &str, queues: i32, perm: i32| {
+        t.insert(name.to_owned(), TopicConfig::new(name, queues, perm));
+    };
+    let rw = PERM_READ | PERM_WRITE;
+    add("SELF_TEST_TOPIC", 1, rw);
+    if config.auto_create_topic_enable {
+        add(
+            AUTO_CREATE_TOPIC,
+            config.default_topic_queue_nums,
+            rw | PERM_INHERIT,
+        );
+    }
+    add("BenchmarkTest", 1024, rw);
+    let cluster = &config.broker_cluster_name;
+    let name = &config.broker_name;
+    add(
+        cluster,
+        16,
+        if config.cluster_topic_enable {
+            rw | PERM_INHERIT
+        } else {
+            PERM_INHERIT
+        },
+    );
+    add(
+        name,
+        1,
+        if config.broker_topic_enable {
+            rw | PERM_INHERIT
+        } else {
+            PERM_INHERIT
+        },
+    );
+    add("OFFSET_MOVED_EVENT", 1, rw);
+    add("SCHEDULE_TOPIC_XXXX", 18, rw);
+    if config.trace_topic_enable {
+        add(&config.msg_trace_topic_name, 1, rw);
+    }
+    add(&format!("{cluster}_REPLY_TOPIC"), 1, rw);
+    add(&format!("rmq_sys_REVIVE_LOG_{cluster}"), 8, rw);
+    add(
+        &format!("rmq_sys_SYNC_BROKER_MEMBER_{name}"),
+        1,
+        PERM_INHERIT,
+    );
+    add("RMQ_SYS_TRANS_HALF_TOPIC", 1, rw);
+    add("RMQ_SYS_TRANS_OP_HALF_TOPIC", 1, rw);
+    if config.timer_wheel_enable {
+        add("rmq_sys_wheel_timer", 1, rw);
+    }
+    t
+}
+
 impl TopicManager {
     /// The system topics of spec §3.3, then `config/topics.json` over them.
     pub fn load(config: &BrokerConfig) -> Result<TopicManager, json_file::ConfigFileError> {
-        let mut t = BTreeMap::new();
-        let mut add = |name: &str, queues: i32, perm: i32| {
-            t.insert(name.to_owned(), TopicConfig::new(name, queues, perm));
-        };
-        let rw = PERM_READ | PERM_WRITE;
-        add("SELF_TEST_TOPIC", 1, rw);
-        if config.auto_create_topic_enable {
-            add(
-                AUTO_CREATE_TOPIC,
-                config.default_topic_queue_nums,
-                rw | PERM_INHERIT,
-            );
-        }
-        add("BenchmarkTest", 1024, rw);
-        let cluster = &config.broker_cluster_name;
-        let name = &config.broker_name;
-        add(
-            cluster,
-            16,
-            if config.cluster_topic_enable {
-                rw | PERM_INHERIT
-            } else {
-                PERM_INHERIT
-            },
-        );
-        add(
-            name,
-            1,
-            if config.broker_topic_enable {
-                rw | PERM_INHERIT
-            } else {
-                PERM_INHERIT
-            },
-        );
-        add("OFFSET_MOVED_EVENT", 1, rw);
-        add("SCHEDULE_TOPIC_XXXX", 18, rw);
-        if config.trace_topic_enable {
-            add(&config.msg_trace_topic_name, 1, rw);
-        }
-        add(&format!("{cluster}_REPLY_TOPIC"), 1, rw);
-        add(&format!("rmq_sys_REVIVE_LOG_{cluster}"), 8, rw);
-        add(
-            &format!("rmq_sys_SYNC_BROKER_MEMBER_{name}"),
-            1,
-            PERM_INHERIT,
-        );
-        add("RMQ_SYS_TRANS_HALF_TOPIC", 1, rw);
-        add("RMQ_SYS_TRANS_OP_HALF_TOPIC", 1, rw);
-        if config.timer_wheel_enable {
-            add("rmq_sys_wheel_timer", 1, rw);
-        }
+        let mut t = system_topics(config);
         let mut system: Vec<String> = t.keys().cloned().collect();
         system.extend(
             [

@@ -55,3 +55,12 @@ crate::custom_header! {
         forbidden_type: optional i32 = "forbiddenType",
     }
 }
+
+crate::custom_header! {
+    /// A refused PULL_MESSAGE's header (NO_PERMISSION): Java's response header with only
+    /// `forbiddenType` set, its other fields null and so absent on the wire.
+    pub struct PullForbiddenResponseHeader {
+        /// 1 broker, 2 group, 3 topic, 4 broadcast (Java's `ForbiddenType`).
+        forbidden_type: required i32 = "forbiddenType",
+    }
+}
