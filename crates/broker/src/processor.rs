@@ -2,6 +2,7 @@
 //! dispatch to the handler modules. Unknown codes get Java's REQUEST_CODE_NOT_SUPPORTED.
 
 use crate::config::BrokerConfig;
+use crate::reply::fail;
 use crate::{admin, manage, pull, send, BrokerState};
 use async_trait::async_trait;
 use rmq_protocol::codes::{request as rc, response};
@@ -11,9 +12,6 @@ use rmq_remoting::{
     RequestContext, RequestProcessor,
 };
 use std::sync::{Arc, OnceLock};
-
-// `pull.rs` still imports these from here; the lead's budget work owns that file.
-pub use crate::reply::{fail, FAQ_URL};
 
 /// The one processor of the broker; the state arrives once the server is bound.
 pub struct BrokerProcessor(pub Arc<OnceLock<Arc<BrokerState>>>);
