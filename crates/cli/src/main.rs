@@ -1,5 +1,6 @@
-//! `rmq`: one native binary for RocketMQ operators: the NameServer, admin commands and the
-//! remoting benchmark. Each subcommand lives in its own module.
+//! `rmq`: one native binary for RocketMQ operators: a NameServer and a broker (alone or both in
+//! one process), a producer and a consumer, admin commands, the dashboard, store tools, the
+//! crash torture and the benchmarks. Each subcommand lives in its own module.
 
 mod admin;
 mod bench_cmd;
