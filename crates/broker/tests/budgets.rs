@@ -195,17 +195,7 @@ async fn held_pulls_past_a_connections_or_clients_budget_are_refused() {
     support::create_topic(&admin, &addr, "Empty", 4).await;
     support::create_topic(&admin, &addr, "Canary", 1).await;
     let state = sa.broker().state().clone();
-    let hold = |c: &rmq_remoting::RemotingClient, queue: i32| {
-        let (c, addr) = (c.clone(), addr.clone());
-        tokio::spawn(async move {
-            c.invoke_sync(
-                &addr,
-                support::pull_request("CG_greedy", "Empty", queue, 0, 20_000),
-                Duration::from_secs(30),
-            )
-            .await
-        })
-    };
+    let hold = |c, queue| support::long_poll(c, &addr, "CG_greedy", "Empty", queue);
     let first = support::client_from("127.0.0.2");
     let held: Vec<_> = (0..3).map(|q| hold(&first, q)).collect();
     assert!(support::eventually(Duration::from_secs(10), || state.notifier.held() == 3).await);
@@ -228,7 +218,7 @@ async fn held_pulls_past_a_connections_or_clients_budget_are_refused() {
     assert_busy(&r, "maxHeldPullsPerClient");
     // Another client's long poll is held, and answered when its message comes.
     let canary = support::client_from("127.0.0.3");
-    let waiting = hold_canary(&canary, &addr);
+    let waiting = support::long_poll(&canary, &addr, "CG_canary", "Canary", 0);
     assert!(support::eventually(Duration::from_secs(10), || state.notifier.held() == 5).await);
     let r = support::call(
         &admin,
@@ -244,21 +234,6 @@ async fn held_pulls_past_a_connections_or_clients_budget_are_refused() {
         .unwrap();
     assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark_str());
     drop((held, also_held));
-}
-
-fn hold_canary(
-    c: &rmq_remoting::RemotingClient,
-    addr: &str,
-) -> tokio::task::JoinHandle<Result<RemotingCommand, rmq_remoting::RemotingError>> {
-    let (c, addr) = (c.clone(), addr.to_owned());
-    tokio::spawn(async move {
-        c.invoke_sync(
-            &addr,
-            support::pull_request("CG_canary", "Canary", 0, 0, 20_000),
-            std::time::Duration::from_secs(30),
-        )
-        .await
-    })
 }
 
 /// Queued pull answers are bounded per connection: a client pipelining 5,000 pulls of 256 KiB

@@ -210,27 +210,39 @@ pub fn records(body: &bytes::Bytes) -> Vec<rmq_store::record::Record> {
 
 /// Resident memory of this process (the broker runs in it), in KiB.
 pub fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
+    proc_status_kib("VmRSS:")
 }
 
 /// Anonymous resident memory of this process (heap and stacks; not the store's mapped files,
 /// whose pages count in `VmRSS` as they are written), in KiB.
 pub fn anon_rss_kib() -> u64 {
+    proc_status_kib("RssAnon:")
+}
+
+/// A `kB` line of `/proc/self/status` (0 where there is none).
+fn proc_status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find_map(|l| l.strip_prefix("RssAnon:"))
+                .find_map(|l| l.strip_prefix(field))
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// Sends a long-polling pull of `group` on `topic`/`queue` (held up to 20 s) from a task:
+/// the handle answers when the broker does.
+pub fn long_poll(
+    c: &RemotingClient,
+    addr: &str,
+    group: &str,
+    topic: &str,
+    queue: i32,
+) -> tokio::task::JoinHandle<Result<RemotingCommand, rmq_remoting::RemotingError>> {
+    let (c, addr) = (c.clone(), addr.to_owned());
+    let req = pull_request(group, topic, queue, 0, 20_000);
+    tokio::spawn(async move { c.invoke_sync(&addr, req, Duration::from_secs(30)).await })
 }
 
 /// Polls `done` every 20 ms until it holds or `within` passes.
