@@ -12,15 +12,17 @@ pub mod metrics;
 pub use rmq_config::persist;
 pub mod processor;
 pub mod route;
+pub mod state;
 
 use config::NamesrvConfig;
-use processor::{NamesrvProcessor, State};
+use processor::NamesrvProcessor;
 use rmq_protocol::codes::request;
 use rmq_protocol::{LanguageCode, MqVersion};
 use rmq_remoting::{
     ChannelEvent, ChannelEventListener, ExecutorConfig, ProcessorRegistry, RemotingServer,
     ServerBuilder, ServerConfig,
 };
+use state::State;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -140,7 +142,7 @@ impl NameServer {
     /// The NameServer's Prometheus metrics as a source (`rmq standalone` serves it on the
     /// broker's endpoint).
     pub fn metrics_source(&self) -> rmq_http::MetricsSource {
-        metrics::source(Arc::downgrade(&self.state), Arc::downgrade(&self.server))
+        state::metrics_source(Arc::downgrade(&self.state), Arc::downgrade(&self.server))
     }
 
     /// Serves `/metrics` on `addr` (`rmq namesrv --metrics`) until shutdown; returns the bound

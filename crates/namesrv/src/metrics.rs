@@ -3,10 +3,9 @@
 //! exports none, so these carry a `rocketmq_namesrv_` prefix of their own; they never collide
 //! with the broker's series when `rmq standalone` serves both on one endpoint.
 
-use crate::processor::State;
+use crate::route::RouteInfoManager;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use std::sync::{Arc, Weak};
 
 /// Every series the NameServer exports.
 pub struct NamesrvMetrics {
@@ -46,27 +45,18 @@ impl NamesrvMetrics {
     pub fn rpc(&self, request_code: i32, response_code: i32, millis: f64) {
         self.server.rpc(request_code, response_code, millis);
     }
-}
 
-fn render(state: &State, server: &rmq_remoting::RemotingServer) -> String {
-    let m = &state.metrics;
-    m.server.observe(server);
-    m.brokers.set(state.route.live_count() as i64);
-    m.topics.set(state.route.topic_count() as i64);
-    let registry = m.registry.lock().unwrap_or_else(|p| p.into_inner());
-    rmq_http::encode(&registry)
-}
-
-/// The NameServer's metrics as a source for an endpoint: empty once the NameServer is gone.
-pub(crate) fn source(
-    state: Weak<State>,
-    server: Weak<rmq_remoting::RemotingServer>,
-) -> rmq_http::MetricsSource {
-    Arc::new(move || {
-        let text = match (state.upgrade(), server.upgrade()) {
-            (Some(s), Some(server)) => render(&s, &server),
-            _ => String::new(),
-        };
-        Box::pin(std::future::ready(text))
-    })
+    /// Every series in the text exposition format, sampled now: the gauges are read from the
+    /// route tables and the server at scrape time rather than kept up to date on every change.
+    pub(crate) fn render(
+        &self,
+        route: &RouteInfoManager,
+        server: &rmq_remoting::RemotingServer,
+    ) -> String {
+        self.server.observe(server);
+        self.brokers.set(route.live_count() as i64);
+        self.topics.set(route.topic_count() as i64);
+        let registry = self.registry.lock().unwrap_or_else(|p| p.into_inner());
+        rmq_http::encode(&registry)
+    }
 }

@@ -1,11 +1,12 @@
 //! Request handling, one function per request code (spec §7.3-7.5).
 
-use crate::config::NamesrvConfig;
 use crate::fastjson::Style;
-use crate::kv::{KvConfigManager, ORDER_TOPIC_CONFIG};
+use crate::kv::ORDER_TOPIC_CONFIG;
 use crate::route::model::{self, DataVersion, QueueData};
 use crate::route::register_body::{self, RegisterBody};
-use crate::route::{unit_filter, RegisterOutcome, Registration, RouteInfoManager};
+use crate::route::{unit_filter, RegisterOutcome, Registration};
+/// Kept at its old path: the handlers' shared state now lives in [`crate::state`].
+pub use crate::state::State;
 use async_trait::async_trait;
 use rmq_protocol::codes::{request as rc, response};
 use rmq_protocol::headers::broker::*;
@@ -14,35 +15,11 @@ use rmq_protocol::headers::route::*;
 use rmq_protocol::{ExtFields, MqVersion, RemotingCommand};
 use rmq_remoting::{ProcessorError, RequestContext, RequestProcessor};
 use serde::Deserialize;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// FAQ link appended to TOPIC_NOT_EXIST remarks (5.x).
 const FAQ_URL: &str = "https://rocketmq.apache.org/docs/bestPractice/06FAQ";
-
-/// Everything the handlers share.
-pub struct State {
-    /// Route tables.
-    pub route: RouteInfoManager,
-    /// KV config.
-    pub kv: KvConfigManager,
-    /// Live configuration (UPDATE_NAMESRV_CONFIG changes it).
-    pub config: RwLock<NamesrvConfig>,
-    /// Held by an UPDATE_NAMESRV_CONFIG from its change to the end of its file write.
-    pub persisting_config: std::sync::Mutex<()>,
-    /// Start time (needWaitForService).
-    pub started: Instant,
-    /// Request counts and latencies (served when the NameServer's metrics are on).
-    pub metrics: crate::metrics::NamesrvMetrics,
-}
-
-impl State {
-    /// Reads the live configuration under its lock: request paths look at a flag or two, so
-    /// nothing is cloned per request.
-    pub(crate) fn config(&self) -> std::sync::RwLockReadGuard<'_, NamesrvConfig> {
-        self.config.read().unwrap_or_else(|p| p.into_inner())
-    }
-}
 
 /// The NameServer's processor: registered for 105 (on the client-request executor) and as the
 /// default processor (on the default executor) for everything else.
