@@ -5,9 +5,9 @@
 //! message still in flight.
 
 use crate::broker_requests;
+use crate::commit_offset::CommitOffset;
 use crate::listener::ConsumeResult;
 use crate::message::MessageExt;
-use crate::offset_store::CommitOffset;
 use crate::process_queue::ProcessQueue;
 use crate::state::{ConsumerState, RPC_TIMEOUT};
 use std::sync::Arc;

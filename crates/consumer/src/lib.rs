@@ -20,9 +20,15 @@
 //! offset), `routes` (routes and heartbeats), `broker_requests` (the requests still built from
 //! string keys); [`process_queue`]: one queue's messages in flight, for flow control and safe
 //! commits; [`local_offsets`]: BROADCASTING offsets in a file, Java's layout.
+//!
+//! No module import cycle: what `state` holds is plain data from modules that do not use the
+//! state (`commit_offset`: a queue's offset to commit; `queue_seeks`: the seeks table; the lite
+//! pull batch type lives in `state` itself), while the modules working on the state depend on
+//! it and never the other way.
 
 pub mod allocate;
 mod broker_requests;
+mod commit_offset;
 mod concurrent;
 pub mod config;
 pub mod listener;
@@ -34,6 +40,7 @@ mod orderly;
 pub mod process_queue;
 mod pull;
 pub mod push;
+mod queue_seeks;
 mod rebalance;
 mod routes;
 mod seek;

@@ -9,7 +9,7 @@
 
 use crate::config::{ConsumerConfig, ConsumerError};
 use crate::push::PushConsumer;
-use crate::state::{ConsumerState, Delivery};
+use crate::state::{ConsumerState, Delivery, LiteBatch};
 use crate::{MessageExt, MessageQueue};
 use futures_util::Stream;
 use std::time::Duration;
@@ -17,10 +17,6 @@ use tokio::sync::{mpsc, Mutex};
 
 /// Pulled batches buffered before pulling pauses.
 const BUFFERED_BATCHES: usize = 64;
-
-/// A queue's pulled messages and the seek generation they were pulled in (`poll` drops those
-/// pulled before the queue's last seek).
-pub(crate) type LiteBatch = (MessageQueue, u64, Vec<MessageExt>);
 
 /// A running lite pull consumer.
 pub struct LitePullConsumer {

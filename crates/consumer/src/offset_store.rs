@@ -1,48 +1,13 @@
 //! Offsets: where a queue starts (the group's committed offset, else `consume_from` as Java
 //! computes it, spec §4.5) and where commits go (UPDATE_CONSUMER_OFFSET to the queue's master,
 //! or the local file in BROADCASTING), every `persist_interval`, at once on request, and at
-//! shutdown. [`CommitOffset`] is each owned queue's offset to commit.
+//! shutdown. Each owned queue's offset to commit is a `CommitOffset` (`commit_offset`).
 
 use crate::broker_requests;
 use crate::config::ConsumeFrom;
 use crate::state::{ConsumerState, RPC_TIMEOUT};
 use crate::MessageQueue;
 use rmq_protocol::codes::response;
-use std::sync::atomic::{AtomicI64, Ordering};
-
-/// One queue's offset to commit: the first offset not yet consumed (the smallest one still in
-/// flight, or one past the last consumed), so a crash never skips a message. Unknown (-1) until
-/// the queue's start offset is read.
-#[derive(Debug)]
-pub(crate) struct CommitOffset(AtomicI64);
-
-impl CommitOffset {
-    /// Not known yet.
-    pub(crate) fn unknown() -> CommitOffset {
-        CommitOffset(AtomicI64::new(-1))
-    }
-
-    /// Moves forward to `offset`, never back (consumption finished, the start offset read).
-    pub(crate) fn advance(&self, offset: i64) {
-        self.0.fetch_max(offset, Ordering::SeqCst);
-    }
-
-    /// Moves to `offset`, back or forward (a seek, an offset reset, PULL_OFFSET_MOVED).
-    pub(crate) fn set(&self, offset: i64) {
-        self.0.store(offset, Ordering::SeqCst);
-    }
-
-    /// The offset, -1 while unknown.
-    pub(crate) fn raw(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
-    }
-
-    /// The offset, once known.
-    pub(crate) fn known(&self) -> Option<i64> {
-        let o = self.raw();
-        (o >= 0).then_some(o)
-    }
-}
 
 impl ConsumerState {
     /// The offset to start a queue at (spec §4.5).

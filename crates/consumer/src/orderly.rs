@@ -3,9 +3,9 @@
 //! `lock_interval`), by one task per queue, one batch at a time in offset order. A suspended
 //! batch is offered again; nothing after it runs meanwhile.
 
+use crate::commit_offset::CommitOffset;
 use crate::listener::ConsumeResult;
 use crate::message::MessageExt;
-use crate::offset_store::CommitOffset;
 use crate::process_queue::ProcessQueue;
 use crate::state::{ConsumerState, RPC_TIMEOUT};
 use crate::{broker_requests, MessageQueue};

@@ -4,8 +4,8 @@
 //! suggested slave, and the hand-over of what was pulled: to `poll` (lite pull), the queue's
 //! orderly task, or concurrent consumption.
 
+use crate::commit_offset::CommitOffset;
 use crate::message::{decode_records, Decoded, MessageExt};
-use crate::offset_store::CommitOffset;
 use crate::orderly::OrderlyTx;
 use crate::process_queue::ProcessQueue;
 use crate::state::ConsumerState;

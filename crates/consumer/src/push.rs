@@ -11,8 +11,9 @@
 use crate::config::{ConsumerConfig, ConsumerError};
 use crate::listener::MessageListener;
 use crate::local_offsets::LocalOffsets;
+use crate::queue_seeks::Seeks;
 use crate::rebalance::OnNotify;
-use crate::seek::{OnReset, Seeks};
+use crate::seek::OnReset;
 use crate::state::{ConsumerState, Delivery, OwnedQueue, RPC_TIMEOUT};
 use crate::{broker_requests, subscription, MessageQueue};
 use rmq_model::heartbeat::{SubscriptionData, UnregisterClient};

@@ -232,7 +232,7 @@ impl ConsumerState {
             }
             pq.set_locked(true);
         }
-        let commit_offset = Arc::new(crate::offset_store::CommitOffset::unknown());
+        let commit_offset = Arc::new(crate::commit_offset::CommitOffset::unknown());
         let (tx, orderly) = if self.config.orderly {
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
             let task = tokio::spawn(orderly::consume_in_order(

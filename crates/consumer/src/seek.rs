@@ -9,43 +9,7 @@ use crate::MessageQueue;
 use async_trait::async_trait;
 use rmq_protocol::RemotingCommand;
 use rmq_remoting::{ProcessorError, RequestContext, RequestProcessor};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock, Weak};
-
-/// A queue's pending seek and how many seeks it has seen.
-#[derive(Default, Clone, Copy)]
-struct QueueSeek {
-    /// Where the next pull starts, not yet applied by the pull task.
-    pending: Option<i64>,
-    /// Seeks so far (the generation of what is pulled now).
-    generation: u64,
-}
-
-/// The seeks of every queue.
-#[derive(Default)]
-pub(crate) struct Seeks(Mutex<HashMap<MessageQueue, QueueSeek>>);
-
-impl Seeks {
-    /// A seek waiting for `mq`'s pull task, taken.
-    pub(crate) fn take(&self, mq: &MessageQueue) -> Option<i64> {
-        let mut s = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        s.get_mut(mq)?.pending.take().filter(|o| *o >= 0)
-    }
-
-    /// How many seeks `mq` has seen.
-    pub(crate) fn generation(&self, mq: &MessageQueue) -> u64 {
-        let s = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        s.get(mq).map_or(0, |e| e.generation)
-    }
-
-    /// Records a seek of `mq` to `offset`.
-    fn request(&self, mq: &MessageQueue, offset: i64) {
-        let mut s = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let e = s.entry(mq.clone()).or_default();
-        e.pending = Some(offset);
-        e.generation += 1;
-    }
-}
+use std::sync::{Arc, OnceLock, Weak};
 
 impl ConsumerState {
     /// The next pull of `mq` starts at `offset`; what was pulled before is dropped.

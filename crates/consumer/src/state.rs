@@ -3,14 +3,13 @@
 //! ([`Delivery`]). The tasks' work lives beside it, one module per responsibility: rebalance,
 //! pull, concurrent and orderly consumption, offset store, seeks, routes and heartbeats.
 
+use crate::commit_offset::CommitOffset;
 use crate::config::ConsumerConfig;
 use crate::listener::MessageListener;
-use crate::lite::LiteBatch;
 use crate::local_offsets::LocalOffsets;
-use crate::offset_store::CommitOffset;
 use crate::process_queue::ProcessQueue;
-use crate::seek::Seeks;
-use crate::MessageQueue;
+use crate::queue_seeks::Seeks;
+use crate::{MessageExt, MessageQueue};
 use rmq_model::heartbeat::SubscriptionData;
 use rmq_model::{NamesrvClient, TopicRouteData};
 use rmq_remoting::RemotingClient;
@@ -22,6 +21,11 @@ use tokio::sync::{mpsc, Notify, Semaphore};
 
 /// The timeout of every request but pulls (which the broker may hold).
 pub(crate) const RPC_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A queue's pulled messages and the seek generation they were pulled in (`poll` drops those
+/// pulled before the queue's last seek). Defined here, beside [`Delivery`] which carries it,
+/// rather than in `lite`, so that `state` does not depend on `lite`.
+pub(crate) type LiteBatch = (MessageQueue, u64, Vec<MessageExt>);
 
 /// How a consumer hands messages over: the one difference between a push consumer and a lite
 /// pull consumer once queues are owned and pulled.
