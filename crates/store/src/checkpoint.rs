@@ -19,7 +19,6 @@
 //! recovery falls back to Java's rule (and requires no CRC property).
 
 use crate::durable;
-use crate::store::StoreError;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
@@ -108,12 +107,9 @@ fn decode_mark(m: &[u8], physic_ms: i64) -> Option<Mark> {
 /// (index headers are written at the flush this follows, so the index covers the same time;
 /// a Java broker recovering from a crash deletes index files that end after
 /// indexMsgTimestamp: 0 there would cost it every index file), and rmq's mark. Written last
-/// in a flush: it claims what the flush made durable.
-pub(crate) fn write(path: &Path, store_time: i64, mark: Mark) -> Result<(), StoreError> {
-    let io = |source| StoreError::Io {
-        path: path.to_owned(),
-        source,
-    };
+/// in a flush: it claims what the flush made durable. A plain I/O error, so that this module
+/// sits below the store (which names the file in its own error).
+pub(crate) fn write(path: &Path, store_time: i64, mark: Mark) -> std::io::Result<()> {
     let m = mark;
     let mut page = [0u8; PAGE];
     page[..8].copy_from_slice(&store_time.to_be_bytes());
@@ -130,10 +126,9 @@ pub(crate) fn write(path: &Path, store_time: i64, mark: Mark) -> Result<(), Stor
         .create(true)
         .truncate(false)
         .write(true)
-        .open(path)
-        .map_err(io)?;
-    f.write_all_at(&page, 0).map_err(io)?;
-    durable::sync_file(&f, path).map_err(io)
+        .open(path)?;
+    f.write_all_at(&page, 0)?;
+    durable::sync_file(&f, path)
 }
 
 #[cfg(test)]

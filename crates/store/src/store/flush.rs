@@ -43,7 +43,7 @@ use crate::checkpoint::{self, Mark};
 use crate::durable;
 use crate::index;
 use std::fs::File;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 impl MessageStore {
     /// Makes every put so far durable: the commit log alone (Java's SYNC_FLUSH does the same),
@@ -105,7 +105,7 @@ impl MessageStore {
                 ix.sync()?;
             }
             // Last: it claims what the flushes above made durable.
-            checkpoint::write(
+            write_checkpoint(
                 &self.config.root.join("checkpoint"),
                 self.last_store_time,
                 mark,
@@ -219,7 +219,7 @@ impl SyncJob {
             h.run()?;
         }
         match &self.checkpoint {
-            Some(path) => checkpoint::write(path, self.store_time, self.mark),
+            Some(path) => write_checkpoint(path, self.store_time, self.mark),
             None => Ok(()),
         }
     }
@@ -228,4 +228,13 @@ impl SyncJob {
     pub fn is_empty(&self) -> bool {
         self.checkpoint.is_none() && self.files.is_empty() && self.dirs.is_empty()
     }
+}
+
+/// Writes and syncs the checkpoint at `path` ([`checkpoint::write`]), naming the file in the
+/// error: the checkpoint module only does I/O and knows nothing of the store's errors.
+pub(super) fn write_checkpoint(path: &Path, store_time: i64, mark: Mark) -> Result<(), StoreError> {
+    checkpoint::write(path, store_time, mark).map_err(|source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    })
 }

@@ -3,10 +3,11 @@
 //! is written before the lock is held and the directory is known to hold nothing this store
 //! would ignore.
 
+use super::flush::write_checkpoint;
 use super::queues::Queues;
 use super::recovery::RebuildFrom;
 use super::{MessageStore, StoreConfig, StoreError};
-use crate::checkpoint::{self, Checkpoint, Mark};
+use crate::checkpoint::{Checkpoint, Mark};
 use crate::commit_log::{CommitLog, LastStop};
 use crate::durable;
 use crate::index::Indexes;
@@ -101,7 +102,7 @@ impl MessageStore {
         // The checkpoint says from the start where records carry the CRC property (the
         // setting may have changed); the dispatch mark is where the rebuild started, which
         // every queue holds up to on disk.
-        checkpoint::write(
+        write_checkpoint(
             &self.config.root.join("checkpoint"),
             self.last_store_time,
             Mark {
