@@ -16,33 +16,27 @@
 //! `write_stall_timeout` while we have output for it is closed.
 
 use crate::budget::ByteBudget;
-use crate::dispatch::Dispatcher;
 use crate::error::RemotingError;
 use crate::event::{ChannelEvent, EventSink};
 use crate::per_client::ClientSlot;
 use crate::response_table::{Completion, InvokeCallback, KeepingCallback, ResponseTable};
-use bytes::{Buf, Bytes, BytesMut};
-use futures_util::FutureExt;
-use rmq_protocol::{frame, RemotingCodec, RemotingCommand};
-use std::io::IoSlice;
+use rmq_protocol::RemotingCommand;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, oneshot, Semaphore};
-use tokio_util::codec::Decoder;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 use tokio_util::sync::CancellationToken;
 
-/// Bodies at least this large are written from their own buffer (vectored write), not copied.
-const ZERO_COPY_BODY: usize = 16 * 1024;
+mod read;
+mod write;
+
+pub(crate) use read::RequestBytes;
+
 /// How often callback waiters past their deadline are failed (Java scans every second).
 const EXPIRY_SCAN: Duration = Duration::from_millis(100);
-/// Stop coalescing queued frames into one write past this many bytes.
-const MAX_BATCH_BYTES: usize = 256 * 1024;
 
-/// Frames at least this large have their bytes reserved from the request budgets before they are
-/// read; smaller ones are accounted once decoded (a read chunk holds few of them).
-const RESERVE_BEFORE_READ: usize = 64 * 1024;
 /// Bytes a frame's header is assumed to take beyond its ext fields and remark, for the byte
 /// budgets (the real size is known only once encoded, in the writer).
 const HEADER_OVERHEAD: usize = 64;
@@ -151,25 +145,6 @@ impl std::fmt::Debug for ByteBudget {
 pub(crate) fn next_connection_id() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     NEXT.fetch_add(1, Ordering::Relaxed)
-}
-
-/// Bytes of one request held against the per-connection and server-wide budgets until the
-/// request has been processed (given back on drop).
-pub(crate) struct RequestBytes {
-    budget: Arc<RequestBudget>,
-    bytes: usize,
-}
-
-impl Drop for RequestBytes {
-    fn drop(&mut self) {
-        self.budget.connection.give(self.bytes);
-        if let Some(client) = &self.budget.client {
-            client.give(self.bytes);
-        }
-        if let Some(total) = &self.budget.total {
-            total.give(self.bytes);
-        }
-    }
 }
 
 /// Held by a connection's task until it ends; dropping it gives the slot back (connection cap).
@@ -519,14 +494,32 @@ impl ConnectionHandle {
     }
 }
 
+/// Where a connection's read loop hands each inbound request: the dispatcher (processor
+/// registry, hooks, executors) implements it. Defined here so that the connection depends on
+/// nothing that handles requests (they depend on it); the read loop is generic over it, so each
+/// request is one static call, no allocation or dynamic dispatch more than a direct call.
+pub(crate) trait RequestSink: Send + Sync + 'static {
+    /// Handles one request that arrived on `conn`. Returns once the request is either answered
+    /// or handed on: the read loop reads no further frame before then. `permit` (the
+    /// connection's in-flight slot) and `bytes` (the request's share of the byte budgets) are
+    /// given back by dropping them, as the sink decides.
+    fn dispatch(
+        self: &Arc<Self>,
+        request: RemotingCommand,
+        conn: &ConnectionHandle,
+        permit: OwnedSemaphorePermit,
+        bytes: RequestBytes,
+    ) -> impl Future<Output = ()> + Send;
+}
+
 /// Starts the reader and writer tasks of a connection over `io`. `first_frame_deadline` (server
 /// side): the connection is closed unless a whole frame arrived by then.
-pub(crate) fn spawn<S>(
+pub(crate) fn spawn<S, D: RequestSink>(
     io: S,
     peer: String,
     config: ConnectionConfig,
     first_frame_deadline: Option<tokio::time::Instant>,
-    dispatcher: Arc<Dispatcher>,
+    dispatcher: Arc<D>,
     events: EventSink,
     slots: Option<ServerSlots>,
 ) -> ConnectionHandle
@@ -560,7 +553,7 @@ where
         shared: shared.clone(),
     };
     events.emit(ChannelEvent::Connect(handle.channel()));
-    let writer_task = tokio::spawn(write_loop(
+    let writer_task = tokio::spawn(write::write_loop(
         writer,
         rx,
         shared.clone(),
@@ -576,7 +569,7 @@ where
             writer: Some(writer_task),
             slots,
         };
-        let outcome = read_loop(
+        let outcome = read::read_loop(
             reader,
             &h,
             &config,
@@ -585,23 +578,7 @@ where
             &dispatcher,
         )
         .await;
-        let peer = h.peer().to_owned();
-        match outcome {
-            ReadOutcome::Eof | ReadOutcome::Closed => {}
-            ReadOutcome::Idle => {
-                tracing::info!(%peer, "closing idle connection");
-                events.emit(ChannelEvent::Idle(h.channel()));
-            }
-            ReadOutcome::Silent => {
-                // Load-balancer and orchestrator health checks connect and say nothing.
-                tracing::debug!(%peer, "closing connection: no complete first frame in time");
-                events.emit(ChannelEvent::Idle(h.channel()));
-            }
-            ReadOutcome::Error(e) => {
-                tracing::warn!(%peer, error = %e, "closing connection");
-                events.emit(ChannelEvent::Exception(h.channel(), e));
-            }
-        }
+        read::report(outcome, &h, &events);
         end.fail_pending();
         if let Some(writer) = end.writer.take() {
             let _ = writer.await;
@@ -656,400 +633,5 @@ impl Drop for ConnectionEnd {
                 }
             }
         }
-    }
-}
-
-enum ReadOutcome {
-    Eof,
-    Closed,
-    Idle,
-    /// No complete first frame within the first-frame timeout.
-    Silent,
-    Error(String),
-}
-
-async fn read_loop<R: AsyncRead + Unpin>(
-    mut reader: R,
-    conn: &ConnectionHandle,
-    config: &ConnectionConfig,
-    client_bytes: Option<Arc<ByteBudget>>,
-    mut first_frame_deadline: Option<tokio::time::Instant>,
-    dispatcher: &Arc<Dispatcher>,
-) -> ReadOutcome {
-    let shared = &conn.shared;
-    let mut codec = RemotingCodec::new(config.max_frame_length);
-    let mut buf = BytesMut::with_capacity(16 * 1024);
-    let inflight = Arc::new(Semaphore::new(config.max_inflight.max(1)));
-    let budget = Arc::new(RequestBudget {
-        connection: ByteBudget::new(config.request_bytes),
-        client: client_bytes,
-        total: config.request_bytes_total.clone(),
-    });
-    // Bytes reserved for the large frame being read, before its body arrived.
-    let mut reserved: Option<RequestBytes> = None;
-    loop {
-        loop {
-            let frame_len = match frame::check_length(&buf, config.max_frame_length) {
-                Ok(Some(total)) if total <= buf.len() => total,
-                _ => 0,
-            };
-            match codec.decode(&mut buf) {
-                Ok(Some(cmd)) => {
-                    first_frame_deadline = None;
-                    let reservation = reserved.take();
-                    if cmd.is_response() {
-                        drop(reservation);
-                        let opaque = cmd.opaque;
-                        if !shared.table.complete(opaque, Ok(cmd)) {
-                            tracing::warn!(peer = %shared.peer, opaque, "receive response, but not matched any request");
-                        }
-                    } else {
-                        // Back-pressure points: an in-flight slot, then the request's bytes,
-                        // before reading on.
-                        let Some((permit, bytes)) =
-                            admit(&inflight, &budget, shared, frame_len, reservation).await
-                        else {
-                            return ReadOutcome::Closed;
-                        };
-                        dispatcher.dispatch(cmd, conn, permit, bytes).await;
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => return ReadOutcome::Error(format!("malformed frame: {e}")),
-            }
-        }
-        if !make_room(&mut buf, config, &budget, shared, &mut reserved).await {
-            return ReadOutcome::Closed;
-        }
-        let mut idle_deadline = tokio::time::Instant::from_std(
-            epoch()
-                + Duration::from_millis(shared.last_activity.load(Ordering::Relaxed))
-                + config.idle_timeout,
-        );
-        if let Some(d) = first_frame_deadline {
-            if tokio::time::Instant::now() >= d {
-                return ReadOutcome::Silent;
-            }
-            idle_deadline = idle_deadline.min(d);
-        }
-        tokio::select! {
-            r = reader.read_buf(&mut buf) => match r {
-                Ok(0) => return ReadOutcome::Eof,
-                Ok(n) => {
-                    shared.last_activity.store(now_ms(), Ordering::Relaxed);
-                    if let Some(t) = &shared.traffic {
-                        t.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
-                    }
-                }
-                // A TLS peer that closes the socket without close_notify (Java clients, our
-                // CLI, most clients) has simply closed: an end, not an error.
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return ReadOutcome::Eof,
-                Err(e) => return ReadOutcome::Error(format!("read failed: {e}")),
-            },
-            _ = tokio::time::sleep_until(idle_deadline) => {
-                let last = shared.last_activity.load(Ordering::Relaxed);
-                if now_ms().saturating_sub(last) >= config.idle_timeout.as_millis() as u64 {
-                    return ReadOutcome::Idle;
-                }
-            }
-            _ = shared.closed.cancelled() => return ReadOutcome::Closed,
-        }
-    }
-}
-
-/// Admits a request of `frame_len` bytes: an in-flight slot of its connection, then its bytes
-/// (already reserved for a large frame, else taken now). `None` when the connection closed while
-/// waiting.
-async fn admit(
-    inflight: &Arc<Semaphore>,
-    budget: &Arc<RequestBudget>,
-    shared: &Shared,
-    frame_len: usize,
-    reservation: Option<RequestBytes>,
-) -> Option<(tokio::sync::OwnedSemaphorePermit, RequestBytes)> {
-    let permit = tokio::select! {
-        p = inflight.clone().acquire_owned() => p.expect("semaphore never closed"),
-        _ = shared.closed.cancelled() => return None,
-    };
-    let bytes = match reservation {
-        Some(r) => r,
-        None => match RequestBudget::try_acquire(budget, frame_len) {
-            Some(b) => b,
-            None => tokio::select! {
-                b = RequestBudget::acquire(budget, frame_len) => b,
-                _ = shared.closed.cancelled() => return None,
-            },
-        },
-    };
-    Some((permit, bytes))
-}
-
-/// Grows the read buffer by what the next frame needs (its length was checked against the
-/// max); a large frame's bytes are first reserved from the budgets (waiting here is the
-/// back-pressure, and nothing is allocated for it meanwhile), then room is made for all of it at
-/// once (no doubling and copying on the way up). `false` when the connection closed meanwhile.
-async fn make_room(
-    buf: &mut BytesMut,
-    config: &ConnectionConfig,
-    budget: &Arc<RequestBudget>,
-    shared: &Shared,
-    reserved: &mut Option<RequestBytes>,
-) -> bool {
-    let need = match frame::check_length(buf, config.max_frame_length) {
-        Ok(Some(total)) if total >= RESERVE_BEFORE_READ && total > buf.len() => {
-            if reserved.is_none() {
-                *reserved = Some(tokio::select! {
-                    b = RequestBudget::acquire(budget, total) => b,
-                    _ = shared.closed.cancelled() => return false,
-                });
-            }
-            total - buf.len()
-        }
-        Ok(Some(total)) if total > buf.len() => total - buf.len(),
-        _ => 8 * 1024,
-    };
-    if buf.capacity() - buf.len() < need {
-        buf.reserve(need.max(8 * 1024));
-    }
-    true
-}
-
-/// The byte budgets requests of one connection are admitted under: its own, its client's
-/// (shared by the client's connections) and the server's.
-pub(crate) struct RequestBudget {
-    connection: ByteBudget,
-    client: Option<Arc<ByteBudget>>,
-    total: Option<Arc<ByteBudget>>,
-}
-
-impl RequestBudget {
-    /// Takes a frame of `bytes` from every budget if it fits now (the usual case: no waiting,
-    /// an atomic add each).
-    fn try_acquire(this: &Arc<Self>, bytes: usize) -> Option<RequestBytes> {
-        if !matches!(this.connection.try_take(bytes), Ok(true)) {
-            return None;
-        }
-        if let Some(client) = &this.client {
-            if !matches!(client.try_take(bytes), Ok(true)) {
-                this.connection.give(bytes);
-                return None;
-            }
-        }
-        if let Some(total) = &this.total {
-            if !matches!(total.try_take(bytes), Ok(true)) {
-                this.connection.give(bytes);
-                if let Some(client) = &this.client {
-                    client.give(bytes);
-                }
-                return None;
-            }
-        }
-        Some(RequestBytes {
-            budget: this.clone(),
-            bytes,
-        })
-    }
-
-    /// Waits until a frame of `bytes` fits this connection's budget, then its client's, then
-    /// the server's (always in that order, so no two waiters hold each other up crosswise).
-    async fn acquire(this: &Arc<Self>, bytes: usize) -> RequestBytes {
-        // No budget is ever closed (the server's lives as long as the server, a client's as
-        // long as one of its connections, this one as long as the read loop that owns it).
-        let _ = this.connection.take(bytes).await;
-        if let Some(client) = &this.client {
-            let _ = client.take(bytes).await;
-        }
-        if let Some(total) = &this.total {
-            let _ = total.take(bytes).await;
-        }
-        RequestBytes {
-            budget: this.clone(),
-            bytes,
-        }
-    }
-}
-
-/// Writes queued frames, coalescing everything already queued into one (vectored) write, and
-/// gives their write-budget bytes back once written.
-async fn write_loop<W: AsyncWrite + Unpin>(
-    mut writer: W,
-    mut rx: mpsc::Receiver<(RemotingCommand, usize)>,
-    shared: Arc<Shared>,
-    stall_timeout: Duration,
-) {
-    let mut buf = BytesMut::with_capacity(64 * 1024);
-    let mut segments: Vec<Bytes> = Vec::new();
-    let mut closing = false;
-    loop {
-        let first = if closing {
-            rx.try_recv().ok()
-        } else {
-            tokio::select! {
-                biased;
-                m = rx.recv() => m,
-                _ = shared.closed.cancelled() => { closing = true; rx.try_recv().ok() }
-            }
-        };
-        let Some(first) = first else { break };
-        if rx.is_empty() && !closing {
-            // Tokio runs a task it just woke next (LIFO slot), so without this the writer would
-            // take each frame alone: one syscall per request. Yielding once lets every task that
-            // is ready queue its frame first, and they all leave in one write.
-            tokio::task::yield_now().await;
-        }
-        let mut batch = 0;
-        let mut budget = 0usize;
-        let mut next = Some(first);
-        while let Some((cmd, cost)) = next {
-            batch += encode_into(&cmd, &mut buf, &mut segments, &shared);
-            budget += cost;
-            // Encoded: a waiter that wants its request back gets it now, before any answer can
-            // arrive (the batch is written below).
-            if !cmd.is_response() && !cmd.is_oneway() {
-                drop(shared.table.keep_written(cmd));
-            }
-            next = if batch < MAX_BATCH_BYTES {
-                rx.try_recv().ok()
-            } else {
-                None
-            };
-        }
-        if !buf.is_empty() {
-            segments.push(buf.split().freeze());
-        }
-        if let Err(e) = write_segments(&mut writer, &mut segments, &shared, stall_timeout).await {
-            if e.kind() == std::io::ErrorKind::TimedOut {
-                tracing::warn!(peer = %shared.peer, stall = ?stall_timeout, "closing connection: the peer accepted no byte of its pending output in time");
-            } else {
-                tracing::debug!(peer = %shared.peer, error = %e, "write failed");
-            }
-            shared.closed.cancel();
-            break;
-        }
-        shared.write_budget.give(budget);
-    }
-    let _ = tokio::time::timeout(stall_timeout, writer.shutdown()).await;
-    // Anything still queued can no longer be written; fail its waiters through the table.
-    shared.is_closed.store(true, Ordering::Release);
-    shared.write_budget.close();
-    rx.close();
-    while let Ok((cmd, _)) = rx.try_recv() {
-        if !cmd.is_response() {
-            shared
-                .table
-                .complete(cmd.opaque, Err(RemotingError::closed(&shared.peer)));
-        }
-    }
-}
-
-/// Encodes one frame after the bytes already in `buf`; big bodies become their own segment.
-/// A frame that cannot be encoded is logged and, if it is a request, fails its waiter.
-fn encode_into(
-    cmd: &RemotingCommand,
-    buf: &mut BytesMut,
-    segments: &mut Vec<Bytes>,
-    shared: &Shared,
-) -> usize {
-    let before = buf.len();
-    let header = frame::encode_prefix(cmd, buf)
-        .map(|()| buf.len() - before)
-        .and_then(|header| {
-            if header + cmd.body.len() > shared.max_frame_length {
-                let length = (header + cmd.body.len() - 4) as u32;
-                Err(rmq_protocol::ProtocolError::FrameTooLong {
-                    length,
-                    max: shared.max_frame_length,
-                })
-            } else {
-                Ok(header)
-            }
-        });
-    let header = match header {
-        Ok(h) => h,
-        Err(e) => {
-            buf.truncate(before);
-            tracing::warn!(peer = %shared.peer, opaque = cmd.opaque, error = %e, "cannot encode frame");
-            if !cmd.is_response() {
-                shared
-                    .table
-                    .complete(cmd.opaque, Err(RemotingError::protocol(&shared.peer, &e)));
-            }
-            return 0;
-        }
-    };
-    if cmd.body.len() >= ZERO_COPY_BODY {
-        segments.push(buf.split().freeze());
-        segments.push(cmd.body.clone());
-    } else {
-        buf.extend_from_slice(&cmd.body);
-    }
-    header + cmd.body.len()
-}
-
-/// Writes every segment. Each write call must accept some bytes within `stall_timeout` (a peer
-/// that stops reading is closed, one that reads slowly is not); every accepted byte counts as
-/// activity for the idle timer.
-async fn write_segments<W: AsyncWrite + Unpin>(
-    writer: &mut W,
-    segments: &mut Vec<Bytes>,
-    shared: &Shared,
-    stall_timeout: Duration,
-) -> std::io::Result<()> {
-    let stalled = || std::io::Error::from(std::io::ErrorKind::TimedOut);
-    let mut idx = 0;
-    while idx < segments.len() {
-        let written = if segments.len() - idx == 1 {
-            let seg = &segments[idx];
-            // The stall timer is armed only when the socket has no room right now.
-            match writer.write(seg).now_or_never() {
-                Some(r) => r?,
-                None => match tokio::time::timeout(stall_timeout, writer.write(seg)).await {
-                    Ok(r) => r?,
-                    Err(_) => return Err(stalled()),
-                },
-            }
-        } else {
-            let slices: Vec<IoSlice<'_>> = segments[idx..]
-                .iter()
-                .take(64)
-                .map(|b| IoSlice::new(b))
-                .collect();
-            match writer.write_vectored(&slices).now_or_never() {
-                Some(r) => r?,
-                None => {
-                    match tokio::time::timeout(stall_timeout, writer.write_vectored(&slices)).await
-                    {
-                        Ok(r) => r?,
-                        Err(_) => return Err(stalled()),
-                    }
-                }
-            }
-        };
-        if written == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
-        shared.last_activity.store(now_ms(), Ordering::Relaxed);
-        if let Some(t) = &shared.traffic {
-            t.bytes_out.fetch_add(written as u64, Ordering::Relaxed);
-        }
-        let mut n = written;
-        while n > 0 {
-            let seg = &mut segments[idx];
-            if n >= seg.len() {
-                n -= seg.len();
-                idx += 1;
-            } else {
-                seg.advance(n);
-                n = 0;
-            }
-        }
-    }
-    segments.clear();
-    match writer.flush().now_or_never() {
-        Some(r) => r,
-        None => match tokio::time::timeout(stall_timeout, writer.flush()).await {
-            Ok(r) => r,
-            Err(_) => Err(stalled()),
-        },
     }
 }

@@ -1,8 +1,8 @@
 //! Inbound request dispatch (spec §3.1): processor lookup, flow control, hooks, the reply.
 
-use crate::connection::{ConnectionHandle, RequestBytes};
+use crate::connection::{ConnectionHandle, RequestBytes, RequestSink};
 use crate::hook::{HookError, RpcHook};
-use crate::processor::{ProcessorRegistry, Registered, RequestContext};
+use crate::processor::{Admission, ProcessorRegistry, Registered, RequestContext};
 use futures_util::FutureExt;
 use rmq_protocol::codes::response;
 use rmq_protocol::{LanguageCode, MqVersion, RemotingCommand};
@@ -102,13 +102,13 @@ impl Reply {
     }
 }
 
-impl Dispatcher {
+impl RequestSink for Dispatcher {
     /// Handles one request. Returns once the request is either answered or handed to its executor.
     /// `permit` (the connection's in-flight slot) is held until the reply is queued; `bytes` (the
     /// request's share of the byte budgets) and the executor slot only until it is processed, so
     /// that a reply waiting for room in a slow peer's write queue holds nothing other
     /// connections need.
-    pub(crate) async fn dispatch(
+    async fn dispatch(
         self: &Arc<Self>,
         request: RemotingCommand,
         conn: &ConnectionHandle,
@@ -162,24 +162,78 @@ impl Dispatcher {
             drop((inflight, admission, bytes, permit));
             return;
         }
-        let config = entry.executor.config;
-        if config.inline {
-            // Straight in the read loop: no task, and the request is not moved into one.
-            let ctx = RequestContext {
-                peer: conn.peer_shared(),
-                connection: conn.clone(),
-                held: Arc::new(std::sync::Mutex::new(None)),
-                until_replied: Arc::default(),
-            };
-            let resp = self.run_caught(entry, &ctx, request).await;
-            drop((admission, bytes));
-            reply.send(resp).await;
-            drop((ctx, inflight, permit));
-            return;
+        let admitted = Admitted {
+            admission,
+            bytes,
+            inflight,
+            permit,
+        };
+        if entry.executor.config.inline {
+            self.run_inline(entry, conn, request, reply, admitted).await;
+        } else {
+            self.spawn_run(entry, conn, request, reply, admitted);
         }
+    }
+}
+
+/// What an admitted request holds, given back in two steps: the executor admission and the
+/// request's bytes once it is processed, the in-flight counts once its reply is queued.
+struct Admitted {
+    admission: Admission,
+    bytes: RequestBytes,
+    inflight: InflightGuard,
+    permit: OwnedSemaphorePermit,
+}
+
+impl Dispatcher {
+    /// Processes a request of an inline executor straight in the read loop: no task, and the
+    /// request is not moved into one.
+    async fn run_inline(
+        &self,
+        entry: &Registered,
+        conn: &ConnectionHandle,
+        request: RemotingCommand,
+        reply: Reply,
+        admitted: Admitted,
+    ) {
+        let Admitted {
+            admission,
+            bytes,
+            inflight,
+            permit,
+        } = admitted;
+        let ctx = RequestContext {
+            peer: conn.peer_shared(),
+            connection: conn.clone(),
+            held: Arc::new(std::sync::Mutex::new(None)),
+            until_replied: Arc::default(),
+        };
+        let resp = self.run_caught(entry, &ctx, request).await;
+        drop((admission, bytes));
+        reply.send(resp).await;
+        drop((ctx, inflight, permit));
+    }
+
+    /// Processes a request on a task of its own, once its executor has a slot for it (on the
+    /// blocking pool for a blocking executor).
+    fn spawn_run(
+        self: &Arc<Self>,
+        entry: &Arc<Registered>,
+        conn: &ConnectionHandle,
+        request: RemotingCommand,
+        reply: Reply,
+        admitted: Admitted,
+    ) {
         let this = self.clone();
         let entry = entry.clone();
         let conn = conn.clone();
+        let Admitted {
+            admission,
+            bytes,
+            inflight,
+            permit,
+        } = admitted;
+        let config = entry.executor.config;
         tokio::spawn(async move {
             // A request still waiting for a slot when its connection closes is dropped: nobody
             // can read its answer, and a closed client's backlog must not take the slots and
