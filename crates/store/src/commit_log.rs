@@ -470,6 +470,13 @@ impl CommitLog {
         })
     }
 
+    /// Hands every append so far to the kernel: the pending ones (positioned writes only)
+    /// written to their segment, so a process crash loses none (a power loss can, until
+    /// [`CommitLog::sync`]). Nothing to do for appends through the map.
+    pub fn write_out(&mut self) -> Result<(), LogError> {
+        self.write_pending()
+    }
+
     /// Writes the pending appends to their segment in one positioned write. On failure they
     /// stay pending (reads still see them) and the next flush tries again.
     fn write_pending(&mut self) -> Result<(), LogError> {

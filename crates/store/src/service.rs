@@ -381,7 +381,8 @@ fn run(
 }
 
 /// Appends a put's records. Under SYNC_FLUSH its answer joins the group, answered after the
-/// group's fsync ([`finish_group`]); under ASYNC_FLUSH it is answered now.
+/// group's fsync ([`finish_group`]); under ASYNC_FLUSH it is answered once its records are in
+/// the page cache ([`MessageStore::write_out_log`]), so a process crash loses no answered put.
 fn append_put(
     store: &mut MessageStore,
     records: Vec<Record>,
@@ -396,7 +397,7 @@ fn append_put(
     {
         Ok(r) if sync => group.push((r, reply)),
         Ok(r) => {
-            let _ = reply.send(Ok(r));
+            let _ = reply.send(store.write_out_log().map(|()| r).map_err(Arc::new));
         }
         Err(e) => {
             // Those appended before the failure are in the log: make them as durable as

@@ -26,20 +26,6 @@ fn message(topic: &str, i: usize, body_len: usize) -> Record {
     support::record(topic, 0, body, "")
 }
 
-/// Copies the store's files as they are now (what a kill -9 leaves), without its lock.
-fn crash_copy(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            crash_copy(&entry.path(), &target);
-        } else if entry.file_name() != "lock" {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
 /// Every record of a queue read from offset 0 through `get_message` (the pull path): its
 /// bodies in order. Fails on a skipped offset.
 fn pull_all(store: &MessageStore, topic: &str) -> Vec<String> {
@@ -108,7 +94,7 @@ fn an_idle_queue_behind_a_hot_one_loses_nothing_in_a_process_crash() {
     put_cold(&mut store, 3);
     // kill -9 now.
     let crashed = dir.path().join("crashed");
-    crash_copy(&live, &crashed);
+    support::crash_copy(&live, &crashed);
     std::mem::forget(store);
 
     let store = MessageStore::open(config(&crashed)).unwrap();
@@ -178,7 +164,7 @@ fn turning_the_whole_record_crc_on_keeps_the_records_written_without_it() {
     let expected: Vec<String> = (0..600).map(|i| format!("T-{i}")).collect();
     // A crash now: the walk covers both kinds of record.
     let crashed = dir.path().join("crashed");
-    crash_copy(&live, &crashed);
+    support::crash_copy(&live, &crashed);
     std::mem::forget(store);
     let store = MessageStore::open(small(&crashed, true)).unwrap();
     assert_eq!(bodies(&store, "T"), expected);
@@ -186,7 +172,7 @@ fn turning_the_whole_record_crc_on_keeps_the_records_written_without_it() {
     // Without a checkpoint (every segment walked, nothing known of where the property
     // starts), nothing is taken for damage either.
     let bare = dir.path().join("bare");
-    crash_copy(&crashed, &bare);
+    support::crash_copy(&crashed, &bare);
     std::fs::remove_file(bare.join("checkpoint")).unwrap();
     std::fs::write(bare.join("abort"), b"1").unwrap();
     let store = MessageStore::open(small(&bare, true)).unwrap();
@@ -195,7 +181,7 @@ fn turning_the_whole_record_crc_on_keeps_the_records_written_without_it() {
     // A record that carries the property and was torn is still cut: the last record's last
     // bytes (its CRC property) zeroed, as a torn write leaves them.
     let torn = dir.path().join("torn");
-    crash_copy(&crashed, &torn);
+    support::crash_copy(&crashed, &torn);
     std::fs::write(torn.join("abort"), b"1").unwrap();
     let (start, end) = {
         let s = MessageStore::open(small(&crashed, true)).unwrap();
@@ -238,7 +224,7 @@ fn a_torn_queue_entry_pointing_before_the_mark_is_not_trusted() {
     // not move (the job never finishes).
     let unfinished = store.take_sync_job().unwrap();
     let crashed = dir.path().join("crashed");
-    crash_copy(&live, &crashed);
+    support::crash_copy(&live, &crashed);
     std::mem::forget(store);
     drop(unfinished);
     // Offset 8 (no record has it): a torn entry pointing at the first record, before the mark.
@@ -258,4 +244,34 @@ fn a_torn_queue_entry_pointing_before_the_mark_is_not_trusted() {
     let expected: Vec<String> = (0..8).map(|i| format!("HOT-{i}")).collect();
     assert_eq!(pull_all(&store, "HOT"), expected);
     assert_eq!(store.max_offset("HOT", 0), 8);
+}
+
+/// Under ASYNC_FLUSH a put is answered before any fsync, so it must at least be in the page
+/// cache: a process crash then loses none. With positioned writes (what the store falls back
+/// to when a segment cannot be mapped) appends used to wait in the process for the next
+/// flush, up to `flushIntervalCommitLog` later: a kill -9 in between lost answered puts.
+#[test]
+fn an_answered_async_put_survives_a_process_crash_with_positioned_writes() {
+    for mapped in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let (live, copy) = (dir.path().join("live"), dir.path().join("copy"));
+        let mut store = MessageStore::open(StoreConfig {
+            sync_flush: false,
+            mapped_appends: Some(mapped),
+            ..config(&live)
+        })
+        .unwrap();
+        for i in 0..50 {
+            store.put(message("T", i, 100)).unwrap();
+        }
+        support::crash_copy(&live, &copy);
+        drop(store);
+        let reopened = MessageStore::open(config(&copy)).unwrap();
+        let expected: Vec<String> = (0..50).map(|i| format!("T-{i}")).collect();
+        assert_eq!(
+            pull_all(&reopened, "T"),
+            expected,
+            "mapped appends: {mapped}"
+        );
+    }
 }

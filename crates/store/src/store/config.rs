@@ -34,6 +34,11 @@ pub struct StoreConfig {
     /// put's), as Java does in its put lock. Off: the caller's store time is kept (tests and
     /// tools that replay records with their times).
     pub stamp_store_time: bool,
+    /// How appends reach the active segment: through a memory map (`Some(true)`) or with
+    /// positioned writes (`Some(false)`); `None` chooses by flush mode, mapped under
+    /// ASYNC_FLUSH and positioned under SYNC_FLUSH (see `CommitLog::set_mapped_writes`).
+    /// Either way a put is in the page cache before it is acknowledged.
+    pub mapped_appends: Option<bool>,
 }
 
 /// The topic delayed messages wait in, one queue per level.
@@ -119,6 +124,7 @@ impl StoreConfig {
             retention: Retention::default(),
             delay_levels_ms: parse_delay_levels(DEFAULT_DELAY_LEVELS).unwrap_or_default(),
             stamp_store_time: true,
+            mapped_appends: None,
         }
     }
 }

@@ -5,14 +5,19 @@
 //! the calls below before they sync:
 //! - **commit-log pending appends** (`CommitLog`, positioned-write mode: SYNC_FLUSH, or where
 //!   the active segment cannot be mapped): written with one positioned write when they reach
-//!   1 MiB, before any other write to the log, and when the log is dropped. Under ASYNC_FLUSH
-//!   appends are copied into the mapped active segment instead: in the page cache at once.
+//!   1 MiB, before any other write to the log, when the log is dropped, and by
+//!   [`MessageStore::write_out_log`] before an ASYNC_FLUSH put is answered (so no answered
+//!   put waits in the process). Under ASYNC_FLUSH appends are normally copied into the mapped
+//!   active segment instead: in the page cache at once.
 //! - **consume-queue pending entries** (`ConsumeQueue`, up to 64 KiB per queue, contiguous in
 //!   one file): written when full, when the next entry does not follow them, and before any
 //!   other file operation of the queue.
 //! - **index headers** (`Indexes`): entries and slots go straight into the mapped file; the
 //!   header, which says how many entries count, is written only by a sync, after the entries
 //!   it counts are synced.
+//!
+//! What survives a process crash: every put [`MessageStore::write_out_log`] (ASYNC_FLUSH's
+//! answer point) or a sync covered: it is in the page cache.
 //!
 //! What is durable (survives a power loss) and after which call:
 //! - [`MessageStore::sync_log`]: every put so far, by an fsync of the commit-log segments
@@ -36,7 +41,7 @@
 //! that failed makes the store refuse writes until it is reopened
 //! ([`MessageStore::flush_failed`]). A process crash (not a power loss) loses only what the
 //! buffers held: the queues' and the index's are rebuilt from the log; the log's pending
-//! appends under SYNC_FLUSH were never acknowledged.
+//! appends were never acknowledged (`write_out_log` and the syncs write them first).
 
 use super::{MessageStore, StoreError};
 use crate::checkpoint::{self, Mark};
@@ -52,6 +57,17 @@ impl MessageStore {
     pub fn sync_log(&mut self) -> Result<(), StoreError> {
         self.flushes += 1;
         self.log.sync().map_err(|e| self.flush_failed(e.into()))
+    }
+
+    /// Hands every put so far to the kernel's page cache, where a process crash cannot lose
+    /// it (a power loss can: that is [`MessageStore::sync_log`]). What an ASYNC_FLUSH put is
+    /// acknowledged after: appends through the map are there already; positioned writes
+    /// (SYNC_FLUSH's, or ASYNC_FLUSH's when the segment cannot be mapped) wait in the
+    /// process for the next write, and would otherwise be acknowledged from memory.
+    pub fn write_out_log(&mut self) -> Result<(), StoreError> {
+        self.log
+            .write_out()
+            .map_err(|e| self.flush_failed(e.into()))
     }
 
     /// Records a failed flush: from now on writes are refused until the store is reopened.

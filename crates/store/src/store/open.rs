@@ -49,7 +49,7 @@ impl MessageStore {
             mark.and_then(|m| m.crc_from)
                 .map_or(log.end(), |from| from.min(log.end()))
         });
-        log.set_mapped_writes(!config.sync_flush);
+        log.set_mapped_writes(config.mapped_appends.unwrap_or(!config.sync_flush));
         let indexes = if config.message_index {
             Some(Indexes::open(
                 &root.join("index"),

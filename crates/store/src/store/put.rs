@@ -21,11 +21,14 @@ pub struct PutResult {
 impl MessageStore {
     /// Stores `record` in its topic queue: the queue offset is assigned here (the next one of
     /// that queue), the physical offset by the commit log. With `sync_flush`, returns after the
-    /// fsync that covers it.
+    /// fsync that covers it; without, after the record is in the page cache (a process crash
+    /// loses no put it returned).
     pub fn put(&mut self, record: Record) -> Result<PutResult, StoreError> {
         let put = self.put_unflushed(record)?;
         if self.config.sync_flush {
             self.sync_log()?;
+        } else {
+            self.write_out_log()?;
         }
         Ok(put)
     }

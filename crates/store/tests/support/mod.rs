@@ -1,4 +1,5 @@
-//! What the store's crash tests share: a record to put.
+//! What the store's crash tests share: a record to put, and a copy of the files as a kill -9
+//! leaves them.
 #![allow(dead_code)]
 
 use bytes::Bytes;
@@ -29,5 +30,19 @@ pub fn record(
         body: body.into(),
         topic: topic.into(),
         properties: properties.into(),
+    }
+}
+
+/// Copies the store's files as they are now (what a kill -9 leaves), without its lock.
+pub fn crash_copy(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            crash_copy(&entry.path(), &target);
+        } else if entry.file_name() != "lock" {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
     }
 }
