@@ -574,6 +574,29 @@ pub fn decode_checked(source: &Bytes, check: Check) -> Result<Found, RecordError
     ))
 }
 
+/// The store timestamp of a stored record from its fixed header alone (the first 64 or 76
+/// bytes: it follows the born host, 8 or 20 bytes by the IPv6 flag), without decoding the
+/// body or the properties: what offset-by-time searches and consume stats need of a record.
+pub fn store_timestamp(raw: &[u8]) -> Result<i64, RecordError> {
+    let i32_at = |at: usize| {
+        raw.get(at..at + 4)
+            .map(|b| i32::from_be_bytes(b.try_into().expect("4 bytes")))
+    };
+    let short = |needed: usize| RecordError::Short {
+        needed,
+        available: raw.len(),
+    };
+    let magic = i32_at(4).ok_or_else(|| short(8))?;
+    if magic != MAGIC_V1 && magic != MAGIC_V2 {
+        return Err(RecordError::BadMagic(magic as u32));
+    }
+    let sys_flag = i32_at(36).ok_or_else(|| short(40))?;
+    let at = if sys_flag & BORNHOST_V6 != 0 { 68 } else { 56 };
+    raw.get(at..at + 8)
+        .map(|b| i64::from_be_bytes(b.try_into().expect("8 bytes")))
+        .ok_or_else(|| short(at + 8))
+}
+
 /// The 8-byte BLANK record for the `remaining` bytes at the end of a file.
 pub fn blank(remaining: u32) -> [u8; BLANK_LEN] {
     let mut b = [0u8; BLANK_LEN];
@@ -623,4 +646,65 @@ pub fn property<'a>(properties: &'a str, name: &str) -> Option<&'a str> {
         .filter_map(|pair| pair.split_once('\u{1}'))
         .rfind(|(k, _)| *k == name)
         .map(|(_, v)| v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(born: &str, store: &str) -> Record {
+        Record {
+            queue_id: 3,
+            flag: 0,
+            queue_offset: 7,
+            physical_offset: 4096,
+            sys_flag: 0,
+            born_timestamp: 1_700_000_000_000,
+            born_host: born.parse().unwrap(),
+            store_timestamp: 1_700_000_123_456,
+            store_host: store.parse().unwrap(),
+            reconsume_times: 0,
+            prepared_transaction_offset: 0,
+            body: Bytes::from_static(b"body"),
+            topic: "T".into(),
+            properties: "TAGS\u{1}A\u{2}".into(),
+        }
+    }
+
+    #[test]
+    fn the_store_timestamp_comes_from_the_fixed_header() {
+        for (born, store) in [
+            ("10.0.0.1:1", "10.0.0.2:2"),
+            ("[::1]:1", "10.0.0.2:2"),
+            ("10.0.0.1:1", "[::2]:2"),
+            ("[::1]:1", "[::2]:2"),
+        ] {
+            let raw = record(born, store).to_bytes().unwrap();
+            assert_eq!(
+                store_timestamp(&raw),
+                Ok(1_700_000_123_456),
+                "{born} {store}"
+            );
+            // Only the header is needed.
+            let head = if born.starts_with('[') { 76 } else { 64 };
+            assert_eq!(store_timestamp(&raw[..head]), Ok(1_700_000_123_456));
+            assert!(matches!(
+                store_timestamp(&raw[..head - 1]),
+                Err(RecordError::Short { .. })
+            ));
+        }
+        let mut bad = record("10.0.0.1:1", "10.0.0.2:2")
+            .to_bytes()
+            .unwrap()
+            .to_vec();
+        bad[4] ^= 0xFF;
+        assert!(matches!(
+            store_timestamp(&bad),
+            Err(RecordError::BadMagic(_))
+        ));
+        assert!(matches!(
+            store_timestamp(&[]),
+            Err(RecordError::Short { .. })
+        ));
+    }
 }

@@ -303,6 +303,38 @@ fn sequential_reads(n: u64, body: usize) -> ((f64, f64), (f64, f64), [(f64, f64)
     (warm, cold, raw)
 }
 
+/// Store-time lookups per second at `n` spread queue offsets of records of `body` bytes: what
+/// `store_time` does now (the record's fixed header) against its old path (the whole record
+/// read and decoded), in the same run over the same offsets.
+fn store_time_reads(n: u64, body: usize) -> (f64, f64) {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = Bytes::from(vec![7u8; body]);
+    let mut store = MessageStore::open(config(dir.path(), false)).unwrap();
+    for i in 0..n {
+        store.put(message(i * 8, &bytes)).unwrap();
+    }
+    let offsets: Vec<u64> = (0..n).map(|i| (i * 7919) % n).collect();
+    let t = Instant::now();
+    let mut sum = 0i64;
+    for &o in &offsets {
+        sum += store.store_time("BenchTopic", 0, o).unwrap().unwrap();
+    }
+    let header = n as f64 / t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    for &o in &offsets {
+        let raw = store.get("BenchTopic", 0, o, 1, usize::MAX, None).unwrap();
+        let rmq_store::record::Found::Message(r, _) =
+            rmq_store::record::decode(&raw[0].1, false).unwrap()
+        else {
+            panic!("a record");
+        };
+        sum -= r.store_timestamp;
+    }
+    let decoded = n as f64 / t.elapsed().as_secs_f64();
+    assert_eq!(sum, 0, "both paths read the same times");
+    (header, decoded)
+}
+
 /// Reopen times over a store of about `bytes` of 1 KiB records: after a clean stop (the last
 /// segment walked), after a crash with a checkpoint (from the newest segment it covers), and
 /// after a crash without one (every segment walked).
@@ -469,6 +501,13 @@ fn main() {
                 walked as f64 * 1100.0 / took.as_secs_f64() / 1e6
             );
         }
+    }
+    if run("time") {
+        let (header, decoded) = store_time_reads(20_000 * scale as u64, 4096);
+        println!(
+            "| store time of a queue entry (offset-by-time, consume stats), 4 KiB records: from the fixed header | {header:.0} lookups/s; whole record read and decoded: {decoded:.0}/s ({:.1}x) |",
+            header / decoded
+        );
     }
     if !run("reads") {
         return;

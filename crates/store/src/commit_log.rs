@@ -522,6 +522,18 @@ impl CommitLog {
     /// The record at `offset` (a BLANK there: `Ok(None)`, the reader moves to the next
     /// segment's start).
     pub fn read(&self, offset: u64) -> Result<Option<Box<Record>>, LogError> {
+        let Some(raw) = self.raw_at(offset)? else {
+            return Ok(None);
+        };
+        match record::decode(&raw, false)? {
+            Found::Blank => Ok(None),
+            Found::Message(r, _) => Ok(Some(r)),
+        }
+    }
+
+    /// The stored bytes of the record at `offset`, sized by its header (a BLANK there:
+    /// `Ok(None)`).
+    fn raw_at(&self, offset: u64) -> Result<Option<Bytes>, LogError> {
         let Some(seg) = self.segment_at(offset) else {
             return Err(LogError::Record(RecordError::Invalid(format!(
                 "offset {offset} is outside the log [{}, {})",
@@ -568,10 +580,7 @@ impl CommitLog {
                 "no record at {offset}: size {size}"
             ))));
         }
-        match record::decode(&self.read_raw(offset, size as u32)?, false)? {
-            Found::Blank => Ok(None),
-            Found::Message(r, _) => Ok(Some(r)),
-        }
+        self.read_raw(offset, size as u32).map(Some)
     }
 
     /// The `size` stored bytes of the record at `offset`, exactly as on disk (what a pull

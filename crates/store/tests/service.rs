@@ -146,7 +146,9 @@ fn a_kill_9_keeps_every_acknowledged_record() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn async_flush_puts_are_answered_at_once_and_flushed_on_a_clock() {
     let dir = tempfile::tempdir().unwrap();
-    let svc = StoreService::start(config(dir.path(), false), Duration::from_millis(50)).unwrap();
+    // A clock long enough that 100 puts finish before it ticks even on a loaded machine (at
+    // 50 ms the first assertion failed now and then under a parallel build).
+    let svc = StoreService::start(config(dir.path(), false), Duration::from_millis(1000)).unwrap();
     for i in 0..100 {
         svc.put(message(i)).await.unwrap();
     }

@@ -5,6 +5,7 @@
 use super::{MessageStore, StoreError};
 use crate::consume_queue::{ConsumeQueue, QueueError};
 use crate::queue_entry::QueueEntry;
+use crate::record;
 use bytes::Bytes;
 
 /// Reads a queue's entries in windows of [`EntryCursor::WINDOW`] (one read each) for a walk
@@ -216,8 +217,9 @@ impl MessageStore {
         (self.log.start(), self.log.end())
     }
 
-    /// The store timestamp of the record at queue offset `offset` (SEARCH_OFFSET_BY_TIMESTAMP
-    /// and GET_EARLIEST_MSG_STORETIME need it).
+    /// The store timestamp of the record at queue offset `offset` (SEARCH_OFFSET_BY_TIMESTAMP,
+    /// GET_EARLIEST_MSG_STORETIME and consume stats need it), read from the record's fixed
+    /// header alone.
     pub fn store_time(
         &self,
         topic: &str,
@@ -233,10 +235,12 @@ impl MessageStore {
         if e.size == QueueEntry::PRE_BLANK.size {
             return Ok(None);
         }
-        Ok(self
-            .log
-            .read(e.physical_offset as u64)?
-            .map(|r| r.store_timestamp))
+        // The entry's size bounds the read (`read_raw` checks the record starts with it): a
+        // slice of the segment's map, no header read first, no decode.
+        let raw = self.log.read_raw(e.physical_offset as u64, e.size as u32)?;
+        Ok(Some(
+            record::store_timestamp(&raw).map_err(crate::commit_log::LogError::Record)?,
+        ))
     }
 
     /// The first queue offset whose record was stored at or after `timestamp` (binary search
