@@ -56,8 +56,13 @@ fn send_req(topic: &str, queue: i32, body: Bytes) -> RemotingCommand {
 }
 
 fn pull_req(topic: &str, queue: i32, offset: i64) -> RemotingCommand {
+    pull_as("CG_bench", "*", topic, queue, offset)
+}
+
+/// A long-polling pull of `group` filtering on `tags` (`*`: all).
+fn pull_as(group: &str, tags: &str, topic: &str, queue: i32, offset: i64) -> RemotingCommand {
     let h = PullMessageRequestHeader {
-        consumer_group: "CG_bench".into(),
+        consumer_group: group.into(),
         topic: topic.into(),
         queue_id: queue,
         queue_offset: offset,
@@ -65,7 +70,7 @@ fn pull_req(topic: &str, queue: i32, offset: i64) -> RemotingCommand {
         sys_flag: 0x2 | 0x4,
         commit_offset: 0,
         suspend_timeout_millis: 15_000,
-        subscription: Some("*".into()),
+        subscription: Some(tags.into()),
         sub_version: 0,
         expression_type: Some("TAG".into()),
         max_msg_bytes: None,
@@ -181,6 +186,93 @@ async fn scenario(addr: &str, topic: &str, size: usize, rate: u64, conns: usize,
     );
 }
 
+/// Puts while `pollers` consumers (each its own group) long-poll queue 0 of `topic` with
+/// filter `tags`: 16 senders send 1 KiB messages tagged `A` one at a time for `secs`; returns
+/// (sends/s, p50 µs, p99 µs). Each poller pulls again as soon as it is answered, as a push
+/// consumer does.
+async fn puts_beside_pollers(
+    addr: &str,
+    topic: &str,
+    pollers: usize,
+    tags: &str,
+    secs: f64,
+) -> (f64, u64, u64) {
+    // The topic first (a send creates it): a pull of a missing topic is answered at once.
+    let first = RemotingClient::new(ClientConfig::default());
+    let _ = first
+        .invoke_sync(
+            addr,
+            send_req(topic, 0, Bytes::from_static(b"first")),
+            Duration::from_secs(5),
+        )
+        .await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for i in 0..pollers {
+        let c = RemotingClient::new(ClientConfig::default());
+        let (a, t, tags, stop) = (
+            addr.to_owned(),
+            topic.to_owned(),
+            tags.to_owned(),
+            stop.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let (group, mut offset) = (format!("CG_poll_{i}"), 0i64);
+            while !stop.load(Ordering::Relaxed) {
+                let req = pull_as(&group, &tags, &t, 0, offset);
+                let Ok(r) = c.invoke_sync(&a, req, Duration::from_secs(20)).await else {
+                    continue;
+                };
+                if let Some(n) = r.ext("nextBeginOffset").and_then(|n| n.parse().ok()) {
+                    offset = n;
+                }
+            }
+        }));
+    }
+    // Let every poller reach its hold.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let hist = Arc::new(Mutex::new(hdrhistogram::Histogram::<u64>::new(3).unwrap()));
+    let end = Instant::now() + Duration::from_secs_f64(secs);
+    let mut senders = Vec::new();
+    for _ in 0..16 {
+        let c = RemotingClient::new(ClientConfig::default());
+        let (a, t, hist) = (addr.to_owned(), topic.to_owned(), hist.clone());
+        senders.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while Instant::now() < end {
+                let mut req = send_req(&t, 0, Bytes::from(vec![b'x'; 1024]));
+                let mut h: SendMessageRequestHeaderV2 = req.decode_header().unwrap();
+                h.i = Some("TAGS\u{1}A\u{2}WAIT\u{1}true\u{2}".into());
+                req = RemotingCommand::request_with_header(request::SEND_MESSAGE_V2, &h)
+                    .with_body(req.body);
+                let started = Instant::now();
+                if c.invoke_sync(&a, req, Duration::from_secs(5)).await.is_ok() {
+                    let _ = hist
+                        .lock()
+                        .unwrap()
+                        .record(started.elapsed().as_micros() as u64);
+                    n += 1;
+                }
+            }
+            n
+        }));
+    }
+    let mut sent = 0;
+    for s in senders {
+        sent += s.await.unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.abort();
+    }
+    let h = hist.lock().unwrap();
+    (
+        sent as f64 / secs,
+        h.value_at_quantile(0.5),
+        h.value_at_quantile(0.99),
+    )
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -201,6 +293,25 @@ fn main() {
             .unwrap();
             let addr = broker.local_addr().to_string();
             println!("-- {flush}");
+            if flush == "ASYNC_FLUSH" {
+                let mut base = None;
+                // RMQ_E2E_ONLY_POLLERS=1: only the long-polling rows (for profiling them).
+                for (pollers, tags) in [(0, "*"), (200, "Other"), (200, "*"), (0, "*")] {
+                    let topic = format!("POLLED_{pollers}_{}", tags.replace('*', "all"));
+                    let (rate, p50, p99) =
+                        puts_beside_pollers(&addr, &topic, pollers, tags, 3.0).await;
+                    let (b_rate, b_p99) = *base.get_or_insert((rate, p99));
+                    println!(
+                        "puts, 16 sync senders, 1 KiB, {pollers} consumers long-polling the queue (filter {tags}): {rate:.0} msgs/s ({:.2}x none), p50 {p50}us, p99 {p99}us ({:.2}x none)",
+                        rate / b_rate,
+                        p99 as f64 / b_p99.max(1) as f64
+                    );
+                }
+            }
+            if std::env::var_os("RMQ_E2E_ONLY_POLLERS").is_some() {
+                broker.shutdown().await;
+                break;
+            }
             for (size, rate, conns) in [
                 (1024, 5_000, 1),
                 (1024, 30_000, 1),

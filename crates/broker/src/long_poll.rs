@@ -1,10 +1,12 @@
 //! Long polling (spec §2.3.4): a pull that finds nothing waits for its queue to grow, and is
 //! answered as soon as a put lands in that queue, not on a polling tick.
 //!
-//! One [`tokio::sync::Notify`] per queue that has ever been waited on; every put (sends,
-//! retries, delayed deliveries) wakes that queue's waiters, which re-read the store and
-//! answer or wait again. A waiter registers before it reads, so a put between its read and its
-//! wait is never missed. Shutdown wakes everyone at once, so no held pull delays a stop.
+//! One [`tokio::sync::Notify`] per queue that has ever been waited on, and one per tag a held
+//! pull filters on (Java's `MessageArrivingListener` checks the tags code the same way): a
+//! put (sends, retries, delayed deliveries) wakes the queue's unfiltered waiters and the
+//! waiters of its own tag, which re-read the store and answer or wait again; a pull filtering
+//! on other tags sleeps on. A waiter registers before it reads, so a put between its read and
+//! its wait is never missed. Shutdown wakes everyone at once, so no held pull delays a stop.
 
 use crate::budgets::Client;
 use std::collections::HashMap;
@@ -12,10 +14,19 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
+/// A queue's waiters: all of them, and per tags code those filtering on it.
+#[derive(Default)]
+struct QueueWaiters {
+    /// Waiters with no filter, or several tags (woken by every put).
+    any: Arc<Notify>,
+    /// Waiters filtering on one tag, by its code; an entry goes with its last waiter.
+    by_tag: HashMap<i64, Arc<Notify>>,
+}
+
 /// The queues pulls are waiting on.
 #[derive(Default)]
 pub struct PullNotifier {
-    queues: Mutex<HashMap<(String, i32), Arc<Notify>>>,
+    queues: Mutex<HashMap<String, HashMap<i32, QueueWaiters>>>,
     closing: AtomicBool,
     closed: Notify,
     held: AtomicUsize,
@@ -69,13 +80,30 @@ impl Drop for Held<'_> {
 }
 
 impl PullNotifier {
-    /// The queue's notifier, to wait on (create the `notified()` future and `enable` it before
-    /// reading the store).
-    pub fn listen(&self, topic: &str, queue_id: i32) -> Arc<Notify> {
+    /// What a pull of the queue filtering on `codes` (`None`: everything) waits on: create
+    /// the `notified()` future and `enable` it before reading the store. A pull on one tag is
+    /// woken only by puts of that tag.
+    pub fn listen(&self, topic: &str, queue_id: i32, codes: Option<&[i64]>) -> Listening<'_> {
         let mut q = self.queues.lock().unwrap_or_else(|p| p.into_inner());
-        q.entry((topic.to_owned(), queue_id))
-            .or_insert_with(|| Arc::new(Notify::new()))
-            .clone()
+        let waiters = q
+            .entry(topic.to_owned())
+            .or_default()
+            .entry(queue_id)
+            .or_default();
+        let (tag, notify) = match codes {
+            Some([code]) => (
+                Some(*code),
+                waiters.by_tag.entry(*code).or_default().clone(),
+            ),
+            _ => (None, waiters.any.clone()),
+        };
+        Listening {
+            notifier: self,
+            topic: topic.to_owned(),
+            queue_id,
+            tag,
+            notify,
+        }
     }
 
     /// Marks a pull of connection `conn` (of `client`) as held until the guard drops; the
@@ -110,24 +138,43 @@ impl PullNotifier {
         self.held.load(Ordering::SeqCst)
     }
 
-    /// A put landed in this queue: wake its waiters (no cost beyond a lookup when none wait).
-    pub fn arrived(&self, topic: &str, queue_id: i32) {
+    /// A put of tags code `tag` (`None`: none, or not a tag) landed in this queue: wake its
+    /// unfiltered waiters and those of that tag (no allocation; a lookup when none wait).
+    pub fn arrived(&self, topic: &str, queue_id: i32, tag: Option<i64>) {
         let q = self.queues.lock().unwrap_or_else(|p| p.into_inner());
-        // The key is built only to look up; most puts find a waiter-less queue or none.
-        if let Some(n) = q.get(&(topic.to_owned(), queue_id)) {
-            n.notify_waiters();
+        let Some(w) = q.get(topic).and_then(|t| t.get(&queue_id)) else {
+            return;
+        };
+        w.any.notify_waiters();
+        match tag {
+            Some(code) => {
+                if let Some(n) = w.by_tag.get(&code) {
+                    n.notify_waiters();
+                }
+            }
+            // No tag: no filter matches it, but a re-read costs little and says so.
+            None => w.by_tag.values().for_each(|n| n.notify_waiters()),
         }
     }
 
     /// Forgets a deleted topic's queues.
     pub fn remove_topic(&self, topic: &str) {
         let mut q = self.queues.lock().unwrap_or_else(|p| p.into_inner());
-        q.retain(|(t, _), n| {
-            if t == topic {
-                n.notify_waiters();
+        if let Some(queues) = q.remove(topic) {
+            for w in queues.values() {
+                w.any.notify_waiters();
+                w.by_tag.values().for_each(|n| n.notify_waiters());
             }
-            t != topic
-        });
+        }
+    }
+
+    /// Tag entries held right now (a bound check: they go with their last waiter).
+    pub fn tag_entries(&self) -> usize {
+        let q = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+        q.values()
+            .flat_map(|t| t.values())
+            .map(|w| w.by_tag.len())
+            .sum()
     }
 
     /// The broker is stopping: every held pull answers now.
@@ -144,5 +191,46 @@ impl PullNotifier {
     /// Resolves when [`close`](Self::close) is called (register before checking `is_closing`).
     pub fn closed(&self) -> tokio::sync::futures::Notified<'_> {
         self.closed.notified()
+    }
+}
+
+/// A held pull's registration with its queue (and tag): what it waits on. A tag's entry goes
+/// when its last waiter drops, so filters a client makes up leave nothing behind.
+pub struct Listening<'a> {
+    notifier: &'a PullNotifier,
+    topic: String,
+    queue_id: i32,
+    tag: Option<i64>,
+    notify: Arc<Notify>,
+}
+
+impl Listening<'_> {
+    /// Resolves when a put this pull may want lands (create and `enable` it before reading).
+    pub fn notified(&self) -> tokio::sync::futures::Notified<'_> {
+        self.notify.notified()
+    }
+}
+
+impl Drop for Listening<'_> {
+    fn drop(&mut self) {
+        let Some(code) = self.tag else { return };
+        let mut q = self
+            .notifier
+            .queues
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let Some(w) = q
+            .get_mut(&self.topic)
+            .and_then(|t| t.get_mut(&self.queue_id))
+        else {
+            return;
+        };
+        // The table's reference and this one: nobody else waits on the tag.
+        if w.by_tag
+            .get(&code)
+            .is_some_and(|n| Arc::strong_count(n) <= 2)
+        {
+            w.by_tag.remove(&code);
+        }
     }
 }

@@ -334,7 +334,9 @@ async fn held(
         }
     };
     ctx.park();
-    let notify = s.notifier.listen(&h.topic, h.queue_id);
+    let notify = s
+        .notifier
+        .listen(&h.topic, h.queue_id, read.codes.as_deref());
     loop {
         let arrived = notify.notified();
         tokio::pin!(arrived);

@@ -172,3 +172,62 @@ async fn held_pulls_past_a_connections_budget_are_refused_and_others_are_served(
     }
     assert_eq!(busy, 30, "80 pulls on one connection, 50 may be held");
 }
+
+/// A held pull filtering on one tag is woken only by puts of that tag (Java's
+/// `MessageArrivingListener` checks the tags code too): 20 puts of another tag leave it held,
+/// and the put of its tag answers it with just that message. Before, every put woke every
+/// held pull of its queue, and this one answered PULL_RETRY_IMMEDIATELY to the first put of
+/// the other tag (its client then pulled again at once: one wake-up, read and round trip per
+/// put per filtering consumer). The tag's registration goes with its last waiter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_pull_filtering_on_a_tag_is_woken_only_by_that_tag() {
+    let sa = support::Standalone::start(|_| {}).await;
+    let addr = sa.broker_addr();
+    let c = support::client();
+    support::create_topic(&c, &addr, "Tagged", 1).await;
+    let state = sa.broker().state().clone();
+    let mut pull = support::pull_request("CG_tag_a", "Tagged", 0, 0, 20_000);
+    let mut h: rmq_protocol::headers::pull::PullMessageRequestHeader =
+        pull.decode_header().unwrap();
+    h.subscription = Some("A".into());
+    pull = rmq_protocol::RemotingCommand::request_with_header(pull.code, &h);
+    let held = {
+        let (c, addr) = (c.clone(), addr.clone());
+        tokio::spawn(async move { c.invoke_sync(&addr, pull, Duration::from_secs(30)).await })
+    };
+    assert!(support::eventually(Duration::from_secs(10), || state.notifier.held() == 1).await);
+    assert_eq!(state.notifier.tag_entries(), 1);
+    for i in 0..20 {
+        let r = support::call(
+            &c,
+            &addr,
+            support::send_request("Tagged", 0, &format!("b{i}"), &[("TAGS", "B")]),
+        )
+        .await;
+        assert_eq!(r.code, rmq_protocol::codes::response::SUCCESS);
+    }
+    let r = support::call(
+        &c,
+        &addr,
+        support::send_request("Tagged", 0, "a", &[("TAGS", "A")]),
+    )
+    .await;
+    assert_eq!(r.code, rmq_protocol::codes::response::SUCCESS);
+    let answer = tokio::time::timeout(Duration::from_secs(10), held)
+        .await
+        .expect("answered")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        answer.code,
+        rmq_protocol::codes::response::SUCCESS,
+        "{:?}",
+        answer.remark_str()
+    );
+    let records = support::records(&answer.body);
+    assert_eq!(records.len(), 1);
+    assert_eq!(&records[0].body[..], b"a");
+    assert!(
+        support::eventually(Duration::from_secs(5), || state.notifier.tag_entries() == 0).await
+    );
+}
