@@ -138,22 +138,17 @@ impl PullNotifier {
         self.held.load(Ordering::SeqCst)
     }
 
-    /// A put of tags code `tag` (`None`: none, or not a tag) landed in this queue: wake its
-    /// unfiltered waiters and those of that tag (no allocation; a lookup when none wait).
-    pub fn arrived(&self, topic: &str, queue_id: i32, tag: Option<i64>) {
+    /// A put whose queue entry has tags code `tag` (the code pull filters compare) landed in
+    /// this queue: wake its unfiltered waiters and those filtering on that code (no
+    /// allocation; a lookup when none wait).
+    pub fn arrived(&self, topic: &str, queue_id: i32, tag: i64) {
         let q = self.queues.lock().unwrap_or_else(|p| p.into_inner());
         let Some(w) = q.get(topic).and_then(|t| t.get(&queue_id)) else {
             return;
         };
         w.any.notify_waiters();
-        match tag {
-            Some(code) => {
-                if let Some(n) = w.by_tag.get(&code) {
-                    n.notify_waiters();
-                }
-            }
-            // No tag: no filter matches it, but a re-read costs little and says so.
-            None => w.by_tag.values().for_each(|n| n.notify_waiters()),
+        if let Some(n) = w.by_tag.get(&tag) {
+            n.notify_waiters();
         }
     }
 

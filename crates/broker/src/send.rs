@@ -138,18 +138,18 @@ pub async fn put_records(
     records: Vec<Record>,
 ) -> Result<Vec<PutResult>, ServiceError> {
     let started = Instant::now();
-    let keys: Vec<(String, i32, usize, Option<i64>)> = records
+    let keys: Vec<(String, i32, usize)> = records
         .iter()
-        .map(|r| (r.topic.clone(), r.queue_id, r.body.len(), tag_code(r)))
+        .map(|r| (r.topic.clone(), r.queue_id, r.body.len()))
         .collect();
     let r = s.store.put_all(records).await;
     match &r {
-        Ok(_) => {
+        Ok(puts) => {
             let micros = started.elapsed().as_micros() as u64;
-            for (topic, q, len, tag) in &keys {
+            for ((topic, q, len), put) in keys.iter().zip(puts) {
                 s.stats.put(*len, micros);
                 s.metrics.message_in(topic, *len);
-                s.notifier.arrived(topic, *q, *tag);
+                s.notifier.arrived(topic, *q, put.tags_code);
             }
         }
         Err(_) => {
@@ -157,13 +157,6 @@ pub async fn put_records(
         }
     }
     r
-}
-
-/// The tags code a consumer filters a record by (its TAGS' Java string hash), as its queue
-/// entry gets it; `None` for a record without tags.
-fn tag_code(r: &Record) -> Option<i64> {
-    rmq_store::record::property(&r.properties, "TAGS")
-        .map(|t| i64::from(rmq_model::message::java_string_hash(t)))
 }
 
 /// A store failure as Java answers it (spec §2.1.5).

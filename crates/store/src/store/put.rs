@@ -16,6 +16,9 @@ pub struct PutResult {
     pub size: u32,
     /// Its consume-queue offset.
     pub queue_offset: u64,
+    /// The tags code its queue entry got (what pull filters compare; for a delayed record its
+    /// delivery time): what held pulls are woken by.
+    pub tags_code: i64,
 }
 
 impl MessageStore {
@@ -72,6 +75,7 @@ impl MessageStore {
             appended.offset,
             appended.size,
         );
+        let tags_code = entry.tags_code;
         let failed = match q.put(queue_offset, entry) {
             Err(e) => Some((false, StoreError::from(e))),
             Ok(()) => self
@@ -92,6 +96,7 @@ impl MessageStore {
             physical_offset: appended.offset,
             size: appended.size,
             queue_offset,
+            tags_code,
         })
     }
 }
