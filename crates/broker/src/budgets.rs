@@ -166,7 +166,8 @@ pub struct HeartbeatLoads {
 #[derive(Default)]
 struct Loads {
     by_connection: HashMap<u64, (Client, Load)>,
-    by_client: HashMap<Client, Load>,
+    /// Per client: its connections' loads summed, and how many connections have one.
+    by_client: HashMap<Client, (Load, usize)>,
 }
 
 impl HeartbeatLoads {
@@ -211,7 +212,8 @@ impl HeartbeatLoads {
             .get(&conn)
             .map(|(_, l)| *l)
             .unwrap_or_default();
-        let total = m.by_client.get(&client).copied().unwrap_or_default();
+        let (total, connections) = m.by_client.get(&client).copied().unwrap_or_default();
+        let connections = connections + usize::from(!m.by_connection.contains_key(&conn));
         let groups = total.groups - before.groups + load.groups;
         let subscriptions = total.subscriptions - before.subscriptions + load.subscriptions;
         if groups > limits.groups_per_client {
@@ -229,10 +231,13 @@ impl HeartbeatLoads {
         m.by_connection.insert(conn, (client, load));
         m.by_client.insert(
             client,
-            Load {
-                groups,
-                subscriptions,
-            },
+            (
+                Load {
+                    groups,
+                    subscriptions,
+                },
+                connections,
+            ),
         );
         Ok(())
     }
@@ -240,7 +245,7 @@ impl HeartbeatLoads {
     /// Groups `client`'s connections have registered (`None`: it has none registered).
     pub fn groups_of(&self, client: Client) -> Option<usize> {
         let m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        m.by_client.get(&client).map(|l| l.groups)
+        m.by_client.get(&client).map(|(l, _)| l.groups)
     }
 
     /// A connection closed: what it registered no longer counts.
@@ -249,10 +254,11 @@ impl HeartbeatLoads {
         let Some((client, load)) = m.by_connection.remove(&conn) else {
             return;
         };
-        if let Some(t) = m.by_client.get_mut(&client) {
+        if let Some((t, connections)) = m.by_client.get_mut(&client) {
             t.groups -= load.groups;
             t.subscriptions -= load.subscriptions;
-            if m.by_connection.values().all(|(c, _)| *c != client) {
+            *connections -= 1;
+            if *connections == 0 {
                 m.by_client.remove(&client);
             }
         }

@@ -531,7 +531,12 @@ where
         .as_ref()
         .and_then(|s| s.client.as_ref())
         .and_then(|c| c.request_bytes.clone());
-    let client_ip = crate::per_client::client_ip(&peer);
+    // A server connection's client is the one its slot was taken for (the server's reading
+    // of the peer, with its fallback); a client connection reads its peer.
+    let client_ip = match slots.as_ref().and_then(|s| s.client.as_ref()) {
+        Some(c) => Some(c.ip()),
+        None => crate::per_client::client_ip(&peer),
+    };
     let (tx, rx) = mpsc::channel(config.write_queue_frames.max(1));
     let shared = Arc::new(Shared {
         id: next_connection_id(),

@@ -48,6 +48,13 @@ impl Drop for ClientSlot {
     }
 }
 
+impl ClientSlot {
+    /// The client this slot belongs to.
+    pub(crate) fn ip(&self) -> IpAddr {
+        self.ip
+    }
+}
+
 /// The client already holds as many connections as it may.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct TooManyConnections {
