@@ -36,6 +36,11 @@ fn rss_kib() -> u64 {
 }
 
 fn send_req(topic: &str, queue: i32, body: Bytes) -> RemotingCommand {
+    send_with(topic, queue, body, "WAIT\u{1}true\u{2}")
+}
+
+/// SEND_MESSAGE_V2 with `properties` (Java's property string).
+fn send_with(topic: &str, queue: i32, body: Bytes, properties: &str) -> RemotingCommand {
     let h = SendMessageRequestHeaderV2 {
         a: "PG_bench".into(),
         b: topic.into(),
@@ -45,7 +50,7 @@ fn send_req(topic: &str, queue: i32, body: Bytes) -> RemotingCommand {
         f: 0,
         g: rmq_broker::now_ms(),
         h: 0,
-        i: Some("WAIT\u{1}true\u{2}".into()),
+        i: Some(properties.into()),
         j: Some(0),
         k: Some(false),
         l: None,
@@ -240,11 +245,12 @@ async fn puts_beside_pollers(
         senders.push(tokio::spawn(async move {
             let mut n = 0u64;
             while Instant::now() < end {
-                let mut req = send_req(&t, 0, Bytes::from(vec![b'x'; 1024]));
-                let mut h: SendMessageRequestHeaderV2 = req.decode_header().unwrap();
-                h.i = Some("TAGS\u{1}A\u{2}WAIT\u{1}true\u{2}".into());
-                req = RemotingCommand::request_with_header(request::SEND_MESSAGE_V2, &h)
-                    .with_body(req.body);
+                let req = send_with(
+                    &t,
+                    0,
+                    Bytes::from(vec![b'x'; 1024]),
+                    "TAGS\u{1}A\u{2}WAIT\u{1}true\u{2}",
+                );
                 let started = Instant::now();
                 if c.invoke_sync(&a, req, Duration::from_secs(5)).await.is_ok() {
                     let _ = hist

@@ -470,16 +470,11 @@ impl CommitLog {
         })
     }
 
-    /// Hands every append so far to the kernel: the pending ones (positioned writes only)
-    /// written to their segment, so a process crash loses none (a power loss can, until
-    /// [`CommitLog::sync`]). Nothing to do for appends through the map.
-    pub fn write_out(&mut self) -> Result<(), LogError> {
-        self.write_pending()
-    }
-
-    /// Writes the pending appends to their segment in one positioned write. On failure they
-    /// stay pending (reads still see them) and the next flush tries again.
-    fn write_pending(&mut self) -> Result<(), LogError> {
+    /// Writes the pending appends (positioned writes only) to their segment in one positioned
+    /// write: every append so far is then with the kernel, so a process crash loses none (a
+    /// power loss can, until [`CommitLog::sync`]). Nothing to do for appends through the map.
+    /// On failure they stay pending (reads still see them) and the next flush tries again.
+    pub fn write_pending(&mut self) -> Result<(), LogError> {
         if self.pending.is_empty() {
             return Ok(());
         }
@@ -522,18 +517,6 @@ impl CommitLog {
     /// The record at `offset` (a BLANK there: `Ok(None)`, the reader moves to the next
     /// segment's start).
     pub fn read(&self, offset: u64) -> Result<Option<Box<Record>>, LogError> {
-        let Some(raw) = self.raw_at(offset)? else {
-            return Ok(None);
-        };
-        match record::decode(&raw, false)? {
-            Found::Blank => Ok(None),
-            Found::Message(r, _) => Ok(Some(r)),
-        }
-    }
-
-    /// The stored bytes of the record at `offset`, sized by its header (a BLANK there:
-    /// `Ok(None)`).
-    fn raw_at(&self, offset: u64) -> Result<Option<Bytes>, LogError> {
         let Some(seg) = self.segment_at(offset) else {
             return Err(LogError::Record(RecordError::Invalid(format!(
                 "offset {offset} is outside the log [{}, {})",
@@ -580,7 +563,10 @@ impl CommitLog {
                 "no record at {offset}: size {size}"
             ))));
         }
-        self.read_raw(offset, size as u32).map(Some)
+        match record::decode(&self.read_raw(offset, size as u32)?, false)? {
+            Found::Blank => Ok(None),
+            Found::Message(r, _) => Ok(Some(r)),
+        }
     }
 
     /// The `size` stored bytes of the record at `offset`, exactly as on disk (what a pull

@@ -66,7 +66,7 @@ impl MessageStore {
     /// process for the next write, and would otherwise be acknowledged from memory.
     pub fn write_out_log(&mut self) -> Result<(), StoreError> {
         self.log
-            .write_out()
+            .write_pending()
             .map_err(|e| self.flush_failed(e.into()))
     }
 
