@@ -5,7 +5,7 @@ mod runtime;
 
 use crate::clients::MessageQueue;
 use crate::groups::GroupConfig;
-use crate::reply::{fail, header, ok, ok_header, ok_with_header};
+use crate::reply::{fail, header, ok, ok_header, ok_with_header, refuse, Refusal};
 use crate::topics::{self, TopicConfig, TopicManager};
 use crate::BrokerState;
 use rmq_protocol::codes::{request as rc, response};
@@ -258,24 +258,24 @@ async fn update_topic(s: &Arc<BrokerState>, h: CreateTopicRequestHeader) -> Remo
 }
 
 /// Applies `+key=value,-key` attribute changes; `Err` is the refusal.
-fn apply_attributes(tc: &mut TopicConfig, attrs: &str) -> Result<(), Box<RemotingCommand>> {
+fn apply_attributes(tc: &mut TopicConfig, attrs: &str) -> Result<(), Refusal> {
     for item in attrs.split(',') {
         let item = item.trim();
         if let Some(k) = item.strip_prefix('-') {
             tc.attributes.remove(k);
         } else if let Some((k, v)) = item.trim_start_matches('+').split_once('=') {
             if k == "message.type" && v == "MIXED" {
-                return Err(Box::new(fail(
+                return Err(refuse(
                     response::INVALID_PARAMETER,
                     "MIXED message type is not supported.",
-                )));
+                ));
             }
             tc.attributes.insert(k.to_owned(), v.to_owned());
         } else {
-            return Err(Box::new(fail(
+            return Err(refuse(
                 response::SYSTEM_ERROR,
                 format!("attributes format error: {attrs}"),
-            )));
+            ));
         }
     }
     Ok(())

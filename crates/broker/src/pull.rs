@@ -2,7 +2,7 @@
 //! consume-queue tag filter, the status-to-code mapping with next/min/max offsets, the commit
 //! offset piggy-back, and long polling (a pull that finds nothing waits for its queue).
 
-use crate::reply::{fail, FAQ_URL};
+use crate::reply::{fail, refuse, Refusal, FAQ_URL};
 use crate::topics::PERM_READ;
 use crate::BrokerState;
 use bytes::BytesMut;
@@ -53,9 +53,6 @@ fn codes_of(sub: &SubscriptionData) -> Option<Vec<i64>> {
     }
     Some(sub.code_set.iter().map(|c| i64::from(*c)).collect())
 }
-
-/// A refusal, boxed: the checks' error path stays small.
-type Refusal = Box<RemotingCommand>;
 
 /// PULL_MESSAGE (11) and LITE_PULL_MESSAGE (361).
 pub async fn pull(
@@ -151,14 +148,14 @@ async fn check(
     let group = &h.consumer_group;
     let found = s
         .group_for(&ctx.connection, group)
-        .map_err(|remark| Box::new(fail(response::SYSTEM_BUSY, remark)))?;
+        .map_err(|remark| refuse(response::SYSTEM_BUSY, remark))?;
     let Some((gc, created)) = found else {
-        return Err(Box::new(fail(
+        return Err(refuse(
             response::SUBSCRIPTION_GROUP_NOT_EXIST,
             format!(
                 "subscription group [{group}] does not exist, \nSee {FAQ_URL} for further details."
             ),
-        )));
+        ));
     };
     if created {
         s.persist_groups().await;
@@ -170,13 +167,13 @@ async fn check(
         ));
     }
     let Some(tc) = s.topics.get(&h.topic) else {
-        return Err(Box::new(fail(
+        return Err(refuse(
             response::TOPIC_NOT_EXIST,
             format!(
                 "topic[{}] not exist, apply first please! \nSee {FAQ_URL} for further details.",
                 h.topic
             ),
-        )));
+        ));
     };
     if !tc.readable() {
         return Err(forbidden(
@@ -185,13 +182,13 @@ async fn check(
         ));
     }
     if h.queue_id < 0 || h.queue_id >= tc.read_queue_nums {
-        return Err(Box::new(fail(
+        return Err(refuse(
             response::INVALID_PARAMETER,
             format!(
                 "queueId[{}] is illegal, topic:[{}] topicConfig.readQueueNums:[{}] consumer:[/{}]",
                 h.queue_id, h.topic, tc.read_queue_nums, ctx.peer
             ),
-        )));
+        ));
     }
     Ok(Checked {
         codes: subscription_codes(s, h, gc.consume_broadcast_enable)?,
@@ -209,10 +206,10 @@ fn subscription_codes(
     broadcast_enabled: bool,
 ) -> Result<Option<Vec<i64>>, Refusal> {
     let unsupported = |ty: &str| {
-        Box::new(fail(
+        refuse(
             response::SYSTEM_ERROR,
             format!("The broker does not support consumer to filter message by {ty}"),
-        ))
+        )
     };
     if h.sys_flag & flag::SUBSCRIPTION != 0 {
         let ty = h.expression_type.as_deref().unwrap_or("TAG");
@@ -223,10 +220,10 @@ fn subscription_codes(
     }
     let group = &h.consumer_group;
     let Some(cg) = s.clients.consumer_group(group) else {
-        return Err(Box::new(fail(
+        return Err(refuse(
             response::SUBSCRIPTION_NOT_EXIST,
             format!("the consumer's group info not exist\nSee {FAQ_URL} for further details."),
-        )));
+        ));
     };
     if cg.message_model.eq_ignore_ascii_case("BROADCASTING") && !broadcast_enabled {
         return Err(forbidden(
@@ -235,16 +232,16 @@ fn subscription_codes(
         ));
     }
     let Some(sub) = cg.subscriptions.get(&h.topic) else {
-        return Err(Box::new(fail(
+        return Err(refuse(
             response::SUBSCRIPTION_NOT_EXIST,
             format!("the consumer's subscription not exist\nSee {FAQ_URL} for further details."),
-        )));
+        ));
     };
     if sub.sub_version < h.sub_version {
-        return Err(Box::new(fail(
+        return Err(refuse(
             response::SUBSCRIPTION_NOT_LATEST,
             "the consumer's subscription not latest",
-        )));
+        ));
     }
     if !sub.expression_type.is_empty() && !sub.expression_type.eq_ignore_ascii_case("TAG") {
         return Err(unsupported(&sub.expression_type));

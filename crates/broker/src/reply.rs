@@ -35,6 +35,15 @@ pub fn fail(code: i32, remark: impl AsRef<str>) -> RemotingCommand {
     RemotingCommand::response(code, Some(remark.as_ref()))
 }
 
+/// A refusal on a handler's error path (`Result<_, Refusal>`), boxed so the `Result` stays
+/// small.
+pub type Refusal = Box<RemotingCommand>;
+
+/// A [`fail`] as a [`Refusal`].
+pub fn refuse(code: i32, remark: impl AsRef<str>) -> Refusal {
+    Box::new(fail(code, remark))
+}
+
 /// The request's typed header, or the SYSTEM_ERROR Java's header decoding answers: the remark
 /// names the wire key (`the custom field <topic> is null`).
 pub fn header<H: CommandCustomHeader>(req: &RemotingCommand) -> Result<H, ProcessorError> {

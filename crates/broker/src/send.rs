@@ -2,7 +2,7 @@
 //! §2.2): the checks in Java's order with Java's codes and remarks, the stored record as a Java
 //! broker builds it (properties in its order, retry/DLQ and delay rewriting), and the answer.
 
-use crate::reply::{fail, header, ok, FAQ_URL};
+use crate::reply::{fail, header, ok, refuse, Refusal, FAQ_URL};
 use crate::topics::{self, TopicConfig, DLQ_PREFIX, PERM_READ, PERM_WRITE, RETRY_PREFIX};
 use crate::BrokerState;
 use bytes::Bytes;
@@ -193,14 +193,6 @@ fn put_error(s: &BrokerState, e: &ServiceError) -> RemotingCommand {
 struct SendLimits {
     broker_ip: String,
     max_body: usize,
-}
-
-/// A request that is refused: the answer (boxed: the error path stays small).
-type Refusal = Box<RemotingCommand>;
-
-/// A refusal with its code and remark.
-fn refuse(code: i32, remark: impl AsRef<str>) -> Refusal {
-    Box::new(fail(code, remark))
 }
 
 /// SEND_MESSAGE (10), SEND_MESSAGE_V2 (310), SEND_BATCH_MESSAGE (320).

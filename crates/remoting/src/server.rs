@@ -207,7 +207,8 @@ impl RemotingServer {
         }
     }
 
-    /// Clients (source IPs) with a live connection past its PROXY header and TLS handshake.
+    /// Clients (source IPs) holding a connection: from its accept, or behind a trusted proxy
+    /// from its PROXY header.
     pub fn client_count(&self) -> usize {
         self.inner.clients.len()
     }
