@@ -121,13 +121,6 @@ fn broker_config(s: &BrokerSettings) -> Result<BrokerConfig, String> {
     Ok(c)
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
-
 /// Runs `rmq broker` until SIGINT/SIGTERM, then stops gracefully.
 pub fn run_broker(a: BrokerArgs) -> ExitCode {
     let mut config = match broker_config(&a.settings) {
@@ -158,7 +151,7 @@ pub fn run_broker(a: BrokerArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime().block_on(async {
+    crate::memory::server_runtime().block_on(async {
         let broker = match Broker::start_with(config, options).await {
             Ok(b) => b,
             Err(e) => {
@@ -223,7 +216,7 @@ pub fn run_standalone(a: StandaloneArgs) -> ExitCode {
             .to_string(),
         ..NamesrvConfig::default()
     };
-    runtime().block_on(async {
+    crate::memory::server_runtime().block_on(async {
         let ns = match NameServer::start(ns_config).await {
             Ok(ns) => ns,
             Err(e) => {

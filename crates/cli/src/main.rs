@@ -7,6 +7,7 @@ mod bench_cmd;
 mod broker_cmd;
 mod consume_cmd;
 mod dashboard;
+mod memory;
 mod namesrv_cmd;
 mod send_cmd;
 mod store_cmd;
@@ -17,6 +18,7 @@ use admin::{Admin, Common};
 /// mimalloc: the broker allocates a record on a runtime thread and frees it on the store
 /// thread; glibc's malloc serialises such cross-thread frees on its arena locks (measured:
 /// ~10 % of the broker's time in lock waits at 50k sends/s), mimalloc frees them lock-free.
+/// Server processes give its pages back to the OS after a burst: see `memory.rs`.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::{Parser, Subcommand};

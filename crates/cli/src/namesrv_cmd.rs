@@ -95,10 +95,7 @@ pub fn run(a: NamesrvArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let rt = crate::memory::server_runtime();
     rt.block_on(async {
         let ns = match NameServer::start_with_tls(config, tls).await {
             Ok(ns) => ns,
