@@ -369,7 +369,7 @@ async fn consume_stats(
         let consumed: Vec<(i32, i64)> = (0..tc.read_queue_nums)
             .map(|q| (q, s.offsets.query(&group, &topic, q).unwrap_or(-1).max(0)))
             .collect();
-        // One trip to the store thread per topic: max offsets and last consumed store times.
+        // One store job per topic: max offsets and last consumed store times.
         let t = topic.clone();
         let rows = s
             .store

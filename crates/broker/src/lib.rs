@@ -141,7 +141,7 @@ pub struct BrokerState {
     pub creations: budgets::CreationBudgets,
     /// What each client's heartbeats registered, over its connections.
     pub heartbeat_loads: budgets::HeartbeatLoads,
-    /// Per connection and per client, its share of the store thread's queue (see
+    /// Per connection and per client, its share of the store (see
     /// [`STORE_SHARE`]).
     store_shares: shares::Shares,
     /// Per connection and per client, its pull answers being built or waiting to be queued

@@ -256,7 +256,7 @@ pub async fn queue_offsets(
     })
 }
 
-/// SEARCH_OFFSET_BY_TIMESTAMP on the store thread: the first entry stored at or after the
+/// SEARCH_OFFSET_BY_TIMESTAMP, one store job: the first entry stored at or after the
 /// time, or with `upper` the last at or before it.
 fn search_offset(
     st: &rmq_store::store::MessageStore,

@@ -70,7 +70,7 @@ pub fn start(s: Arc<BrokerState>, mut stop: watch::Receiver<bool>) -> tokio::tas
 }
 
 /// Reads every level's queue from its offset and returns the records due now, in order,
-/// on the store thread (one round trip when nothing is due).
+/// in one store job (one round trip when nothing is due).
 async fn find_due(s: &Arc<BrokerState>) -> Result<Vec<Due>, String> {
     let levels: Vec<(i32, u64)> = (1..=s.delay_levels_ms.len() as i32)
         .map(|l| (l, s.delay_offsets.get(l).max(0) as u64))

@@ -21,14 +21,15 @@ pub const PULL_ANSWERS_PER_CONNECTION: usize = 16;
 /// Pull answers of one client over all its connections (32 MiB at 256 KiB each).
 pub const PULL_ANSWERS_PER_CLIENT: usize = 128;
 
-/// Store requests (puts, reads) one connection may have queued for the store thread at once.
-/// The store thread serves requests in order from a queue of 4,096: without a share one client
-/// pipelining sends faster than they are processed could fill it and put every other client's
-/// request behind all of its own; with it, another client waits behind at most this many per
-/// busy connection. More than a well-behaved producer keeps in flight (`rmq send` keeps 64).
+/// Store requests (puts, reads) one connection may have waiting for the store at once (puts
+/// for its lock, reads for it on the blocking pool). Without a share one client pipelining
+/// sends faster than they are processed could fill the lock's queue and the blocking pool and
+/// put every other client's request behind all of its own; with it, another client waits
+/// behind at most this many per busy connection. More than a well-behaved producer keeps in
+/// flight (`rmq send` keeps 64).
 pub const STORE_SHARE: usize = 128;
-/// Store requests one client may have queued over all its connections: a quarter of the store
-/// queue, so that a client with many connections leaves three quarters to the others.
+/// Store requests one client may have waiting over all its connections, so that a client with
+/// many connections cannot take the whole store for itself.
 pub const STORE_SHARE_PER_CLIENT: usize = 1024;
 
 /// Past this many clients' semaphores, those nobody holds are dropped (they would be made anew

@@ -76,7 +76,7 @@ fn async_append(body: usize, n: u64, index: bool) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-/// A store thread (`StoreService`) and the runtime its callers run on, kept across a row's
+/// A `StoreService` and the runtime its callers run on, kept across a row's
 /// rounds, and warmed up before any is timed: a broker's store is long-lived, and a fresh one
 /// pays first touches (the key index's 20 MB of hash slots, a page fault each) that a running
 /// one has behind it.
@@ -157,7 +157,7 @@ fn rounds_against_disk(disk_ops: usize, mut measure: impl FnMut() -> f64) -> Vec
     rounds
 }
 
-/// One caller putting straight into a `MessageStore` opened with SYNC_FLUSH, no store thread
+/// One caller putting straight into a `MessageStore` opened with SYNC_FLUSH, no `StoreService`
 /// in between (each put returns after its own fsync), warmed up like [`ServiceBench`]:
 /// [`rounds_against_disk`] of `n` puts each.
 fn direct_sync_rounds(n: u64, disk_ops: usize) -> Vec<(f64, f64)> {
@@ -457,14 +457,14 @@ fn main() {
         let (rate, lat) = bench.puts(tasks, per, body);
         let (p50, p99) = percentiles(lat);
         println!(
-            "| ASYNC_FLUSH through the store thread, {body} B, {tasks} task(s) | {rate:.0} msgs/s, ack p50 {p50:?} p99 {p99:?} |"
+            "| ASYNC_FLUSH through `StoreService::put` (appended on the caller's thread), {body} B, {tasks} task(s) | {rate:.0} msgs/s, ack p50 {p50:?} p99 {p99:?} |"
         );
     }
     // SYNC_FLUSH: the median of five rounds against the disk (`rounds_against_disk`).
     if run("sync") {
         let rounds = direct_sync_rounds(400 * scale, 100 * scale as usize);
         println!(
-            "| SYNC_FLUSH, 1 KiB, one caller on the store itself (no store thread) | {:.0} msgs/s, {:.2}x the disk's 1 KiB fdatasync rate in the same round ({:.2}-{:.2}x over 5) |",
+            "| SYNC_FLUSH, 1 KiB, one caller on the store itself (no `StoreService`) | {:.0} msgs/s, {:.2}x the disk's 1 KiB fdatasync rate in the same round ({:.2}-{:.2}x over 5) |",
             rounds[2].1, rounds[2].0, rounds[0].0, rounds[4].0
         );
     }

@@ -470,6 +470,37 @@ impl CommitLog {
         })
     }
 
+    /// The segments written since the last sync, as handles of their own with their paths,
+    /// marked clean: for a group commit that fsyncs them without the log in hand (appends go
+    /// on meanwhile and mark their segment dirty again). The pending appends are written first.
+    pub fn take_unsynced_files(&mut self) -> Result<Vec<(PathBuf, File)>, LogError> {
+        self.write_pending()?;
+        let Some(from) = self.dirty_from else {
+            return Ok(Vec::new());
+        };
+        // Every handle first: on a failure the segments stay dirty for the next sync.
+        let files = self.segments[from..]
+            .iter()
+            .map(|s| Ok((s.path.clone(), s.file.try_clone().map_err(io(&s.path))?)))
+            .collect::<Result<Vec<_>, LogError>>()?;
+        self.dirty_from = None;
+        Ok(files)
+    }
+
+    /// The paths of the segments written since the last sync, left dirty (pending appends
+    /// written first): for a flush job that syncs them too while a group commit (SYNC_FLUSH)
+    /// keeps the say over when an append is durable.
+    pub fn unsynced_paths(&mut self) -> Result<Vec<PathBuf>, LogError> {
+        self.write_pending()?;
+        Ok(match self.dirty_from {
+            Some(from) => self.segments[from..]
+                .iter()
+                .map(|s| s.path.clone())
+                .collect(),
+            None => Vec::new(),
+        })
+    }
+
     /// Writes the pending appends (positioned writes only) to their segment in one positioned
     /// write: every append so far is then with the kernel, so a process crash loses none (a
     /// power loss can, until [`CommitLog::sync`]). Nothing to do for appends through the map.

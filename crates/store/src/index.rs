@@ -351,7 +351,7 @@ pub(crate) struct Indexes {
     files: Vec<IndexFile>,
     /// Files that filled since the last flush, their final header not yet written: the next
     /// flush (or flush job) syncs them and then writes it. Rolling no longer syncs the full
-    /// file on the store thread.
+    /// file while appends wait.
     unsynced: Vec<PathBuf>,
 }
 
@@ -489,7 +489,7 @@ impl Indexes {
 
     /// The headers a flush job writes, each after an fsync of its file has made the entries
     /// it counts durable: files that filled since the last flush, and the newest. Captured
-    /// now, on the store thread; written by the job on another (see [`HeaderWrite`]).
+    /// now, with the store in hand; written by the job on another thread (see [`HeaderWrite`]).
     pub(crate) fn take_header_writes(&mut self) -> Vec<HeaderWrite> {
         let unsynced = std::mem::take(&mut self.unsynced);
         self.files

@@ -1,68 +1,48 @@
-//! The store on a thread of its own, for async callers: the runtime never blocks on the disk.
+//! The store shared by async callers: puts append on the caller's own thread, without a hop.
 //!
-//! Requests go to the store thread through a bounded queue (a full queue is back-pressure on
-//! the callers). The thread takes every put that is waiting, appends them all, and with
-//! `sync_flush` makes them durable with **one** fsync before answering any of them: group
-//! commit, so a put is acknowledged after the fsync that covers it and concurrent puts share
-//! it. Without `sync_flush` (ASYNC_FLUSH) a put is answered once appended and the thread
-//! flushes every `flush_interval`.
+//! The store sits behind one lock. A put takes it for the append alone (a copy into the mapped
+//! segment, its queue entry and index slot: microseconds), on the runtime thread that decoded
+//! the send, as Java's send threads append under its put lock; only when the lock is held by
+//! something slower (a read, a retention round) does the put move to the blocking pool rather
+//! than stall a runtime worker. Everything that may touch the disk for longer, reads included,
+//! runs on the blocking pool with the lock.
+//!
+//! Durability, as before:
+//! - **ASYNC_FLUSH**: a put is answered once its bytes are in the page cache
+//!   ([`MessageStore::write_out_log`]), so a process crash loses no answered put; the `rmq-store`
+//!   thread hands a flush job ([`MessageStore::take_sync_job`]) to the `rmq-store-flush`
+//!   thread every `flush_interval`.
+//! - **SYNC_FLUSH**: a put is answered after the fsync that covers it. The `rmq-store-commit`
+//!   thread is the group commit: it takes the commit-log segments written so far
+//!   ([`MessageStore::take_log_sync`]), fsyncs them without the lock (appends go on), then
+//!   answers every put they cover. Reads stop at what an fsync covered
+//!   ([`MessageStore::readable_end`]): no consumer sees a put before it is acknowledged.
+//!
+//! A failed fsync (group commit or flush job) makes the store refuse writes until reopened.
 
 use crate::record::Record;
 use crate::store::{MessageStore, PutResult, StoreConfig, StoreError, SyncJob};
 use bytes::Bytes;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
-/// Requests queued for the store thread before callers wait.
-const QUEUE: usize = 4096;
-/// Puts appended between two fsyncs at most (one group).
-const MAX_GROUP: usize = 1024;
-
-/// Where a put's answer goes (one result per record of the put).
-type PutReply = oneshot::Sender<Result<Vec<PutResult>, Arc<StoreError>>>;
-/// Work run on the store thread with the store in hand.
-type Job = Box<dyn FnOnce(&mut MessageStore) + Send>;
 /// Stored records by queue offset.
 type Records = Vec<(u64, Bytes)>;
+/// A put's durability answer (SYNC_FLUSH), from the group commit.
+type Durable = oneshot::Sender<Result<(), Arc<StoreError>>>;
 
-enum Request {
-    /// Records appended back to back (a batch send's messages are contiguous in the log and
-    /// in their queue), acknowledged together.
-    Put(Vec<Record>, PutReply),
-    Run(Job),
-    Get {
-        topic: String,
-        queue_id: i32,
-        offset: u64,
-        max_msgs: usize,
-        max_bytes: usize,
-        reply: oneshot::Sender<Result<Records, Arc<StoreError>>>,
-    },
-    Offsets(String, i32, oneshot::Sender<(u64, u64)>),
-    Flush(oneshot::Sender<Result<(), Arc<StoreError>>>),
-    Flushes(oneshot::Sender<u64>),
-    /// Flush, close the store (clean-stop marker) and end the thread, then answer.
-    Close(oneshot::Sender<()>),
-}
-
-/// Why a request to the store thread failed.
+/// Why a request to the store failed.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum ServiceError {
     /// The store refused or failed (shared: a group's fsync failure fails every put in it).
     #[error(transparent)]
     Store(#[from] Arc<StoreError>),
-    /// The store thread is gone (shut down, or it failed).
+    /// The store is closed (shut down, or it failed).
     #[error("the store is shut down")]
     Stopped,
-}
-
-/// A handle to the store thread. Cheap to clone.
-#[derive(Clone)]
-pub struct StoreService {
-    tx: mpsc::Sender<Request>,
-    latency: Arc<FlushLatency>,
 }
 
 /// How long the last flushes took (µs): a group commit's fsync (SYNC_FLUSH acknowledgements
@@ -75,40 +55,80 @@ pub struct FlushLatency {
     pub periodic_micros: std::sync::atomic::AtomicU64,
 }
 
+/// A handle to the store. Cheap to clone; the last one dropped closes the store.
+#[derive(Clone)]
+pub struct StoreService {
+    inner: Arc<Owner>,
+}
+
+/// Closes the store when the last handle goes.
+struct Owner {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.shared.close();
+    }
+}
+
+/// What the handles and the store's threads share.
+struct Shared {
+    /// `None` once closed.
+    store: Mutex<Option<MessageStore>>,
+    sync: bool,
+    flush_every: Duration,
+    latency: Arc<FlushLatency>,
+    flusher: Flusher,
+    commits: Commits,
+    /// Set while a read, a query, a flush hand-off or a retention round holds the store: a
+    /// put then moves to the blocking pool instead of waiting on a runtime thread. Appends
+    /// and the group commit's hand-off hold it for microseconds and leave it clear.
+    slow_holder: AtomicBool,
+    /// The `rmq-store` thread's stop signal.
+    stop: (Mutex<bool>, Condvar),
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+}
+
 impl StoreService {
     /// Opens the store (on the calling thread: do it from `spawn_blocking` on a runtime) and
-    /// starts its thread. The thread ends, flushing, when every handle is dropped.
+    /// starts its threads.
     pub fn start(
         config: StoreConfig,
         flush_interval: Duration,
     ) -> Result<StoreService, StoreError> {
         let sync = config.sync_flush;
         let store = MessageStore::open(config)?;
-        let (tx, rx) = mpsc::channel(QUEUE);
         let latency = Arc::new(FlushLatency::default());
-        std::thread::Builder::new()
-            .name("rmq-store".into())
-            .spawn({
-                let latency = latency.clone();
-                move || run(store, rx, sync, flush_interval, latency)
-            })
-            .map_err(|source| StoreError::Io {
-                path: "rmq-store thread".into(),
-                source,
-            })?;
-        Ok(StoreService { tx, latency })
+        let shared = Arc::new(Shared {
+            store: Mutex::new(Some(store)),
+            sync,
+            flush_every: flush_interval,
+            flusher: Flusher::start(latency.clone()),
+            latency,
+            commits: Commits::default(),
+            slow_holder: AtomicBool::new(false),
+            stop: (Mutex::new(false), Condvar::new()),
+            threads: Mutex::new(Vec::new()),
+        });
+        let mut threads = vec![spawn("rmq-store", {
+            let shared = shared.clone();
+            move || housekeeping(&shared)
+        })?];
+        if sync {
+            threads.push(spawn("rmq-store-commit", {
+                let shared = shared.clone();
+                move || group_commit(&shared)
+            })?);
+        }
+        *lock(&shared.threads) = threads;
+        Ok(StoreService {
+            inner: Arc::new(Owner { shared }),
+        })
     }
 
-    async fn ask<T>(
-        &self,
-        make: impl FnOnce(oneshot::Sender<T>) -> Request,
-    ) -> Result<T, ServiceError> {
-        let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(make(reply))
-            .await
-            .map_err(|_| ServiceError::Stopped)?;
-        answer.await.map_err(|_| ServiceError::Stopped)
+    fn shared(&self) -> &Arc<Shared> {
+        &self.inner.shared
     }
 
     /// Stores a record; with `sync_flush`, answers after the fsync that covers it.
@@ -122,22 +142,38 @@ impl StoreService {
     /// one, after the fsync that covers them all with `sync_flush`. If one fails, those before
     /// it stay stored and the error is returned.
     pub async fn put_all(&self, records: Vec<Record>) -> Result<Vec<PutResult>, ServiceError> {
-        Ok(self.ask(|r| Request::Put(records, r)).await??)
+        let shared = self.shared();
+        let appended = match shared.try_append(records) {
+            Ok(appended) => appended,
+            Err(records) => {
+                let shared = shared.clone();
+                tokio::task::spawn_blocking(move || {
+                    let mut g = lock(&shared.store);
+                    shared.append(&mut g, records)
+                })
+                .await
+                .map_err(|_| ServiceError::Stopped)?
+            }
+        }?;
+        let (results, end) = appended;
+        if shared.sync {
+            let durable = shared.commits.register(end);
+            durable.await.map_err(|_| ServiceError::Stopped)??;
+        }
+        Ok(results)
     }
 
-    /// Runs `job` on the store thread with the store in hand, after every put before it is
-    /// acknowledged: the broker's queries (offsets by time, key lookups, stats) without a
-    /// request type per query. Keep it short: puts wait behind it.
+    /// Runs `job` on the blocking pool with the store in hand: the broker's reads and queries
+    /// (pulls, offsets by time, key lookups, stats) without a request type per query. Appends
+    /// wait while it runs: keep it short.
     pub async fn run<T: Send + 'static>(
         &self,
         job: impl FnOnce(&mut MessageStore) -> T + Send + 'static,
     ) -> Result<T, ServiceError> {
-        self.ask(|reply: oneshot::Sender<T>| {
-            Request::Run(Box::new(move |store: &mut MessageStore| {
-                let _ = reply.send(job(store));
-            }))
-        })
-        .await
+        let shared = self.shared().clone();
+        tokio::task::spawn_blocking(move || shared.with_store(job))
+            .await
+            .map_err(|_| ServiceError::Stopped)?
     }
 
     /// Stored records of a queue from `offset` (see [`MessageStore::get`]).
@@ -151,140 +187,252 @@ impl StoreService {
     ) -> Result<Records, ServiceError> {
         let topic = topic.to_owned();
         Ok(self
-            .ask(|reply| Request::Get {
-                topic,
-                queue_id,
-                offset,
-                max_msgs,
-                max_bytes,
-                reply,
-            })
-            .await??)
+            .run(move |st| st.get(&topic, queue_id, offset, max_msgs, max_bytes, None))
+            .await?
+            .map_err(Arc::new)?)
     }
 
     /// A queue's (min, max) offsets.
     pub async fn offsets(&self, topic: &str, queue_id: i32) -> Result<(u64, u64), ServiceError> {
         let topic = topic.to_owned();
-        self.ask(|r| Request::Offsets(topic, queue_id, r)).await
+        self.run(move |st| {
+            (
+                st.min_offset(&topic, queue_id),
+                st.max_offset(&topic, queue_id),
+            )
+        })
+        .await
     }
 
     /// Flush rounds so far (with `sync_flush`, one per group of puts).
     pub async fn flushes(&self) -> Result<u64, ServiceError> {
-        self.ask(Request::Flushes).await
+        self.run(|st| st.flushes()).await
     }
 
-    /// Stops the store thread after everything queued before: the store is flushed and closed
-    /// cleanly (the abort marker removed) before this returns. Later requests from any handle
-    /// fail with [`ServiceError::Stopped`].
+    /// Closes the store: every put answered, everything flushed, the store closed cleanly (the
+    /// abort marker removed) before this returns. Later requests from any handle fail with
+    /// [`ServiceError::Stopped`].
     pub async fn close(&self) {
-        let _ = self.ask(Request::Close).await;
+        let shared = self.shared().clone();
+        let _ = tokio::task::spawn_blocking(move || shared.close()).await;
     }
 
     /// How long the last flushes took.
     pub fn flush_latency(&self) -> &FlushLatency {
-        &self.latency
+        &self.shared().latency
     }
 
-    /// Makes everything stored so far durable ([`MessageStore::sync_all`] on the store
-    /// thread, after any running sync job).
+    /// Makes everything stored so far durable ([`MessageStore::sync_all`], after any running
+    /// flush job).
     pub async fn sync_all(&self) -> Result<(), ServiceError> {
-        Ok(self.ask(Request::Flush).await??)
+        let shared = self.shared().clone();
+        tokio::task::spawn_blocking(move || {
+            let end = shared.with_store(|st| {
+                shared.flusher.wait_idle();
+                st.sync_all().map(|()| st.log_range().1)
+            })?;
+            match end {
+                Ok(end) => {
+                    shared.commits.durable_to(end);
+                    Ok(())
+                }
+                Err(e) => Err(ServiceError::Store(Arc::new(e))),
+            }
+        })
+        .await
+        .map_err(|_| ServiceError::Stopped)?
     }
 }
 
-/// The periodic flush's own thread: the store thread hands it the files to fsync and goes on
-/// appending, so an ASYNC_FLUSH fsync of many megabytes never stalls puts and reads. One job
-/// at a time; a job due while one runs is skipped (the next one covers its files).
-/// (busy, the first failure), and the condition a waiter for "not busy" waits on.
-type FlusherState = Arc<(Mutex<(bool, Option<String>)>, Condvar)>;
+/// The result of appending a put: its records' results and the log's end after them.
+type Appended = Result<(Vec<PutResult>, u64), ServiceError>;
 
-struct Flusher {
-    jobs: Option<std::sync::mpsc::SyncSender<SyncJob>>,
-    state: FlusherState,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
+impl Shared {
+    /// Appends on the calling thread unless a slow holder has the lock (then the records
+    /// come back, for the blocking pool): waiting behind another append or the group
+    /// commit's hand-off is a matter of microseconds.
+    fn try_append(&self, records: Vec<Record>) -> Result<Appended, Vec<Record>> {
+        if self.slow_holder.load(Ordering::Acquire) {
+            return Err(records);
+        }
+        Ok(self.append(&mut lock(&self.store), records))
+    }
 
-impl Flusher {
-    fn start(latency: Arc<FlushLatency>) -> Flusher {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<SyncJob>(1);
-        let state: FlusherState = Arc::default();
-        let st = state.clone();
-        let thread = std::thread::Builder::new()
-            .name("rmq-store-flush".into())
-            .spawn(move || {
-                for job in rx {
-                    let started = Instant::now();
-                    let r = job.run();
-                    latency.periodic_micros.store(
-                        started.elapsed().as_micros() as u64,
-                        std::sync::atomic::Ordering::Relaxed,
-                    );
-                    let (lock, cv) = &*st;
-                    let mut g = lock.lock().unwrap_or_else(|p| p.into_inner());
-                    if let Err(e) = r {
-                        tracing::error!(error = %e, "a flush failed: the store refuses writes until it is reopened");
-                        g.1.get_or_insert(e.to_string());
+    /// The store locked by a slow holder (a read, a query, the housekeeping): flagged so that
+    /// puts do not wait for it on a runtime thread.
+    fn lock_slow(&self) -> SlowGuard<'_> {
+        let guard = lock(&self.store);
+        self.slow_holder.store(true, Ordering::Release);
+        SlowGuard {
+            guard,
+            flag: &self.slow_holder,
+        }
+    }
+
+    /// Appends a put's records with the store in hand. Under ASYNC_FLUSH they are in the page
+    /// cache when this returns; under SYNC_FLUSH the caller waits for the group commit to
+    /// cover the returned end.
+    fn append(&self, g: &mut Option<MessageStore>, records: Vec<Record>) -> Appended {
+        let st = g.as_mut().ok_or(ServiceError::Stopped)?;
+        self.flusher.apply_failure(st);
+        let mut results = Vec::with_capacity(records.len());
+        for record in records {
+            match st.put_unflushed(record) {
+                Ok(r) => results.push(r),
+                Err(e) => {
+                    // Those appended before the failure are in the log: make them as durable
+                    // as acknowledged ones before answering (a rare path: the fsync is here).
+                    if self.sync && !results.is_empty() && st.sync_log().is_ok() {
+                        self.commits.durable_to(st.log_range().1);
                     }
-                    g.0 = false;
-                    cv.notify_all();
-                }
-            })
-            .ok();
-        Flusher {
-            jobs: Some(tx),
-            state,
-            thread,
-        }
-    }
-
-    /// Starts a flush of everything written so far, unless one is running.
-    fn submit(&self, store: &mut MessageStore) {
-        let Some(jobs) = &self.jobs else { return };
-        let (lock, _) = &*self.state;
-        let mut g = lock.lock().unwrap_or_else(|p| p.into_inner());
-        if g.0 {
-            return;
-        }
-        match store.take_sync_job() {
-            Ok(job) if job.is_empty() => {}
-            Ok(job) => {
-                g.0 = true;
-                if jobs.send(job).is_err() {
-                    g.0 = false;
+                    return Err(ServiceError::Store(Arc::new(e)));
                 }
             }
+        }
+        if !self.sync {
+            st.write_out_log()
+                .map_err(|e| ServiceError::Store(Arc::new(e)))?;
+        }
+        Ok((results, st.log_range().1))
+    }
+
+    /// Runs `job` with the store in hand (blocking), after marking a failed flush job.
+    fn with_store<T>(&self, job: impl FnOnce(&mut MessageStore) -> T) -> Result<T, ServiceError> {
+        let mut g = self.lock_slow();
+        let st = g.as_mut().ok_or(ServiceError::Stopped)?;
+        self.flusher.apply_failure(st);
+        Ok(job(st))
+    }
+
+    /// One group commit round: the log's unsynced segments taken with the lock, fsynced
+    /// without it, the outcome recorded with it. Returns the end covered and how long the
+    /// fsync took.
+    fn commit_round(&self) -> Result<(u64, Duration), Arc<StoreError>> {
+        let sync = {
+            let mut g = lock(&self.store);
+            let Some(st) = g.as_mut() else {
+                return Err(Arc::new(StoreError::FlushFailed(
+                    "the store is closed".into(),
+                )));
+            };
+            self.flusher.apply_failure(st);
+            if let Some(why) = st.write_failure() {
+                return Err(Arc::new(StoreError::FlushFailed(why.to_owned())));
+            }
+            st.take_log_sync().map_err(Arc::new)?
+        };
+        let started = Instant::now();
+        let ran = sync.run();
+        let took = started.elapsed();
+        self.latency
+            .group_commit_micros
+            .store(took.as_micros() as u64, Ordering::Relaxed);
+        let mut g = lock(&self.store);
+        match g.as_mut() {
+            Some(st) => st.log_synced(&sync, ran).map_err(Arc::new)?,
+            None => ran.map_err(Arc::new)?,
+        }
+        Ok((sync.end(), took))
+    }
+
+    /// Closes the store once (later calls return at once): puts refused from here on, every
+    /// waiting put answered after the final flush, the threads stopped, the store dropped
+    /// (clean-stop marker).
+    fn close(&self) {
+        let mut g = self.lock_slow();
+        let Some(mut st) = g.take() else { return };
+        self.flusher.wait_idle();
+        self.flusher.apply_failure(&mut st);
+        match st.sync_all() {
+            Ok(()) => self.commits.durable_to(st.log_range().1),
             Err(e) => {
-                g.1.get_or_insert(e.to_string());
-                store.flush_failed(e);
+                tracing::error!(error = %e, "final flush failed");
+                self.commits.fail(Arc::new(e));
+            }
+        }
+        drop(st);
+        drop(g);
+        *lock(&self.stop.0) = true;
+        self.stop.1.notify_all();
+        self.commits.stop();
+        let threads = std::mem::take(&mut *lock(&self.threads));
+        for t in threads {
+            if t.thread().id() != std::thread::current().id() {
+                let _ = t.join();
             }
         }
     }
+}
 
-    /// Waits for the running job, if any.
-    fn wait_idle(&self) {
-        let (lock, cv) = &*self.state;
-        let mut g = lock.lock().unwrap_or_else(|p| p.into_inner());
-        while g.0 {
-            g = cv.wait(g).unwrap_or_else(|p| p.into_inner());
-        }
-    }
+/// The store locked, flagged as slow until dropped (see [`Shared::slow_holder`]).
+struct SlowGuard<'a> {
+    guard: MutexGuard<'a, Option<MessageStore>>,
+    flag: &'a AtomicBool,
+}
 
-    fn failed(&self) -> Option<String> {
-        let (lock, _) = &*self.state;
-        lock.lock().unwrap_or_else(|p| p.into_inner()).1.clone()
+impl std::ops::Deref for SlowGuard<'_> {
+    type Target = Option<MessageStore>;
+    fn deref(&self) -> &Self::Target {
+        &self.guard
     }
 }
 
-impl Drop for Flusher {
+impl std::ops::DerefMut for SlowGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.guard
+    }
+}
+
+impl Drop for SlowGuard<'_> {
     fn drop(&mut self) {
-        self.jobs = None;
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        self.flag.store(false, Ordering::Release);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn spawn(
+    name: &str,
+    f: impl FnOnce() + Send + 'static,
+) -> Result<std::thread::JoinHandle<()>, StoreError> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(f)
+        .map_err(|source| StoreError::Io {
+            path: format!("{name} thread").into(),
+            source,
+        })
+}
+
+/// The `rmq-store` thread: a flush job every `flush_every` (both modes: the consume queues,
+/// the index and the checkpoint; under ASYNC_FLUSH the commit log too) and the retention
+/// rounds, until the store closes.
+fn housekeeping(shared: &Shared) {
+    let mut last_clean = Instant::now();
+    loop {
+        {
+            let (stop, cv) = &shared.stop;
+            let g = lock(stop);
+            let (g, _) = cv
+                .wait_timeout_while(g, shared.flush_every, |stopped| !*stopped)
+                .unwrap_or_else(|p| p.into_inner());
+            if *g {
+                return;
+            }
+        }
+        let mut g = shared.lock_slow();
+        let Some(st) = g.as_mut() else { return };
+        shared.flusher.apply_failure(st);
+        shared.flusher.submit(st);
+        if last_clean.elapsed() >= st.retention_interval() {
+            last_clean = Instant::now();
+            clean_round(st);
         }
     }
 }
 
-/// The store thread: groups of puts, one fsync per group with `sync`, periodic flushes without.
 /// One retention round on the clock: the UTC hour and the store disk's usage decide it.
 fn clean_round(store: &mut MessageStore) {
     let used = match crate::store::disk_used_ratio(store.root()) {
@@ -302,158 +450,115 @@ fn clean_round(store: &mut MessageStore) {
     }
 }
 
-fn run(
-    mut store: MessageStore,
-    mut rx: mpsc::Receiver<Request>,
-    sync: bool,
-    every: Duration,
-    latency: Arc<FlushLatency>,
-) {
-    // A timer for the wait between periodic flushes (this thread's own, no I/O driver).
-    let timer = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("a current-thread timer runtime");
-    let mut last_flush = Instant::now();
-    let mut last_clean = Instant::now();
-    let mut group: Vec<(Vec<PutResult>, PutReply)> = Vec::new();
-    let mut gather = Gather::new(sync);
-    let flusher = Flusher::start(latency.clone());
+/// The puts waiting for the group commit (SYNC_FLUSH), each with the log's end after it.
+#[derive(Default)]
+struct Commits {
+    state: Mutex<CommitState>,
+    /// Wakes the commit thread: a put arrived, or the store is closing.
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct CommitState {
+    waiting: Vec<(u64, Durable)>,
+    /// Every put before this log offset is durable.
+    durable: u64,
+    /// A failed fsync: every later put fails with it.
+    failed: Option<Arc<StoreError>>,
+    stopped: bool,
+}
+
+impl Commits {
+    /// Waits for the fsync that covers the log up to `end`.
+    fn register(&self, end: u64) -> oneshot::Receiver<Result<(), Arc<StoreError>>> {
+        let (tx, rx) = oneshot::channel();
+        let mut st = lock(&self.state);
+        if let Some(e) = &st.failed {
+            let _ = tx.send(Err(e.clone()));
+        } else if end <= st.durable {
+            let _ = tx.send(Ok(()));
+        } else if st.stopped {
+            drop(tx); // closed: Stopped
+        } else {
+            st.waiting.push((end, tx));
+            self.wake.notify_one();
+        }
+        rx
+    }
+
+    /// The log is durable up to `end`: the puts it covers are answered.
+    fn durable_to(&self, end: u64) {
+        let mut st = lock(&self.state);
+        st.durable = st.durable.max(end);
+        let durable = st.durable;
+        let (done, left): (Vec<_>, Vec<_>) = std::mem::take(&mut st.waiting)
+            .into_iter()
+            .partition(|(e, _)| *e <= durable);
+        st.waiting = left;
+        drop(st);
+        for (_, tx) in done {
+            let _ = tx.send(Ok(()));
+        }
+    }
+
+    /// An fsync failed: every waiting and later put fails with `e`.
+    fn fail(&self, e: Arc<StoreError>) {
+        let mut st = lock(&self.state);
+        st.failed.get_or_insert(e.clone());
+        let waiting = std::mem::take(&mut st.waiting);
+        drop(st);
+        for (_, tx) in waiting {
+            let _ = tx.send(Err(e.clone()));
+        }
+    }
+
+    fn stop(&self) {
+        lock(&self.state).stopped = true;
+        self.wake.notify_all();
+    }
+}
+
+/// The `rmq-store-commit` thread (SYNC_FLUSH): while puts wait, one fsync round covers all
+/// of them, gathering stragglers first ([`Gather`]); ends when the store closes.
+fn group_commit(shared: &Shared) {
+    let commits = &shared.commits;
+    let mut gather = Gather::new(true);
     loop {
-        if last_clean.elapsed() >= store.retention_interval() {
-            last_clean = Instant::now();
-            clean_round(&mut store);
+        let mut st = lock(&commits.state);
+        while st.waiting.is_empty() && !st.stopped {
+            st = commits.wake.wait(st).unwrap_or_else(|p| p.into_inner());
         }
-        // Everything on the clock, under load too (a wait that never times out must not
-        // postpone it): the commit log under ASYNC_FLUSH, and in both modes the consume
-        // queues, the index and the checkpoint (acknowledgements never wait for those: they
-        // are rebuilt from the log after a crash).
-        // (The group is empty here: every batch below ends by answering it.)
-        if last_flush.elapsed() >= every {
-            flusher.submit(&mut store);
-            last_flush = Instant::now();
+        if st.waiting.is_empty() {
+            return; // stopped, nobody waiting
         }
-        // Wait for work (up to the next periodic flush), then take everything already waiting.
-        let wait = every.saturating_sub(last_flush.elapsed());
-        let first = match timer.block_on(async { tokio::time::timeout(wait, rx.recv()).await }) {
-            Ok(r) => r,
-            Err(_) => continue, // the flush is due: at the top
-        };
-        let Some(first) = first else { break };
-        let mut next = Some(first);
-        while let Some(req) = next {
-            // A flush job that failed on the flusher thread: the store refuses writes from now
-            // on, and says why to whatever asks next (a put, or the broker's status).
-            if let Some(e) = flusher.failed() {
-                store.flush_failed(StoreError::FlushFailed(e));
+        while let Some(left) = gather.wait_left(st.waiting.len(), Instant::now()) {
+            st = commits
+                .wake
+                .wait_timeout(st, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        let size = st.waiting.len();
+        drop(st);
+        match shared.commit_round() {
+            Ok((end, took)) => {
+                gather.committed(size, took);
+                commits.durable_to(end);
             }
-            match req {
-                Request::Put(records, reply) => {
-                    append_put(&mut store, records, reply, sync, &mut group);
-                }
-                Request::Close(reply) => {
-                    final_sync(&mut store, &mut group, &latency, &flusher);
-                    drop(store);
-                    let _ = reply.send(());
-                    return;
-                }
-                other => {
-                    // Reads and flushes see every put before them acknowledged first.
-                    finish_group(&mut store, &mut group, &latency);
-                    if matches!(other, Request::Flush(_)) {
-                        // What a running job took is durable only when it ends.
-                        flusher.wait_idle();
-                    }
-                    serve(&mut store, other);
-                }
+            Err(e) => {
+                gather.committed(size, Duration::ZERO);
+                commits.fail(e);
             }
-            next = if group.len() >= MAX_GROUP {
-                None
-            } else if let Ok(req) = rx.try_recv() {
-                Some(req)
-            } else {
-                gather.straggler(&timer, &mut rx, group.len())
-            };
-        }
-        gather.committed(group.len(), finish_group(&mut store, &mut group, &latency));
-    }
-    final_sync(&mut store, &mut group, &latency, &flusher);
-}
-
-/// Appends a put's records. Under SYNC_FLUSH its answer joins the group, answered after the
-/// group's fsync ([`finish_group`]); under ASYNC_FLUSH it is answered once its records are in
-/// the page cache ([`MessageStore::write_out_log`]), so a process crash loses no answered put.
-fn append_put(
-    store: &mut MessageStore,
-    records: Vec<Record>,
-    reply: PutReply,
-    sync: bool,
-    group: &mut Vec<(Vec<PutResult>, PutReply)>,
-) {
-    match records
-        .into_iter()
-        .map(|r| store.put_unflushed(r))
-        .collect::<Result<Vec<_>, _>>()
-    {
-        Ok(r) if sync => group.push((r, reply)),
-        Ok(r) => {
-            let _ = reply.send(store.write_out_log().map(|()| r).map_err(Arc::new));
-        }
-        Err(e) => {
-            // Those appended before the failure are in the log: make them as durable as
-            // acknowledged ones before answering.
-            if sync {
-                let _ = store.sync_log();
-            }
-            let _ = reply.send(Err(Arc::new(e)));
         }
     }
-}
-
-/// Before the store closes: the waiting group answered after its fsync, the running sync job
-/// finished, then everything made durable ([`MessageStore::sync_all`]).
-fn final_sync(
-    store: &mut MessageStore,
-    group: &mut Vec<(Vec<PutResult>, PutReply)>,
-    latency: &FlushLatency,
-    flusher: &Flusher,
-) {
-    finish_group(store, group, latency);
-    flusher.wait_idle();
-    if let Err(e) = store.sync_all() {
-        tracing::error!(error = %e, "final flush failed");
-    }
-}
-
-/// One fsync for the whole group, then every put in it is answered (with the fsync's error if
-/// it failed: none of them is acknowledged as durable).
-fn finish_group(
-    store: &mut MessageStore,
-    group: &mut Vec<(Vec<PutResult>, PutReply)>,
-    latency: &FlushLatency,
-) -> Duration {
-    if group.is_empty() {
-        return Duration::ZERO;
-    }
-    let started = Instant::now();
-    let flushed = store.sync_log().map_err(Arc::new);
-    let took = started.elapsed();
-    latency.group_commit_micros.store(
-        took.as_micros() as u64,
-        std::sync::atomic::Ordering::Relaxed,
-    );
-    for (r, reply) in group.drain(..) {
-        let _ = reply.send(flushed.clone().map(|()| r));
-    }
-    took
 }
 
 /// Group commit's wait for stragglers (as PostgreSQL's `commit_delay` with
 /// `commit_siblings`): the appenders answered by one fsync come back at once, but one by one,
 /// and the first of them used to start the next group alone, so with 16 appenders groups
 /// alternated between a few and the rest, two fsyncs a round. A group smaller than the last
-/// one waits, parked, for more puts: until it is as large, or for at most half the last fsync
-/// (never more than [`Gather::MAX_WAIT`]). A lone appender (last group of one) never waits.
+/// one waits for more puts: until it is as large, or for at most half the last fsync (never
+/// more than [`Gather::MAX_WAIT`]). A lone appender (last group of one) never waits.
 struct Gather {
     sync: bool,
     /// Puts the last group committed (the appenders likely to come back).
@@ -495,21 +600,6 @@ impl Gather {
             .filter(|left| !left.is_zero())
     }
 
-    /// The next request for a group of `size` puts when none is waiting: one that arrives
-    /// within the wait, if the group should wait.
-    fn straggler(
-        &mut self,
-        timer: &tokio::runtime::Runtime,
-        rx: &mut mpsc::Receiver<Request>,
-        size: usize,
-    ) -> Option<Request> {
-        let wait = self.wait_left(size, Instant::now())?;
-        timer
-            .block_on(async { tokio::time::timeout(wait, rx.recv()).await })
-            .ok()
-            .flatten()
-    }
-
     /// A group of `size` puts was committed by an fsync that took `fsync`.
     fn committed(&mut self, size: usize, fsync: Duration) {
         if size > 0 {
@@ -520,35 +610,107 @@ impl Gather {
     }
 }
 
-fn serve(store: &mut MessageStore, req: Request) {
-    match req {
-        Request::Put(..) => unreachable!("puts are grouped"),
-        Request::Run(job) => job(store),
-        Request::Close(_) => unreachable!("handled in the loop"),
-        Request::Get {
-            topic,
-            queue_id,
-            offset,
-            max_msgs,
-            max_bytes,
-            reply,
-        } => {
-            let r = store
-                .get(&topic, queue_id, offset, max_msgs, max_bytes, None)
-                .map_err(Arc::new);
-            let _ = reply.send(r);
+/// The periodic flush's own thread: the `rmq-store` thread hands it the files to fsync and
+/// lets go of the store, so an ASYNC_FLUSH fsync of many megabytes never stalls puts and
+/// reads. One job at a time; a job due while one runs is skipped (the next one covers its
+/// files).
+struct Flusher {
+    jobs: Mutex<Option<std::sync::mpsc::SyncSender<SyncJob>>>,
+    state: FlusherState,
+    /// Set with the first failure: checked with one atomic load per lock.
+    failed: Arc<AtomicBool>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// (busy, the first failure), and the condition a waiter for "not busy" waits on.
+type FlusherState = Arc<(Mutex<(bool, Option<String>)>, Condvar)>;
+
+impl Flusher {
+    fn start(latency: Arc<FlushLatency>) -> Flusher {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<SyncJob>(1);
+        let state: FlusherState = Arc::default();
+        let failed = Arc::new(AtomicBool::new(false));
+        let (st, flag) = (state.clone(), failed.clone());
+        let thread = std::thread::Builder::new()
+            .name("rmq-store-flush".into())
+            .spawn(move || {
+                for job in rx {
+                    let started = Instant::now();
+                    let r = job.run();
+                    latency
+                        .periodic_micros
+                        .store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    let (lock_, cv) = &*st;
+                    let mut g = lock(lock_);
+                    if let Err(e) = r {
+                        tracing::error!(error = %e, "a flush failed: the store refuses writes until it is reopened");
+                        g.1.get_or_insert(e.to_string());
+                        flag.store(true, Ordering::Release);
+                    }
+                    g.0 = false;
+                    cv.notify_all();
+                }
+            })
+            .ok();
+        Flusher {
+            jobs: Mutex::new(Some(tx)),
+            state,
+            failed,
+            thread: Mutex::new(thread),
         }
-        Request::Offsets(topic, queue_id, reply) => {
-            let _ = reply.send((
-                store.min_offset(&topic, queue_id),
-                store.max_offset(&topic, queue_id),
-            ));
+    }
+
+    /// Starts a flush of everything written so far, unless one is running.
+    fn submit(&self, store: &mut MessageStore) {
+        let jobs = lock(&self.jobs);
+        let Some(jobs) = jobs.as_ref() else { return };
+        let (state, _) = &*self.state;
+        let mut g = lock(state);
+        if g.0 {
+            return;
         }
-        Request::Flush(reply) => {
-            let _ = reply.send(store.sync_all().map_err(Arc::new));
+        match store.take_sync_job() {
+            Ok(job) if job.is_empty() => {}
+            Ok(job) => {
+                g.0 = true;
+                if jobs.send(job).is_err() {
+                    g.0 = false;
+                }
+            }
+            Err(e) => {
+                g.1.get_or_insert(e.to_string());
+                self.failed.store(true, Ordering::Release);
+                store.flush_failed(e);
+            }
         }
-        Request::Flushes(reply) => {
-            let _ = reply.send(store.flushes());
+    }
+
+    /// Waits for the running job, if any.
+    fn wait_idle(&self) {
+        let (state, cv) = &*self.state;
+        let mut g = lock(state);
+        while g.0 {
+            g = cv.wait(g).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// A failed job makes the store refuse writes (and say why) from now on.
+    fn apply_failure(&self, store: &mut MessageStore) {
+        if !self.failed.load(Ordering::Acquire) || store.write_failure().is_some() {
+            return;
+        }
+        let why = lock(&self.state.0).1.clone();
+        if let Some(why) = why {
+            store.flush_failed(StoreError::FlushFailed(why));
+        }
+    }
+}
+
+impl Drop for Flusher {
+    fn drop(&mut self) {
+        *lock(&self.jobs) = None;
+        if let Some(t) = lock(&self.thread).take() {
+            let _ = t.join();
         }
     }
 }
@@ -556,17 +718,6 @@ fn serve(store: &mut MessageStore, req: Request) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn timer() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .unwrap()
-    }
-
-    fn request() -> Request {
-        Request::Flushes(oneshot::channel().0)
-    }
 
     /// The rule on state, with given instants: no test here needs a thread scheduled within
     /// microseconds (the earlier version did, and failed on a loaded 2-core machine).
@@ -594,18 +745,6 @@ mod tests {
     }
 
     #[test]
-    fn a_waiting_group_takes_a_request_that_is_already_there() {
-        let timer = timer();
-        let (tx, mut rx) = mpsc::channel(8);
-        let mut gather = Gather::new(true);
-        gather.committed(16, Duration::from_secs(1));
-        tx.try_send(request()).unwrap();
-        assert!(gather.straggler(&timer, &mut rx, 3).is_some());
-        // None arrives: the wait ends at its deadline with nothing.
-        assert!(gather.straggler(&timer, &mut rx, 4).is_none());
-    }
-
-    #[test]
     fn a_lone_appender_an_empty_group_and_async_flush_never_wait() {
         let now = Instant::now();
         let mut lone = Gather::new(true);
@@ -619,5 +758,21 @@ mod tests {
         assert_eq!(grown.wait_left(0, now), None, "nothing to commit yet");
         assert_eq!(grown.wait_left(4, now), None, "as large as the last");
         assert_eq!(grown.wait_left(5, now), None, "larger than the last");
+    }
+
+    #[test]
+    fn a_put_already_covered_is_answered_at_once_and_a_failure_fails_the_rest() {
+        let commits = Commits::default();
+        commits.durable_to(100);
+        let mut covered = commits.register(100);
+        assert!(matches!(covered.try_recv(), Ok(Ok(()))));
+        let mut waiting = commits.register(200);
+        assert!(waiting.try_recv().is_err(), "not yet covered");
+        commits.durable_to(150);
+        assert!(waiting.try_recv().is_err(), "150 does not cover 200");
+        commits.fail(Arc::new(StoreError::FlushFailed("EIO".into())));
+        assert!(matches!(waiting.try_recv(), Ok(Err(_))));
+        let mut later = commits.register(120);
+        assert!(matches!(later.try_recv(), Ok(Err(_))), "after a failure");
     }
 }

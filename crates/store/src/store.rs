@@ -42,7 +42,7 @@ pub use config::{
     SCHEDULE_TOPIC,
 };
 pub use error::StoreError;
-pub use flush::SyncJob;
+pub use flush::{LogSync, SyncJob};
 pub use put::PutResult;
 pub use query::{KeyHits, MAX_KEY_HITS};
 pub use read::{GetMessage, GetStatus};
@@ -85,6 +85,10 @@ pub struct MessageStore {
     /// Records from this commit-log offset on carry the whole-record CRC property (kept in
     /// the checkpoint for recovery).
     crc_from: Option<u64>,
+    /// The commit-log offset reads stop before: under SYNC_FLUSH, the end of what an fsync
+    /// covered, so a consumer never reads (and commits an offset past) a put that is not yet
+    /// acknowledged and could vanish with a power loss; under ASYNC_FLUSH the log's end.
+    readable_end: u64,
 }
 
 impl MessageStore {
@@ -102,7 +106,7 @@ impl MessageStore {
         &self.config.root
     }
 
-    /// How often the store thread runs a retention round.
+    /// How often the `rmq-store` thread runs a retention round.
     pub fn retention_interval(&self) -> std::time::Duration {
         self.config.retention.interval
     }

@@ -1,5 +1,6 @@
-//! The store thread: group commit (concurrent SYNC_FLUSH puts share fsyncs, each answered after
-//! the fsync that covers it) and a process killed with SIGKILL while putting keeps every
+//! `StoreService`: puts appended on the caller's thread, never blocking a runtime thread behind
+//! a slow reader; group commit (concurrent SYNC_FLUSH puts share fsyncs, each answered after
+//! the fsync that covers it); a process killed with SIGKILL while putting keeps every
 //! acknowledged record.
 
 mod support;
@@ -272,5 +273,61 @@ async fn answered_async_puts_survive_a_process_crash() {
         expected.sort();
         assert_eq!(bodies, expected, "mapped appends: {mapped}");
         drop(svc);
+    }
+}
+
+/// A put while a read holds the store waits for it on the blocking pool, not on a runtime
+/// thread: with one runtime thread, the test's own task still runs (and ends the read) while
+/// the put waits. Were the put to block that thread on the store's lock, nothing could end
+/// the read: the watchdog would fire. Both flush modes; the put then reads back.
+#[test]
+fn a_put_behind_a_slow_read_leaves_the_runtime_thread_free() {
+    for sync in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_owned();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let outcome = rt.block_on(async move {
+                let svc =
+                    StoreService::start(config(&root, sync), Duration::from_secs(3600)).unwrap();
+                let (holding_tx, holding_rx) = tokio::sync::oneshot::channel();
+                let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+                let read = tokio::spawn({
+                    let svc = svc.clone();
+                    async move {
+                        svc.run(move |st| {
+                            let _ = holding_tx.send(());
+                            let _ = release_rx.recv();
+                            st.max_offset("Crash", 0)
+                        })
+                        .await
+                    }
+                });
+                holding_rx.await.unwrap();
+                let put = tokio::spawn({
+                    let svc = svc.clone();
+                    async move { svc.put(message(0)).await }
+                });
+                // This task runs although the put is waiting: the runtime thread is free.
+                tokio::task::yield_now().await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                assert!(!put.is_finished(), "the put waited for the read");
+                release_tx.send(()).unwrap();
+                assert_eq!(read.await.unwrap().unwrap(), 0, "the read saw no put");
+                let stored = put.await.unwrap().unwrap();
+                let back = svc.get("Crash", 0, 0, 8, 1 << 20).await.unwrap();
+                svc.close().await;
+                (stored.queue_offset, back.len())
+            });
+            let _ = done_tx.send(outcome);
+        });
+        let outcome = done_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the runtime thread was blocked behind the read");
+        assert_eq!(outcome, (0, 1), "sync_flush {sync}");
     }
 }

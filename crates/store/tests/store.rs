@@ -598,3 +598,42 @@ fn store_times_are_stamped_at_append_and_never_go_back() {
     assert_eq!(store.store_time("T", 0, found).unwrap(), Some(mid));
     assert!(found == 0 || store.store_time("T", 0, found - 1).unwrap().unwrap() < mid);
 }
+
+/// SYNC_FLUSH: a put appended but not yet covered by an fsync is not readable (a consumer
+/// could otherwise commit an offset past a message a power loss takes back); the group
+/// commit's sync makes it readable, and only what that sync covered.
+#[test]
+fn under_sync_flush_reads_stop_at_what_an_fsync_covered() {
+    use rmq_store::store::GetStatus;
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = MessageStore::open(StoreConfig {
+        sync_flush: true,
+        ..config(dir.path())
+    })
+    .unwrap();
+    store.put(message("T", 0, 0, "A")).unwrap(); // put() syncs: readable
+    store.put_unflushed(message("T", 0, 1, "A")).unwrap();
+    let read = |s: &MessageStore| s.get_message("T", 0, 0, 32, 1 << 20, None).unwrap();
+    let r = read(&store);
+    assert_eq!(
+        (r.status, r.records.len(), r.max_offset),
+        (GetStatus::Found, 1, 1)
+    );
+    // At the readable end, the unsynced put is "nothing new yet": a long poll waits for it.
+    let r = store.get_message("T", 0, 1, 32, 1 << 20, None).unwrap();
+    assert_eq!(r.status, GetStatus::OffsetOverflowOne);
+    // The group commit's two halves: taken, then a third put, then the fsync.
+    let sync = store.take_log_sync().unwrap();
+    store.put_unflushed(message("T", 0, 2, "A")).unwrap();
+    let ran = sync.run();
+    store.log_synced(&sync, ran).unwrap();
+    let r = read(&store);
+    assert_eq!(
+        r.records.len(),
+        2,
+        "the sync covered offsets 0 and 1, not 2"
+    );
+    assert_eq!(store.max_offset("T", 0), 3, "the queue holds all three");
+    store.sync_log().unwrap();
+    assert_eq!(read(&store).records.len(), 3);
+}

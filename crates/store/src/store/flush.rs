@@ -22,20 +22,23 @@
 //! What is durable (survives a power loss) and after which call:
 //! - [`MessageStore::sync_log`]: every put so far, by an fsync of the commit-log segments
 //!   written since the last sync. **The durability point of a put**: under SYNC_FLUSH
-//!   [`MessageStore::put`] calls it, and the store thread's group commit calls it once per
-//!   group before acknowledging any put of it. The queues and the index are not synced: they
-//!   are rebuilt from the log at open.
+//!   [`MessageStore::put`] calls it; `StoreService`'s group commit runs it in two halves,
+//!   [`MessageStore::take_log_sync`] with the store in hand and [`LogSync::run`] without, once
+//!   per group before acknowledging any put of it. The queues and the index are not synced:
+//!   they are rebuilt from the log at open. Under SYNC_FLUSH reads stop at the end of what it
+//!   covered ([`MessageStore::readable_end`]).
 //! - [`MessageStore::sync_all`]: everything: the log, every consume queue (and the directory
 //!   entries of new files), the index (entries, then headers), then the checkpoint with the
 //!   dispatch mark, which moves where recovery starts. Blocking; an explicit flush, close and
 //!   drop call it.
 //! - [`MessageStore::take_sync_job`] then [`SyncJob::run`]: `sync_all` in two halves, so the
-//!   store thread goes on appending during the fsyncs. The first half, on the store thread,
+//!   store is free for appends during the fsyncs. The first half, with the store in hand,
 //!   writes the buffers and captures the files, directories and index headers written since
 //!   the last job; the second, on the flusher thread, fsyncs them, writes and syncs the
 //!   headers, and writes the checkpoint last. Nothing it covers is durable before `run`
 //!   returns `Ok`. `StoreService` hands one out every `flush_interval` in both flush modes:
-//!   under ASYNC_FLUSH it is what makes puts durable.
+//!   under ASYNC_FLUSH it is what makes puts durable; under SYNC_FLUSH it syncs the log's
+//!   segments too but leaves them to the group commit (`unsynced_paths`).
 //!
 //! Every fsync goes through [`crate::durable`], the one durability point underneath. A sync
 //! that failed makes the store refuse writes until it is reopened
@@ -56,7 +59,44 @@ impl MessageStore {
     /// point of a put (see the module's policy).
     pub fn sync_log(&mut self) -> Result<(), StoreError> {
         self.flushes += 1;
-        self.log.sync().map_err(|e| self.flush_failed(e.into()))
+        self.log.sync().map_err(|e| self.flush_failed(e.into()))?;
+        self.readable_end = self.log.end();
+        Ok(())
+    }
+
+    /// [`MessageStore::sync_log`] in two halves, for a group commit that fsyncs without the
+    /// store in hand (appends go on meanwhile): this half writes the pending appends and takes
+    /// the segments written since the last sync; [`LogSync::run`] fsyncs them; then
+    /// [`MessageStore::log_synced`] says so. The puts up to [`LogSync::end`] are durable, and
+    /// may be acknowledged, only once `run` returned `Ok`.
+    pub fn take_log_sync(&mut self) -> Result<LogSync, StoreError> {
+        let files = self
+            .log
+            .take_unsynced_files()
+            .map_err(|e| self.flush_failed(e.into()))?;
+        Ok(LogSync {
+            files,
+            end: self.log.end(),
+        })
+    }
+
+    /// A [`LogSync`] ended: `Ok` makes what it covered readable; an error makes the store
+    /// refuse writes (returned, for the waiting puts).
+    pub fn log_synced(
+        &mut self,
+        sync: &LogSync,
+        ran: Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        match ran {
+            Ok(()) => {
+                if !sync.files.is_empty() {
+                    self.flushes += 1;
+                }
+                self.readable_end = self.readable_end.max(sync.end);
+                Ok(())
+            }
+            Err(e) => Err(self.flush_failed(e)),
+        }
     }
 
     /// Hands every put so far to the kernel's page cache, where a process crash cannot lose
@@ -114,6 +154,7 @@ impl MessageStore {
         let mark = self.mark();
         let flushed = (|| {
             self.log.sync()?;
+            self.readable_end = self.log.end();
             for q in self.queues.values_mut() {
                 q.sync()?;
             }
@@ -131,7 +172,7 @@ impl MessageStore {
     }
 
     /// What [`MessageStore::sync_all`] would fsync, handed out so another thread can do it
-    /// (the store thread goes on appending): every file written since the last job (commit
+    /// (appends go on meanwhile): every file written since the last job (commit
     /// log, consume queues, the newest index file), their index headers, and the checkpoint
     /// to write after them. Those files count as synced from here on: run the job, and treat
     /// its failure as fatal for writes.
@@ -140,7 +181,13 @@ impl MessageStore {
             tracing::warn!(error = %e, "dispatch still failing");
         }
         let mark = self.mark();
-        let mut files = self.log.take_unsynced()?;
+        // Under SYNC_FLUSH the group commit decides when an append is durable: this job syncs
+        // the log too (before the queues, as always) but leaves its segments dirty for it.
+        let mut files = if self.config.sync_flush {
+            self.log.unsynced_paths()?
+        } else {
+            self.log.take_unsynced()?
+        };
         let mut dirs = Vec::new();
         for q in self.queues.values_mut() {
             q.take_unsynced(&mut files, &mut dirs)?;
@@ -180,7 +227,33 @@ impl MessageStore {
     }
 }
 
-/// The second half of a [`MessageStore::sync_all`], run off the store thread (see
+/// The second half of a [`MessageStore::sync_log`]: the commit-log segments to fsync, and the
+/// log's end that makes durable (see [`MessageStore::take_log_sync`]).
+#[derive(Debug)]
+pub struct LogSync {
+    files: Vec<(PathBuf, File)>,
+    end: u64,
+}
+
+impl LogSync {
+    /// The log's end when it was taken: every put before it is covered.
+    pub fn end(&self) -> u64 {
+        self.end
+    }
+
+    /// Fsyncs the segments (none: the puts up to `end` were durable already).
+    pub fn run(&self) -> Result<(), StoreError> {
+        for (path, file) in &self.files {
+            durable::sync_file(file, path).map_err(|source| StoreError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// The second half of a [`MessageStore::sync_all`], run without the store in hand (see
 /// [`MessageStore::take_sync_job`]).
 #[derive(Debug, Default)]
 pub struct SyncJob {

@@ -77,8 +77,11 @@ impl MessageStore {
             undispatched: None,
             write_failure: None,
             crc_from,
+            readable_end: 0,
         };
         store.recover_from_mark(mark.map(|m| m.dispatched))?;
+        // What recovery kept was on disk before this run: readable.
+        store.readable_end = store.log.end();
         Ok(store)
     }
 

@@ -118,10 +118,11 @@ impl MessageStore {
         max_bytes: usize,
         tag_codes: Option<&[i64]>,
     ) -> Result<GetMessage, StoreError> {
-        let (min, max) = (
-            self.min_offset(topic, queue_id),
-            self.max_offset(topic, queue_id),
-        );
+        let min = self.min_offset(topic, queue_id);
+        let max = match self.queues.get(topic, queue_id) {
+            Some(q) => self.readable_max(q, min, q.max_offset())?,
+            None => 0,
+        };
         let mut r = GetMessage {
             status: GetStatus::NoMessageInQueue,
             next_begin_offset: 0,
@@ -173,6 +174,28 @@ impl MessageStore {
             GetStatus::NoMatchedMessage
         };
         Ok(r)
+    }
+
+    /// A queue's max offset for readers: `max` less the last entries whose records lie past
+    /// [`MessageStore::readable_end`] (SYNC_FLUSH puts appended but not yet covered by an
+    /// fsync: at most a group's worth, walked back from the end).
+    fn readable_max(&self, q: &ConsumeQueue, min: u64, mut max: u64) -> Result<u64, StoreError> {
+        if self.readable_end >= self.log.end() {
+            return Ok(max);
+        }
+        while max > min {
+            match q.get(max - 1)? {
+                Some(e) if e.physical_offset as u64 >= self.readable_end => max -= 1,
+                _ => break,
+            }
+        }
+        Ok(max)
+    }
+
+    /// The commit-log offset reads stop before (see the field): the log's end, or under
+    /// SYNC_FLUSH the end of what an fsync covered.
+    pub fn readable_end(&self) -> u64 {
+        self.readable_end
     }
 
     /// The records of [`MessageStore::get_message`], without its status, for a reader that
