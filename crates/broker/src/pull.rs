@@ -269,18 +269,16 @@ impl QueueRead<'_> {
             return Err(ProcessorError::new("the connection closed"));
         };
         let _turn = self.s.store_turn(&self.ctx.connection).await;
-        let (topic, queue_id, offset) = (self.topic.to_owned(), self.queue_id, self.offset);
-        let (max_msgs, max_bytes, codes) = (self.max_msgs, self.max_bytes, self.codes.clone());
         self.s
             .store
-            .run(move |st| {
+            .read(|st| {
                 st.get_message(
-                    &topic,
-                    queue_id,
-                    offset,
-                    max_msgs,
-                    max_bytes,
-                    codes.as_deref(),
+                    self.topic,
+                    self.queue_id,
+                    self.offset,
+                    self.max_msgs,
+                    self.max_bytes,
+                    self.codes.as_deref(),
                 )
             })
             .await

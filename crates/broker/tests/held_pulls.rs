@@ -86,11 +86,9 @@ async fn abandoned_long_polls_never_crowd_out_live_pulls() {
         after_live < 2 * idle_live.max(256),
         "live heap {idle_live} KiB idle, {after_live} KiB after the attack"
     );
-    // Memory comes back once the connections close (the whole test process is measured).
-    assert!(
-        after < 2 * idle,
-        "RSS {idle} KiB idle, {after} KiB after the attack"
-    );
+    // The process's RSS (printed above) is the test harness's allocator settings, not the
+    // broker's: `crates/cli/tests/memory.rs` bounds it on the real `rmq standalone` after this
+    // same attack.
 }
 
 /// A pull asking to be held for ever is answered at `longPollingMaxHoldMillis`.
