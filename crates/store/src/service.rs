@@ -401,16 +401,16 @@ impl<T> BargingLock<T> {
             let released = self.released.notified();
             tokio::pin!(released);
             released.as_mut().enable();
-            self.waiting.fetch_add(1, Ordering::SeqCst);
+            // Counted while parked, and uncounted even if this future is dropped meanwhile (a
+            // pull whose connection closed).
+            let _waiter = Waiter::count(&self.waiting);
             // Pairs with the fence in `Held::drop` (Dekker): either this try sees the lock
             // released, or that release sees this waiter and wakes it.
             std::sync::atomic::fence(Ordering::SeqCst);
             if let Some(held) = self.try_held() {
-                self.waiting.fetch_sub(1, Ordering::SeqCst);
                 return held;
             }
             released.await;
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
         }
     }
 
@@ -420,6 +420,22 @@ impl<T> BargingLock<T> {
             guard: Some(lock(&self.inner)),
             lock: self,
         }
+    }
+}
+
+/// One task parked on a [`BargingLock`], counted for as long as it lives.
+struct Waiter<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Waiter<'a> {
+    fn count(waiting: &'a std::sync::atomic::AtomicUsize) -> Self {
+        waiting.fetch_add(1, Ordering::SeqCst);
+        Waiter(waiting)
+    }
+}
+
+impl Drop for Waiter<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -815,6 +831,44 @@ mod tests {
         assert_eq!(grown.wait_left(0, now), None, "nothing to commit yet");
         assert_eq!(grown.wait_left(4, now), None, "as large as the last");
         assert_eq!(grown.wait_left(5, now), None, "larger than the last");
+    }
+
+    #[test]
+    fn a_parked_task_is_woken_by_a_release_and_a_dropped_waiter_leaves_no_count() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let lock = Arc::new(BargingLock::new(0u32));
+            let held = lock.lock_blocking();
+            let task = tokio::spawn({
+                let lock = lock.clone();
+                async move { *lock.lock().await += 1 }
+            });
+            for _ in 0..100 {
+                if lock.waiting.load(Ordering::SeqCst) == 1 {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+            assert_eq!(lock.waiting.load(Ordering::SeqCst), 1, "the task parked");
+            drop(held); // the release wakes the parked task
+            tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .expect("woken by the release")
+                .unwrap();
+            assert_eq!(*lock.lock().await, 1);
+            // A waiter given up while the lock is held (its future dropped) is not counted.
+            let held = lock.lock_blocking();
+            assert!(tokio::time::timeout(Duration::from_millis(20), lock.lock())
+                .await
+                .is_err());
+            assert_eq!(lock.waiting.load(Ordering::SeqCst), 0);
+            drop(held);
+            // Free: taken at once, no waiting.
+            assert!(lock.try_held().is_some());
+        });
     }
 
     #[test]
