@@ -1,8 +1,9 @@
 //! The store shared by async callers: puts append on the caller's own thread, without a hop.
 //!
-//! The store sits behind one lock ([`BargingLock`]): a task that finds it taken parks (its
-//! runtime thread goes on with other work), a plain thread blocks. A put takes it for the append alone
-//! (a copy into the mapped segment, its queue entry and index slot: microseconds), on the
+//! The store sits behind one lock (`BargingLock`, in `service/lock.rs`): a task that finds it
+//! taken parks (its runtime thread goes on with other work), a plain thread blocks. A put takes
+//! it for the append alone (a copy into the mapped segment, its queue entry and index slot:
+//! microseconds), on the
 //! runtime thread that decoded the send, as Java's send threads append under its put lock; a
 //! pull's read takes it the same way ([`StoreService::read`]: queue entries and slices of the
 //! mapped log). Queries that may take longer ([`StoreService::run`]) and the store's own
