@@ -170,10 +170,7 @@ impl StoreService {
         job: impl FnOnce(&mut MessageStore) -> T,
     ) -> Result<T, ServiceError> {
         let shared = self.shared();
-        let mut g = shared.store.lock().await;
-        let st = g.as_mut().ok_or(ServiceError::Stopped)?;
-        shared.flusher.apply_failure(st);
-        Ok(job(st))
+        Ok(job(shared.in_hand(&mut *shared.store.lock().await)?))
     }
 
     /// Runs `job` on the blocking pool with the store in hand: the broker's queries (offsets by
@@ -265,8 +262,7 @@ impl Shared {
     /// cache when this returns; under SYNC_FLUSH the caller waits for the group commit to
     /// cover the returned end.
     fn append(&self, g: &mut Option<MessageStore>, records: Vec<Record>) -> Appended {
-        let st = g.as_mut().ok_or(ServiceError::Stopped)?;
-        self.flusher.apply_failure(st);
+        let st = self.in_hand(g)?;
         let mut results = Vec::with_capacity(records.len());
         for record in records {
             match st.put_unflushed(record) {
@@ -288,12 +284,20 @@ impl Shared {
         Ok((results, st.log_range().1))
     }
 
-    /// Runs `job` with the store in hand (blocking), after marking a failed flush job.
-    fn with_store<T>(&self, job: impl FnOnce(&mut MessageStore) -> T) -> Result<T, ServiceError> {
-        let mut g = self.store.lock_blocking();
+    /// The store, once its lock is held: `Stopped` once closed, and refusing writes after a
+    /// failed flush job.
+    fn in_hand<'a>(
+        &self,
+        g: &'a mut Option<MessageStore>,
+    ) -> Result<&'a mut MessageStore, ServiceError> {
         let st = g.as_mut().ok_or(ServiceError::Stopped)?;
         self.flusher.apply_failure(st);
-        Ok(job(st))
+        Ok(st)
+    }
+
+    /// Runs `job` with the store in hand (blocking).
+    fn with_store<T>(&self, job: impl FnOnce(&mut MessageStore) -> T) -> Result<T, ServiceError> {
+        Ok(job(self.in_hand(&mut self.store.lock_blocking())?))
     }
 
     /// One group commit round: the log's unsynced segments taken with the lock, fsynced

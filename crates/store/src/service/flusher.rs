@@ -12,11 +12,12 @@ use std::time::Instant;
 /// reads. One job at a time; a job due while one runs is skipped (the next one covers its
 /// files).
 pub(super) struct Flusher {
-    jobs: Mutex<Option<std::sync::mpsc::SyncSender<SyncJob>>>,
+    /// `None` once dropped: the thread then ends.
+    jobs: Option<std::sync::mpsc::SyncSender<SyncJob>>,
     state: FlusherState,
     /// Set with the first failure: checked with one atomic load per lock.
     failed: Arc<AtomicBool>,
-    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 /// (busy, the first failure), and the condition a waiter for "not busy" waits on.
@@ -50,17 +51,16 @@ impl Flusher {
             })
             .ok();
         Flusher {
-            jobs: Mutex::new(Some(tx)),
+            jobs: Some(tx),
             state,
             failed,
-            thread: Mutex::new(thread),
+            thread,
         }
     }
 
     /// Starts a flush of everything written so far, unless one is running.
     pub(super) fn submit(&self, store: &mut MessageStore) {
-        let jobs = lock(&self.jobs);
-        let Some(jobs) = jobs.as_ref() else { return };
+        let Some(jobs) = &self.jobs else { return };
         let (state, _) = &*self.state;
         let mut g = lock(state);
         if g.0 {
@@ -105,8 +105,8 @@ impl Flusher {
 
 impl Drop for Flusher {
     fn drop(&mut self) {
-        *lock(&self.jobs) = None;
-        if let Some(t) = lock(&self.thread).take() {
+        self.jobs = None;
+        if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
     }
