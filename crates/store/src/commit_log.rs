@@ -460,14 +460,9 @@ impl CommitLog {
     /// The segments written since the last flush, marked clean: the caller makes them
     /// durable (a flusher thread fsyncs them by path while appends go on).
     pub fn take_unsynced(&mut self) -> Result<Vec<PathBuf>, LogError> {
-        self.write_pending()?;
-        Ok(match self.dirty_from.take() {
-            Some(from) => self.segments[from..]
-                .iter()
-                .map(|s| s.path.clone())
-                .collect(),
-            None => Vec::new(),
-        })
+        let paths = self.unsynced_paths()?;
+        self.dirty_from = None;
+        Ok(paths)
     }
 
     /// The segments written since the last sync, as handles of their own with their paths,

@@ -85,10 +85,10 @@ pub struct MessageStore {
     /// Records from this commit-log offset on carry the whole-record CRC property (kept in
     /// the checkpoint for recovery).
     crc_from: Option<u64>,
-    /// The commit-log offset reads stop before: under SYNC_FLUSH, the end of what an fsync
-    /// covered, so a consumer never reads (and commits an offset past) a put that is not yet
-    /// acknowledged and could vanish with a power loss; under ASYNC_FLUSH the log's end.
-    readable_end: u64,
+    /// The end of the commit log the last fsync covered: under SYNC_FLUSH reads stop there
+    /// ([`MessageStore::readable_end`]), so a consumer never reads (and commits an offset
+    /// past) a put that is not yet acknowledged and could vanish with a power loss.
+    synced_end: u64,
 }
 
 impl MessageStore {

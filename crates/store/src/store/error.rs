@@ -2,7 +2,7 @@
 
 use crate::commit_log::LogError;
 use crate::consume_queue::QueueError;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
@@ -44,4 +44,14 @@ pub enum StoreError {
         /// The error.
         source: std::io::Error,
     },
+}
+
+impl StoreError {
+    /// [`StoreError::Io`] at `path`, for `map_err` (as `files::io` and the log's own).
+    pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+        move |source| StoreError::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
 }

@@ -60,7 +60,7 @@ impl MessageStore {
     pub fn sync_log(&mut self) -> Result<(), StoreError> {
         self.flushes += 1;
         self.log.sync().map_err(|e| self.flush_failed(e.into()))?;
-        self.readable_end = self.log.end();
+        self.synced_end = self.log.end();
         Ok(())
     }
 
@@ -92,7 +92,7 @@ impl MessageStore {
                 if !sync.files.is_empty() {
                     self.flushes += 1;
                 }
-                self.readable_end = self.readable_end.max(sync.end);
+                self.synced_end = self.synced_end.max(sync.end);
                 Ok(())
             }
             Err(e) => Err(self.flush_failed(e)),
@@ -154,7 +154,7 @@ impl MessageStore {
         let mark = self.mark();
         let flushed = (|| {
             self.log.sync()?;
-            self.readable_end = self.log.end();
+            self.synced_end = self.log.end();
             for q in self.queues.values_mut() {
                 q.sync()?;
             }
@@ -244,10 +244,7 @@ impl LogSync {
     /// Fsyncs the segments (none: the puts up to `end` were durable already).
     pub fn run(&self) -> Result<(), StoreError> {
         for (path, file) in &self.files {
-            durable::sync_file(file, path).map_err(|source| StoreError::Io {
-                path: path.clone(),
-                source,
-            })?;
+            durable::sync_file(file, path).map_err(StoreError::io(path))?;
         }
         Ok(())
     }
@@ -280,28 +277,15 @@ impl SyncJob {
             let f = match File::open(path) {
                 Ok(f) => f,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(source) => {
-                    return Err(StoreError::Io {
-                        path: path.clone(),
-                        source,
-                    })
-                }
+                Err(e) => return Err(StoreError::io(path)(e)),
             };
-            durable::sync_file(&f, path).map_err(|source| StoreError::Io {
-                path: path.clone(),
-                source,
-            })?;
+            durable::sync_file(&f, path).map_err(StoreError::io(path))?;
         }
         for dir in &self.dirs {
             match durable::sync_dir(dir) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(source) => {
-                    return Err(StoreError::Io {
-                        path: dir.clone(),
-                        source,
-                    })
-                }
+                Err(e) => return Err(StoreError::io(dir)(e)),
             }
         }
         for h in &self.headers {
@@ -322,8 +306,5 @@ impl SyncJob {
 /// Writes and syncs the checkpoint at `path` ([`checkpoint::write`]), naming the file in the
 /// error: the checkpoint module only does I/O and knows nothing of the store's errors.
 pub(super) fn write_checkpoint(path: &Path, store_time: i64, mark: Mark) -> Result<(), StoreError> {
-    checkpoint::write(path, store_time, mark).map_err(|source| StoreError::Io {
-        path: path.to_owned(),
-        source,
-    })
+    checkpoint::write(path, store_time, mark).map_err(StoreError::io(path))
 }

@@ -12,17 +12,14 @@ use crate::commit_log::{CommitLog, LastStop};
 use crate::durable;
 use crate::index::Indexes;
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 impl MessageStore {
     /// Opens the store under `config.root`, taking its lock, recovering the commit log and the
     /// consume queues, and dispatching records the queues lack.
     pub fn open(mut config: StoreConfig) -> Result<MessageStore, StoreError> {
         let root = config.root.clone();
-        durable::create_dir(&root).map_err(|source| StoreError::Io {
-            path: root.clone(),
-            source,
-        })?;
+        durable::create_dir(&root).map_err(StoreError::io(&root))?;
         let lock = take_lock(&root)?;
         adopt_found_layout(&root, &mut config)?;
         let clean_stop = mark_running(&root)?;
@@ -77,11 +74,11 @@ impl MessageStore {
             undispatched: None,
             write_failure: None,
             crc_from,
-            readable_end: 0,
+            synced_end: 0,
         };
         store.recover_from_mark(mark.map(|m| m.dispatched))?;
         // What recovery kept was on disk before this run: readable.
-        store.readable_end = store.log.end();
+        store.synced_end = store.log.end();
         Ok(store)
     }
 
@@ -126,10 +123,7 @@ fn take_lock(root: &Path) -> Result<File, StoreError> {
         .truncate(false)
         .write(true)
         .open(&lock_path)
-        .map_err(|source| StoreError::Io {
-            path: lock_path.clone(),
-            source,
-        })?;
+        .map_err(StoreError::io(&lock_path))?;
     if lock.try_lock().is_err() {
         return Err(StoreError::Locked(root.to_owned()));
     }
@@ -186,20 +180,13 @@ fn mark_running(root: &Path) -> Result<bool, StoreError> {
     // Synced: a power loss that lost the marker would make the next open take a crash for
     // a clean stop and walk only the last segment.
     write_synced(&abort, std::process::id().to_string().as_bytes())?;
-    durable::sync_dir(root).map_err(|source| StoreError::Io {
-        path: root.to_owned(),
-        source,
-    })?;
+    durable::sync_dir(root).map_err(StoreError::io(root))?;
     Ok(clean_stop)
 }
 
 /// Writes `bytes` to a new file at `path` and syncs it.
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let io = |source| StoreError::Io {
-        path: PathBuf::from(path),
-        source,
-    };
-    let f = File::create(path).map_err(io)?;
-    std::io::Write::write_all(&mut &f, bytes).map_err(io)?;
-    durable::sync_file(&f, path).map_err(io)
+    let f = File::create(path).map_err(StoreError::io(path))?;
+    std::io::Write::write_all(&mut &f, bytes).map_err(StoreError::io(path))?;
+    durable::sync_file(&f, path).map_err(StoreError::io(path))
 }

@@ -64,10 +64,6 @@ impl MessageStore {
         }
         self.last_store_time = record.store_timestamp;
         let appended = self.log.append_mut(&mut record)?;
-        if !self.config.sync_flush {
-            // Readable at once (answered once in the page cache, [`MessageStore::write_out_log`]).
-            self.readable_end = self.log.end();
-        }
         // The record is in the log: the put succeeded (as in Java, where dispatch runs behind
         // the append). A dispatch failure is retried by the next put or flush, and refuses
         // puts until it succeeds.

@@ -180,22 +180,27 @@ impl MessageStore {
     /// [`MessageStore::readable_end`] (SYNC_FLUSH puts appended but not yet covered by an
     /// fsync: at most a group's worth, walked back from the end).
     fn readable_max(&self, q: &ConsumeQueue, min: u64, mut max: u64) -> Result<u64, StoreError> {
-        if self.readable_end >= self.log.end() {
+        let end = self.readable_end();
+        if end >= self.log.end() {
             return Ok(max);
         }
         while max > min {
             match q.get(max - 1)? {
-                Some(e) if e.physical_offset as u64 >= self.readable_end => max -= 1,
+                Some(e) if e.physical_offset as u64 >= end => max -= 1,
                 _ => break,
             }
         }
         Ok(max)
     }
 
-    /// The commit-log offset reads stop before (see the field): the log's end, or under
-    /// SYNC_FLUSH the end of what an fsync covered.
+    /// The commit-log offset reads stop before: the log's end (an ASYNC_FLUSH put is answered
+    /// once in the page cache), or under SYNC_FLUSH the end of what an fsync covered.
     pub fn readable_end(&self) -> u64 {
-        self.readable_end
+        if self.config.sync_flush {
+            self.synced_end
+        } else {
+            self.log.end()
+        }
     }
 
     /// The records of [`MessageStore::get_message`], without its status, for a reader that
