@@ -10,14 +10,7 @@ use rmq_protocol::RemotingCommand;
 
 /// The process's peak resident memory (KiB) since the last reset.
 fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
+    support::proc_status_kib("VmHWM")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

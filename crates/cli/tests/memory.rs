@@ -11,64 +11,17 @@
 
 mod support;
 
-use rmq_protocol::codes::request;
-use rmq_protocol::RemotingCommand;
 use rmq_testkit::flood::Flooder;
 use rmq_testkit::process::{free_ports, StandaloneProcess};
+use rmq_testkit::requests::{pull_request, send_request};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// `key` (e.g. "RssAnon") of process `pid`, in KiB.
 fn status_kib(pid: u32, key: &str) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
-    text.lines()
-        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+    rmq_testkit::process::status_kib(&pid.to_string(), key)
         .unwrap_or_else(|| panic!("{key} in /proc/{pid}/status"))
-}
-
-fn send_request(topic: &str, body: Vec<u8>) -> RemotingCommand {
-    let h = rmq_protocol::headers::send::SendMessageRequestHeaderV2 {
-        a: "PG_flood".into(),
-        b: topic.into(),
-        c: "TBW102".into(),
-        d: 4,
-        e: 0,
-        f: 0,
-        g: rmq_broker::now_ms(),
-        h: 0,
-        i: Some(rmq_model::message::encode_properties(&[(
-            "WAIT".to_owned(),
-            "true".to_owned(),
-        )])),
-        j: Some(0),
-        k: Some(false),
-        l: None,
-        m: Some(false),
-        n: None,
-    };
-    RemotingCommand::request_with_header(request::SEND_MESSAGE_V2, &h).with_body(body)
-}
-
-fn held_pull(topic: &str) -> RemotingCommand {
-    let h = rmq_protocol::headers::pull::PullMessageRequestHeader {
-        consumer_group: "CG_attack".into(),
-        topic: topic.into(),
-        queue_id: 0,
-        queue_offset: 0,
-        max_msg_nums: 32,
-        sys_flag: 0x2 | 0x4,
-        commit_offset: 0,
-        suspend_timeout_millis: 9_000_000_000_000_000_000,
-        subscription: Some("*".into()),
-        sub_version: 0,
-        expression_type: Some("TAG".into()),
-        max_msg_bytes: None,
-        request_source: None,
-        proxy_froward_client_id: None,
-    };
-    RemotingCommand::request_with_header(request::PULL_MESSAGE, &h)
 }
 
 /// Anonymous RSS once it has stopped moving (two readings 1 s apart within 1 %), 20 s at most.
@@ -133,7 +86,12 @@ async fn anonymous_rss_comes_back_after_the_starve_flood_and_abandoned_long_poll
 
     // The starve flood: 25,000 sends of 1 KiB written as fast as the socket takes them and
     // never read, for up to 3 s, then the connection closes.
-    let flood = Flooder::start(broker, &send_request("Flood", vec![b'f'; 1024]), 25_000).await;
+    let flood = Flooder::start(
+        broker,
+        &send_request("Flood", 0, &"f".repeat(1024), &[]),
+        25_000,
+    )
+    .await;
     let until = Instant::now() + Duration::from_secs(3);
     while flood.written() < 25_000 && Instant::now() < until {
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -144,7 +102,7 @@ async fn anonymous_rss_comes_back_after_the_starve_flood_and_abandoned_long_poll
 
     // The abandoned long polls: 26 rounds of 4,000 pulls held "forever" on an empty queue,
     // each round's connection closed after 50 ms.
-    let pull = held_pull("Empty");
+    let pull = pull_request("CG_attack", "Empty", 0, 0, 9_000_000_000_000_000_000);
     for _ in 0..26 {
         let round = Flooder::start(broker, &pull, 4_000).await;
         tokio::time::sleep(Duration::from_millis(50)).await;

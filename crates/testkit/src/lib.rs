@@ -19,6 +19,7 @@ pub mod e2e;
 pub mod flood;
 pub mod java_format;
 pub mod process;
+pub mod requests;
 
 /// A NameServer on an ephemeral port; keep the directory alive as long as the server.
 pub async fn namesrv() -> (NameServer, tempfile::TempDir) {

@@ -88,3 +88,12 @@ impl StandaloneProcess {
             .expect("exit status")
     }
 }
+
+/// A `kB` field (`VmRSS`, `RssAnon`, `VmHWM`...) of `/proc/<pid>/status`, in KiB; `pid` is a
+/// process id or `"self"`. `None` where the file or the field is missing.
+pub fn status_kib(pid: &str, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}

@@ -129,68 +129,9 @@ pub async fn create_topic(c: &RemotingClient, addr: &str, topic: &str, queues: i
     assert_eq!(r.code, 0, "create topic: {:?}", r.remark);
 }
 
-/// A SEND_MESSAGE_V2 of `body` to `topic` queue `queue` with extra properties.
-pub fn send_request(
-    topic: &str,
-    queue: i32,
-    body: &str,
-    props: &[(&str, &str)],
-) -> RemotingCommand {
-    let mut p = vec![
-        ("UNIQ_KEY".to_owned(), rmq_model::msg_id::new_unique_id()),
-        ("WAIT".to_owned(), "true".to_owned()),
-    ];
-    p.extend(
-        props
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
-    let h = rmq_protocol::headers::send::SendMessageRequestHeaderV2 {
-        a: "PG_test".into(),
-        b: topic.into(),
-        c: "TBW102".into(),
-        d: 4,
-        e: queue,
-        f: 0,
-        g: rmq_broker::now_ms(),
-        h: 0,
-        i: Some(rmq_model::message::encode_properties(&p)),
-        j: Some(0),
-        k: Some(false),
-        l: None,
-        m: Some(false),
-        n: Some("broker-a".into()),
-    };
-    RemotingCommand::request_with_header(request::SEND_MESSAGE_V2, &h).with_body(body.to_owned())
-}
-
-/// A PULL_MESSAGE carrying its subscription (no heartbeat needed), suspending up to
-/// `suspend_ms`.
-pub fn pull_request(
-    group: &str,
-    topic: &str,
-    queue: i32,
-    offset: i64,
-    suspend_ms: i64,
-) -> RemotingCommand {
-    let h = rmq_protocol::headers::pull::PullMessageRequestHeader {
-        consumer_group: group.into(),
-        topic: topic.into(),
-        queue_id: queue,
-        queue_offset: offset,
-        max_msg_nums: 32,
-        sys_flag: 0x2 | 0x4,
-        commit_offset: 0,
-        suspend_timeout_millis: suspend_ms,
-        subscription: Some("*".into()),
-        sub_version: 0,
-        expression_type: Some("TAG".into()),
-        max_msg_bytes: None,
-        request_source: None,
-        proxy_froward_client_id: None,
-    };
-    RemotingCommand::request_with_header(request::PULL_MESSAGE, &h)
-}
+// Shared with the other crates' tests (rmq-testkit); not every test binary uses both.
+#[allow(unused_imports)]
+pub use rmq_testkit::requests::{pull_request, send_request};
 
 /// The records of a pull answer's body.
 pub fn records(body: &bytes::Bytes) -> Vec<rmq_store::record::Record> {
@@ -210,25 +151,18 @@ pub fn records(body: &bytes::Bytes) -> Vec<rmq_store::record::Record> {
 
 /// Resident memory of this process (the broker runs in it), in KiB.
 pub fn rss_kib() -> u64 {
-    proc_status_kib("VmRSS:")
+    proc_status_kib("VmRSS")
 }
 
 /// Anonymous resident memory of this process (heap and stacks; not the store's mapped files,
 /// whose pages count in `VmRSS` as they are written), in KiB.
 pub fn anon_rss_kib() -> u64 {
-    proc_status_kib("RssAnon:")
+    proc_status_kib("RssAnon")
 }
 
 /// A `kB` line of `/proc/self/status` (0 where there is none).
-fn proc_status_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix(field))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
+pub fn proc_status_kib(field: &str) -> u64 {
+    rmq_testkit::process::status_kib("self", field).unwrap_or(0)
 }
 
 /// Sends a long-polling pull of `group` on `topic`/`queue` (held up to 20 s) from a task:

@@ -1,0 +1,68 @@
+//! Requests a test sends the broker on a raw socket or through a client: a send and a pull,
+//! each one typed header.
+
+use rmq_protocol::codes::request;
+use rmq_protocol::RemotingCommand;
+
+/// A SEND_MESSAGE_V2 of `body` to `topic` queue `queue` with extra properties.
+pub fn send_request(
+    topic: &str,
+    queue: i32,
+    body: &str,
+    props: &[(&str, &str)],
+) -> RemotingCommand {
+    let mut p = vec![
+        ("UNIQ_KEY".to_owned(), rmq_model::msg_id::new_unique_id()),
+        ("WAIT".to_owned(), "true".to_owned()),
+    ];
+    p.extend(
+        props
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    let h = rmq_protocol::headers::send::SendMessageRequestHeaderV2 {
+        a: "PG_test".into(),
+        b: topic.into(),
+        c: "TBW102".into(),
+        d: 4,
+        e: queue,
+        f: 0,
+        g: rmq_broker::now_ms(),
+        h: 0,
+        i: Some(rmq_model::message::encode_properties(&p)),
+        j: Some(0),
+        k: Some(false),
+        l: None,
+        m: Some(false),
+        n: Some("broker-a".into()),
+    };
+    RemotingCommand::request_with_header(request::SEND_MESSAGE_V2, &h).with_body(body.to_owned())
+}
+
+/// A PULL_MESSAGE carrying its subscription (no heartbeat needed), suspending up to
+/// `suspend_ms`.
+pub fn pull_request(
+    group: &str,
+    topic: &str,
+    queue: i32,
+    offset: i64,
+    suspend_ms: i64,
+) -> RemotingCommand {
+    let h = rmq_protocol::headers::pull::PullMessageRequestHeader {
+        consumer_group: group.into(),
+        topic: topic.into(),
+        queue_id: queue,
+        queue_offset: offset,
+        max_msg_nums: 32,
+        sys_flag: 0x2 | 0x4,
+        commit_offset: 0,
+        suspend_timeout_millis: suspend_ms,
+        subscription: Some("*".into()),
+        sub_version: 0,
+        expression_type: Some("TAG".into()),
+        max_msg_bytes: None,
+        request_source: None,
+        proxy_froward_client_id: None,
+    };
+    RemotingCommand::request_with_header(request::PULL_MESSAGE, &h)
+}
