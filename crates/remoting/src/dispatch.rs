@@ -196,12 +196,6 @@ impl Dispatcher {
         reply: Reply,
         admitted: Admitted,
     ) {
-        let Admitted {
-            admission,
-            bytes,
-            inflight,
-            permit,
-        } = admitted;
         let ctx = RequestContext {
             peer: conn.peer_shared(),
             connection: conn.clone(),
@@ -209,9 +203,9 @@ impl Dispatcher {
             until_replied: Arc::default(),
         };
         let resp = self.run_caught(entry, &ctx, request).await;
-        drop((admission, bytes));
+        drop((admitted.admission, admitted.bytes));
         reply.send(resp).await;
-        drop((ctx, inflight, permit));
+        drop((ctx, admitted.inflight, admitted.permit));
     }
 
     /// Processes a request on a task of its own, once its executor has a slot for it (on the
@@ -227,12 +221,6 @@ impl Dispatcher {
         let this = self.clone();
         let entry = entry.clone();
         let conn = conn.clone();
-        let Admitted {
-            admission,
-            bytes,
-            inflight,
-            permit,
-        } = admitted;
         let config = entry.executor.config;
         tokio::spawn(async move {
             // A request still waiting for a slot when its connection closes is dropped: nobody
@@ -243,7 +231,7 @@ impl Dispatcher {
             let slot = tokio::select! {
                 slot = waiting_for_slot => slot.expect("executor semaphore never closed"),
                 _ = conn.closed(), if !reply.oneway => {
-                    drop((admission, bytes, inflight, permit));
+                    drop(admitted);
                     return;
                 }
             };
@@ -253,7 +241,9 @@ impl Dispatcher {
                 peer: conn.peer_shared(),
                 connection: conn,
                 held: Arc::new(std::sync::Mutex::new(Some(Box::new((
-                    slot, admission, bytes,
+                    slot,
+                    admitted.admission,
+                    admitted.bytes,
                 ))))),
                 until_replied: Arc::default(),
             };
@@ -265,7 +255,7 @@ impl Dispatcher {
             ctx.park();
             reply.send(resp).await;
             // What the processor kept until its reply was queued goes now.
-            drop((ctx, inflight, permit));
+            drop((ctx, admitted.inflight, admitted.permit));
         });
     }
 
