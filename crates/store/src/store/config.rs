@@ -35,9 +35,9 @@ pub struct StoreConfig {
     /// tools that replay records with their times).
     pub stamp_store_time: bool,
     /// How appends reach the active segment: through a memory map (`Some(true)`) or with
-    /// positioned writes (`Some(false)`); `None` chooses by flush mode, mapped under
-    /// ASYNC_FLUSH and positioned under SYNC_FLUSH (see `CommitLog::set_mapped_writes`).
-    /// Either way a put is in the page cache before it is acknowledged.
+    /// positioned writes (`Some(false)`); `None` is positioned writes in both flush modes (see
+    /// `CommitLog::set_mapped_writes` for why). Either way a put is in the page cache before
+    /// it is acknowledged.
     pub mapped_appends: Option<bool>,
 }
 

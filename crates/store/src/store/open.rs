@@ -46,7 +46,7 @@ impl MessageStore {
             mark.and_then(|m| m.crc_from)
                 .map_or(log.end(), |from| from.min(log.end()))
         });
-        log.set_mapped_writes(config.mapped_appends.unwrap_or(!config.sync_flush));
+        log.set_mapped_writes(config.mapped_appends.unwrap_or(false));
         let indexes = if config.message_index {
             Some(Indexes::open(
                 &root.join("index"),
