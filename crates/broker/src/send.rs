@@ -6,7 +6,10 @@ use crate::reply::{fail, header, ok, refuse, Refusal, FAQ_URL};
 use crate::topics::{self, TopicConfig, DLQ_PREFIX, PERM_READ, PERM_WRITE, RETRY_PREFIX};
 use crate::BrokerState;
 use bytes::Bytes;
-use rmq_model::message::{decode_batch, decode_properties, encode_properties, java_hash_map_order};
+use rmq_model::message::{
+    decode_batch, decode_properties, encode_properties, java_hash_map_order, property,
+    property_pairs,
+};
 use rmq_protocol::codes::{request as rc, response};
 use rmq_protocol::headers::message::{ConsumerSendMsgBackRequestHeader, SendRegionResponseHeader};
 use rmq_protocol::headers::send::{
@@ -68,31 +71,44 @@ fn with_region(s: &BrokerState, mut r: RemotingCommand) -> RemotingCommand {
     r
 }
 
-/// The properties string a Java broker stores for a send: the producer's, with MSG_REGION,
-/// TRACE_ON, CLUSTER (and a UNIQ_KEY if none) added, POP_CK removed, in HashMap order.
-pub fn stored_properties(
-    s: &BrokerState,
-    producer: &str,
-    extra: &[(&str, String)],
-    add_uniq: bool,
-) -> (Vec<(String, String)>, String) {
-    let mut pairs = decode_properties(producer);
-    pairs.retain(|(k, _)| k != "POP_CK");
-    {
-        let c = s.config();
-        pairs.push(("MSG_REGION".into(), c.region_id.clone()));
-        pairs.push(("TRACE_ON".into(), c.trace_on.to_string()));
-        pairs.push(("CLUSTER".into(), c.broker_cluster_name.clone()));
-    }
-    if add_uniq && !pairs.iter().any(|(k, _)| k == "UNIQ_KEY") {
-        pairs.push(("UNIQ_KEY".into(), rmq_model::msg_id::new_unique_id()));
-    }
-    for (k, v) in extra {
-        pairs.push(((*k).to_owned(), v.clone()));
+/// The properties a Java broker stores for a send, and what the send path reads from them.
+pub struct StoredProperties {
+    /// The properties string: the producer's, with MSG_REGION, TRACE_ON, CLUSTER (and a
+    /// UNIQ_KEY if none) added, POP_CK removed, in HashMap order.
+    pub text: String,
+    /// Its UNIQ_KEY.
+    pub uniq_key: Option<String>,
+    /// TRAN_MSG is `true`.
+    pub transaction: bool,
+    /// DELAY is a level above 0.
+    pub delayed: bool,
+}
+
+/// [`StoredProperties`] of a send whose producer sent `producer`: the pairs are borrowed from
+/// it and the config, ordered, and written once (no map, no string per key or value).
+pub fn stored_properties(s: &BrokerState, producer: &str, add_uniq: bool) -> StoredProperties {
+    let c = s.config();
+    let new_uniq: String;
+    let mut pairs: Vec<(&str, &str)> = property_pairs(producer)
+        .filter(|(k, _)| *k != "POP_CK")
+        .collect();
+    pairs.push(("MSG_REGION", &c.region_id));
+    pairs.push(("TRACE_ON", if c.trace_on { "true" } else { "false" }));
+    pairs.push(("CLUSTER", &c.broker_cluster_name));
+    if add_uniq && !pairs.iter().any(|(k, _)| *k == "UNIQ_KEY") {
+        new_uniq = rmq_model::msg_id::new_unique_id();
+        pairs.push(("UNIQ_KEY", &new_uniq));
     }
     let pairs = java_hash_map_order(pairs);
-    let text = encode_properties(&pairs);
-    (pairs, text)
+    let get = |key: &str| pairs.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
+    StoredProperties {
+        text: encode_properties(&pairs),
+        uniq_key: get("UNIQ_KEY").map(str::to_owned),
+        transaction: get("TRAN_MSG") == Some("true"),
+        delayed: get("DELAY")
+            .and_then(|d| d.parse::<i64>().ok())
+            .is_some_and(|d| d > 0),
+    }
 }
 
 fn prop<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
@@ -111,13 +127,16 @@ pub fn apply_delay(s: &BrokerState, record: &mut Record) {
     if tx == TRANSACTION_PREPARED || tx == TRANSACTION_ROLLBACK {
         return;
     }
-    let mut pairs = decode_properties(&record.properties);
-    let Some(level) = prop(&pairs, "DELAY").and_then(|d| d.trim().parse::<i64>().ok()) else {
+    // Most records have no DELAY: looked up without decoding the rest.
+    let Some(level) =
+        property(&record.properties, "DELAY").and_then(|d| d.trim().parse::<i64>().ok())
+    else {
         return;
     };
     if level <= 0 {
         return;
     }
+    let mut pairs = decode_properties(&record.properties);
     let max = s.delay_levels_ms.len() as i64;
     let level = level.min(max);
     for (k, v) in pairs.iter_mut() {
@@ -389,13 +408,9 @@ fn batch_records(
     if req.body.len() > limits.max_body {
         return Err(refuse(response::SYSTEM_ERROR, "message body size exceeded"));
     }
-    let producer_props = h.properties.clone().unwrap_or_default();
-    let (env_pairs, envelope) = stored_properties(s, &producer_props, &[], false);
-    let delayed = prop(&env_pairs, "DELAY")
-        .and_then(|d| d.parse::<i64>().ok())
-        .unwrap_or(0)
-        > 0;
-    if delayed || base.sys_flag & TRANSACTION_MASK != 0 {
+    let env = stored_properties(s, h.properties.as_deref().unwrap_or(""), false);
+    let envelope = env.text;
+    if env.delayed || base.sys_flag & TRANSACTION_MASK != 0 {
         return Err(illegal());
     }
     let items = match decode_batch(req.body.clone()) {
@@ -418,7 +433,7 @@ fn batch_records(
             }
         })
         .collect::<Vec<_>>();
-    Ok((records, prop(&env_pairs, "UNIQ_KEY").map(str::to_owned)))
+    Ok((records, env.uniq_key))
 }
 
 /// The record of a single send: stored properties, the %RETRY% rule and the delay hook.
@@ -436,9 +451,8 @@ async fn single_record(
             illegal_remark(limits.max_body),
         ));
     }
-    let producer_props = h.properties.clone().unwrap_or_default();
-    let (pairs, props) = stored_properties(s, &producer_props, &[], true);
-    if prop(&pairs, "TRAN_MSG") == Some("true") && s.config().reject_transaction_message {
+    let stored = stored_properties(s, h.properties.as_deref().unwrap_or(""), true);
+    if stored.transaction && s.config().reject_transaction_message {
         return Err(refuse(
             response::NO_PERMISSION,
             format!(
@@ -447,10 +461,10 @@ async fn single_record(
             ),
         ));
     }
-    let uniq = prop(&pairs, "UNIQ_KEY").map(str::to_owned);
+    let uniq = stored.uniq_key;
     let mut r = Record {
         body: req.body.clone(),
-        properties: props,
+        properties: stored.text,
         ..base
     };
     if h.topic.starts_with(RETRY_PREFIX) {

@@ -13,7 +13,13 @@ pub fn offset_msg_id(store_host: SocketAddr, physical_offset: i64) -> String {
     }
     bytes.extend_from_slice(&i32::from(store_host.port()).to_be_bytes());
     bytes.extend_from_slice(&physical_offset.to_be_bytes());
-    bytes.iter().map(|b| format!("{b:02X}")).collect()
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut hex = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        hex.push(char::from(HEX[usize::from(b >> 4)]));
+        hex.push(char::from(HEX[usize::from(b & 0xF)]));
+    }
+    hex
 }
 
 /// Reads an offsetMsgId back: the store host and the physical offset. `None` for anything but

@@ -6,21 +6,38 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 /// `key \x01 value \x02` for each property (no escaping exists in the format).
-pub fn encode_properties(props: &[(String, String)]) -> String {
-    let mut s = String::new();
+pub fn encode_properties<K: AsRef<str>, V: AsRef<str>>(props: &[(K, V)]) -> String {
+    let len = props
+        .iter()
+        .map(|(k, v)| k.as_ref().len() + v.as_ref().len() + 2)
+        .sum();
+    let mut s = String::with_capacity(len);
     for (k, v) in props {
-        s.push_str(k);
+        s.push_str(k.as_ref());
         s.push('\u{1}');
-        s.push_str(v);
+        s.push_str(v.as_ref());
         s.push('\u{2}');
     }
     s
 }
 
+/// The pairs of a properties string, borrowed from it (see [`decode_properties`]).
+pub fn property_pairs(s: &str) -> impl Iterator<Item = (&str, &str)> {
+    s.split('\u{2}').filter_map(|item| item.split_once('\u{1}'))
+}
+
+/// The value of `key` in a properties string (the last one where it repeats, as a Java map
+/// decoded from it holds), without decoding the rest.
+pub fn property<'a>(s: &'a str, key: &str) -> Option<&'a str> {
+    property_pairs(s)
+        .filter(|(k, _)| *k == key)
+        .last()
+        .map(|(_, v)| v)
+}
+
 /// Splits on 0x02 then on the first 0x01, skipping malformed items (as Java's decoder does).
 pub fn decode_properties(s: &str) -> Vec<(String, String)> {
-    s.split('\u{2}')
-        .filter_map(|item| item.split_once('\u{1}'))
+    property_pairs(s)
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect()
 }
@@ -41,10 +58,10 @@ pub fn java_string_hash(s: &str) -> i32 {
 /// producer's order (a repeated key keeps its first position and its last value), the broker's
 /// own keys put after, then iterated bucket by bucket (`(h ^ h >>> 16) & (capacity - 1)`,
 /// insertion order within a bucket; the table doubles past 75 % load).
-pub fn java_hash_map_order(pairs: Vec<(String, String)>) -> Vec<(String, String)> {
-    let mut unique: Vec<(String, String)> = Vec::with_capacity(pairs.len());
+pub fn java_hash_map_order<K: AsRef<str>, V>(pairs: Vec<(K, V)>) -> Vec<(K, V)> {
+    let mut unique: Vec<(K, V)> = Vec::with_capacity(pairs.len());
     for (k, v) in pairs {
-        match unique.iter_mut().find(|(uk, _)| *uk == k) {
+        match unique.iter_mut().find(|(uk, _)| uk.as_ref() == k.as_ref()) {
             Some(slot) => slot.1 = v,
             None => unique.push((k, v)),
         }
@@ -57,8 +74,13 @@ pub fn java_hash_map_order(pairs: Vec<(String, String)>) -> Vec<(String, String)
         let h = java_string_hash(k) as u32;
         ((h ^ (h >> 16)) as usize) & (capacity - 1)
     };
-    unique.sort_by_key(|(k, _)| bucket(k));
-    unique
+    // Each key hashed once; a stable sort keeps insertion order within a bucket.
+    let mut keyed: Vec<(usize, (K, V))> = unique
+        .into_iter()
+        .map(|kv| (bucket(kv.0.as_ref()), kv))
+        .collect();
+    keyed.sort_by_key(|(b, _)| *b);
+    keyed.into_iter().map(|(_, kv)| kv).collect()
 }
 
 /// One message of a batch body.
