@@ -563,3 +563,54 @@ async fn blocking_executor_runs_processors_on_the_blocking_pool() {
     assert_eq!(cpu.0.load(Ordering::SeqCst), 8);
     server.shutdown_now();
 }
+
+/// Answers once `open` is notified: a request that waits on something.
+struct Gate {
+    open: Arc<tokio::sync::Notify>,
+}
+
+#[async_trait]
+impl RequestProcessor for Gate {
+    async fn process(
+        &self,
+        _: &RequestContext,
+        _: RemotingCommand,
+    ) -> Result<Option<RemotingCommand>, ProcessorError> {
+        self.open.notified().await;
+        Ok(Some(RemotingCommand::response(0, Some("gate"))))
+    }
+}
+
+/// A request is first run in the connection's read task and goes on as a task of its own only
+/// once it waits: one that waits must not hold up the requests behind it on its connection,
+/// and it still gets its answer when it is woken in its own task.
+#[tokio::test]
+async fn a_waiting_request_does_not_hold_up_the_next_on_its_connection() {
+    let (mut reg, echo) = echo_registry();
+    let open = Arc::new(tokio::sync::Notify::new());
+    reg.register(
+        2,
+        Arc::new(Gate { open: open.clone() }),
+        ExecutorConfig::new(8, 100_000),
+    );
+    let server = start(reg).await;
+    let mut raw = Raw::connect(server.local_addr()).await;
+    let gated = RemotingCommand::request(2);
+    raw.send(&gated).await;
+    for i in 0..3 {
+        let req = RemotingCommand::request(1).with_body(format!("after {i}"));
+        raw.send(&req).await;
+        let resp = raw
+            .recv(T)
+            .await
+            .expect("the echo behind the waiting request");
+        assert_eq!(resp.opaque, req.opaque);
+        assert_eq!(&resp.body[..], format!("after {i}").as_bytes());
+    }
+    assert_eq!(echo.seen.load(Ordering::SeqCst), 3);
+    open.notify_one();
+    let resp = raw.recv(T).await.expect("the gated request's answer");
+    assert_eq!(resp.opaque, gated.opaque);
+    assert_eq!(resp.remark.as_deref(), Some("gate"));
+    server.shutdown_now();
+}
