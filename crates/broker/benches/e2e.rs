@@ -307,7 +307,7 @@ fn main() {
             .unwrap();
             let addr = broker.local_addr().to_string();
             println!("-- {flush}");
-            if flush == "ASYNC_FLUSH" {
+            if flush == "ASYNC_FLUSH" && std::env::var_os("RMQ_E2E_ROWS").is_none() {
                 let mut base = None;
                 // RMQ_E2E_ONLY_POLLERS=1: only the long-polling rows (for profiling them).
                 for (pollers, tags) in [(0, "*"), (200, "Other"), (200, "*"), (0, "*")] {
@@ -326,12 +326,20 @@ fn main() {
                 broker.shutdown().await;
                 break;
             }
+            // RMQ_E2E_ROWS=1024:30000:16,128:30000:1 (size:rate:connections): only these rows.
+            let rows = std::env::var("RMQ_E2E_ROWS").ok();
             for (size, rate, conns) in [
                 (1024, 5_000, 1),
                 (1024, 30_000, 1),
                 (128, 30_000, 1),
                 (1024, 30_000, 16),
             ] {
+                if rows
+                    .as_deref()
+                    .is_some_and(|r| !r.split(',').any(|row| row == format!("{size}:{rate}:{conns}")))
+                {
+                    continue;
+                }
                 let topic = format!("E2E_{size}_{rate}_{conns}");
                 let c = RemotingClient::new(ClientConfig::default());
                 let _ = c
