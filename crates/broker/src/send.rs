@@ -210,7 +210,6 @@ fn put_error(s: &BrokerState, e: &ServiceError) -> RemotingCommand {
 
 /// The broker settings a send reads, taken once.
 struct SendLimits {
-    broker_ip: String,
     max_body: usize,
 }
 
@@ -242,12 +241,13 @@ async fn store_send(
     let tc = send_topic(s, ctx, h).await?;
     let queue_nums = tc.write_queue_nums.max(tc.read_queue_nums);
     if h.queue_id >= queue_nums {
+        let described = s.topics.get(&h.topic).map(|t| t.java_string());
         return Err(refuse(
             response::INVALID_PARAMETER,
             format!(
                 "request queueId[{}] is illegal, {} Producer: {}",
                 h.queue_id,
-                tc.java_string(),
+                described.unwrap_or_default(),
                 ctx.peer
             ),
         ));
@@ -259,7 +259,7 @@ async fn store_send(
     };
     let batch = h.batch == Some(true);
     let mut sys_flag = h.sys_flag;
-    if tc.topic_filter_type == "MULTI_TAG" && !batch {
+    if tc.multi_tag && !batch {
         sys_flag |= MULTI_TAGS_FLAG;
     }
     let base = Record {
@@ -308,7 +308,6 @@ fn check_send(s: &BrokerState, topic: &str) -> Result<SendLimits, Refusal> {
             c.start_accept_send_request_time_stamp,
             c.broker_permission,
             SendLimits {
-                broker_ip: c.broker_ip1.clone(),
                 max_body: c.max_message_size,
             },
         )
@@ -324,7 +323,7 @@ fn check_send(s: &BrokerState, topic: &str) -> Result<SendLimits, Refusal> {
             response::NO_PERMISSION,
             format!(
                 "the broker[{}] sending message is forbidden",
-                limits.broker_ip
+                s.config().broker_ip1
             ),
         ));
     }
@@ -340,15 +339,33 @@ fn check_send(s: &BrokerState, topic: &str) -> Result<SendLimits, Refusal> {
     Ok(limits)
 }
 
+/// What a send reads of its topic's config (read in place: no copy of the config per send).
+struct SendTopic {
+    write_queue_nums: i32,
+    read_queue_nums: i32,
+    /// `topicFilterType` is MULTI_TAG.
+    multi_tag: bool,
+}
+
+impl SendTopic {
+    fn of(tc: &TopicConfig) -> Self {
+        SendTopic {
+            write_queue_nums: tc.write_queue_nums,
+            read_queue_nums: tc.read_queue_nums,
+            multi_tag: tc.topic_filter_type == "MULTI_TAG",
+        }
+    }
+}
+
 /// The topic's config, auto-created (within the client's creation budget) when the rules
 /// allow (spec §2.1.2).
 async fn send_topic(
     s: &Arc<BrokerState>,
     ctx: &RequestContext,
     h: &SendMessageRequestHeader,
-) -> Result<TopicConfig, Refusal> {
+) -> Result<SendTopic, Refusal> {
     let topic = &h.topic;
-    if let Some(tc) = s.topics.get(topic) {
+    if let Some(tc) = s.topics.with(topic, SendTopic::of) {
         return Ok(tc);
     }
     let (limit, auto_create) = {
@@ -386,7 +403,7 @@ async fn send_topic(
         tracing::info!(topic, queues = tc.write_queue_nums, "topic auto-created");
         s.topic_changed(topic).await;
     }
-    Ok(tc)
+    Ok(SendTopic::of(&tc))
 }
 
 /// The records of a SEND_BATCH_MESSAGE: every item with the envelope's properties last, and
@@ -457,7 +474,7 @@ async fn single_record(
             response::NO_PERMISSION,
             format!(
                 "the broker[{}] sending transaction message is forbidden",
-                limits.broker_ip
+                s.config().broker_ip1
             ),
         ));
     }
@@ -483,11 +500,14 @@ fn send_answer(
     queue_id: i32,
     uniq: Option<String>,
 ) -> RemotingCommand {
-    let msg_id = results
-        .iter()
-        .map(|p| offset_msg_id(s.store_host, p.physical_offset as i64))
-        .collect::<Vec<_>>()
-        .join(",");
+    let msg_id = match results {
+        [one] => offset_msg_id(s.store_host, one.physical_offset as i64),
+        _ => results
+            .iter()
+            .map(|p| offset_msg_id(s.store_host, p.physical_offset as i64))
+            .collect::<Vec<_>>()
+            .join(","),
+    };
     let header = SendMessageResponseHeader {
         msg_id,
         queue_id,

@@ -275,6 +275,12 @@ impl TopicManager {
         self.read().1.get(topic).cloned()
     }
 
+    /// `f` of the topic's config, read in place (no copy; `f` runs under the read lock, so it
+    /// must be short).
+    pub fn with<T>(&self, topic: &str, f: impl FnOnce(&TopicConfig) -> T) -> Option<T> {
+        self.read().1.get(topic).map(f)
+    }
+
     /// Every topic name.
     pub fn names(&self) -> Vec<String> {
         self.read().1.keys().cloned().collect()

@@ -20,9 +20,9 @@ use std::sync::Arc;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RpcLabels {
     /// Request code.
-    pub request_code: String,
+    pub request_code: i32,
     /// Response code.
-    pub response_code: String,
+    pub response_code: i32,
 }
 
 /// A request-latency histogram in milliseconds, with the buckets Java's broker uses for
@@ -91,8 +91,8 @@ impl ServerMetrics {
     pub fn rpc(&self, request_code: i32, response_code: i32, millis: f64) {
         self.rpc_latency
             .get_or_create(&RpcLabels {
-                request_code: request_code.to_string(),
-                response_code: response_code.to_string(),
+                request_code,
+                response_code,
             })
             .observe(millis);
     }

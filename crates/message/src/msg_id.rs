@@ -6,16 +6,22 @@ use std::net::{IpAddr, SocketAddr};
 
 /// The offsetMsgId of the record at `physical_offset` stored by `store_host`.
 pub fn offset_msg_id(store_host: SocketAddr, physical_offset: i64) -> String {
-    let mut bytes = Vec::with_capacity(28);
-    match store_host.ip() {
-        IpAddr::V4(ip) => bytes.extend_from_slice(&ip.octets()),
-        IpAddr::V6(ip) => bytes.extend_from_slice(&ip.octets()),
-    }
-    bytes.extend_from_slice(&i32::from(store_host.port()).to_be_bytes());
-    bytes.extend_from_slice(&physical_offset.to_be_bytes());
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut hex = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
+    let mut bytes = [0u8; 28];
+    let ip_len = match store_host.ip() {
+        IpAddr::V4(ip) => {
+            bytes[..4].copy_from_slice(&ip.octets());
+            4
+        }
+        IpAddr::V6(ip) => {
+            bytes[..16].copy_from_slice(&ip.octets());
+            16
+        }
+    };
+    bytes[ip_len..ip_len + 4].copy_from_slice(&i32::from(store_host.port()).to_be_bytes());
+    bytes[ip_len + 4..ip_len + 12].copy_from_slice(&physical_offset.to_be_bytes());
+    let mut hex = String::with_capacity((ip_len + 12) * 2);
+    for b in &bytes[..ip_len + 12] {
         hex.push(char::from(HEX[usize::from(b >> 4)]));
         hex.push(char::from(HEX[usize::from(b & 0xF)]));
     }

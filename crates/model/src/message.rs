@@ -58,29 +58,33 @@ pub fn java_string_hash(s: &str) -> i32 {
 /// producer's order (a repeated key keeps its first position and its last value), the broker's
 /// own keys put after, then iterated bucket by bucket (`(h ^ h >>> 16) & (capacity - 1)`,
 /// insertion order within a bucket; the table doubles past 75 % load).
-pub fn java_hash_map_order<K: AsRef<str>, V>(pairs: Vec<(K, V)>) -> Vec<(K, V)> {
-    let mut unique: Vec<(K, V)> = Vec::with_capacity(pairs.len());
-    for (k, v) in pairs {
-        match unique.iter_mut().find(|(uk, _)| uk.as_ref() == k.as_ref()) {
-            Some(slot) => slot.1 = v,
-            None => unique.push((k, v)),
+pub fn java_hash_map_order<K: AsRef<str>, V>(mut pairs: Vec<(K, V)>) -> Vec<(K, V)> {
+    // In place: a repeated key's last value moves to its first position, then it goes.
+    let mut i = 0;
+    while i < pairs.len() {
+        match pairs[..i]
+            .iter()
+            .position(|(k, _)| k.as_ref() == pairs[i].0.as_ref())
+        {
+            Some(first) => {
+                let (_, v) = pairs.remove(i);
+                pairs[first].1 = v;
+            }
+            None => i += 1,
         }
     }
     let mut capacity = 128usize;
-    while unique.len() * 4 > capacity * 3 {
+    while pairs.len() * 4 > capacity * 3 {
         capacity *= 2;
     }
     let bucket = |k: &str| {
         let h = java_string_hash(k) as u32;
         ((h ^ (h >> 16)) as usize) & (capacity - 1)
     };
-    // Each key hashed once; a stable sort keeps insertion order within a bucket.
-    let mut keyed: Vec<(usize, (K, V))> = unique
-        .into_iter()
-        .map(|kv| (bucket(kv.0.as_ref()), kv))
-        .collect();
-    keyed.sort_by_key(|(b, _)| *b);
-    keyed.into_iter().map(|(_, kv)| kv).collect()
+    // A stable sort keeps insertion order within a bucket (and allocates nothing for the
+    // handful of properties a message has).
+    pairs.sort_by_key(|(k, _)| bucket(k.as_ref()));
+    pairs
 }
 
 /// One message of a batch body.
@@ -173,6 +177,24 @@ mod tests {
         let mut lie = body.to_vec();
         lie[16..20].copy_from_slice(&i32::MAX.to_be_bytes());
         assert!(decode_batch(Bytes::from(lie)).is_err());
+    }
+
+    /// A repeated key is stored once, with its last value (Java's `HashMap.put`), and keys of
+    /// one bucket keep their insertion order.
+    #[test]
+    fn java_hash_map_order_keeps_one_entry_per_key_with_its_last_value() {
+        let ordered = java_hash_map_order(vec![
+            ("TAGS", "a"),
+            ("KEYS", "k"),
+            ("TAGS", "b"),
+            ("WAIT", "true"),
+            ("KEYS", "l"),
+        ]);
+        assert_eq!(ordered, [("TAGS", "b"), ("KEYS", "l"), ("WAIT", "true")]);
+        // "Aa" and "BB" share a Java hash code, so a bucket: insertion order decides.
+        assert_eq!(java_string_hash("Aa"), java_string_hash("BB"));
+        let same = java_hash_map_order(vec![("BB", "1"), ("Aa", "2")]);
+        assert_eq!(same, [("BB", "1"), ("Aa", "2")]);
     }
 
     /// Capture 061: the producer sent KEYS, UNIQ_KEY, WAIT, TAGS; the broker added MSG_REGION,
