@@ -145,8 +145,9 @@ pub struct CommitLog {
     pending: Vec<u8>,
     /// The log offset of `pending[0]`.
     pending_at: u64,
-    /// Warms the page cache ahead of mapped appends (see [`ahead`]).
-    ahead: ahead::Ahead,
+    /// Warms the page cache ahead of the appends (see [`ahead`]); `None`: not asked for
+    /// ([`CommitLog::set_warm_ahead`]).
+    ahead: Option<ahead::Ahead>,
 }
 
 /// Bytes of pending appends written out without waiting for a flush.
@@ -241,7 +242,7 @@ impl CommitLog {
             scratch: Vec::new(),
             pending: Vec::new(),
             pending_at: 0,
-            ahead: ahead::Ahead::new(),
+            ahead: None,
         };
         let first = match last_stop {
             LastStop::Clean => log.segments.len().saturating_sub(1),
@@ -317,6 +318,19 @@ impl CommitLog {
         }
     }
 
+    /// Whether a thread warms the page cache ahead of the appends ([`ahead`]): what appends
+    /// that reach the page cache on the caller's thread want (ASYNC_FLUSH, where each put is
+    /// written before it is answered). Under SYNC_FLUSH the group commit writes a group with
+    /// one call on its own thread, and the warming measured no better there (its readahead
+    /// shares the file's locks with the fsync).
+    pub fn set_warm_ahead(&mut self, warm: bool) {
+        match (warm, self.ahead.is_some()) {
+            (true, false) => self.ahead = Some(ahead::Ahead::new()),
+            (false, true) => self.ahead = None,
+            _ => {}
+        }
+    }
+
     /// [`CommitLog::append`] without taking the record: its physical offset is set in place
     /// (so the caller can dispatch it without a copy).
     pub fn append_mut(&mut self, record: &mut Record) -> Result<Appended, LogError> {
@@ -378,9 +392,10 @@ impl CommitLog {
         self.dirty_from = Some(self.dirty_from.map_or(idx, |d| d.min(idx)));
         let offset = self.end;
         self.end += len;
-        let seg = &self.segments[idx];
-        self.ahead
-            .appended(&seg.file, seg.base, self.segment_size, self.end);
+        if let Some(ahead) = &mut self.ahead {
+            let seg = &self.segments[idx];
+            ahead.appended(&seg.file, seg.base, self.segment_size, self.end);
+        }
         Ok(Appended {
             offset,
             size: len as u32,

@@ -1,14 +1,14 @@
-//! Warming the page cache ahead of mapped appends, on a thread of its own.
+//! Warming the page cache ahead of the appends, on a thread of its own.
 //!
-//! An append through the map into a page not yet in the page cache takes a fault that
-//! allocates the page and zeroes it (the segment's blocks are reserved but unwritten, which
-//! reads as zeros). Profiled at 57k msgs/s of 1 KiB, that fault was a fifth of the broker's
-//! CPU, all of it on the appending runtime thread and under the store's lock. Here a thread
-//! asks the kernel for the next pages first (`posix_fadvise(WILLNEED)`, which reads them in:
-//! zeroed, clean, not dirtied), so the append's fault only maps a cached page.
+//! An append into a page not yet in the page cache allocates the page and zeroes it (the
+//! segment's blocks are reserved but unwritten, which reads as zeros): in a fault through the
+//! map, or in `write_begin` under `pwrite`. Profiled at 57k msgs/s of 1 KiB, that was a fifth
+//! of the broker's CPU, all of it on the appending runtime thread and under the store's lock.
+//! Here a thread asks the kernel for the next pages first (`posix_fadvise(WILLNEED)`, which
+//! reads them in: zeroed, clean, not dirtied), so the append finds them cached.
 //!
 //! Nothing depends on it: a warmed page the kernel evicts again, a request dropped because the
-//! thread is behind, or a filesystem that ignores the advice only brings back the slow fault.
+//! thread is behind, or a filesystem that ignores the advice only brings back the slow path.
 //! It changes no byte of any file.
 
 use std::fs::File;
@@ -39,7 +39,7 @@ pub(super) struct Ahead {
 }
 
 impl Ahead {
-    /// No thread until the first mapped append asks for one.
+    /// No thread until the first append asks for one.
     pub(super) fn new() -> Self {
         Ahead {
             tx: None,
@@ -48,7 +48,7 @@ impl Ahead {
         }
     }
 
-    /// After a mapped append that ended the log at `end`, in the segment starting at `base`
+    /// After an append that ended the log at `end`, in the segment starting at `base`
     /// (`size` bytes): when less than half of [`AHEAD`] is still warm, asks for up to
     /// [`AHEAD`] past `end` (never past the segment). Cheap otherwise: one comparison.
     pub(super) fn appended(&mut self, file: &File, base: u64, size: u64, end: u64) {

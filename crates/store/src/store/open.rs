@@ -47,6 +47,7 @@ impl MessageStore {
                 .map_or(log.end(), |from| from.min(log.end()))
         });
         log.set_mapped_writes(config.mapped_appends.unwrap_or(false));
+        log.set_warm_ahead(!config.sync_flush);
         let indexes = if config.message_index {
             Some(Indexes::open(
                 &root.join("index"),
