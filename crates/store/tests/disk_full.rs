@@ -8,16 +8,18 @@ use rmq_store::record::{self, Found, Record};
 use rmq_store::store::{MessageStore, StoreConfig};
 use std::net::SocketAddr;
 
-/// SYNC_FLUSH appends with positioned writes, ASYNC_FLUSH through a memory map (where a
-/// store into a hole on a full disk would be a SIGBUS): the child runs in the mode
-/// `RMQ_STORE_FULL_SYNC` names.
+/// The child runs in the mode `RMQ_STORE_FULL_MODE` names: SYNC_FLUSH or ASYNC_FLUSH with
+/// positioned writes (the default), or ASYNC_FLUSH through a memory map (where a store into
+/// a hole on a full disk would be a SIGBUS).
 fn config(root: &std::path::Path) -> StoreConfig {
+    let mode = std::env::var("RMQ_STORE_FULL_MODE").unwrap_or_default();
     StoreConfig {
         commit_log_segment_size: 64 * 1024,
         consume_queue_file_size: 200 * 20,
         index_slot_num: 64,
         index_num: 1000,
-        sync_flush: std::env::var("RMQ_STORE_FULL_SYNC").as_deref() == Ok("1"),
+        sync_flush: mode == "sync",
+        mapped_appends: (mode == "mapped").then_some(true),
         ..StoreConfig::new(root)
     }
 }
@@ -112,25 +114,25 @@ fn a_full_disk_fails_puts_clearly_and_loses_no_acknowledged_one() {
         eprintln!("SKIPPED: `unshare -r -m` is not available here (no user namespaces)");
         return;
     }
-    for sync in ["1", "0"] {
+    for mode in ["sync", "async", "mapped"] {
         let dir = tempfile::tempdir().unwrap();
         let script = r#"mount -t tmpfs -o size=512k tmpfs "$RMQ_STORE_FULL_DIR" && exec "$0" --exact disk_full_child --nocapture --test-threads=1"#;
         let out = std::process::Command::new("unshare")
             .args(["-r", "-m", "sh", "-c", script])
             .arg(std::env::current_exe().unwrap())
             .env("RMQ_STORE_FULL_DIR", dir.path())
-            .env("RMQ_STORE_FULL_SYNC", sync)
+            .env("RMQ_STORE_FULL_MODE", mode)
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
             out.status.success() && stdout.contains("DISK_FULL_OK"),
-            "child (sync {sync}) failed: {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+            "child ({mode}) failed: {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
             out.status
         );
         eprintln!(
-            "sync {sync}: {}",
+            "{mode}: {}",
             stdout.lines().find(|l| l.contains("DISK_FULL_OK")).unwrap()
         );
     }
