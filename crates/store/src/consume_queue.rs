@@ -285,15 +285,37 @@ impl ConsumeQueue {
                 _ => break,
             }
         }
-        let mut min = self.min_offset();
-        while min < self.max_offset {
-            match self.get(min)? {
-                Some(e) if (e.physical_offset as u64) < log_start => min += 1,
+        self.min_logic_offset = self.first_at_or_after(log_start)?;
+        Ok(deleted)
+    }
+
+    /// The first queue offset from the minimum on whose entry does not point before
+    /// `log_start` (an entry past the end, or a hole, counts as not pointing before it).
+    ///
+    /// A binary search over the entries (a 20-byte read per probe, ~20 for a whole file of
+    /// 300,000, where walking read every one): real entries point forward in the log along a
+    /// queue, so "points before `log_start`" holds for a prefix of them. Pre-blank entries
+    /// (physical offset 0) break that order where a gap was padded; a probe that lands on one
+    /// hands over to the walk from what is decided so far, so the answer is always the walk's.
+    fn first_at_or_after(&self, log_start: u64) -> Result<u64, QueueError> {
+        let before = |e: &QueueEntry| (e.physical_offset as u64) < log_start;
+        let (mut lo, mut hi) = (self.min_offset(), self.max_offset);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.get(mid)? {
+                Some(e) if e == QueueEntry::PRE_BLANK => break,
+                Some(e) if before(&e) => lo = mid + 1,
+                _ => hi = mid,
+            }
+        }
+        // Walk what is left (nothing, unless a probe met a pre-blank).
+        while lo < hi {
+            match self.get(lo)? {
+                Some(e) if before(&e) => lo += 1,
                 _ => break,
             }
         }
-        self.min_logic_offset = min;
-        Ok(deleted)
+        Ok(lo)
     }
 
     /// Writes `entry` at queue offset `offset`. An offset already written is left as it is (a

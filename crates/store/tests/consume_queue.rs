@@ -153,3 +153,62 @@ fn opening_a_queue_reads_its_last_file_only_a_little() {
         41 * BIG
     );
 }
+
+/// Retention's new minimum (`drop_before_physical`) is found by binary search; it must be the
+/// offset the entry-by-entry walk finds, whatever the layout: pre-blank padding at the start
+/// and in the middle (where a gap was padded), several files, any cut in the log.
+mod retention_min_offset {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What the walk finds on `entries` (`None` = pre-blank) for a cut at `log_start`.
+    fn walked(entries: &[Option<i64>], log_start: u64) -> u64 {
+        let per_file = FILE / ENTRY_LEN as u64;
+        let physical = |i: u64| entries[i as usize].unwrap_or(0) as u64;
+        let n = entries.len() as u64;
+        let files = n.div_ceil(per_file);
+        // Whole files go while more than one is left and their last entry points before.
+        let mut first_file = 0;
+        while files - first_file > 1 && physical(first_file * per_file + per_file - 1) < log_start {
+            first_file += 1;
+        }
+        let mut min = first_file * per_file;
+        while min < n && physical(min) < log_start {
+            min += 1;
+        }
+        min
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+        #[test]
+        fn the_binary_search_finds_what_the_walk_finds(
+            layout in proptest::collection::vec(any::<bool>().prop_map(|b| !b), 1..120),
+            blank_prefix in 0u64..15,
+            cut in 0u64..15_000,
+        ) {
+            // `layout[i]`: entry i (after the prefix) is real; a false is a gap padded with a
+            // pre-blank when the next real entry is put past it.
+            let dir = tempfile::tempdir().unwrap();
+            let mut q = ConsumeQueue::open(dir.path(), FILE).unwrap();
+            let mut entries: Vec<Option<i64>> = vec![None; blank_prefix as usize];
+            let mut physical = 1_000i64;
+            for (i, real) in layout.iter().enumerate() {
+                let offset = blank_prefix + i as u64;
+                if *real {
+                    q.put(offset, QueueEntry { physical_offset: physical, size: 100, tags_code: 0 }).unwrap();
+                    while entries.len() < offset as usize {
+                        entries.push(None);
+                    }
+                    entries.push(Some(physical));
+                    physical += 100;
+                }
+            }
+            prop_assume!(!entries.is_empty() && entries.iter().any(Option::is_some));
+            q.sync().unwrap();
+            let log_start = cut.min(physical as u64 + 200);
+            q.drop_before_physical(log_start).unwrap();
+            prop_assert_eq!(q.min_offset(), walked(&entries, log_start));
+        }
+    }
+}
