@@ -305,8 +305,8 @@ impl CommitLog {
     /// through a memory map (an append is a copy with no system call).
     ///
     /// Measured on a 2-core VM (2026-12-08, `cargo bench -p rmq-broker --bench e2e`, send to a
-    /// long-polling consumer at 30k msgs/s over 16 connections, three runs each): p99 2.2-4.7
-    /// ms positioned, 38-51 ms mapped. Every flush write-protects each dirty mapped page
+    /// long-polling consumer at 30k msgs/s over 16 connections, five runs each): p99 1.8-4.7
+    /// ms positioned, 4.4-51 ms mapped (three of five above 37 ms). Every flush write-protects each dirty mapped page
     /// again, one TLB shoot-down (an inter-processor interrupt, costly in a VM) per page: the
     /// flusher spent 30-40 ms of CPU per 500 ms interval in it, and every next append into
     /// such a page takes a fault. With an fsync after every append, mapped writes ran at
