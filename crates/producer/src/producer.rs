@@ -298,12 +298,15 @@ impl Producer {
     /// connects, beside the first send rather than before it, so a slow broker does not eat the
     /// send's timeout twice).
     fn ensure_heartbeat(&self, addr: &str) {
-        let first = self
-            .inner
-            .heartbeated
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(addr.to_owned());
+        let first = {
+            let mut done = self
+                .inner
+                .heartbeated
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            // Looked up first: the address is copied once per broker, not once per send.
+            !done.contains(addr) && done.insert(addr.to_owned())
+        };
         if first {
             let (this, addr) = (self.clone(), addr.to_owned());
             tokio::spawn(async move { this.heartbeat(&addr).await });
@@ -439,14 +442,10 @@ impl Producer {
         timeout: Duration,
         mode: Mode,
     ) -> Result<Option<SendResult>, ProducerError> {
-        let addr = info
-            .masters
-            .get(&mq.broker_name)
-            .ok_or_else(|| {
-                ProducerError::NoRoute(format!("no master for broker {}", mq.broker_name))
-            })?
-            .clone();
-        self.ensure_heartbeat(&addr);
+        let addr: &str = info.masters.get(&mq.broker_name).ok_or_else(|| {
+            ProducerError::NoRoute(format!("no master for broker {}", mq.broker_name))
+        })?;
+        self.ensure_heartbeat(addr);
         let req = wire::send_request(
             &Target {
                 group: &self.inner.config.group,
@@ -464,24 +463,24 @@ impl Producer {
             Mode::Oneway => self
                 .inner
                 .client
-                .invoke_oneway(&addr, req, timeout)
+                .invoke_oneway(addr, req, timeout)
                 .await
                 .map(|()| None)
                 .map_err(ProducerError::from),
-            Mode::Wait => match self.inner.client.invoke_sync(&addr, req, timeout).await {
+            Mode::Wait => match self.inner.client.invoke_sync(addr, req, timeout).await {
                 Ok(resp) if SendStatus::from_code(resp.code).is_some() => {
                     SendResult::from_response(&resp, &p.unique_id, mq)
                         .map(Some)
                         .map_err(|e| ProducerError::Broker {
                             code: resp.code,
                             remark: format!("unreadable response header: {e}"),
-                            broker_addr: addr.clone(),
+                            broker_addr: addr.to_owned(),
                         })
                 }
                 Ok(resp) => Err(ProducerError::Broker {
                     code: resp.code,
                     remark: resp.remark_str().unwrap_or("").to_owned(),
-                    broker_addr: addr.clone(),
+                    broker_addr: addr.to_owned(),
                 }),
                 Err(e) => Err(e.into()),
             },
@@ -492,7 +491,7 @@ impl Producer {
             .update(&mq.broker_name, started.elapsed(), failed);
         if let Err(ProducerError::Remoting(e)) = &outcome {
             if e.is_unreachable() {
-                self.unreachable(&addr);
+                self.unreachable(addr);
             }
         }
         outcome

@@ -150,6 +150,7 @@ macro_rules! custom_header {
 
         impl $crate::custom_header::CommandCustomHeader for $name {
             fn write_to(&self, ext: &mut $crate::ExtFields) {
+                ext.reserve(Self::FIELD_NAMES.len());
                 $( $crate::__header_field_write!($kind ext, $wire, &self.$field); )*
             }
             fn read_from(ext: &$crate::ExtFields) -> ::core::result::Result<Self, $crate::ProtocolError> {

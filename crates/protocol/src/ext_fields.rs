@@ -81,6 +81,14 @@ impl ExtFields {
         }
     }
 
+    /// Room for `n` more entries set by code (each a key and a value of its own): a typed
+    /// header reserves its field count before writing, so the vectors grow once, not field by
+    /// field (those regrowths were 6 of a producer's ~50 allocations per send).
+    pub fn reserve(&mut self, n: usize) {
+        self.entries.reserve(n);
+        self.owned.reserve(2 * n);
+    }
+
     /// An empty map whose entries may be ranges of `source` (used by the header decoders).
     pub(crate) fn with_source(source: Bytes, n: usize) -> Self {
         ExtFields {
