@@ -67,20 +67,9 @@ fn pull_req(topic: &str, queue: i32, offset: i64) -> RemotingCommand {
 /// A long-polling pull of `group` filtering on `tags` (`*`: all).
 fn pull_as(group: &str, tags: &str, topic: &str, queue: i32, offset: i64) -> RemotingCommand {
     let h = PullMessageRequestHeader {
-        consumer_group: group.into(),
-        topic: topic.into(),
-        queue_id: queue,
-        queue_offset: offset,
-        max_msg_nums: 32,
         sys_flag: 0x2 | 0x4,
-        commit_offset: 0,
         suspend_timeout_millis: 15_000,
-        subscription: Some(tags.into()),
-        sub_version: 0,
-        expression_type: Some("TAG".into()),
-        max_msg_bytes: None,
-        request_source: None,
-        proxy_froward_client_id: None,
+        ..PullMessageRequestHeader::subscribed(group, topic, queue, offset, tags)
     };
     RemotingCommand::request_with_header(request::PULL_MESSAGE, &h)
 }

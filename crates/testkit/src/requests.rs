@@ -49,20 +49,11 @@ pub fn pull_request(
     suspend_ms: i64,
 ) -> RemotingCommand {
     let h = rmq_protocol::headers::pull::PullMessageRequestHeader {
-        consumer_group: group.into(),
-        topic: topic.into(),
-        queue_id: queue,
-        queue_offset: offset,
-        max_msg_nums: 32,
         sys_flag: 0x2 | 0x4,
-        commit_offset: 0,
         suspend_timeout_millis: suspend_ms,
-        subscription: Some("*".into()),
-        sub_version: 0,
-        expression_type: Some("TAG".into()),
-        max_msg_bytes: None,
-        request_source: None,
-        proxy_froward_client_id: None,
+        ..rmq_protocol::headers::pull::PullMessageRequestHeader::subscribed(
+            group, topic, queue, offset, "*",
+        )
     };
     RemotingCommand::request_with_header(request::PULL_MESSAGE, &h)
 }

@@ -105,22 +105,10 @@ pub async fn committed_offset(
 }
 
 fn pull_request(topic: &str, queue_id: i32, offset: i64) -> RemotingCommand {
+    // The subscription is in the header; no suspension, no commit.
     let header = PullMessageRequestHeader {
-        consumer_group: CHECK_GROUP.into(),
-        topic: topic.to_owned(),
-        queue_id,
-        queue_offset: offset,
         max_msg_nums: PULL_BATCH,
-        // The subscription is in the header; no suspension, no commit.
-        sys_flag: 4,
-        commit_offset: 0,
-        suspend_timeout_millis: 0,
-        subscription: Some("*".into()),
-        sub_version: 0,
-        expression_type: Some("TAG".into()),
-        max_msg_bytes: None,
-        request_source: None,
-        proxy_froward_client_id: None,
+        ..PullMessageRequestHeader::subscribed(CHECK_GROUP, topic, queue_id, offset, "*")
     };
     RemotingCommand::request_with_header(rc::PULL_MESSAGE, &header)
 }

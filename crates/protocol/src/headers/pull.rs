@@ -34,6 +34,32 @@ crate::custom_header! {
     }
 }
 
+impl PullMessageRequestHeader {
+    /// A pull of up to 32 messages from `queue_offset` of `group` that carries its subscription
+    /// (`tags`, a TAG expression: PullSysFlag 0x4, so no heartbeat is needed), not held,
+    /// committing nothing: what tools, benches and tests that read a queue send. Struct update
+    /// syntax changes the rest (a suspension, another batch size).
+    pub fn subscribed(
+        group: &str,
+        topic: &str,
+        queue_id: i32,
+        queue_offset: i64,
+        tags: &str,
+    ) -> Self {
+        PullMessageRequestHeader {
+            consumer_group: group.to_owned(),
+            topic: topic.to_owned(),
+            queue_id,
+            queue_offset,
+            max_msg_nums: 32,
+            sys_flag: 0x4,
+            subscription: Some(tags.to_owned()),
+            expression_type: Some("TAG".to_owned()),
+            ..Default::default()
+        }
+    }
+}
+
 crate::custom_header! {
     /// PULL_MESSAGE response header (Java fast-encoder order).
     pub struct PullMessageResponseHeader {
